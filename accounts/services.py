@@ -1,0 +1,29 @@
+"""Account changes: sign-up and preferences."""
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts.models import User
+
+
+@transaction.atomic
+def user_create(*, username: str, email: str, password: str, weekly_digest: bool = True) -> User:
+    """Create a reader with a checked password; duplicate names or emails are refused."""
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError({"username": "That user name is taken."})
+    if email and User.objects.filter(email__iexact=email).exists():
+        raise ValidationError({"email": "An account with this email address already exists."})
+    user = User(username=username, email=email, weekly_digest=weekly_digest)
+    validate_password(password, user)
+    user.set_password(password)
+    user.full_clean()
+    user.save()
+    return user
+
+
+def user_update_preferences(*, user: User, weekly_digest: bool) -> User:
+    """Turn the weekly email on or off."""
+    user.weekly_digest = weekly_digest
+    user.save(update_fields=["weekly_digest"])
+    return user

@@ -1,0 +1,53 @@
+"""Sign-up and the settings page. Log-in, log-out and passwords are Django's own views."""
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
+
+from accounts.forms import PreferencesForm, SignUpForm
+from accounts.services import user_create, user_update_preferences
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("home")
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        next_url = ""
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = user_create(
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+                weekly_digest=form.cleaned_data["weekly_digest"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome to Paperfeed, {user.username}!")
+            return redirect(next_url or "home")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "accounts/signup.html", {"form": form, "next": next_url}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request: HttpRequest) -> HttpResponse:
+    form = PreferencesForm(request.POST or None, initial={"weekly_digest": request.user.weekly_digest})
+    if request.method == "POST":
+        if form.is_valid():
+            user_update_preferences(user=request.user, weekly_digest=form.cleaned_data["weekly_digest"])
+            state = "on" if form.cleaned_data["weekly_digest"] else "off"
+            messages.success(request, f"Settings saved: the weekly email is {state}.")
+            return redirect("settings")
+        return render(request, "accounts/settings.html", {"form": form}, status=400)
+    return render(request, "accounts/settings.html", {"form": form})

@@ -1,0 +1,1 @@
+"""Pure Python + numpy/scipy: no Django imports anywhere in this package."""

@@ -1,0 +1,73 @@
+"""Papers and what readers told us about them."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Paper(models.Model):
+    """A paper in the catalogue, known to the outside world by ``external_id``."""
+
+    external_id = models.CharField(max_length=128, unique=True, help_text="Stable id from the source (arXiv id, DOI, slug).")
+    title = models.CharField(max_length=500)
+    abstract = models.TextField(blank=True)
+    authors = models.JSONField(default=list, blank=True, help_text="Author names, in order.")
+    published = models.DateField(null=True, blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    added_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["-published", "-added_at"], name="paper_newest_first"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("paper_detail", kwargs={"external_id": self.external_id})
+
+
+class InteractionKind(models.TextChoices):
+    READ = "read", "read"
+    LIKE = "like", "like"
+    SAVE = "save", "save"
+    DISMISS = "dismiss", "not interested"
+    RATE = "rate", "rating"
+
+
+class Interaction(models.Model):
+    """One piece of feedback: a read (an event, may repeat) or a like/save/dismiss/rating (a state, one each)."""
+
+    Kind = InteractionKind
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="interactions")
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="interactions")
+    kind = models.CharField(max_length=8, choices=InteractionKind.choices)
+    value = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Stars (1-5) for a rating; empty otherwise.")
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=InteractionKind.values), name="interaction_kind_known"),
+            models.CheckConstraint(
+                condition=(Q(kind="rate") & Q(value__gte=1) & Q(value__lte=5)) | (~Q(kind="rate") & Q(value__isnull=True)),
+                name="interaction_stars_1_to_5",
+                violation_error_message="A rating is 1 to 5 stars; other feedback has no value.",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "paper", "kind"],
+                condition=~Q(kind="read"),
+                name="interaction_one_state_per_kind",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-created"], name="interaction_by_user"),
+            models.Index(fields=["paper", "kind", "-created"], name="interaction_by_paper"),
+        ]
+
+    def __str__(self) -> str:
+        value = f" {self.value}" if self.value is not None else ""
+        return f"{self.user} {self.kind}{value} {self.paper.external_id}"

@@ -1,0 +1,131 @@
+"""Pages of the site. Each view parses the request, calls a selector or service, and renders."""
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from recommender.models import Paper
+from recommender.selectors.papers import (
+    MAX_QUERY_LENGTH,
+    feedback_state,
+    library_for_user,
+    papers_newest,
+    papers_search,
+    papers_trending,
+)
+from recommender.services.feedback import TOGGLE_KINDS, feedback_set, parse_stars, rating_set, read_record
+
+_FEEDBACK_DONE = {
+    ("like", True): "Liked.",
+    ("like", False): "Like removed.",
+    ("save", True): "Saved to your library.",
+    ("save", False): "Removed from saved.",
+    ("dismiss", True): "Marked as not interested.",
+    ("dismiss", False): "Not-interested mark removed.",
+}
+
+
+def _page(request: HttpRequest, items):
+    return Paginator(items, settings.FEED_PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return catalogue(request)
+
+
+@require_GET
+def catalogue(request: HttpRequest) -> HttpResponse:
+    return render(request, "recommender/catalogue.html", {"page": _page(request, papers_newest())})
+
+
+@require_GET
+def trending(request: HttpRequest) -> HttpResponse:
+    papers = papers_trending(days=settings.TRENDING_DAYS, limit=settings.FEED_PAGE_SIZE)
+    return render(request, "recommender/trending.html", {"papers": papers, "days": settings.TRENDING_DAYS})
+
+
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    if len(query) > MAX_QUERY_LENGTH:
+        message = f"A search can be at most {MAX_QUERY_LENGTH} characters long."
+        return render(request, "recommender/search.html", {"query": query[:MAX_QUERY_LENGTH], "error": message}, status=400)
+    page = _page(request, papers_search(query=query)) if query else None
+    return render(request, "recommender/search.html", {"query": query, "page": page})
+
+
+@require_GET
+def paper_detail(request: HttpRequest, external_id: str) -> HttpResponse:
+    paper = get_object_or_404(Paper, external_id=external_id)
+    if request.user.is_authenticated:
+        read_record(user=request.user, paper=paper)
+    context = {"paper": paper, "state": feedback_state(user=request.user, paper=paper)}
+    return render(request, "recommender/paper_detail.html", context)
+
+
+@require_POST
+def paper_open(request: HttpRequest, external_id: str) -> HttpResponse:
+    """Follow a paper's link: records a read, then sends the reader to the paper itself."""
+    paper = get_object_or_404(Paper, external_id=external_id)
+    if request.user.is_authenticated:
+        read_record(user=request.user, paper=paper)
+    return redirect(paper.url or paper.get_absolute_url())
+
+
+def _login_then_back(request: HttpRequest, paper: Paper) -> HttpResponse:
+    url = f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': paper.get_absolute_url()})}"
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    messages.info(request, "Log in to keep track of the papers you like.")
+    return redirect(url)
+
+
+@require_POST
+def paper_feedback(request: HttpRequest, external_id: str) -> HttpResponse:
+    """Like, save, dismiss (``kind``, ``on`` = 1 or 0) or rate (``kind=rate``, ``stars`` 1-5 or empty) a paper."""
+    paper = get_object_or_404(Paper, external_id=external_id)
+    if not request.user.is_authenticated:
+        return _login_then_back(request, paper)
+    kind = request.POST.get("kind", "")
+    try:
+        if kind == "rate":
+            stars = parse_stars(request.POST.get("stars"))
+            rating_set(user=request.user, paper=paper, stars=stars)
+            done = f"Rated {stars} star{'s' if stars != 1 else ''}." if stars else "Rating removed."
+        elif kind in TOGGLE_KINDS:
+            on = request.POST.get("on", "1")
+            if on not in ("0", "1"):
+                raise ValidationError("'on' must be 1 or 0.")
+            feedback_set(user=request.user, paper=paper, kind=kind, on=on == "1")
+            done = _FEEDBACK_DONE[(kind, on == "1")]
+        else:
+            raise ValidationError(f"Unknown feedback {kind[:20]!r}: use like, save, dismiss or rate.")
+    except ValidationError as exc:
+        return _feedback_response(request, paper, error=" ".join(exc.messages), status=400)
+    return _feedback_response(request, paper, done=done)
+
+
+def _feedback_response(request: HttpRequest, paper: Paper, *, done: str = "", error: str = "", status: int = 200) -> HttpResponse:
+    if request.htmx:
+        context = {"paper": paper, "state": feedback_state(user=request.user, paper=paper), "done": done, "error": error}
+        return render(request, "recommender/_feedback.html", context, status=status)
+    if error:
+        return render(request, "error.html", {"title": "Feedback not recorded", "message": error}, status=400)
+    messages.success(request, done)
+    return redirect(paper)
+
+
+@login_required
+@require_GET
+def library(request: HttpRequest) -> HttpResponse:
+    return render(request, "recommender/library.html", library_for_user(user=request.user))

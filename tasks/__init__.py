@@ -1,0 +1,1 @@
+"""Background work (Celery with Redis as broker) arrives with the Celery issue; nothing runs here yet."""
