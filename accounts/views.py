@@ -20,7 +20,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         next_url = ""
-    form = SignUpForm(request.POST or None)
+    form = SignUpForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             user = user_create(
@@ -42,7 +42,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def settings_page(request: HttpRequest) -> HttpResponse:
-    form = PreferencesForm(request.POST or None, initial={"weekly_digest": request.user.weekly_digest})
+    form = PreferencesForm(request.POST if request.method == "POST" else None, initial={"weekly_digest": request.user.weekly_digest})
     if request.method == "POST":
         if form.is_valid():
             user_update_preferences(user=request.user, weekly_digest=form.cleaned_data["weekly_digest"])

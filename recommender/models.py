@@ -53,7 +53,7 @@ class Interaction(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=InteractionKind.values), name="interaction_kind_known"),
             models.CheckConstraint(
-                condition=(Q(kind="rate") & Q(value__gte=1) & Q(value__lte=5)) | (~Q(kind="rate") & Q(value__isnull=True)),
+                condition=(Q(kind="rate") & Q(value__isnull=False) & Q(value__gte=1) & Q(value__lte=5)) | (~Q(kind="rate") & Q(value__isnull=True)),
                 name="interaction_stars_1_to_5",
                 violation_error_message="A rating is 1 to 5 stars; other feedback has no value.",
             ),

@@ -229,7 +229,7 @@ def _interaction_from_row(path, number: int, row: list[str]) -> InteractionRecor
         raise DatasetError(path, number, f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
     value = None
     if kind == "rate":
-        if not raw_value.isdigit() or not 1 <= int(raw_value) <= 5:
+        if raw_value not in ("1", "2", "3", "4", "5"):
             raise DatasetError(path, number, f"a rating needs a value of 1 to 5 stars, not {raw_value!r}")
         value = int(raw_value)
     elif raw_value:

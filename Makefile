@@ -1,0 +1,53 @@
+# Paperfeed: `make run` sets everything up and serves http://127.0.0.1:8000/; `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+-include .env
+export
+
+.PHONY: install install-dev run setup test check clean
+
+install: $(VENV)/.runtime var/secret_key
+
+install-dev: install $(VENV)/.dev
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip==25.3
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+var/secret_key:
+	mkdir -p var
+	$(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+	chmod 600 $@
+
+# Migrate, collect static files, import the bundled catalogue and the demo community (all safe to repeat).
+setup: install
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py collectstatic --no-input --verbosity 0
+	$(PY) manage.py import_papers data/trending_papers.txt
+	$(PY) manage.py load_demo
+
+run: export DEBUG := $(if $(DEBUG),$(DEBUG),1)
+run: setup
+	@echo "Paperfeed on http://$(HOST):$(PORT)/  (demo log-in: demo / paperfeed-demo; emails land in var/mail/)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+check: install
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) var/static

@@ -1,0 +1,107 @@
+"""Sign-up, log-in throttling, password change and reset, settings."""
+
+import re
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from accounts.models import User
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+GOOD_SIGNUP = {"username": "charlie", "email": "charlie@example.org", "password1": "a long enough passphrase", "password2": "a long enough passphrase", "weekly_digest": "on"}
+
+
+def test_sign_up_creates_the_account_and_logs_in(client):
+    response = client.post(reverse("signup"), GOOD_SIGNUP)
+    assert response.status_code == 302
+    charlie = User.objects.get(username="charlie")
+    assert charlie.email == "charlie@example.org" and charlie.weekly_digest
+    assert charlie.check_password("a long enough passphrase")
+    assert client.get(reverse("settings")).status_code == 200
+
+
+def test_sign_up_without_the_digest_box_leaves_it_off(client):
+    client.post(reverse("signup"), {**GOOD_SIGNUP, "weekly_digest": ""})
+    assert not User.objects.get(username="charlie").weekly_digest
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"username": "ALICE"}, "That user name is taken."),
+        ({"email": "Alice@Example.org"}, "An account with this email address already exists."),
+        ({"password2": "something else entirely"}, "didn’t match"),
+        ({"password1": "123", "password2": "123"}, "too short"),
+        ({"email": "not-an-email"}, "valid email"),
+    ],
+)
+def test_bad_sign_up_gets_400_with_a_message(client, alice, change, message):
+    response = client.post(reverse("signup"), {**GOOD_SIGNUP, **change})
+    assert response.status_code == 400
+    assert message in response.text
+    assert list(User.objects.values_list("username", flat=True)) == ["alice"]
+
+
+def test_log_in_and_log_out(client, alice):
+    response = client.post(reverse("login"), {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get(reverse("library")).status_code == 200
+    assert client.get(reverse("logout")).status_code == 405  # logging out is a POST
+    client.post(reverse("logout"))
+    assert client.get(reverse("library")).status_code == 302
+
+
+def test_log_in_is_throttled_per_account_and_address(client, alice, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    for _ in range(3):
+        response = client.post(reverse("login"), {"username": "alice", "password": "wrong"}, REMOTE_ADDR="10.0.0.1")
+    assert response.status_code == 429
+    locked = client.post(reverse("login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.0.0.1")
+    assert locked.status_code == 429 and "Too many failed log-in attempts" in locked.text
+    # The same account from another address, and another account from this address, still get in.
+    assert client.post(reverse("login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.0.0.2").status_code == 302
+
+
+def test_password_change(client, alice):
+    client.force_login(alice, backend="django.contrib.auth.backends.ModelBackend")
+    new = "another long passphrase"
+    response = client.post(reverse("password_change"), {"old_password": PASSWORD, "new_password1": new, "new_password2": new})
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.check_password(new)
+
+
+def test_password_reset_by_email(client, alice):
+    response = client.post(reverse("password_reset"), {"email": "alice@example.org"})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["alice@example.org"]
+    assert mail.outbox[0].subject == "Reset your Paperfeed password"
+    link = re.search(r"https?://[^/]+(/accounts/reset/\S+)", mail.outbox[0].body).group(1)
+    form_url = client.get(link, follow=True).redirect_chain[-1][0]
+    new = "a brand new passphrase"
+    client.post(form_url, {"new_password1": new, "new_password2": new})
+    alice.refresh_from_db()
+    assert alice.check_password(new)
+
+
+def test_password_reset_for_an_unknown_address_sends_nothing_but_says_the_same(client):
+    response = client.post(reverse("password_reset"), {"email": "nobody@example.org"}, follow=True)
+    assert "If an account uses that address" in response.text
+    assert mail.outbox == []
+
+
+def test_settings_turn_the_weekly_email_on_and_off(client, alice):
+    client.force_login(alice, backend="django.contrib.auth.backends.ModelBackend")
+    client.post(reverse("settings"), {"weekly_digest": "on"})
+    alice.refresh_from_db()
+    assert alice.weekly_digest
+    response = client.post(reverse("settings"), {}, follow=True)
+    alice.refresh_from_db()
+    assert not alice.weekly_digest and "the weekly email is off" in response.text
+
+
+def test_settings_need_a_login(client):
+    response = client.get(reverse("settings"))
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")

@@ -1,0 +1,84 @@
+"""Catalogue, trending, search and library pages."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from recommender.models import Interaction
+from tests.factories import InteractionFactory, PaperFactory, UserFactory
+
+Kind = Interaction.Kind
+pytestmark = pytest.mark.django_db
+
+
+def titles(response):
+    return [p.title for p in (response.context["page"] if "page" in response.context else response.context["papers"])]
+
+
+def test_catalogue_is_newest_first_and_paginated(client, settings):
+    settings.FEED_PAGE_SIZE = 2
+    now = timezone.now()
+    PaperFactory(title="Old, dated", published=date(2020, 1, 1), added_at=now)
+    PaperFactory(title="New, dated", published=date(2024, 1, 1), added_at=now - timedelta(days=9))
+    PaperFactory(title="Undated, added today", published=None, added_at=now)
+    first = client.get(reverse("catalogue"))
+    assert titles(first) == ["New, dated", "Old, dated"]
+    assert "Page 1 of 2" in first.text
+    assert titles(client.get(reverse("catalogue"), {"page": 2})) == ["Undated, added today"]
+    assert client.get(reverse("home")).status_code == 200
+
+
+def test_trending_counts_recent_likes_and_reads(client):
+    hot, warm, stale = PaperFactory(title="Hot"), PaperFactory(title="Warm"), PaperFactory(title="Stale")
+    long_ago = timezone.now() - timedelta(days=60)
+    for name in ("alice", "bob", "charlie"):
+        InteractionFactory(user=UserFactory(username=name), paper=hot, kind=Kind.LIKE)
+    InteractionFactory(user=UserFactory(username="alice"), paper=warm, kind=Kind.READ)
+    for name in ("dana", "erin", "frank", "grace"):
+        InteractionFactory(user=UserFactory(username=name), paper=stale, kind=Kind.LIKE, created=long_ago)
+    response = client.get(reverse("trending"))
+    assert titles(response) == ["Hot", "Warm"]
+    assert "3 likes, saves or good ratings" in response.text
+
+
+def test_search_matches_every_word_in_title_or_abstract_title_first(client):
+    PaperFactory(title="Sparse attention kernels", abstract="GPU work.")
+    PaperFactory(title="A survey", abstract="We review sparse attention for transformers.")
+    PaperFactory(title="Dense attention", abstract="Nothing sparse here? Well.")
+    PaperFactory(title="Unrelated", abstract="Robots.")
+    response = client.get(reverse("search"), {"q": "sparse ATTENTION"})
+    assert titles(response)[0] == "Sparse attention kernels"
+    assert set(titles(response)) == {"Sparse attention kernels", "A survey", "Dense attention"}
+    assert "3 papers match" in response.text
+    assert "No paper matches" in client.get(reverse("search"), {"q": "quantum"}).text
+
+
+def test_search_that_is_too_long_is_a_400(client):
+    response = client.get(reverse("search"), {"q": "x" * 201})
+    assert response.status_code == 400 and "at most 200 characters" in response.text
+
+
+def test_library_shows_liked_saved_and_rated_papers(alice_client, alice, bob):
+    liked, saved, rated, dismissed = (PaperFactory(title=t) for t in ("Liked one", "Saved one", "Rated one", "Dismissed one"))
+    InteractionFactory(user=alice, paper=liked, kind=Kind.LIKE)
+    InteractionFactory(user=alice, paper=saved, kind=Kind.SAVE)
+    InteractionFactory(user=alice, paper=rated, kind=Kind.RATE, value=4)
+    InteractionFactory(user=alice, paper=dismissed, kind=Kind.DISMISS)
+    InteractionFactory(user=bob, paper=dismissed, kind=Kind.LIKE)
+    response = alice_client.get(reverse("library"))
+    assert [i.paper.title for i in response.context["liked"]] == ["Liked one"]
+    assert [i.paper.title for i in response.context["saved"]] == ["Saved one"]
+    assert [(i.paper.title, i.value) for i in response.context["rated"]] == [("Rated one", 4)]
+    assert "Dismissed one" not in response.text
+    assert "★★★★☆" in response.text
+
+
+def test_library_needs_a_login(client):
+    assert client.get(reverse("library"))["Location"] == "/accounts/login/?next=/library/"
+
+
+def test_unknown_paper_page_is_a_friendly_404(client):
+    response = client.get("/papers/nope/")
+    assert response.status_code == 404 and "There is no such page or paper" in response.text
