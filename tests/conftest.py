@@ -41,3 +41,9 @@ def paper(db):
         abstract="Vision Transformers have emerged as the de-facto choice for vision.",
         url="https://arxiv.org/abs/2407.12753",
     )
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    return f"database: {settings.DATABASES['default']['ENGINE']} {settings.DATABASES['default'].get('NAME')}"
