@@ -15,18 +15,23 @@ def admin_client(client):
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "count"),
     [
-        "/admin/recommender/paper/?q=LookupViT",
-        "/admin/recommender/interaction/?kind__exact=like&q=alice",
-        "/admin/accounts/user/?weekly_digest__exact=1&q=ali",
+        ("/admin/recommender/paper/?q=LookupViT", 1),
+        ("/admin/recommender/paper/?q=nothing-like-this", 0),
+        ("/admin/recommender/interaction/?kind__exact=like&q=alice", 1),
+        ("/admin/recommender/interaction/?kind__exact=save&q=alice", 0),
+        ("/admin/accounts/user/?weekly_digest__exact=1&q=ali", 1),
+        ("/admin/accounts/user/?weekly_digest__exact=0&q=ali", 0),
     ],
 )
-def test_admin_changelists_search_and_filter(admin_client, alice, paper, url):
+def test_admin_changelists_search_and_filter(admin_client, alice, paper, url, count):
+    alice.weekly_digest = True
+    alice.save()
     InteractionFactory(user=alice, paper=paper)
     response = admin_client.get(url)
     assert response.status_code == 200
-    assert response.context["cl"].result_count >= 0
+    assert response.context["cl"].result_count == count
 
 
 def test_admin_interaction_search_finds_by_user_and_paper(admin_client, alice, bob, paper):
