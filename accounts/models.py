@@ -17,6 +17,11 @@ class User(AbstractUser):
     class Meta:
         constraints = [
             models.UniqueConstraint(
+                Lower("username"),
+                name="accounts_user_username_unique_ci",
+                violation_error_message="That user name is taken.",
+            ),
+            models.UniqueConstraint(
                 Lower("email"),
                 condition=~models.Q(email=""),
                 name="accounts_user_email_unique_ci",

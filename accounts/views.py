@@ -1,7 +1,12 @@
 """Sign-up and the settings page. Log-in, log-out and passwords are Django's own views."""
 
+from urllib.parse import urlsplit
+
+from axes.utils import reset as axes_reset
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -51,3 +56,18 @@ def settings_page(request: HttpRequest) -> HttpResponse:
             return redirect("settings")
         return render(request, "accounts/settings.html", {"form": form}, status=400)
     return render(request, "accounts/settings.html", {"form": form})
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Reset links point at SITE_URL, not at whatever Host header the request carried."""
+
+    extra_email_context = {"protocol": urlsplit(settings.SITE_URL).scheme, "domain": urlsplit(settings.SITE_URL).netloc}
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """A reader who proved they own the email address is no longer locked out of log-in."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        axes_reset(username=form.user.get_username())
+        return response

@@ -13,8 +13,8 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def env_str(name: str, default: str = "") -> str:
-    """The variable as text, or ``default`` when it is unset."""
-    return os.environ.get(name, default)
+    """The variable as text, or ``default`` when it is unset or empty."""
+    return os.environ.get(name) or default
 
 
 def env_bool(name: str, default: bool = False) -> bool:

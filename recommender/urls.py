@@ -8,7 +8,7 @@ urlpatterns = [
     path("trending/", views.trending, name="trending"),
     path("search/", views.search, name="search"),
     path("library/", views.library, name="library"),
-    path("papers/<path:external_id>/feedback/", views.paper_feedback, name="paper_feedback"),
-    path("papers/<path:external_id>/open/", views.paper_open, name="paper_open"),
+    path("feedback/<path:external_id>", views.paper_feedback, name="paper_feedback"),
+    path("open/<path:external_id>", views.paper_open, name="paper_open"),
     path("papers/<path:external_id>/", views.paper_detail, name="paper_detail"),
 ]

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from tests.conftest import PASSWORD
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 GOOD_SIGNUP = {"username": "charlie", "email": "charlie@example.org", "password1": "a long enough passphrase", "password2": "a long enough passphrase", "weekly_digest": "on"}
@@ -62,6 +63,30 @@ def test_log_in_is_throttled_per_account_and_address(client, alice, settings):
     assert locked.status_code == 429 and "Too many failed log-in attempts" in locked.text
     # The same account from another address, and another account from this address, still get in.
     assert client.post(reverse("login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.0.0.2").status_code == 302
+    UserFactory(username="bob")
+    assert client.post(reverse("login"), {"username": "bob", "password": PASSWORD}, REMOTE_ADDR="10.0.0.1").status_code == 302
+
+
+def test_behind_a_proxy_the_forwarded_address_is_throttled(client, alice, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    settings.BEHIND_PROXY = True
+    for _ in range(2):
+        client.post(reverse("login"), {"username": "alice", "password": "wrong"}, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="203.0.113.5")
+    other_reader = client.post(reverse("login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert other_reader.status_code == 302
+
+
+def test_a_password_reset_lifts_the_lockout(client, alice, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    for _ in range(2):
+        client.post(reverse("login"), {"username": "alice", "password": "wrong"})
+    assert client.post(reverse("login"), {"username": "alice", "password": PASSWORD}).status_code == 429
+    client.post(reverse("password_reset"), {"email": "alice@example.org"})
+    link = re.search(r"https?://[^/]+(/accounts/reset/\S+)", mail.outbox[0].body).group(1)
+    form_url = client.get(link, follow=True).redirect_chain[-1][0]
+    new = "a brand new passphrase"
+    client.post(form_url, {"new_password1": new, "new_password2": new})
+    assert client.post(reverse("login"), {"username": "alice", "password": new}).status_code == 302
 
 
 def test_password_change(client, alice):
@@ -78,6 +103,7 @@ def test_password_reset_by_email(client, alice):
     assert response.status_code == 302
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["alice@example.org"]
     assert mail.outbox[0].subject == "Reset your Paperfeed password"
+    assert "http://127.0.0.1:8000/accounts/reset/" in mail.outbox[0].body  # SITE_URL, not the request's Host
     link = re.search(r"https?://[^/]+(/accounts/reset/\S+)", mail.outbox[0].body).group(1)
     form_url = client.get(link, follow=True).redirect_chain[-1][0]
     new = "a brand new passphrase"
@@ -100,6 +126,13 @@ def test_settings_turn_the_weekly_email_on_and_off(client, alice):
     response = client.post(reverse("settings"), {}, follow=True)
     alice.refresh_from_db()
     assert not alice.weekly_digest and "the weekly email is off" in response.text
+
+
+def test_user_names_are_unique_regardless_of_case(alice):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.create(username="ALICE")
 
 
 def test_settings_need_a_login(client):

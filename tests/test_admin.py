@@ -39,6 +39,8 @@ def test_admin_interaction_search_finds_by_user_and_paper(admin_client, alice, b
     InteractionFactory(user=bob, paper=paper)
     response = admin_client.get("/admin/recommender/interaction/", {"q": "alice"})
     assert response.context["cl"].result_count == 1
+    assert admin_client.get("/admin/recommender/interaction/", {"q": "LookupViT"}).context["cl"].result_count == 2
+    assert admin_client.get("/admin/recommender/interaction/", {"q": "2407.12753"}).context["cl"].result_count == 2
 
 
 def test_admin_needs_staff(client, alice):

@@ -86,6 +86,22 @@ def test_jsonl_bad_lines_name_line_and_reason(tmp_path, line, reason):
     assert "papers.jsonl, line 2" in str(caught.value)
 
 
+def test_a_json_file_with_another_name_is_still_read_as_json(tmp_path):
+    path = write(tmp_path, "catalogue.txt", '{"id": "p1", "title": "One"}\n')
+    assert [p.id for p in read_papers(path)] == ["p1"]
+
+
+def test_json_in_a_text_dump_is_refused_not_imported_as_titles(tmp_path):
+    path = write(tmp_path, "dump.txt", 'header one\nheader two\n{"id": "p1", "title": "One"}\nabstract\n')
+    with pytest.raises(DatasetError, match="looks like JSON"):
+        read_papers(path)
+
+
+def test_a_boolean_id_is_refused(tmp_path):
+    with pytest.raises(DatasetError, match="'id' must be"):
+        read_papers_jsonl(write(tmp_path, "papers.jsonl", '{"id": true, "title": "t"}\n'))
+
+
 def test_jsonl_duplicate_id_is_refused(tmp_path):
     path = write(tmp_path, "papers.jsonl", '{"id": "p0", "title": "a"}\n{"id": "p0", "title": "b"}\n')
     with pytest.raises(DatasetError, match=r"line 2: paper id 'p0' already appeared on line 1"):

@@ -64,10 +64,12 @@ def test_malformed_feedback_is_a_400(alice_client, alice, paper, data, message):
     assert stored(alice, paper) == []
 
 
-def test_unknown_paper_is_a_404_and_nothing_is_stored(alice_client):
+def test_unknown_paper_is_a_404_and_nothing_stored_changes(alice_client, alice, paper):
+    alice_client.post(feedback_url(paper), {"kind": "like", "on": "1"})
     response = alice_client.post(reverse("paper_feedback", args=["no-such-paper"]), {"kind": "like", "on": "1"})
     assert response.status_code == 404
-    assert not Interaction.objects.exists()
+    assert stored(alice, paper) == [("like", None)]
+    assert Interaction.objects.exclude(kind=Kind.READ).count() == 1
 
 
 def test_missing_csrf_token_is_refused_with_403(alice, paper):
@@ -89,9 +91,13 @@ def test_csrf_token_from_the_page_is_accepted(alice, paper):
     assert stored(alice, paper) == [("like", None)]
 
 
-def test_get_never_changes_state(alice_client, paper):
+def test_get_never_changes_state(alice_client, alice, paper):
     assert alice_client.get(feedback_url(paper), {"kind": "like", "on": "1"}).status_code == 405
-    assert not Interaction.objects.exclude(kind=Kind.READ).exists()
+    assert alice_client.get(reverse("paper_open", args=[paper.external_id])).status_code == 405
+    assert alice_client.get(reverse("settings"), {"weekly_digest": "on"}).status_code == 200
+    assert not Interaction.objects.exists()
+    alice.refresh_from_db()
+    assert not alice.weekly_digest
 
 
 def test_anonymous_like_is_sent_to_log_in_and_back(client, paper):
@@ -129,13 +135,16 @@ def test_paper_page_shows_current_state(alice_client, alice, paper):
     alice_client.post(feedback_url(paper), {"kind": "save", "on": "1"})
     alice_client.post(feedback_url(paper), {"kind": "rate", "stars": "5"})
     page = alice_client.get(paper.get_absolute_url()).text
-    assert "Saved" in page and page.count('class="star on"') == 5
+    assert "✓ Saved" in page and page.count('class="star on"') == 5
+    alice_client.post(feedback_url(paper), {"kind": "save", "on": "0"})
+    assert "✓ Saved" not in alice_client.get(paper.get_absolute_url()).text
 
 
 def test_ids_with_dots_and_slashes_work_in_urls(alice_client, alice):
     from tests.factories import PaperFactory
 
-    odd = PaperFactory(external_id="hep-th/9901001.v2")
-    assert alice_client.get(odd.get_absolute_url()).status_code == 200
-    alice_client.post(feedback_url(odd), {"kind": "like", "on": "1"})
-    assert stored(alice, odd) == [("like", None)]
+    for external_id in ("hep-th/9901001.v2", "10.1145/open", "weird/feedback/"):
+        odd = PaperFactory(external_id=external_id)
+        assert alice_client.get(odd.get_absolute_url()).status_code == 200
+        alice_client.post(feedback_url(odd), {"kind": "like", "on": "1"})
+        assert stored(alice, odd) == [("like", None)]

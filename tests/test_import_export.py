@@ -55,10 +55,26 @@ def test_a_changed_paper_is_updated(tmp_path, two_papers, capsys):
     assert Paper.objects.get(external_id="p1").title == "One, revised"
 
 
-def test_a_bad_paper_line_names_file_and_line_and_imports_nothing(tmp_path):
-    path = papers_file(tmp_path, {"id": "p1", "title": "One"}, {"id": "p2", "title": "Two"}, {"id": "p3", "title": ""})
-    with pytest.raises(CommandError, match=r"papers.jsonl, line 3: 'title' must be a non-empty string. Nothing was imported."):
+def test_a_bad_paper_line_names_file_and_line_and_changes_nothing(tmp_path, two_papers):
+    before = snapshot()
+    path = papers_file(tmp_path, {"id": "p1", "title": "One, changed"}, {"id": "p9", "title": "New"}, {"id": "p3", "title": ""}, name="more.jsonl")
+    with pytest.raises(CommandError, match=r"more.jsonl, line 3: 'title' must be a non-empty string. Nothing was imported."):
         call_command("import_papers", path)
+    assert snapshot() == before
+
+
+def test_a_papers_file_with_a_byte_order_mark_imports(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "p1", "title": "One"}).encode() + b"\n")
+    call_command("import_papers", str(path))
+    assert list(Paper.objects.values_list("external_id", flat=True)) == ["p1"]
+
+
+def test_bad_utf8_names_the_line(tmp_path):
+    path = tmp_path / "papers.jsonl"
+    path.write_bytes(b'{"id": "p1", "title": "One"}\n{"id": "p2", "title": "T\xff"}\n')
+    with pytest.raises(CommandError, match="line 2: not valid UTF-8"):
+        call_command("import_papers", str(path))
     assert not Paper.objects.exists()
 
 
@@ -88,6 +104,14 @@ def test_a_new_rating_in_a_later_import_replaces_the_old_one(tmp_path, two_paper
     call_command("import_interactions", interactions_file(tmp_path, "u1,p1,rate,2,\n"))
     call_command("import_interactions", interactions_file(tmp_path, "u1,p1,rate,5,\n", name="later.csv"))
     assert list(Interaction.objects.values_list("value", flat=True)) == [5]
+    call_command("import_interactions", interactions_file(tmp_path, "u1,p1,rate,1,2001-01-01T00:00:00+00:00\n", name="old.csv"))
+    assert list(Interaction.objects.values_list("value", flat=True)) == [5]  # an older rating does not replace a newer one
+
+
+def test_user_names_match_existing_users_regardless_of_case(tmp_path, two_papers, alice):
+    call_command("import_interactions", interactions_file(tmp_path, "Alice,p1,like,,\nALICE,p2,like,,\n"))
+    assert list(User.objects.values_list("username", flat=True)) == ["alice"]
+    assert Interaction.objects.filter(user=alice).count() == 2
 
 
 @pytest.mark.parametrize(
@@ -98,12 +122,13 @@ def test_a_new_rating_in_a_later_import_replaces_the_old_one(tmp_path, two_paper
         ("u 9,p1,like,,", "line 3: user 'u 9' is not a valid user name"),
     ],
 )
-def test_a_bad_interaction_line_imports_nothing_at_all(tmp_path, two_papers, row, message):
-    path = interactions_file(tmp_path, "u1,p1,like,,\n" + row + "\n")
+def test_a_bad_interaction_line_changes_nothing_at_all(tmp_path, two_papers, row, message):
+    call_command("import_interactions", interactions_file(tmp_path, "u0,p2,rate,3,\n", name="first.csv"))
+    before = snapshot(), list(User.objects.values_list("username", flat=True))
+    path = interactions_file(tmp_path, "u0,p2,rate,5,\n" + row + "\n")
     with pytest.raises(CommandError, match=message):
         call_command("import_interactions", path)
-    assert not Interaction.objects.exists()
-    assert not User.objects.exists()
+    assert (snapshot(), list(User.objects.values_list("username", flat=True))) == before
 
 
 def test_export_then_import_into_an_empty_database_round_trips(tmp_path, two_papers):

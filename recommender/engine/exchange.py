@@ -61,18 +61,32 @@ class InteractionRecord:
 
 
 def read_papers(path: str | os.PathLike) -> list[PaperRecord]:
-    """Papers from ``papers.jsonl`` or from the demo catalogue's page-dump text, whichever ``path`` holds."""
-    with open(path, encoding="utf-8") as handle:
+    """Papers from ``papers.jsonl`` (by its .jsonl/.json name, or a first line that is a JSON object) or the page-dump text."""
+    _refuse_bad_utf8(path)
+    if Path(path).suffix.lower() in (".jsonl", ".json"):
+        return read_papers_jsonl(path)
+    with open(path, encoding="utf-8-sig") as handle:
         first = next((line for line in handle if line.strip()), "")
     if first.lstrip().startswith("{"):
         return read_papers_jsonl(path)
     return read_papers_text(path)
 
 
+def _refuse_bad_utf8(path: str | os.PathLike) -> None:
+    """Name the first line that is not UTF-8 (readers would otherwise fail without a line number)."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DatasetError(path, number, f"not valid UTF-8 (byte {exc.start + 1} of the line)") from None
+
+
 def read_papers_jsonl(path: str | os.PathLike) -> list[PaperRecord]:
     """One JSON object a line: ``id``, ``title``, ``abstract``; optional ``authors``, ``published``, ``url``."""
+    _refuse_bad_utf8(path)
     records: list[PaperRecord] = []
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -93,7 +107,8 @@ def read_papers_text(path: str | os.PathLike) -> list[PaperRecord]:
     The page's "Subscribe" button text is glued to the first title; it is removed.
     Ids are slugs of the titles, so re-importing the same page gives the same ids.
     """
-    with open(path, encoding="utf-8") as handle:
+    _refuse_bad_utf8(path)
+    with open(path, encoding="utf-8-sig") as handle:
         lines = [(number, line.strip()) for number, line in enumerate(handle, start=1)][2:]
     while lines and not lines[-1][1]:
         lines.pop()
@@ -104,6 +119,8 @@ def read_papers_text(path: str | os.PathLike) -> list[PaperRecord]:
             title = re.sub(r"^Subscribe(?=[A-Z0-9])", "", title)
         if not title:
             raise DatasetError(path, title_number, "empty title line")
+        if title.startswith("{"):
+            raise DatasetError(path, title_number, "this looks like JSON: name the file .jsonl to import it as papers.jsonl")
         if index + 1 >= len(lines):
             raise DatasetError(path, title_number, "title without an abstract line after it")
         abstract_number, abstract = lines[index + 1]
@@ -132,7 +149,7 @@ def slug(text: str, max_length: int = 100) -> str:
 
 def _paper_from_object(path, number: int, obj: dict) -> PaperRecord:
     paper_id = obj.get("id")
-    if isinstance(paper_id, int):
+    if isinstance(paper_id, int) and not isinstance(paper_id, bool):
         paper_id = str(paper_id)
     if not isinstance(paper_id, str) or not _ID_PATTERN.match(paper_id) or len(paper_id) > MAX_ID_LENGTH:
         raise DatasetError(path, number, f"'id' must be a non-empty string without spaces, at most {MAX_ID_LENGTH} characters")
@@ -201,8 +218,9 @@ def write_papers_jsonl(path: str | os.PathLike, records: Iterable[PaperRecord]) 
 
 def read_interactions_csv(path: str | os.PathLike) -> list[InteractionRecord]:
     """Rows of ``user,paper,kind,value,timestamp``; ``value`` only (and always) for ``rate``."""
+    _refuse_bad_utf8(path)
     records: list[InteractionRecord] = []
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:

@@ -18,7 +18,8 @@ from typing import TypeVar
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import User
@@ -99,27 +100,30 @@ def papers_import(*, records: Sequence[PaperRecord], on_progress: OnProgress | N
 
 
 def _user_ids(records: Sequence[InteractionRecord], source: str) -> tuple[dict[str, int], int]:
-    """Ids of the users named in ``records``, creating the ones not seen before (unusable passwords)."""
+    """Ids of the users named in ``records`` by lowercased name, creating the ones not seen before (unusable passwords).
+
+    User names are unique regardless of case, so ``Alice`` in a file is the existing ``alice``.
+    """
     validate_username = UnicodeUsernameValidator()
-    first_line: dict[str, int] = {}
+    spelling: dict[str, str] = {}
     for record in records:
-        if record.user not in first_line:
+        if record.user.lower() not in spelling:
             try:
                 validate_username(record.user)
             except ValidationError:
                 raise DatasetError(source, record.line, f"user {record.user!r} is not a valid user name (letters, digits and @.+-_ only)") from None
             if len(record.user) > 150:
                 raise DatasetError(source, record.line, "user name longer than 150 characters")
-            first_line[record.user] = record.line
+            spelling[record.user.lower()] = record.user
     ids: dict[str, int] = {}
-    names = list(first_line)
-    for chunk in _chunks(names, _LOOKUP_CHUNK):
-        ids.update(User.objects.filter(username__in=chunk).values_list("username", "id"))
-    missing = [name for name in names if name not in ids]
+    keys = list(spelling)
+    for chunk in _chunks(keys, _LOOKUP_CHUNK):
+        ids.update(User.objects.annotate(key=Lower("username")).filter(key__in=chunk).values_list("key", "id"))
+    missing = [key for key in keys if key not in ids]
     for chunk in _chunks(missing, BATCH_SIZE):
-        User.objects.bulk_create([User(username=name, password=make_password(None)) for name in chunk])
+        User.objects.bulk_create([User(username=spelling[key], password=make_password(None)) for key in chunk])
     for chunk in _chunks(missing, _LOOKUP_CHUNK):
-        ids.update(User.objects.filter(username__in=chunk).values_list("username", "id"))
+        ids.update(User.objects.annotate(key=Lower("username")).filter(key__in=chunk).values_list("key", "id"))
     return ids, len(missing)
 
 
@@ -161,7 +165,7 @@ def interactions_import(
     to_create: list[Interaction] = []
     to_update: dict[int, Interaction] = {}
     for record in records:
-        user_id, paper_id = user_ids[record.user], paper_ids[record.paper]
+        user_id, paper_id = user_ids[record.user.lower()], paper_ids[record.paper]
         created = record.timestamp or now
         if record.kind == Interaction.Kind.READ:
             seen = (user_id, paper_id, record.timestamp) in reads_at if record.timestamp else (user_id, paper_id) in read_pairs
@@ -178,7 +182,7 @@ def interactions_import(
             current = Interaction(user_id=user_id, paper_id=paper_id, kind=record.kind, value=record.value, created=created)
             states[key] = current
             to_create.append(current)
-        elif current.value != record.value:
+        elif current.value != record.value and (record.timestamp is None or record.timestamp >= current.created):
             current.value, current.created = record.value, created
             if current.pk is not None:
                 to_update[current.pk] = current
@@ -198,7 +202,14 @@ def interactions_import(
 
 def dataset_export(*, directory: str | os.PathLike) -> tuple[int, int]:
     """Write ``papers.jsonl`` and ``interactions.csv`` into ``directory``; returns (papers, interactions)."""
-    target = Path(directory)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return _write_dataset(Path(directory))
+
+
+def _write_dataset(target: Path) -> tuple[int, int]:
     papers: Iterable[PaperRecord] = (
         PaperRecord(id=external_id, title=title, abstract=abstract, authors=tuple(authors), published=published, url=url)
         for external_id, title, abstract, authors, published, url in Paper.objects.order_by("id")

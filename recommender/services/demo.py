@@ -122,13 +122,15 @@ def _reader_history(rng, user, taste, papers, affinities, n_reads, now, *, is_de
         later = read_at + timedelta(minutes=rng.randrange(2, 90))
         if is_demo:
             continue  # the demo reader's own likes and ratings are left for the newcomer to make
-        if rng.random() < 0.15 + 0.6 * fit:
+        liked = rng.random() < 0.15 + 0.6 * fit
+        saved = rng.random() < 0.25 * fit
+        if liked:
             result.append(Interaction(user=user, paper=paper, kind=Kind.LIKE, created=later))
-        if rng.random() < 0.25 * fit:
+        if saved:
             result.append(Interaction(user=user, paper=paper, kind=Kind.SAVE, created=later))
         if rng.random() < 0.3:
             stars = max(1, min(5, round(1.5 + 3.5 * fit + rng.gauss(0, 0.6))))
             result.append(Interaction(user=user, paper=paper, kind=Kind.RATE, value=stars, created=later))
-        elif fit < 0.25 and rng.random() < 0.5:
+        elif fit < 0.25 and not (liked or saved) and rng.random() < 0.5:
             result.append(Interaction(user=user, paper=paper, kind=Kind.DISMISS, created=later))
     return result
