@@ -1,0 +1,154 @@
+"""The hybrid recommender: collaborative (ALS) and content scores on one scale, blended per reader.
+
+Every score vector is standardised per reader over the candidate papers, so "one standard
+deviation above this reader's average" means the same on both sides. The collaborative
+share grows with what we know about the reader: ``cf_weight * n / (n + cf_half_count)`` for
+``n`` positive events, so a new reader leans on content and popularity. Papers no one has
+touched get collaborative scores through a ridge map from content to the factor space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import sparse
+from sklearn.decomposition import TruncatedSVD
+
+from recommender.engine.collaborative import ALSParams, fold_in, item_gram
+
+
+@dataclass(frozen=True)
+class BlendParams:
+    cf_weight: float = 0.85
+    cf_half_count: float = 0.5
+    cold_cf_weight: float = 0.3
+    negative_weight: float = 0.5
+    recency_boost: float = 0.3
+    recency_half_life_days: float = 14.0
+    diversity: float = 0.15
+    map_dimensions: int = 256
+    map_regularization: float = 1.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def content_to_factor_map(
+    content: sparse.csr_matrix, item_factors: np.ndarray, known: np.ndarray, params: BlendParams, seed: int = 0
+) -> np.ndarray:
+    """Factors (n_items, f) predicted from content for every paper, by ridge regression fitted on ``known`` papers."""
+    n_items, f = item_factors.shape
+    dims = min(params.map_dimensions, max(1, content.shape[1] - 1), max(1, n_items - 1))
+    if content.shape[1] < 2 or known.sum() < 2:
+        return np.zeros((n_items, f), dtype=np.float32)
+    latent = TruncatedSVD(n_components=dims, random_state=seed).fit_transform(content).astype(np.float64)
+    z = latent[known]
+    w = np.linalg.solve(z.T @ z + params.map_regularization * np.eye(dims), z.T @ item_factors[known].astype(np.float64))
+    return (latent @ w).astype(np.float32)
+
+
+def standardize(scores: np.ndarray, candidates: np.ndarray | None = None) -> np.ndarray:
+    """Per row, (score - mean) / std over the candidate columns (all columns when None)."""
+    part = scores if candidates is None else scores[:, candidates]
+    mean = part.mean(axis=1, keepdims=True)
+    std = part.std(axis=1, keepdims=True)
+    return (scores - mean) / np.where(std > 1e-9, std, 1.0)
+
+
+@dataclass
+class HybridModel:
+    """Everything needed to score readers: factors, content vectors, popularity and parameters.
+
+    Shapes: ``item_factors`` (n_items, f) with content-mapped rows for papers without feedback,
+    ``content`` (n_items, n_terms) CSR, ``popularity`` (n_items,), ``freshness`` (n_items,) in [0, 1],
+    ``known_items`` (n_items,) bool: papers with feedback in training (the others have mapped factors).
+    """
+
+    item_factors: np.ndarray
+    content: sparse.csr_matrix
+    popularity: np.ndarray
+    freshness: np.ndarray
+    known_items: np.ndarray
+    als: ALSParams
+    blend: BlendParams
+
+    def __post_init__(self) -> None:
+        self.gram = item_gram(self.item_factors)
+
+    @property
+    def n_items(self) -> int:
+        return self.item_factors.shape[0]
+
+    def user_factors(self, weights: sparse.csr_matrix) -> np.ndarray:
+        """Fold in each reader's row of ``weights`` (n_readers, n_items): (n_readers, f)."""
+        out = np.zeros((weights.shape[0], self.item_factors.shape[1]), dtype=np.float32)
+        for row in range(weights.shape[0]):
+            start, end = weights.indptr[row], weights.indptr[row + 1]
+            out[row] = fold_in(
+                self.item_factors, self.gram, weights.indices[start:end], weights.data[start:end],
+                alpha=self.als.alpha, regularization=self.als.regularization,
+            )
+        return out
+
+    def component_scores(self, weights: sparse.csr_matrix) -> dict[str, np.ndarray]:
+        """Raw scores (n_readers, n_items) of each part: collaborative, content and popularity."""
+        from recommender.engine.content import profile_scores
+
+        cf = self.user_factors(weights) @ self.item_factors.T
+        content = profile_scores(self.content, weights, negative_weight=self.blend.negative_weight)
+        popularity = np.broadcast_to(self.popularity, cf.shape)
+        return {"cf": cf, "content": content, "popularity": popularity}
+
+    def scores(self, weights: sparse.csr_matrix, candidates: np.ndarray | None = None, *, with_freshness: bool = True) -> np.ndarray:
+        """Blended scores (n_readers, n_items) for readers whose feedback rows are ``weights``."""
+        parts = self.component_scores(weights)
+        z_cf = standardize(parts["cf"], candidates)
+        z_content = standardize(parts["content"], candidates)
+        z_pop = standardize(parts["popularity"], candidates)
+        known = np.asarray((weights > 0).sum(axis=1), dtype=np.float32)
+        share = known / (known + self.blend.cf_half_count)
+        w_cf = np.where(self.known_items, self.blend.cf_weight, self.blend.cold_cf_weight) * share
+        blended = w_cf * z_cf + (1 - w_cf) * z_content
+        blended = np.where(known > 0, blended, z_pop)
+        if with_freshness and self.blend.recency_boost:
+            blended = blended + self.blend.recency_boost * self.freshness
+        return blended
+
+
+def top_k(scores: np.ndarray, k: int, exclude: sparse.csr_matrix | None = None, candidates: np.ndarray | None = None) -> np.ndarray:
+    """Indices (n_readers, k) of the best scores per row, skipping excluded cells and non-candidates."""
+    scores = np.array(scores, dtype=np.float32, copy=True)
+    if candidates is not None:
+        mask = np.ones(scores.shape[1], dtype=bool)
+        mask[candidates] = False
+        scores[:, mask] = -np.inf
+    if exclude is not None:
+        rows, cols = exclude.nonzero()
+        scores[rows, cols] = -np.inf
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1)
+    return np.take_along_axis(top, order, axis=1)
+
+
+def diversify(candidates: np.ndarray, scores: np.ndarray, content: sparse.csr_matrix, n: int, trade_off: float) -> np.ndarray:
+    """Maximal marginal relevance: re-rank ``candidates`` (best first) so one topic does not fill the page.
+
+    Each pick maximises ``score - trade_off * max similarity to the papers already picked``
+    (scores standardised over the candidates first).
+    """
+    if trade_off <= 0 or len(candidates) <= 1:
+        return candidates[:n]
+    s = (scores - scores.mean()) / (scores.std() or 1.0)
+    sims = np.asarray((content[candidates] @ content[candidates].T).todense())
+    chosen: list[int] = []
+    penalty = np.zeros(len(candidates))
+    available = np.ones(len(candidates), dtype=bool)
+    for _ in range(min(n, len(candidates))):
+        value = np.where(available, s - trade_off * penalty, -np.inf)
+        pick = int(np.argmax(value))
+        chosen.append(pick)
+        available[pick] = False
+        penalty = np.maximum(penalty, sims[pick])
+    return candidates[chosen]

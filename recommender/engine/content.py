@@ -1,0 +1,87 @@
+"""Content similarity of titles and abstracts: TF-IDF vectors, reader profiles, similar papers.
+
+``TfidfEncoder`` is the default text encoder; anything with the same two methods (for
+instance a sentence-embedding model returning dense rows) can stand in its place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+
+class TextEncoder(Protocol):
+    def fit_transform(self, texts: list[str]) -> sparse.csr_matrix | np.ndarray: ...
+
+    def transform(self, texts: list[str]) -> sparse.csr_matrix | np.ndarray: ...
+
+
+@dataclass
+class TfidfEncoder:
+    """Sublinear TF-IDF over words, rows L2-normalised; the state is plain arrays (terms, idf) so it saves without pickle."""
+
+    min_df: int = 2
+    max_df: float = 0.5
+    max_features: int | None = 200_000
+    terms: np.ndarray | None = None
+    idf: np.ndarray | None = None
+
+    def fit_transform(self, texts: list[str]) -> sparse.csr_matrix:
+        min_df = self.min_df if len(texts) >= 20 else 1
+        vectorizer = TfidfVectorizer(
+            sublinear_tf=True, min_df=min_df, max_df=self.max_df if len(texts) >= 20 else 1.0,
+            max_features=self.max_features, stop_words="english", dtype=np.float32,
+        )
+        try:
+            vectors = vectorizer.fit_transform(texts)
+        except ValueError:  # no words at all (empty catalogue or stop words only)
+            self.terms, self.idf = np.array([], dtype=str), np.array([], dtype=np.float32)
+            return sparse.csr_matrix((len(texts), 0), dtype=np.float32)
+        self.terms = vectorizer.get_feature_names_out().astype(str)
+        self.idf = vectorizer.idf_.astype(np.float32)
+        return vectors.tocsr()
+
+    def transform(self, texts: list[str]) -> sparse.csr_matrix:
+        if self.terms is None or self.idf is None:
+            raise RuntimeError("fit the encoder first")
+        if len(self.terms) == 0:
+            return sparse.csr_matrix((len(texts), 0), dtype=np.float32)
+        counts = CountVectorizer(vocabulary={t: i for i, t in enumerate(self.terms)}, stop_words="english", dtype=np.float32)
+        tf = counts.transform(texts).tocsr().astype(np.float32)
+        tf.data = 1.0 + np.log(tf.data)
+        return normalize(tf.multiply(self.idf).tocsr(), copy=False).astype(np.float32)
+
+
+def profile_scores(
+    vectors: sparse.csr_matrix, weights: sparse.csr_matrix, *, negative_weight: float = 0.5
+) -> np.ndarray:
+    """Content scores (n_readers, n_items): similarity of every paper to each reader's profile.
+
+    ``weights`` (n_readers, n_items) holds feedback weights; the profile is the weighted sum of
+    liked papers' vectors minus ``negative_weight`` times that of disliked ones, so papers similar to
+    a dismissed one drop.
+    """
+    positive = weights.maximum(0)
+    negative = (-weights).maximum(0)
+    profile = positive @ vectors
+    if negative.nnz and negative_weight:
+        profile = profile - negative_weight * (negative @ vectors)
+    return np.asarray((profile @ vectors.T).todense() if sparse.issparse(profile) else profile @ vectors.T, dtype=np.float32)
+
+
+def similar_items(vectors: sparse.csr_matrix, item: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` papers most similar to ``item`` (itself left out), with cosine similarities, best first."""
+    sims = np.asarray((vectors[item] @ vectors.T).todense()).ravel()
+    sims[item] = -np.inf
+    n = min(n, len(sims) - 1)
+    if n <= 0:
+        return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
+    top = np.argpartition(-sims, n - 1)[:n]
+    top = top[np.argsort(-sims[top])]
+    keep = sims[top] > 0
+    return top[keep], sims[top][keep].astype(np.float32)

@@ -1,0 +1,141 @@
+"""Offline evaluation (GUIDE section 4): warm and cold splits, recall@20, nDCG@20, recall@100.
+
+Methods compared in one run: popularity, content only, ALS only and the blend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from recommender.engine.blend import standardize, top_k
+from recommender.engine.content import profile_scores
+from recommender.engine.exchange import InteractionRecord, PaperRecord
+from recommender.engine.matrix import KIND_CODES, Events
+from recommender.engine.pipeline import FitResult
+
+METHODS = ("popularity", "content", "als", "blend")
+POSITIVE_KINDS = {"read", "like", "save"}
+
+
+@dataclass
+class Dataset:
+    """Papers and events as arrays; ``user_ids[i]`` and ``item_ids[j]`` are the external ids of row i and column j."""
+
+    user_ids: list[str]
+    item_ids: list[str]
+    texts: list[str]
+    events: Events
+
+
+def dataset_from_records(papers: list[PaperRecord], interactions: list[InteractionRecord], extra_users: list[str] = ()) -> Dataset:
+    """Index papers and users; interactions with unknown papers raise ValueError."""
+    item_index = {p.id: i for i, p in enumerate(papers)}
+    user_index: dict[str, int] = {}
+    users, items, kinds, values = [], [], [], []
+    for r in interactions:
+        if r.paper not in item_index:
+            raise ValueError(f"line {r.line}: unknown paper {r.paper!r}")
+        users.append(user_index.setdefault(r.user, len(user_index)))
+        items.append(item_index[r.paper])
+        kinds.append(KIND_CODES[r.kind])
+        values.append(r.value or 0)
+    for name in extra_users:
+        user_index.setdefault(name, len(user_index))
+    texts = [f"{p.title}. {p.title}. {p.abstract}" for p in papers]
+    return Dataset(list(user_index), [p.id for p in papers], texts, Events(users, items, kinds, values))
+
+
+def is_relevant(events: Events) -> np.ndarray:
+    """Events that say the reader wanted the paper: reads, likes, saves, ratings of 4-5 stars."""
+    rate = events.kinds == KIND_CODES["rate"]
+    return np.isin(events.kinds, [KIND_CODES[k] for k in POSITIVE_KINDS]) | (rate & (events.values >= 4))
+
+
+def split_warm(events: Events, *, seed: int = 0, fraction: float = 0.2, min_items: int = 5) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Hold out ``fraction`` of the papers of each reader with at least ``min_items`` papers.
+
+    Returns the training mask over events and the held-out relevant papers per reader.
+    """
+    rng = np.random.default_rng(seed)
+    pairs = np.unique(np.stack([events.users, events.items], axis=1), axis=0)
+    held: set[tuple[int, int]] = set()
+    order = np.argsort(pairs[:, 0], kind="stable")
+    pairs = pairs[order]
+    bounds = np.flatnonzero(np.diff(pairs[:, 0])) + 1
+    for group in np.split(pairs, bounds):
+        if len(group) >= min_items:
+            n_test = max(1, int(round(fraction * len(group))))
+            for item in rng.choice(group[:, 1], size=n_test, replace=False):
+                held.add((int(group[0, 0]), int(item)))
+    in_test = np.fromiter(((int(u), int(i)) in held for u, i in zip(events.users, events.items)), dtype=bool, count=len(events.users))
+    return ~in_test, _truth(events, in_test)
+
+
+def split_cold(events: Events, n_items: int, *, seed: int = 0, fraction: float = 0.2) -> tuple[np.ndarray, dict[int, np.ndarray], np.ndarray]:
+    """Hold out ``fraction`` of all papers entirely. Returns the training mask, truth per reader and the held-out papers."""
+    rng = np.random.default_rng(seed)
+    cold = np.sort(rng.choice(n_items, size=int(round(fraction * n_items)), replace=False))
+    in_test = np.isin(events.items, cold)
+    return ~in_test, _truth(events, in_test), cold
+
+
+def _truth(events: Events, in_test: np.ndarray) -> dict[int, np.ndarray]:
+    relevant = in_test & is_relevant(events)
+    truth: dict[int, set[int]] = {}
+    for u, i in zip(events.users[relevant], events.items[relevant]):
+        truth.setdefault(int(u), set()).add(int(i))
+    return {u: np.array(sorted(items)) for u, items in truth.items()}
+
+
+def subset(events: Events, mask: np.ndarray) -> Events:
+    values = events.values[mask]
+    ages = None if events.ages_days is None else events.ages_days[mask]
+    return Events(events.users[mask], events.items[mask], events.kinds[mask], values, ages)
+
+
+def metrics(ranked: np.ndarray, truth: list[np.ndarray]) -> dict[str, float]:
+    """recall@20 (hits / min(20, |test|)), nDCG@20 and recall@100, averaged over readers; ``ranked`` is (n, >=100)."""
+    recall20, ndcg20, recall100 = [], [], []
+    discounts = 1.0 / np.log2(np.arange(2, 22))
+    for row, relevant in zip(ranked, truth):
+        hits = np.isin(row, relevant)
+        recall20.append(hits[:20].sum() / min(20, len(relevant)))
+        recall100.append(hits[:100].sum() / min(100, len(relevant)))
+        ideal = discounts[: min(20, len(relevant))].sum()
+        ndcg20.append((hits[:20] * discounts[:20]).sum() / ideal)
+    return {"recall@20": float(np.mean(recall20)), "ndcg@20": float(np.mean(ndcg20)), "recall@100": float(np.mean(recall100)), "users": len(truth)}
+
+
+def method_scores(fit: FitResult, method: str, weights: sparse.csr_matrix, candidates: np.ndarray | None) -> np.ndarray:
+    """Scores (n_readers, n_items) of one method for readers with feedback rows ``weights``."""
+    model = fit.model
+    if method == "popularity":
+        return np.broadcast_to(model.popularity, (weights.shape[0], model.n_items)).copy()
+    if method == "content":
+        return profile_scores(model.content, weights, negative_weight=model.blend.negative_weight)
+    if method == "als":
+        factors = np.where(model.known_items[:, None], model.item_factors, 0.0)
+        return model.user_factors(weights) @ factors.T
+    if method == "blend":
+        return model.scores(weights, candidates, with_freshness=False)
+    raise ValueError(f"unknown method {method!r}")
+
+
+def rank_users(
+    fit: FitResult, users: np.ndarray, *, methods=METHODS, k: int = 100, candidates: np.ndarray | None = None, batch: int = 512
+) -> dict[str, np.ndarray]:
+    """Top-``k`` paper indices (len(users), k) per method, excluding each reader's training papers."""
+    train = fit.confidence
+    out = {m: np.zeros((len(users), min(k, fit.model.n_items if candidates is None else len(candidates))), dtype=np.int64) for m in methods}
+    for start in range(0, len(users), batch):
+        rows = users[start : start + batch]
+        weights = train[rows]
+        for method in methods:
+            scores = method_scores(fit, method, weights, candidates)
+            if method != "blend":
+                scores = standardize(scores, candidates)
+            out[method][start : start + len(rows)] = top_k(scores, k, exclude=weights, candidates=candidates)
+    return out

@@ -1,0 +1,66 @@
+"""Fitting the whole hybrid model from feedback events and paper texts, with stage timings."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+
+from recommender.engine.blend import BlendParams, HybridModel, content_to_factor_map
+from recommender.engine.collaborative import ALSParams, als_fit
+from recommender.engine.content import TfidfEncoder
+from recommender.engine.matrix import Events, FeedbackWeights, confidence_matrix
+
+
+@dataclass
+class FitResult:
+    model: HybridModel
+    confidence: sparse.csr_matrix  # (n_users, n_items) training weights, before alpha
+    encoder: TfidfEncoder
+    known_items: np.ndarray  # (n_items,) bool: papers with positive feedback in training
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def fit_hybrid(
+    events: Events,
+    *,
+    n_users: int,
+    texts: list[str],
+    freshness: np.ndarray | None = None,
+    weights: FeedbackWeights = FeedbackWeights(),
+    als: ALSParams = ALSParams(),
+    blend: BlendParams = BlendParams(),
+    encoder: TfidfEncoder | None = None,
+) -> FitResult:
+    """Build the confidence matrix, fit ALS and the content model, map content into the factor space."""
+    n_items = len(texts)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(now - clock, 3)
+        clock = now
+
+    confidence = confidence_matrix(events, (n_users, n_items), weights)
+    lap("matrix")
+    encoder = encoder or TfidfEncoder()
+    content = encoder.fit_transform(texts)
+    lap("content")
+    if confidence.nnz:
+        _, item_factors = als_fit(confidence, als)
+    else:
+        item_factors = np.zeros((n_items, als.factors), dtype=np.float32)
+    lap("als")
+    known = np.asarray((confidence > 0).sum(axis=0)).ravel() > 0
+    mapped = content_to_factor_map(content, item_factors, known, blend, seed=als.random_state)
+    item_factors = item_factors.copy()
+    item_factors[~known] = mapped[~known]
+    popularity = np.log1p(np.asarray((confidence > 0).sum(axis=0), dtype=np.float32).ravel())
+    freshness = np.zeros(n_items, dtype=np.float32) if freshness is None else np.asarray(freshness, dtype=np.float32)
+    model = HybridModel(item_factors=item_factors, content=content, popularity=popularity, freshness=freshness, known_items=known, als=als, blend=blend)
+    lap("content_map")
+    return FitResult(model=model, confidence=confidence, encoder=encoder, known_items=known, timings=timings)
