@@ -178,3 +178,22 @@ FEED_PAGE_SIZE = env_int("FEED_PAGE_SIZE", 20, minimum=1)
 TRENDING_DAYS = env_int("TRENDING_DAYS", 14, minimum=1)
 # A second visit to a paper page within this many minutes is not a new read.
 READ_DEDUP_MINUTES = env_int("READ_DEDUP_MINUTES", 30, minimum=0)
+
+# Recommendation engine. Parameters were chosen on a validation split of citeulike-a (BENCHMARKS.md).
+MODEL_DIR = Path(env_str("MODEL_DIR", str(VAR_DIR / "models")))
+ALS_FACTORS = env_int("ALS_FACTORS", 256, minimum=1)
+ALS_REGULARIZATION = float(env_str("ALS_REGULARIZATION", "1.0"))
+ALS_ITERATIONS = env_int("ALS_ITERATIONS", 15, minimum=1)
+ALS_ALPHA = float(env_str("ALS_ALPHA", "40"))
+ALS_USE_GPU = env_bool("ALS_USE_GPU", False)
+ALS_NUM_THREADS = env_int("ALS_NUM_THREADS", 0, minimum=0)  # 0: all cores
+RANDOM_SEED = env_int("RANDOM_SEED", 0, minimum=0)
+# Feedback older than this many days counts half as much (0: no decay).
+FEEDBACK_HALF_LIFE_DAYS = env_int("FEEDBACK_HALF_LIFE_DAYS", 0, minimum=0)
+# A new model goes live unless its hold-out recall@20 is this much (relative) below the active one's.
+ACTIVATION_TOLERANCE = float(env_str("ACTIVATION_TOLERANCE", "0.10"))
+HOLDOUT_USERS = env_int("HOLDOUT_USERS", 2000, minimum=0)
+# A run still "running" after this many minutes is taken as abandoned (its worker died).
+RETRAIN_STALE_MINUTES = env_int("RETRAIN_STALE_MINUTES", 120, minimum=1)
+# How often a web process looks for a newly activated model.
+MODEL_CHECK_SECONDS = env_int("MODEL_CHECK_SECONDS", 5, minimum=0)

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from recommender.api import PaperViewSet
+from recommender.api import FeedView, PaperViewSet
 
 api = DefaultRouter()
 api.register("papers", PaperViewSet, basename="api-paper")
@@ -10,6 +10,7 @@ api.register("papers", PaperViewSet, basename="api-paper")
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("api/feed/", FeedView.as_view(), name="api-feed"),
     path("api/", include(api.urls)),
     path("", include("recommender.urls")),
 ]

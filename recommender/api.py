@@ -1,8 +1,14 @@
 """Read-only JSON API for papers (Django REST framework)."""
 
-from rest_framework import serializers, viewsets
+from rest_framework import permissions, serializers, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from recommender.models import Paper
+from recommender.model_store import store
+from recommender.selectors.feed import feed_for_user
 from recommender.selectors.papers import papers_newest
 
 
@@ -31,3 +37,39 @@ class PaperViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return papers_newest()
+
+
+def _bounded_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ValidationError({name: f"must be a whole number from {low} to {high}"})
+    return int(raw)
+
+
+class FeedView(APIView):
+    """``GET /api/feed/?limit=20&offset=0``: the signed-in reader's feed with scores and reasons."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        limit = _bounded_int(request, "limit", 20, 1, 100)
+        offset = _bounded_int(request, "offset", 0, 0, 1000)
+        items = feed_for_user(user=request.user, limit=limit, offset=offset)
+        context = {"request": request}
+        return Response(
+            {
+                "model": store.current().version or None,
+                "results": [
+                    {
+                        "paper": PaperSerializer(item.paper, context=context).data,
+                        "score": round(item.score, 4),
+                        "reason": item.reason,
+                        "source": item.source,
+                        "because": item.because.external_id if item.because else None,
+                    }
+                    for item in items
+                ],
+            }
+        )

@@ -71,3 +71,38 @@ class Interaction(models.Model):
     def __str__(self) -> str:
         value = f" {self.value}" if self.value is not None else ""
         return f"{self.user} {self.kind}{value} {self.paper.external_id}"
+
+
+class TrainingRun(models.Model):
+    """One retrain: what it saw, how long each stage took, how well it did, and whether it went live.
+
+    At most one run is ``running`` and at most one is active, both enforced by the database.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        ACTIVATED = "activated", "activated"
+        REJECTED = "rejected", "kept the previous model"
+        FAILED = "failed", "failed"
+
+    version = models.CharField(max_length=40, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    is_active = models.BooleanField(default=False, help_text="The model the site serves now.")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds per stage.")
+    metrics = models.JSONField(default=dict, blank=True, help_text="Hold-out metrics of recent feedback.")
+    sizes = models.JSONField(default=dict, blank=True)
+    artifact = models.CharField(max_length=300, blank=True, help_text="Model file, relative to MODEL_DIR.")
+    message = models.TextField(blank=True, help_text="Why the run failed or was not activated.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="training_one_active_model"),
+            models.UniqueConstraint(fields=["status"], condition=Q(status="running"), name="training_one_running"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.status}{', active' if self.is_active else ''})"

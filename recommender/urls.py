@@ -4,6 +4,7 @@ from recommender import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("feed/", views.feed, name="feed"),
     path("papers/", views.catalogue, name="catalogue"),
     path("trending/", views.trending, name="trending"),
     path("search/", views.search, name="search"),

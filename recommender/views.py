@@ -10,10 +10,12 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from recommender.models import Paper
+from recommender.selectors.feed import feed_for_user, paper_neighbours
 from recommender.selectors.papers import (
     MAX_QUERY_LENGTH,
     feedback_state,
@@ -40,7 +42,25 @@ def _page(request: HttpRequest, items):
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
+    """The reader's feed; the catalogue for visitors."""
+    if request.user.is_authenticated:
+        return feed(request)
     return catalogue(request)
+
+
+@login_required
+@require_GET
+def feed(request: HttpRequest) -> HttpResponse:
+    page = _positive_int(request.GET.get("page"), default=1)
+    size = settings.FEED_PAGE_SIZE
+    items = feed_for_user(user=request.user, limit=size + 1, offset=(page - 1) * size)
+    context = {"items": items[:size], "page_number": page, "has_next": len(items) > size}
+    template = "recommender/_feed_list.html" if request.htmx else "recommender/feed.html"
+    return render(request, template, context)
+
+
+def _positive_int(raw: str | None, *, default: int) -> int:
+    return int(raw) if raw and raw.isdigit() and 0 < int(raw) < 10_000 else default
 
 
 @require_GET
@@ -69,7 +89,7 @@ def paper_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     paper = get_object_or_404(Paper, external_id=external_id)
     if request.user.is_authenticated:
         read_record(user=request.user, paper=paper)
-    context = {"paper": paper, "state": feedback_state(user=request.user, paper=paper)}
+    context = {"paper": paper, "state": feedback_state(user=request.user, paper=paper), "neighbours": paper_neighbours(paper=paper)}
     return render(request, "recommender/paper_detail.html", context)
 
 
@@ -118,10 +138,16 @@ def paper_feedback(request: HttpRequest, external_id: str) -> HttpResponse:
 def _feedback_response(request: HttpRequest, paper: Paper, *, done: str = "", error: str = "", status: int = 200) -> HttpResponse:
     if request.htmx:
         context = {"paper": paper, "state": feedback_state(user=request.user, paper=paper), "done": done, "error": error}
-        return render(request, "recommender/_feedback.html", context, status=status)
+        response = render(request, "recommender/_feedback.html", context, status=status)
+        if not error:
+            response["HX-Trigger"] = "feedback-changed"  # the feed on the page reloads itself
+        return response
     if error:
         return render(request, "error.html", {"title": "Feedback not recorded", "message": error}, status=400)
     messages.success(request, done)
+    next_url = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(next_url)
     return redirect(paper)
 
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import sparse
-from sklearn.decomposition import TruncatedSVD
+from sklearn.linear_model import Ridge
 
 from recommender.engine.collaborative import ALSParams, fold_in, item_gram
 
@@ -22,12 +22,11 @@ from recommender.engine.collaborative import ALSParams, fold_in, item_gram
 class BlendParams:
     cf_weight: float = 0.85
     cf_half_count: float = 0.5
-    cold_cf_weight: float = 0.3
+    cold_cf_weight: float = 0.7
     negative_weight: float = 0.5
     recency_boost: float = 0.3
     recency_half_life_days: float = 14.0
     diversity: float = 0.15
-    map_dimensions: int = 256
     map_regularization: float = 1.0
 
     def as_dict(self) -> dict:
@@ -35,17 +34,16 @@ class BlendParams:
 
 
 def content_to_factor_map(
-    content: sparse.csr_matrix, item_factors: np.ndarray, known: np.ndarray, params: BlendParams, seed: int = 0
+    content: sparse.csr_matrix, item_factors: np.ndarray, known: np.ndarray, params: BlendParams
 ) -> np.ndarray:
-    """Factors (n_items, f) predicted from content for every paper, by ridge regression fitted on ``known`` papers."""
+    """Factors (n_items, f) predicted from content for every paper: ridge regression of the ALS item
+    factors on the TF-IDF vectors, fitted on the ``known`` papers (those with feedback)."""
     n_items, f = item_factors.shape
-    dims = min(params.map_dimensions, max(1, content.shape[1] - 1), max(1, n_items - 1))
-    if content.shape[1] < 2 or known.sum() < 2:
+    if content.shape[1] == 0 or known.sum() < 2:
         return np.zeros((n_items, f), dtype=np.float32)
-    latent = TruncatedSVD(n_components=dims, random_state=seed).fit_transform(content).astype(np.float64)
-    z = latent[known]
-    w = np.linalg.solve(z.T @ z + params.map_regularization * np.eye(dims), z.T @ item_factors[known].astype(np.float64))
-    return (latent @ w).astype(np.float32)
+    ridge = Ridge(alpha=params.map_regularization, solver="sparse_cg", fit_intercept=False)
+    ridge.fit(content[known], item_factors[known])
+    return np.asarray(ridge.predict(content), dtype=np.float32).reshape(n_items, f)
 
 
 def standardize(scores: np.ndarray, candidates: np.ndarray | None = None) -> np.ndarray:
@@ -61,14 +59,13 @@ class HybridModel:
     """Everything needed to score readers: factors, content vectors, popularity and parameters.
 
     Shapes: ``item_factors`` (n_items, f) with content-mapped rows for papers without feedback,
-    ``content`` (n_items, n_terms) CSR, ``popularity`` (n_items,), ``freshness`` (n_items,) in [0, 1],
+    ``content`` (n_items, n_terms) CSR, ``popularity`` (n_items,),
     ``known_items`` (n_items,) bool: papers with feedback in training (the others have mapped factors).
     """
 
     item_factors: np.ndarray
     content: sparse.csr_matrix
     popularity: np.ndarray
-    freshness: np.ndarray
     known_items: np.ndarray
     als: ALSParams
     blend: BlendParams
@@ -100,8 +97,15 @@ class HybridModel:
         popularity = np.broadcast_to(self.popularity, cf.shape)
         return {"cf": cf, "content": content, "popularity": popularity}
 
-    def scores(self, weights: sparse.csr_matrix, candidates: np.ndarray | None = None, *, with_freshness: bool = True) -> np.ndarray:
-        """Blended scores (n_readers, n_items) for readers whose feedback rows are ``weights``."""
+    def score_parts(
+        self, weights: sparse.csr_matrix, candidates: np.ndarray | None = None, *, freshness: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Blended scores (n_readers, n_items) and the standardised parts they were made of.
+
+        ``freshness`` (n_items,) in [0, 1], when given, adds up to ``recency_boost`` for new papers.
+
+        Keys: ``blended``, ``z_cf``, ``z_content``, ``w_cf`` (the collaborative share per cell).
+        """
         parts = self.component_scores(weights)
         z_cf = standardize(parts["cf"], candidates)
         z_content = standardize(parts["content"], candidates)
@@ -111,9 +115,13 @@ class HybridModel:
         w_cf = np.where(self.known_items, self.blend.cf_weight, self.blend.cold_cf_weight) * share
         blended = w_cf * z_cf + (1 - w_cf) * z_content
         blended = np.where(known > 0, blended, z_pop)
-        if with_freshness and self.blend.recency_boost:
-            blended = blended + self.blend.recency_boost * self.freshness
-        return blended
+        if freshness is not None and self.blend.recency_boost:
+            blended = blended + self.blend.recency_boost * freshness
+        return {"blended": blended, "z_cf": z_cf, "z_content": z_content, "w_cf": np.broadcast_to(w_cf, blended.shape)}
+
+    def scores(self, weights: sparse.csr_matrix, candidates: np.ndarray | None = None, *, freshness: np.ndarray | None = None) -> np.ndarray:
+        """Blended scores (n_readers, n_items) for readers whose feedback rows are ``weights``."""
+        return self.score_parts(weights, candidates, freshness=freshness)["blended"]
 
 
 def top_k(scores: np.ndarray, k: int, exclude: sparse.csr_matrix | None = None, candidates: np.ndarray | None = None) -> np.ndarray:

@@ -15,7 +15,7 @@ from scipy import sparse
 @dataclass(frozen=True)
 class ALSParams:
     factors: int = 128
-    regularization: float = 0.01
+    regularization: float = 1.0
     iterations: int = 15
     alpha: float = 40.0
     use_gpu: bool = False

@@ -120,7 +120,7 @@ def method_scores(fit: FitResult, method: str, weights: sparse.csr_matrix, candi
         factors = np.where(model.known_items[:, None], model.item_factors, 0.0)
         return model.user_factors(weights) @ factors.T
     if method == "blend":
-        return model.scores(weights, candidates, with_freshness=False)
+        return model.scores(weights, candidates)
     raise ValueError(f"unknown method {method!r}")
 
 
@@ -139,3 +139,50 @@ def rank_users(
                 scores = standardize(scores, candidates)
             out[method][start : start + len(rows)] = top_k(scores, k, exclude=weights, candidates=candidates)
     return out
+
+
+@dataclass
+class EvaluationResult:
+    metrics: dict[str, dict[str, float]]  # method -> metric -> value
+    users: np.ndarray  # evaluated reader rows
+    ranked: dict[str, np.ndarray]  # method -> (len(users), k) paper columns
+    timings: dict[str, float]
+
+
+def run_evaluation(
+    dataset: Dataset,
+    train: Events,
+    truth: dict[int, np.ndarray],
+    *,
+    candidates: np.ndarray | None = None,
+    k: int = 100,
+    fit_options: dict | None = None,
+) -> EvaluationResult:
+    """Fit on ``train`` only, rank for every reader in ``truth`` and score each method against it."""
+    import time
+
+    from recommender.engine.pipeline import fit_hybrid
+
+    start = time.perf_counter()
+    fit = fit_hybrid(train, n_users=len(dataset.user_ids), texts=dataset.texts, **(fit_options or {}))
+    fitted = time.perf_counter()
+    users = np.array(sorted(truth), dtype=np.int64)
+    ranked = rank_users(fit, users, k=max(k, 100), candidates=candidates)
+    ranked_at = time.perf_counter()
+    results = {method: metrics(ranked[method], [truth[u] for u in users]) for method in METHODS}
+    timings = {**fit.timings, "fit_total": round(fitted - start, 3), "rank": round(ranked_at - fitted, 3)}
+    return EvaluationResult(results, users, {m: r[:, :k] for m, r in ranked.items()}, timings)
+
+
+def truth_from_records(dataset: Dataset, records: list[InteractionRecord]) -> dict[int, np.ndarray]:
+    """Held-out wanted papers per reader row, from test-file records (the readers must be in ``dataset``)."""
+    index = {paper_id: j for j, paper_id in enumerate(dataset.item_ids)}
+    users = {name: i for i, name in enumerate(dataset.user_ids)}
+    collected: dict[int, set[int]] = {}
+    for r in records:
+        if r.paper not in index:
+            raise ValueError(f"line {r.line}: unknown paper {r.paper!r}")
+        wanted = r.kind in POSITIVE_KINDS or (r.kind == "rate" and (r.value or 0) >= 4)
+        if wanted:
+            collected.setdefault(users[r.user], set()).add(index[r.paper])
+    return {u: np.array(sorted(items)) for u, items in collected.items()}

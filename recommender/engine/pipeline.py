@@ -28,7 +28,6 @@ def fit_hybrid(
     *,
     n_users: int,
     texts: list[str],
-    freshness: np.ndarray | None = None,
     weights: FeedbackWeights = FeedbackWeights(),
     als: ALSParams = ALSParams(),
     blend: BlendParams = BlendParams(),
@@ -56,11 +55,10 @@ def fit_hybrid(
         item_factors = np.zeros((n_items, als.factors), dtype=np.float32)
     lap("als")
     known = np.asarray((confidence > 0).sum(axis=0)).ravel() > 0
-    mapped = content_to_factor_map(content, item_factors, known, blend, seed=als.random_state)
+    mapped = content_to_factor_map(content, item_factors, known, blend)
     item_factors = item_factors.copy()
     item_factors[~known] = mapped[~known]
     popularity = np.log1p(np.asarray((confidence > 0).sum(axis=0), dtype=np.float32).ravel())
-    freshness = np.zeros(n_items, dtype=np.float32) if freshness is None else np.asarray(freshness, dtype=np.float32)
-    model = HybridModel(item_factors=item_factors, content=content, popularity=popularity, freshness=freshness, known_items=known, als=als, blend=blend)
+    model = HybridModel(item_factors=item_factors, content=content, popularity=popularity, known_items=known, als=als, blend=blend)
     lap("content_map")
     return FitResult(model=model, confidence=confidence, encoder=encoder, known_items=known, timings=timings)

@@ -1,0 +1,92 @@
+"""Offline evaluation of the recommender on files; needs no database."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+from django.core.management.base import BaseCommand, CommandError
+
+from recommender.engine.evaluation import METHODS, dataset_from_records, run_evaluation, split_cold, split_warm, subset, truth_from_records
+from recommender.engine.exchange import DatasetError, read_interactions_csv, read_papers
+from recommender.services.training import als_params, feedback_weights
+
+
+class Command(BaseCommand):
+    help = (
+        "Train on --train only and rank for every reader in --test (or split --dataset by --protocol), "
+        "printing recall@20, nDCG@20 and recall@100 for popularity, content, ALS and the blend."
+    )
+    requires_system_checks: list = []
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--papers", help="papers.jsonl")
+        parser.add_argument("--train", help="interactions.csv to train on")
+        parser.add_argument("--test", help="interactions.csv of held-out feedback")
+        parser.add_argument("--candidates", help="file of paper ids, one a line: rank only these (cold protocol)")
+        parser.add_argument("--dataset", help="a folder with papers.jsonl and interactions.csv, split here by --protocol")
+        parser.add_argument("--protocol", choices=["warm", "cold"], default="warm")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--k", type=int, default=100, help="how many papers to recommend per reader (default 100)")
+        parser.add_argument("--recs-out", help="write the blend's recommendations here, one JSON line per reader")
+        parser.add_argument("--json", help="write the metrics here as JSON")
+
+    def handle(self, *args, **options) -> None:
+        if options["k"] < 1:
+            raise CommandError("--k must be at least 1")
+        try:
+            dataset, train, truth, candidates, label = self._load(options)
+        except (DatasetError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+        except OSError as exc:
+            raise CommandError(f"cannot read: {exc}") from None
+        if not truth:
+            raise CommandError("no reader in the test set has a paper to find")
+        self.stderr.write(f"{label}: {len(dataset.user_ids)} readers, {len(dataset.item_ids)} papers, {len(train.users)} training events, {len(truth)} test readers")
+        fit_options = {"als": als_params(), "weights": feedback_weights()}
+        result = run_evaluation(dataset, train, truth, candidates=candidates, k=options["k"], fit_options=fit_options)
+        self._report(result, options, dataset, label)
+
+    def _load(self, options):
+        if options["dataset"]:
+            folder = Path(options["dataset"])
+            papers = read_papers(folder / "papers.jsonl")
+            dataset = dataset_from_records(papers, read_interactions_csv(folder / "interactions.csv"))
+            if options["protocol"] == "warm":
+                mask, truth = split_warm(dataset.events, seed=options["seed"])
+                candidates = None
+            else:
+                mask, truth, candidates = split_cold(dataset.events, len(dataset.item_ids), seed=options["seed"])
+            return dataset, subset(dataset.events, mask), truth, candidates, f"{folder.name} ({options['protocol']}, seed {options['seed']})"
+        missing = [name for name in ("papers", "train", "test") if not options[name]]
+        if missing:
+            raise CommandError("give --dataset DIR, or all of --papers, --train and --test (missing: " + ", ".join(f"--{m}" for m in missing) + ")")
+        papers = read_papers(options["papers"])
+        test_records = read_interactions_csv(options["test"])
+        dataset = dataset_from_records(papers, read_interactions_csv(options["train"]), extra_users=[r.user for r in test_records])
+        truth = truth_from_records(dataset, test_records)
+        candidates = None
+        if options["candidates"]:
+            index = {paper_id: j for j, paper_id in enumerate(dataset.item_ids)}
+            wanted = [line.strip() for line in Path(options["candidates"]).read_text(encoding="utf-8").splitlines() if line.strip()]
+            unknown = [w for w in wanted if w not in index]
+            if unknown:
+                raise CommandError(f"{options['candidates']}: {len(unknown)} unknown paper ids, e.g. {unknown[0]!r}")
+            candidates = np.array(sorted({index[w] for w in wanted}))
+            truth = {u: items[np.isin(items, candidates)] for u, items in truth.items()}
+            truth = {u: items for u, items in truth.items() if len(items)}
+        return dataset, dataset.events, truth, candidates, Path(options["test"]).name
+
+    def _report(self, result, options, dataset, label) -> None:
+        header = f"{'method':<12}{'recall@20':>11}{'nDCG@20':>10}{'recall@100':>12}"
+        self.stdout.write(header)
+        for method in METHODS:
+            m = result.metrics[method]
+            self.stdout.write(f"{method:<12}{m['recall@20']:>11.4f}{m['ndcg@20']:>10.4f}{m['recall@100']:>12.4f}")
+        self.stdout.write(f"readers {result.metrics['blend']['users']}; seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()))
+        if options["recs_out"]:
+            with open(options["recs_out"], "w", encoding="utf-8") as handle:
+                for row, user in zip(result.ranked["blend"], result.users):
+                    handle.write(json.dumps({"user": dataset.user_ids[user], "recommended": [dataset.item_ids[j] for j in row]}) + "\n")
+        if options["json"]:
+            payload = {"data": label, "metrics": result.metrics, "timings": result.timings}
+            Path(options["json"]).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,22 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from recommender.models import TrainingRun
+from recommender.services.training import RetrainAlreadyRunning, retrain
+
+
+class Command(BaseCommand):
+    help = "Retrain the recommender on all feedback; activate the new model unless it is clearly worse."
+
+    def handle(self, *args, **options) -> None:
+        try:
+            run = retrain(on_stage=lambda stage: self.stdout.write(f"… {stage}"))
+        except RetrainAlreadyRunning as exc:
+            raise CommandError(str(exc)) from None
+        sizes = ", ".join(f"{k} {v}" for k, v in run.sizes.items())
+        timings = ", ".join(f"{k} {v:.2f}s" for k, v in run.timings.items())
+        metrics = ", ".join(f"{k} {v}" for k, v in run.metrics.items()) or "no hold-out (too little feedback)"
+        self.stdout.write(f"Run {run.version}: {sizes}\n  stages: {timings}\n  hold-out: {metrics}")
+        if run.status == TrainingRun.Status.FAILED:
+            raise CommandError(f"Retrain failed: {run.message.splitlines()[0]}")
+        style = self.style.SUCCESS if run.status == TrainingRun.Status.ACTIVATED else self.style.WARNING
+        self.stdout.write(style(run.message))
