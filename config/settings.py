@@ -193,6 +193,8 @@ FEEDBACK_HALF_LIFE_DAYS = env_int("FEEDBACK_HALF_LIFE_DAYS", 0, minimum=0)
 # A new model goes live unless its hold-out recall@20 is this much (relative) below the active one's.
 ACTIVATION_TOLERANCE = float(env_str("ACTIVATION_TOLERANCE", "0.10"))
 HOLDOUT_USERS = env_int("HOLDOUT_USERS", 2000, minimum=0)
+# Hold-out metrics from fewer readers than this are too noisy to refuse a model on.
+ACTIVATION_MIN_HOLDOUT_USERS = env_int("ACTIVATION_MIN_HOLDOUT_USERS", 20, minimum=1)
 # A run still "running" after this many minutes is taken as abandoned (its worker died).
 RETRAIN_STALE_MINUTES = env_int("RETRAIN_STALE_MINUTES", 120, minimum=1)
 # How often a web process looks for a newly activated model.

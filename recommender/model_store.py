@@ -97,7 +97,7 @@ class ModelStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._served: ServedModel | None = None
-        self._checked_at = 0.0
+        self._checked_at = float("-inf")
         self._fallback_key: tuple | None = None
         self._fallback_built_at = 0.0
 
@@ -128,10 +128,14 @@ class ModelStore:
         self._fallback_key = (key["n"], key["last"])
         return stale
 
+    def expire(self) -> None:
+        """Look for a newly activated model at the next request, however recently we looked."""
+        self._checked_at = float("-inf")
+
     def clear(self) -> None:
         """Forget what is loaded (tests, and after a database reset)."""
         with self._lock:
-            self._served, self._checked_at, self._fallback_key = None, 0.0, None
+            self._served, self._checked_at, self._fallback_key = None, float("-inf"), None
 
 
 store = ModelStore()

@@ -47,3 +47,47 @@ def pytest_report_header(config):
     from django.conf import settings
 
     return f"database: {settings.DATABASES['default']['ENGINE']} {settings.DATABASES['default'].get('NAME')}"
+
+
+TOPIC_WORDS = {
+    "astro": "galaxy star telescope cosmology redshift",
+    "bio": "protein enzyme cell genome folding",
+    "lang": "compiler parser grammar type inference",
+}
+
+
+@pytest.fixture(autouse=True)
+def model_settings(settings, tmp_path):
+    """Each test trains into its own folder and sees a newly activated model at once."""
+    from recommender.model_store import store
+
+    settings.MODEL_DIR = tmp_path / "models"
+    settings.MODEL_CHECK_SECONDS = 0
+    settings.ALS_FACTORS = 3
+    settings.ALS_NUM_THREADS = 1
+    store.clear()
+    yield
+    store.clear()
+
+
+@pytest.fixture
+def community(db):
+    """Eight papers on each of three topics; six readers per topic who each like five of their topic's papers."""
+    from recommender.models import Interaction
+
+    papers = {
+        topic: [
+            PaperFactory(external_id=f"{topic}-{n}", title=f"{topic.title()} study {n}: {words.split()[n % 5]}", abstract=f"{words} {words.split()[n % 5]} result")
+            for n in range(8)
+        ]
+        for topic, words in TOPIC_WORDS.items()
+    }
+    readers = {}
+    for topic_index, topic in enumerate(TOPIC_WORDS):
+        for r in range(6):
+            reader = UserFactory(username=f"{topic}{r}")
+            readers[reader.username] = reader
+            for n in range(5):
+                paper = papers[topic][(r + n) % 8]
+                Interaction.objects.create(user=reader, paper=paper, kind="like")
+    return papers, readers

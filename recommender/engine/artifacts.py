@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -97,5 +98,5 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
             )
             encoder = TfidfEncoder(terms=data["terms"], idf=data["idf"])
             return Artifact(model=model, item_ids=data["item_ids"], encoder=encoder, weights=FeedbackWeights(**weights_params), meta=params["meta"])
-    except (OSError, KeyError, EOFError, json.JSONDecodeError) as exc:
+    except (OSError, KeyError, EOFError, json.JSONDecodeError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path}: not a readable model artifact ({exc})") from exc

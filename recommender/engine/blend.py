@@ -134,7 +134,7 @@ def top_k(scores: np.ndarray, k: int, exclude: sparse.csr_matrix | None = None, 
     if exclude is not None:
         rows, cols = exclude.nonzero()
         scores[rows, cols] = -np.inf
-    k = min(k, scores.shape[1])
+    k = min(k, scores.shape[1] if candidates is None else len(candidates))
     top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1)
     return np.take_along_axis(top, order, axis=1)

@@ -105,7 +105,7 @@ def metrics(ranked: np.ndarray, truth: list[np.ndarray]) -> dict[str, float]:
         recall20.append(hits[:20].sum() / min(20, len(relevant)))
         recall100.append(hits[:100].sum() / min(100, len(relevant)))
         ideal = discounts[: min(20, len(relevant))].sum()
-        ndcg20.append((hits[:20] * discounts[:20]).sum() / ideal)
+        ndcg20.append((hits[:20] * discounts[: len(hits[:20])]).sum() / ideal)
     return {"recall@20": float(np.mean(recall20)), "ndcg@20": float(np.mean(ndcg20)), "recall@100": float(np.mean(recall100)), "users": len(truth)}
 
 

@@ -157,7 +157,8 @@ def training_run_activate(run: TrainingRun) -> TrainingRun:
     """Make ``run`` the served model unless its hold-out recall is clearly below the active model's."""
     active = TrainingRun.objects.select_for_update().filter(is_active=True).first()
     new, old = run.metrics.get("recall@20"), (active.metrics.get("recall@20") if active else None)
-    enough = run.metrics.get("users", 0) >= 20 and active is not None and active.metrics.get("users", 0) >= 20
+    least = settings.ACTIVATION_MIN_HOLDOUT_USERS
+    enough = run.metrics.get("users", 0) >= least and active is not None and active.metrics.get("users", 0) >= least
     if enough and new is not None and old is not None and new < old * (1 - settings.ACTIVATION_TOLERANCE):
         run.status = Status.REJECTED
         run.message = (

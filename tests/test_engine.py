@@ -1,0 +1,182 @@
+"""The engine on tiny matrices with known answers (no database)."""
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from recommender.engine.artifacts import load_artifact, save_artifact
+from recommender.engine.blend import BlendParams, diversify, top_k
+from recommender.engine.collaborative import ALSParams, als_fit, fold_in, item_gram
+from recommender.engine.content import TfidfEncoder, profile_scores, similar_items
+from recommender.engine.evaluation import metrics, split_cold, split_warm
+from recommender.engine.matrix import KIND_CODES, Events, FeedbackWeights, confidence_matrix
+from recommender.engine.pipeline import fit_hybrid
+
+LIKE, READ, DISMISS, RATE = (KIND_CODES[k] for k in ("like", "read", "dismiss", "rate"))
+TOPICS = ["galaxy star telescope cosmology", "protein enzyme cell genome", "compiler parser grammar type"]
+
+
+def block_community(seed: int = 0):
+    """Three communities of eight readers; each likes most papers of its own topic (eight papers each)."""
+    rng = np.random.default_rng(seed)
+    users, items = [], []
+    for u in range(24):
+        topic = u // 8
+        for j in range(topic * 8, topic * 8 + 8):
+            if rng.random() < 0.7:
+                users.append(u)
+                items.append(j)
+    texts = [f"{TOPICS[j // 8]} paper {j}" for j in range(24)]
+    return Events(users, items, [LIKE] * len(users)), texts
+
+
+def test_confidence_sums_positive_kinds_and_negative_evidence_wins():
+    events = Events(users=[0, 0, 0, 0, 1, 1], items=[0, 0, 1, 1, 2, 3], kinds=[READ, LIKE, LIKE, DISMISS, RATE, RATE], values=[0, 0, 0, 0, 5, 1])
+    m = confidence_matrix(events, (2, 4), FeedbackWeights()).toarray()
+    assert m[0, 0] == pytest.approx(5.0)  # read 1 + like 4
+    assert m[0, 1] == pytest.approx(-4.0)  # liked then dismissed: the dismissal wins
+    assert m[1, 2] == pytest.approx(6.0) and m[1, 3] == pytest.approx(-4.0)  # 5 stars, 1 star
+
+
+def test_time_decay_halves_a_weight_every_half_life():
+    events = Events([0, 0], [0, 1], [LIKE, LIKE], ages_days=np.array([0.0, 30.0]))
+    m = confidence_matrix(events, (1, 2), FeedbackWeights(half_life_days=30)).toarray()
+    assert m[0, 1] == pytest.approx(m[0, 0] / 2)
+
+
+def test_block_community_gets_its_own_topic_recommended():
+    events, texts = block_community()
+    fit = fit_hybrid(events, n_users=24, texts=texts, als=ALSParams(factors=3, iterations=20, num_threads=1))
+    ranked = top_k(fit.model.scores(fit.confidence), 3, exclude=fit.confidence)
+    for user in range(24):
+        unseen_own = set(range((user // 8) * 8, (user // 8) * 8 + 8)) - set(fit.confidence[user].indices)
+        expected = min(3, len(unseen_own))
+        assert set(ranked[user][:expected]) <= unseen_own, f"reader {user} got {ranked[user]}"
+
+
+def test_fold_in_reproduces_the_trained_user_factors():
+    events, _ = block_community()
+    confidence = confidence_matrix(events, (24, 24), FeedbackWeights())
+    params = ALSParams(factors=8, iterations=30, regularization=0.1, num_threads=1)
+    user_factors, item_factors = als_fit(confidence, params)
+    gram = item_gram(item_factors)
+    for user in (0, 9, 20):
+        row = confidence[user]
+        folded = fold_in(item_factors, gram, row.indices, row.data, alpha=params.alpha, regularization=params.regularization)
+        cosine = folded @ user_factors[user] / (np.linalg.norm(folded) * np.linalg.norm(user_factors[user]))
+        assert cosine > 0.99
+
+
+def test_a_like_moves_similar_papers_up_at_once():
+    events, texts = block_community()
+    fit = fit_hybrid(events, n_users=24, texts=texts, als=ALSParams(factors=8, num_threads=1))
+    newcomer = sparse.csr_matrix((1, 24), dtype=np.float32)
+    liked = newcomer.copy().tolil()
+    liked[0, 17] = 4.0  # likes one compiler paper
+    scores = fit.model.scores(liked.tocsr())[0]
+    top = np.argsort(-scores)[:6]
+    assert set(top) - {17} <= set(range(16, 24))
+
+
+def test_a_dismissal_pushes_similar_papers_down():
+    events, texts = block_community()
+    fit = fit_hybrid(events, n_users=24, texts=texts, als=ALSParams(factors=8, num_threads=1))
+    base = sparse.lil_matrix((1, 24), dtype=np.float32)
+    base[0, 0], base[0, 8] = 4.0, 4.0  # likes astronomy and biology
+    dismissed = base.copy()
+    dismissed[0, 9] = -4.0  # not interested in a biology paper
+    before = fit.model.scores(base.tocsr())[0]
+    after = fit.model.scores(dismissed.tocsr())[0]
+    biology = [j for j in range(8, 16) if j not in (8, 9)]
+    astronomy = [j for j in range(0, 8) if j != 0]
+    assert np.mean(after[biology]) < np.mean(before[biology])
+    assert np.mean(after[biology] - before[biology]) < np.mean(after[astronomy] - before[astronomy])
+
+
+def test_new_reader_gets_popular_papers():
+    events, texts = block_community()
+    fit = fit_hybrid(events, n_users=24, texts=texts, als=ALSParams(factors=8, num_threads=1))
+    scores = fit.model.scores(sparse.csr_matrix((1, 24), dtype=np.float32))[0]
+    popularity = np.asarray((fit.confidence > 0).sum(axis=0)).ravel()
+    assert popularity[np.argmax(scores)] == popularity.max()
+
+
+def test_untouched_papers_reach_feeds_through_content():
+    events, texts = block_community()
+    keep = events.items != 23  # nobody has touched paper 23 (a compiler paper)
+    untouched = Events(events.users[keep], events.items[keep], events.kinds[keep])
+    fit = fit_hybrid(untouched, n_users=24, texts=texts, als=ALSParams(factors=8, num_threads=1))
+    assert not fit.model.known_items[23]
+    compiler_reader = sparse.lil_matrix((1, 24), dtype=np.float32)
+    for j in (16, 17, 18):
+        compiler_reader[0, j] = 4.0
+    scores = fit.model.scores(compiler_reader.tocsr())[0]
+    scores[[16, 17, 18]] = -np.inf
+    assert 23 in np.argsort(-scores)[:5]
+
+
+def test_content_encoder_transform_matches_fit_and_similar_items_drop_self():
+    texts = [f"{TOPICS[j // 8]} paper {j}" for j in range(24)] + ["galaxy telescope deep survey"]
+    encoder = TfidfEncoder()
+    fitted = encoder.fit_transform(texts)
+    again = encoder.transform(texts)
+    assert np.allclose(fitted.toarray(), again.toarray(), atol=1e-5)
+    top, sims = similar_items(fitted, 24, 3)
+    assert 24 not in top and all(t < 8 for t in top) and np.all(np.diff(sims) <= 0)
+
+
+def test_profile_scores_prefer_the_liked_topic():
+    texts = [f"{TOPICS[j // 8]} paper" for j in range(24)]
+    vectors = TfidfEncoder().fit_transform(texts)
+    weights = sparse.csr_matrix(([4.0], ([0], [3])), shape=(1, 24))
+    scores = profile_scores(vectors, weights)[0]
+    assert scores[:8].min() > scores[8:].max()
+
+
+def test_diversify_breaks_up_one_topic():
+    texts = ["galaxy star"] * 4 + ["protein cell"] * 2
+    vectors = TfidfEncoder().fit_transform(texts)
+    candidates = np.arange(6)
+    scores = np.array([1.0, 0.99, 0.98, 0.97, 0.9, 0.89])
+    assert list(diversify(candidates, scores, vectors, 3, 0.0)) == [0, 1, 2]
+    assert 4 in diversify(candidates, scores, vectors, 3, 3.0)  # trade-off in standard deviations of the scores
+
+
+def test_metrics_known_answers():
+    ranked = np.array([list(range(100)), list(range(100, 200))])
+    truth = [np.array([0, 5, 150]), np.array([100])]
+    m = metrics(ranked, truth)
+    assert m["recall@20"] == pytest.approx((2 / 3 + 1) / 2)
+    ideal_first = 1 + 1 / np.log2(3) + 1 / np.log2(4)
+    assert m["ndcg@20"] == pytest.approx(((1 + 1 / np.log2(7)) / ideal_first + 1.0) / 2)
+
+
+def test_splits_are_deterministic_and_honest():
+    events, _ = block_community()
+    mask, truth = split_warm(events, seed=0)
+    again, _ = split_warm(events, seed=0)
+    assert np.array_equal(mask, again)
+    for user, items in truth.items():
+        trained = set(events.items[mask & (events.users == user)])
+        assert not trained & set(items)
+    mask, truth, cold = split_cold(events, 24, seed=0)
+    assert len(cold) == 5 and not np.isin(events.items[mask], cold).any()
+
+
+def test_artifact_round_trip_gives_the_same_scores(tmp_path):
+    events, texts = block_community()
+    fit = fit_hybrid(events, n_users=24, texts=texts, als=ALSParams(factors=8, num_threads=1), blend=BlendParams(diversity=0.2))
+    path = tmp_path / "models" / "v1.npz"
+    save_artifact(path, model=fit.model, item_ids=[f"p{j}" for j in range(24)], encoder=fit.encoder, weights=FeedbackWeights(), meta={"version": "v1"})
+    loaded = load_artifact(path)
+    assert list(loaded.item_ids[:2]) == ["p0", "p1"] and loaded.meta == {"version": "v1"}
+    assert loaded.model.blend == fit.model.blend and loaded.model.als == fit.model.als
+    assert np.allclose(loaded.model.scores(fit.confidence[:3]), fit.model.scores(fit.confidence[:3]))
+    assert not list(path.parent.glob(".*"))
+
+
+def test_a_truncated_artifact_is_refused(tmp_path):
+    path = tmp_path / "broken.npz"
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ValueError, match="not a readable model artifact"):
+        load_artifact(path)

@@ -1,0 +1,85 @@
+"""`manage.py evaluate` on a small data set made here; it must not touch the database (no db mark)."""
+
+import json
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.conftest import TOPIC_WORDS
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    """Three topics of ten papers; 30 readers, each liking seven papers of one topic."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    with open(folder / "papers.jsonl", "w") as handle:
+        for t, (topic, words) in enumerate(TOPIC_WORDS.items()):
+            for n in range(10):
+                handle.write(json.dumps({"id": f"{topic}-{n}", "title": f"{topic} {n}", "abstract": f"{words} {words.split()[n % 5]}"}) + "\n")
+    rows = ["user,paper,kind,value,timestamp"]
+    for u in range(30):
+        topic = list(TOPIC_WORDS)[u % 3]
+        for n in rng.choice(10, size=7, replace=False):
+            rows.append(f"u{u},{topic}-{n},like,,")
+    (folder / "interactions.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def read_table(out: str) -> dict[str, list[float]]:
+    table = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if parts and parts[0] in ("popularity", "content", "als", "blend"):
+            table[parts[0]] = [float(x) for x in parts[1:]]
+    return table
+
+
+@pytest.mark.parametrize("protocol", ["warm", "cold"])
+def test_evaluate_a_dataset_by_protocol(dataset, tmp_path, capsys, settings, protocol):
+    settings.ALS_FACTORS = 3
+    metrics_file, recs_file = tmp_path / "m.json", tmp_path / "recs.jsonl"
+    call_command("evaluate", "--dataset", str(dataset), "--protocol", protocol, "--json", str(metrics_file), "--recs-out", str(recs_file), "--k", "10")
+    table = read_table(capsys.readouterr().out)
+    assert set(table) == {"popularity", "content", "als", "blend"}
+    assert table["blend"][1] > table["popularity"][1]  # nDCG@20: topics are easy to learn here
+    metrics = json.loads(metrics_file.read_text())["metrics"]
+    assert metrics["blend"]["recall@20"] == pytest.approx(table["blend"][0], abs=1e-4)
+    lines = [json.loads(line) for line in recs_file.read_text().splitlines()]
+    expected = 10 if protocol == "warm" else 6  # the cold protocol ranks only the six held-out papers
+    assert len(lines) == metrics["blend"]["users"] and all(len(line["recommended"]) == expected for line in lines)
+
+
+def test_evaluate_train_and_test_files_with_candidates(dataset, tmp_path, capsys, settings):
+    settings.ALS_FACTORS = 3
+    rows = (dataset / "interactions.csv").read_text().splitlines()
+    header, body = rows[0], rows[1:]
+    held = [r for r in body if r.split(",")[1].endswith(("-8", "-9"))]  # papers 8 and 9 of each topic are new
+    train = [r for r in body if r not in held]
+    (tmp_path / "train.csv").write_text("\n".join([header, *train]) + "\n")
+    (tmp_path / "test.csv").write_text("\n".join([header, *held]) + "\n")
+    (tmp_path / "cands.txt").write_text("\n".join(f"{t}-{n}" for t in TOPIC_WORDS for n in (8, 9)) + "\n")
+    recs = tmp_path / "recs.jsonl"
+    call_command(
+        "evaluate", "--papers", str(dataset / "papers.jsonl"), "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv"),
+        "--candidates", str(tmp_path / "cands.txt"), "--recs-out", str(recs),
+    )
+    table = read_table(capsys.readouterr().out)
+    assert table["content"][0] > 0.9 and table["blend"][0] > 0.9  # new papers found by what they say
+    for line in map(json.loads, recs.read_text().splitlines()):
+        assert set(line["recommended"]) <= {f"{t}-{n}" for t in TOPIC_WORDS for n in (8, 9)}
+        assert len(line["recommended"]) == 6
+
+
+def test_evaluate_names_what_is_missing(dataset):
+    with pytest.raises(CommandError, match="missing: --train, --test"):
+        call_command("evaluate", "--papers", str(dataset / "papers.jsonl"))
+
+
+def test_evaluate_refuses_a_bad_file_with_its_line(dataset, tmp_path):
+    bad = tmp_path / "test.csv"
+    bad.write_text("user,paper,kind,value,timestamp\nu1,astro-1,like,,\nu1,astro-2,rate,9,\n")
+    with pytest.raises(CommandError, match="test.csv, line 3"):
+        call_command("evaluate", "--papers", str(dataset / "papers.jsonl"), "--train", str(dataset / "interactions.csv"), "--test", str(bad))

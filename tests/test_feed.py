@@ -1,0 +1,175 @@
+"""The personalised feed: fallback, fold-in on every like, dismissals, reasons, pages and API."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from recommender.model_store import store
+from recommender.models import Interaction, TrainingRun
+from recommender.selectors.feed import feed_for_user, paper_neighbours
+from recommender.services.feedback import feedback_set, rating_set
+from recommender.services.training import retrain
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def topics(items):
+    return [item.paper.external_id.split("-")[0] for item in items]
+
+
+@pytest.fixture
+def newcomer(db):
+    return UserFactory(username="charlie")
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
+def test_with_no_model_a_new_reader_gets_popular_papers_not_an_error(community, newcomer):
+    assert not TrainingRun.objects.exists()
+    items = feed_for_user(user=newcomer, limit=5)
+    assert len(items) == 5
+    assert all(item.reason == "New and popular" and item.source == "popular" for item in items)
+    assert store.current().version == ""
+
+
+def test_with_no_model_a_like_already_personalises_by_content(community, newcomer):
+    papers, _ = community
+    feedback_set(user=newcomer, paper=papers["bio"][0], kind="like", on=True)
+    items = feed_for_user(user=newcomer, limit=5)
+    assert topics(items) == ["bio"] * 5
+    assert items[0].reason.startswith("Similar to “Bio study 0")
+    assert items[0].because == papers["bio"][0]
+
+
+@pytest.mark.parametrize("trained", [False, True])
+def test_a_like_changes_the_very_next_feed(community, newcomer, trained):
+    papers, _ = community
+    if trained:
+        retrain()
+    feedback_set(user=newcomer, paper=papers["astro"][0], kind="like", on=True)
+    assert set(topics(feed_for_user(user=newcomer, limit=4))) == {"astro"}
+    for paper in papers["lang"][:3]:
+        feedback_set(user=newcomer, paper=paper, kind="like", on=True)
+    after = topics(feed_for_user(user=newcomer, limit=4))
+    assert after.count("lang") >= 2
+
+
+def test_read_and_library_papers_are_left_out(community, newcomer):
+    papers, _ = community
+    retrain()
+    feedback_set(user=newcomer, paper=papers["astro"][0], kind="like", on=True)
+    feedback_set(user=newcomer, paper=papers["astro"][1], kind="save", on=True)
+    rating_set(user=newcomer, paper=papers["astro"][2], stars=5)
+    Interaction.objects.create(user=newcomer, paper=papers["astro"][3], kind="read")
+    shown = {item.paper.pk for item in feed_for_user(user=newcomer, limit=24)}
+    assert not shown & {p.pk for p in papers["astro"][:4]}
+
+
+def test_a_dismissed_paper_never_returns_and_similar_ones_drop(community, newcomer):
+    papers, _ = community
+    retrain()
+    for paper in (papers["astro"][0], papers["bio"][0]):
+        feedback_set(user=newcomer, paper=paper, kind="like", on=True)
+    before = feed_for_user(user=newcomer, limit=24)
+    bio_before = [i for i, item in enumerate(before) if item.paper.external_id.startswith("bio")]
+    dismissed = papers["bio"][1]
+    feedback_set(user=newcomer, paper=dismissed, kind="dismiss", on=True)
+    after = feed_for_user(user=newcomer, limit=24)
+    assert dismissed.pk not in {item.paper.pk for item in after}
+    bio_after = [i for i, item in enumerate(after) if item.paper.external_id.startswith("bio")]
+    assert sum(bio_after) / len(bio_after) > sum(bio_before) / len(bio_before)  # biology papers moved down
+
+
+def test_a_low_rating_counts_against_a_paper(community, newcomer):
+    papers, _ = community
+    retrain()
+    feedback_set(user=newcomer, paper=papers["lang"][0], kind="like", on=True)
+    rating_set(user=newcomer, paper=papers["lang"][1], stars=1)
+    items = feed_for_user(user=newcomer, limit=24)
+    assert papers["lang"][1].pk not in {item.paper.pk for item in items}
+
+
+def test_every_item_has_a_reason_naming_a_paper_the_reader_liked(community):
+    _, readers = community
+    retrain()
+    reader = readers["lang2"]
+    liked = set(Interaction.objects.filter(user=reader, kind="like").values_list("paper_id", flat=True))
+    items = feed_for_user(user=reader, limit=3)  # the three language papers the reader has not seen
+    assert len(items) == 3
+    for item in items:
+        assert item.source in ("content", "collaborative")
+        assert item.because.pk in liked
+        assert item.because.title in item.reason
+
+
+def test_a_web_process_notices_a_new_model_without_a_restart(community, newcomer, settings):
+    first = retrain()
+    assert store.current().version == first.version
+    second = retrain()
+    assert store.current().version == second.version
+    settings.MODEL_CHECK_SECONDS = 3600
+    third = retrain()
+    assert store.current().version == second.version  # checked recently: no database look-up yet
+    store.expire()
+    assert store.current().version == third.version
+
+
+def test_home_is_the_feed_for_readers_and_the_catalogue_for_visitors(community, client):
+    _, readers = community
+    retrain()
+    page = client_for(readers["bio1"]).get(reverse("home"))
+    assert page.status_code == 200 and "Your feed" in page.text
+    assert "Readers who liked" in page.text or "Similar to" in page.text
+    assert "Catalogue" in client.get(reverse("home")).text
+
+
+def test_feed_page_reloads_itself_after_feedback(community):
+    papers, readers = community
+    retrain()
+    client = client_for(readers["astro1"])
+    page = client.get(reverse("feed"))
+    assert 'hx-trigger="feedback-changed from:body"' in page.text
+    response = client.post(reverse("paper_feedback", args=[papers["bio"][4].external_id]), {"kind": "like", "on": "1"}, HTTP_HX_REQUEST="true")
+    assert response["HX-Trigger"] == "feedback-changed"
+    partial = client.get(reverse("feed"), HTTP_HX_REQUEST="true")
+    assert partial.text.lstrip().startswith('<div id="feed"')
+    assert 'data-paper="bio-4"' not in partial.text  # liked now, so it left the feed ...
+    assert "Bio study 4: folding" in partial.text  # ... and it is the reason for what replaced it
+
+
+def test_feed_page_costs_a_fixed_number_of_queries(community, django_assert_max_num_queries):
+    _, readers = community
+    retrain()
+    client = client_for(readers["astro1"])
+    client.get(reverse("feed"))  # loads the model
+    with django_assert_max_num_queries(8):
+        client.get(reverse("feed"))
+
+
+def test_api_feed(community, client):
+    _, readers = community
+    run = retrain()
+    assert client.get("/api/feed/").status_code == 403
+    client = client_for(readers["astro1"])
+    body = client.get("/api/feed/", {"limit": 3}).json()
+    assert body["model"] == run.version and len(body["results"]) == 3
+    first = body["results"][0]
+    assert set(first) == {"paper", "score", "reason", "source", "because"}
+    assert first["paper"]["id"].startswith("astro") and first["because"].startswith("astro")
+    bad = client.get("/api/feed/", {"limit": 0})
+    assert bad.status_code == 400 and "limit" in bad.json()
+
+
+def test_paper_page_shows_similar_papers_and_what_its_readers_also_liked(community, client):
+    papers, _ = community
+    retrain()
+    neighbours = paper_neighbours(paper=papers["bio"][2])
+    assert neighbours.similar and all(p.external_id.startswith("bio") for p in neighbours.similar)
+    assert neighbours.also_liked and all(p.external_id.startswith("bio") for p in neighbours.also_liked)
+    page = client.get(papers["bio"][2].get_absolute_url()).text
+    assert "Similar papers" in page and "Readers who liked this also liked" in page

@@ -1,0 +1,114 @@
+"""Retraining: runs recorded, safe activation, one at a time, failures that hurt nothing."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from recommender.model_store import store
+from recommender.models import TrainingRun
+from recommender.services import training
+from recommender.services.training import RetrainAlreadyRunning, retrain, training_run_claim
+
+pytestmark = pytest.mark.django_db
+Status = TrainingRun.Status
+
+
+def test_first_retrain_activates_and_records_everything(community, settings, capsys):
+    call_command("retrain")
+    out = capsys.readouterr().out
+    assert "First model: activated." in out
+    run = TrainingRun.objects.get()
+    assert run.status == Status.ACTIVATED and run.is_active and run.finished_at
+    assert run.sizes["papers"] == 24 and run.sizes["users"] == 18 and run.sizes["interactions"] == 90
+    assert set(run.timings) >= {"extract", "matrix", "content", "als", "evaluate", "artifact"}
+    assert run.metrics["users"] == 18 and 0 <= run.metrics["recall@20"] <= 1
+    assert run.parameters["als"]["factors"] == 3 and run.parameters["als"]["use_gpu"] is False
+    assert (Path(settings.MODEL_DIR) / run.artifact).exists()
+    assert store.current().version == run.version
+
+
+def test_a_second_retrain_replaces_the_first(community):
+    first = retrain()
+    second = retrain()
+    first.refresh_from_db()
+    assert second.is_active and not first.is_active
+    assert second.message == f"Activated in place of {first.version}."
+    assert store.current().version == second.version
+
+
+def test_a_clearly_worse_model_is_not_activated(community, settings):
+    settings.ACTIVATION_MIN_HOLDOUT_USERS = 10
+    first = retrain()
+    TrainingRun.objects.filter(pk=first.pk).update(metrics={**first.metrics, "recall@20": 1.5})
+    second = retrain()
+    assert second.status == Status.REJECTED and not second.is_active
+    assert "keeps serving" in second.message
+    assert TrainingRun.objects.get(is_active=True).pk == first.pk
+
+
+def test_too_small_a_hold_out_never_blocks_a_model(community, settings):
+    settings.ACTIVATION_MIN_HOLDOUT_USERS = 100
+    first = retrain()
+    TrainingRun.objects.filter(pk=first.pk).update(metrics={**first.metrics, "recall@20": 1.5})
+    assert retrain().is_active
+
+
+def test_a_failing_fit_leaves_the_old_model_serving(community, monkeypatch):
+    first = retrain()
+    served_before = store.current().version
+
+    def broken_fit(*args, **kwargs):
+        raise MemoryError("out of memory while fitting")
+
+    monkeypatch.setattr(training, "fit_hybrid", broken_fit)
+    failed = retrain()
+    assert failed.status == Status.FAILED and not failed.is_active
+    assert "MemoryError: out of memory while fitting" in failed.message
+    assert TrainingRun.objects.get(is_active=True).pk == first.pk
+    assert store.current().version == served_before
+    monkeypatch.undo()
+    assert retrain().is_active  # and the next run starts cleanly
+
+
+def test_the_command_fails_loudly_when_the_run_fails(community, monkeypatch):
+    monkeypatch.setattr(training, "fit_hybrid", lambda *a, **k: 1 / 0)
+    with pytest.raises(CommandError, match="Retrain failed: ZeroDivisionError"):
+        call_command("retrain")
+
+
+def test_only_one_retrain_runs_at_a_time(community):
+    running = training_run_claim()
+    with pytest.raises(RetrainAlreadyRunning, match="already running"):
+        retrain()
+    with pytest.raises(CommandError, match="already running"):
+        call_command("retrain")
+    assert TrainingRun.objects.count() == 1 and TrainingRun.objects.get().pk == running.pk
+
+
+def test_an_abandoned_run_does_not_block_forever(community, settings):
+    stuck = training_run_claim()
+    TrainingRun.objects.filter(pk=stuck.pk).update(started_at=timezone.now() - timedelta(minutes=settings.RETRAIN_STALE_MINUTES + 1))
+    run = retrain()
+    stuck.refresh_from_db()
+    assert stuck.status == Status.FAILED and "Abandoned" in stuck.message
+    assert run.is_active
+
+
+def test_a_missing_artifact_keeps_the_last_good_model(community, settings):
+    good = retrain()
+    assert store.current().version == good.version
+    broken = retrain()
+    (Path(settings.MODEL_DIR) / broken.artifact).unlink()
+    store.clear()
+    served = store.current()  # nothing loaded yet and the active file is gone: content-and-popularity fallback
+    assert served.version == ""
+    good_again = retrain()
+    assert store.current().version == good_again.version
+
+
+def test_retrain_with_no_feedback_still_activates_a_content_model(db, paper):
+    run = retrain()
+    assert run.is_active and run.metrics == {}
