@@ -30,12 +30,13 @@ var/secret_key:
 	$(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 	chmod 600 $@
 
-# Migrate, collect static files, import the bundled catalogue and the demo community (all safe to repeat).
+# Migrate, collect static files, import the bundled catalogue and the demo community, train a first model (all safe to repeat).
 setup: install
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	$(PY) manage.py import_papers data/trending_papers.txt
 	$(PY) manage.py load_demo
+	$(PY) manage.py retrain --if-no-model
 
 run: export DEBUG := $(if $(DEBUG),$(DEBUG),1)
 run: setup

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from recommender.models import Interaction, Paper
+from recommender.models import Interaction, Paper, TrainingRun
 
 
 @admin.register(Paper)
@@ -20,3 +20,27 @@ class InteractionAdmin(admin.ModelAdmin):
     date_hierarchy = "created"
     list_select_related = ("user", "paper")
     raw_id_fields = ("user", "paper")
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    """History of retrains: read-only, since runs are written by `manage.py retrain` alone."""
+
+    list_display = ("version", "status", "is_active", "started_at", "finished_at", "recall_at_20", "interactions")
+    list_filter = ("status", "is_active")
+    search_fields = ("version", "message")
+    readonly_fields = [f.name for f in TrainingRun._meta.fields]
+
+    @admin.display(description="recall@20")
+    def recall_at_20(self, run: TrainingRun):
+        return run.metrics.get("recall@20")
+
+    @admin.display(description="interactions")
+    def interactions(self, run: TrainingRun):
+        return run.sizes.get("interactions")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -46,3 +46,13 @@ def test_admin_interaction_search_finds_by_user_and_paper(admin_client, alice, b
 def test_admin_needs_staff(client, alice):
     client.force_login(alice, backend="django.contrib.auth.backends.ModelBackend")
     assert client.get("/admin/recommender/paper/").status_code == 302
+
+
+def test_training_runs_are_listed_read_only(admin_client, community):
+    from recommender.services.training import retrain
+
+    run = retrain()
+    listing = admin_client.get("/admin/recommender/trainingrun/")
+    assert listing.status_code == 200 and run.version in listing.text
+    assert admin_client.get(f"/admin/recommender/trainingrun/{run.pk}/change/").status_code == 200
+    assert admin_client.get("/admin/recommender/trainingrun/add/").status_code == 403

@@ -112,3 +112,10 @@ def test_a_missing_artifact_keeps_the_last_good_model(community, settings):
 def test_retrain_with_no_feedback_still_activates_a_content_model(db, paper):
     run = retrain()
     assert run.is_active and run.metrics == {}
+
+
+def test_retrain_if_no_model_trains_once(community, capsys):
+    call_command("retrain", "--if-no-model")
+    call_command("retrain", "--if-no-model")
+    assert "already active" in capsys.readouterr().out
+    assert TrainingRun.objects.count() == 1

@@ -26,7 +26,7 @@ class BlendParams:
     negative_weight: float = 0.5
     recency_boost: float = 0.3
     recency_half_life_days: float = 14.0
-    diversity: float = 0.15
+    diversity: float = 1.0
     map_regularization: float = 1.0
 
     def as_dict(self) -> dict:

@@ -7,7 +7,13 @@ from recommender.services.training import RetrainAlreadyRunning, retrain
 class Command(BaseCommand):
     help = "Retrain the recommender on all feedback; activate the new model unless it is clearly worse."
 
-    def handle(self, *args, **options) -> None:
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--if-no-model", action="store_true", help="do nothing when a model is already active (for set-up scripts)")
+
+    def handle(self, *args, if_no_model: bool = False, **options) -> None:
+        if if_no_model and TrainingRun.objects.filter(is_active=True).exists():
+            self.stdout.write("A model is already active; not retraining (drop --if-no-model to retrain).")
+            return
         try:
             run = retrain(on_stage=lambda stage: self.stdout.write(f"… {stage}"))
         except RetrainAlreadyRunning as exc:
