@@ -116,7 +116,7 @@ def _reason(served: ServedModel, feedback: ReaderFeedback, parts: dict, column: 
 
 def _reason_text(reason: str, because: Paper | None, verb: str | None) -> str:
     if reason == "collaborative" and because:
-        return f"Readers who liked “{because.title}” also liked this"
+        return f"Readers who liked “{because.title}”, which you {verb or 'liked'}, also liked this"
     if reason == "content" and because:
         return f"Similar to “{because.title}”, which you {verb or 'liked'}"
     return "New and popular"
