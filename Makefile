@@ -40,8 +40,8 @@ setup: install
 
 run: export DEBUG := $(if $(DEBUG),$(DEBUG),1)
 run: setup
-	@echo "Paperfeed on http://$(HOST):$(PORT)/  (demo log-in: demo / paperfeed-demo; emails land in var/mail/)"
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	@echo "Paperfeed on http://$(HOST):$(PORT)/  (demo log-in: demo / paperfeed-demo; emails land in var/mail/; health at /status)"
+	WEB_HOST=$(HOST) WEB_PORT=$(PORT) bin/run
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)

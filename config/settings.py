@@ -195,7 +195,32 @@ ACTIVATION_TOLERANCE = float(env_str("ACTIVATION_TOLERANCE", "0.10"))
 HOLDOUT_USERS = env_int("HOLDOUT_USERS", 2000, minimum=0)
 # Hold-out metrics from fewer readers than this are too noisy to refuse a model on.
 ACTIVATION_MIN_HOLDOUT_USERS = env_int("ACTIVATION_MIN_HOLDOUT_USERS", 20, minimum=1)
-# A run still "running" after this many minutes is taken as abandoned (its worker died).
-RETRAIN_STALE_MINUTES = env_int("RETRAIN_STALE_MINUTES", 120, minimum=1)
+# A running retrain stamps a heartbeat this often; one silent for RETRAIN_STALE_SECONDS is taken as dead.
+RETRAIN_HEARTBEAT_SECONDS = env_int("RETRAIN_HEARTBEAT_SECONDS", 15, minimum=1)
+RETRAIN_STALE_SECONDS = env_int("RETRAIN_STALE_SECONDS", 120, minimum=2)
+# A queued retrain no worker has picked up after this long is given up (the next request starts afresh).
+RETRAIN_QUEUED_TIMEOUT = env_int("RETRAIN_QUEUED_TIMEOUT", 6 * 3600, minimum=60)
 # How often a web process looks for a newly activated model.
 MODEL_CHECK_SECONDS = env_int("MODEL_CHECK_SECONDS", 5, minimum=0)
+
+# Celery (broker: Redis). Job state lives in our tables, so there is no result backend.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"tasks.training.retrain_run": {"queue": "training"}}
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
+RETRAIN_SOFT_TIME_LIMIT = env_int("RETRAIN_SOFT_TIME_LIMIT", 3 * 3600, minimum=60)
+# Redis re-delivers an unacknowledged task after this long: longer than the longest task, or it would run twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", RETRAIN_SOFT_TIME_LIMIT + 3600, minimum=60)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# When the periodic jobs run (five-field cron, UTC).
+RETRAIN_CRON = env_str("RETRAIN_CRON", "0 3 * * *")
+DIGEST_CRON = env_str("DIGEST_CRON", "0 7 * * 1")

@@ -1,7 +1,11 @@
 """Site-wide error views."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from recommender.selectors.status import system_status
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -10,3 +14,11 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if request.headers.get("HX-Request") or request.path.startswith("/api/"):
         return HttpResponse(message, status=403, content_type="text/plain")
     return render(request, "error.html", {"title": "Request refused", "message": message}, status=403)
+
+
+@never_cache
+@require_GET
+def status(request: HttpRequest) -> JsonResponse:
+    """Health for a load balancer or a person: 200 while the database answers, 503 otherwise."""
+    report = system_status()
+    return JsonResponse(report, status=200 if report["ok"] else 503, json_dumps_params={"indent": 2})

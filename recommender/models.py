@@ -76,10 +76,12 @@ class Interaction(models.Model):
 class TrainingRun(models.Model):
     """One retrain: what it saw, how long each stage took, how well it did, and whether it went live.
 
-    At most one run is ``running`` and at most one is active, both enforced by the database.
+    At most one run is in progress (queued or running) and at most one is active, both
+    enforced by the database. A running run proves it is alive by its heartbeat.
     """
 
     class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
         RUNNING = "running", "running"
         ACTIVATED = "activated", "activated"
         REJECTED = "rejected", "kept the previous model"
@@ -88,7 +90,12 @@ class TrainingRun(models.Model):
     version = models.CharField(max_length=40, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     is_active = models.BooleanField(default=False, help_text="The model the site serves now.")
+    in_progress = models.BooleanField(default=True, help_text="Queued or running: holds the one-at-a-time claim.")
+    claimed_by = models.CharField(max_length=200, blank=True, help_text="host:pid of the process running it.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    requested_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     parameters = models.JSONField(default=dict, blank=True)
     timings = models.JSONField(default=dict, blank=True, help_text="Seconds per stage.")
@@ -101,7 +108,7 @@ class TrainingRun(models.Model):
         ordering = ["-started_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="training_one_active_model"),
-            models.UniqueConstraint(fields=["status"], condition=Q(status="running"), name="training_one_running"),
+            models.UniqueConstraint(fields=["in_progress"], condition=Q(in_progress=True), name="training_one_in_progress"),
         ]
 
     def __str__(self) -> str:

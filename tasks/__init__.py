@@ -1,1 +1,5 @@
-"""Background work (Celery with Redis as broker) arrives with the Celery issue; nothing runs here yet."""
+"""Background work: the Celery app (``celery -A tasks worker``, ``celery -A tasks beat``)."""
+
+from tasks.celery import app
+
+__all__ = ["app"]

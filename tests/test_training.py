@@ -1,5 +1,6 @@
 """Retraining: runs recorded, safe activation, one at a time, failures that hurt nothing."""
 
+import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,7 +11,14 @@ from django.utils import timezone
 from recommender.model_store import store
 from recommender.models import TrainingRun
 from recommender.services import training
-from recommender.services.training import RetrainAlreadyRunning, retrain, training_run_claim
+from recommender.services.training import (
+    RetrainAlreadyRunning,
+    claimant,
+    retrain,
+    retrain_request,
+    training_run_claim,
+    training_run_start,
+)
 
 pytestmark = pytest.mark.django_db
 Status = TrainingRun.Status
@@ -81,20 +89,63 @@ def test_the_command_fails_loudly_when_the_run_fails(community, monkeypatch):
 
 def test_only_one_retrain_runs_at_a_time(community):
     running = training_run_claim()
-    with pytest.raises(RetrainAlreadyRunning, match="already running"):
+    with pytest.raises(RetrainAlreadyRunning, match="already queued or running"):
         retrain()
-    with pytest.raises(CommandError, match="already running"):
+    with pytest.raises(CommandError, match="already queued or running"):
         call_command("retrain")
     assert TrainingRun.objects.count() == 1 and TrainingRun.objects.get().pk == running.pk
 
 
-def test_an_abandoned_run_does_not_block_forever(community, settings):
+def test_a_silent_run_does_not_block_forever(community, settings):
     stuck = training_run_claim()
-    TrainingRun.objects.filter(pk=stuck.pk).update(started_at=timezone.now() - timedelta(minutes=settings.RETRAIN_STALE_MINUTES + 1))
+    TrainingRun.objects.filter(pk=stuck.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=settings.RETRAIN_STALE_SECONDS + 1))
     run = retrain()
     stuck.refresh_from_db()
-    assert stuck.status == Status.FAILED and "Abandoned" in stuck.message
+    assert stuck.status == Status.FAILED and "no heartbeat" in stuck.message and not stuck.in_progress
     assert run.is_active
+
+
+def test_a_run_whose_process_died_is_closed_at_once(community):
+    dead = training_run_claim()
+    TrainingRun.objects.filter(pk=dead.pk).update(claimed_by=f"{socket.gethostname()}:{dead_pid()}")
+    run = retrain()
+    dead.refresh_from_db()
+    assert dead.status == Status.FAILED and "died" in dead.message
+    assert run.is_active
+
+
+def test_a_queued_run_is_started_once_and_a_dead_one_resumed(community):
+    queued = retrain_request()
+    started = training_run_start(queued.pk)
+    assert started.status == Status.RUNNING and started.attempts == 1 and started.claimed_by == claimant()
+    assert training_run_start(queued.pk) is None  # running, and its process (this one) is alive
+    TrainingRun.objects.filter(pk=queued.pk).update(claimed_by=f"{socket.gethostname()}:{dead_pid()}")
+    resumed = training_run_start(queued.pk)
+    assert resumed.attempts == 2 and "Resumed after" in resumed.message
+
+
+def test_a_queued_run_that_nobody_picks_up_is_given_up(community, settings):
+    queued = retrain_request()
+    TrainingRun.objects.filter(pk=queued.pk).update(requested_at=timezone.now() - timedelta(seconds=settings.RETRAIN_QUEUED_TIMEOUT + 1))
+    assert retrain().is_active
+    queued.refresh_from_db()
+    assert queued.status == Status.FAILED and "no worker picked it up" in queued.message
+
+
+def test_a_second_request_while_one_is_queued_does_nothing(community):
+    retrain_request()
+    with pytest.raises(RetrainAlreadyRunning, match="already queued or running"):
+        retrain_request()
+    assert TrainingRun.objects.count() == 1
+
+
+def dead_pid() -> int:
+    """A process id that is not running: a child that has exited and been reaped."""
+    import subprocess
+
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 def test_a_missing_artifact_keeps_the_last_good_model(community, settings):

@@ -2,14 +2,18 @@
 measure, write the artifact atomically, and activate it only if it is not clearly worse."""
 
 import logging
+import os
+import socket
+import threading
 import traceback
 from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from recommender.engine.artifacts import save_artifact
@@ -45,21 +49,116 @@ def feedback_weights() -> FeedbackWeights:
     return FeedbackWeights(half_life_days=settings.FEEDBACK_HALF_LIFE_DAYS or None)
 
 
-def training_run_claim() -> TrainingRun:
-    """Start a run, or raise RetrainAlreadyRunning. A run left ``running`` by a dead worker is closed first."""
-    stale = timezone.now() - timedelta(minutes=settings.RETRAIN_STALE_MINUTES)
-    TrainingRun.objects.filter(status=Status.RUNNING, started_at__lt=stale).update(
-        status=Status.FAILED, finished_at=timezone.now(), message="Abandoned: the worker stopped before the run finished."
-    )
+def claimant() -> str:
+    """Who is running a retrain: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _claimant_is_dead(claimed_by: str) -> bool:
+    """True when ``claimed_by`` names a process on this host that no longer exists."""
+    host, _, pid = claimed_by.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _abandoned_because(run: TrainingRun, now) -> str:
+    stale = timedelta(seconds=settings.RETRAIN_STALE_SECONDS)
+    if run.status == Status.RUNNING:
+        if run.claimed_by and _claimant_is_dead(run.claimed_by):
+            return f"Abandoned: the process running it ({run.claimed_by}) died."
+        if (run.heartbeat_at or run.started_at) < now - stale:
+            return f"Abandoned: no heartbeat for more than {settings.RETRAIN_STALE_SECONDS} seconds."
+    if run.status == Status.QUEUED and run.requested_at < now - timedelta(seconds=settings.RETRAIN_QUEUED_TIMEOUT):
+        return f"Abandoned: no worker picked it up within {settings.RETRAIN_QUEUED_TIMEOUT} seconds."
+    return ""
+
+
+def training_runs_close_abandoned() -> int:
+    """Fail in-progress runs whose process died, went silent, or were never picked up; returns how many."""
     now = timezone.now()
-    version = now.strftime("%Y%m%dT%H%M%S%fZ")
+    closed = 0
+    for run in TrainingRun.objects.filter(in_progress=True):
+        reason = _abandoned_because(run, now)
+        if reason:
+            closed += TrainingRun.objects.filter(pk=run.pk, in_progress=True, claimed_by=run.claimed_by, status=run.status).update(
+                status=Status.FAILED, in_progress=False, finished_at=now, message=reason
+            )
+    return closed
+
+
+def _new_run(status: str) -> TrainingRun:
+    """Create a run holding the one-at-a-time claim, or raise RetrainAlreadyRunning."""
+    training_runs_close_abandoned()
+    now = timezone.now()
+    fields = {"claimed_by": claimant(), "attempts": 1, "heartbeat_at": now} if status == Status.RUNNING else {}
     try:
         with transaction.atomic():
-            return TrainingRun.objects.create(version=version, started_at=now)
+            return TrainingRun.objects.create(version=now.strftime("%Y%m%dT%H%M%S%fZ"), status=status, requested_at=now, started_at=now, **fields)
     except IntegrityError:
-        running = TrainingRun.objects.filter(status=Status.RUNNING).first()
-        since = f" since {running.started_at:%Y-%m-%d %H:%M:%S} UTC" if running else ""
-        raise RetrainAlreadyRunning(f"A retrain is already running{since}; nothing was started.") from None
+        busy = TrainingRun.objects.filter(in_progress=True).first()
+        what = f" ({busy.version}, {busy.status} since {busy.requested_at:%Y-%m-%d %H:%M:%S} UTC)" if busy else ""
+        raise RetrainAlreadyRunning(f"A retrain is already queued or running{what}; nothing was started.") from None
+
+
+def training_run_claim() -> TrainingRun:
+    """Start a run in this process now, or raise RetrainAlreadyRunning."""
+    return _new_run(Status.RUNNING)
+
+
+def retrain_request() -> TrainingRun:
+    """Queue a retrain for the training worker (sent when the transaction commits), or raise RetrainAlreadyRunning.
+
+    If the broker is unreachable the run stays queued and ``training_requeue_pending`` sends it later.
+    """
+    run = _new_run(Status.QUEUED)
+    transaction.on_commit(lambda: _send(run.pk))
+    return run
+
+
+def _send(run_id: int) -> bool:
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from tasks.training import retrain_run
+
+    try:
+        retrain_run.apply_async(args=[run_id], retry=False)
+    except BrokerError as exc:
+        log.warning("broker unreachable (%s): training run %s stays queued and is sent when it returns", exc, run_id)
+        return False
+    return True
+
+
+def training_requeue_pending(*, older_than_seconds: int = 60) -> int:
+    """Send again the queued runs whose message may have been lost (broker down or restarted); returns how many.
+
+    Sending twice is harmless: a run is started only from the queued state, by one worker.
+    """
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    pending = TrainingRun.objects.filter(status=Status.QUEUED, in_progress=True, requested_at__lte=cutoff).values_list("pk", flat=True)
+    return sum(_send(pk) for pk in pending)
+
+
+def training_run_start(run_id: int) -> TrainingRun | None:
+    """Take a queued run (or resume one whose process died) for this process; None if another has it."""
+    run = TrainingRun.objects.filter(pk=run_id, in_progress=True).first()
+    if run is None:
+        return None
+    resumable = run.status == Status.QUEUED or (run.status == Status.RUNNING and _claimant_is_dead(run.claimed_by))
+    if not resumable:
+        return None
+    now = timezone.now()
+    taken = TrainingRun.objects.filter(pk=run.pk, status=run.status, claimed_by=run.claimed_by, in_progress=True).update(
+        status=Status.RUNNING, claimed_by=claimant(), attempts=run.attempts + 1, started_at=now, heartbeat_at=now,
+        message="" if run.status == Status.QUEUED else f"Resumed after the process running it ({run.claimed_by}) died.",
+    )
+    return TrainingRun.objects.get(pk=run.pk) if taken else None
 
 
 def recent_holdout(snapshot: TrainingSnapshot, *, max_users: int, seed: int) -> tuple[np.ndarray, dict[int, np.ndarray]]:
@@ -88,18 +187,57 @@ def recent_holdout(snapshot: TrainingSnapshot, *, max_users: int, seed: int) -> 
 
 
 def retrain(*, on_stage: Callable[[str], None] | None = None) -> TrainingRun:
-    """Run one retrain end to end and return its TrainingRun (activated, rejected or failed)."""
+    """Run one retrain in this process, end to end; returns its TrainingRun (activated, rejected or failed)."""
     run = training_run_claim()
-    stage = on_stage or (lambda name: None)
+    _execute(run, on_stage or (lambda name: None))
+    return run
+
+
+def training_run_execute(*, run_id: int) -> TrainingRun | None:
+    """Run the queued retrain ``run_id`` (the worker's entry point); None when it is not this process's to run."""
+    run = training_run_start(run_id)
+    if run is None:
+        log.info("training run %s is not queued or resumable here; nothing to do", run_id)
+        return None
+    _execute(run, lambda stage: log.info("training run %s: %s", run.version, stage))
+    return run
+
+
+def _execute(run: TrainingRun, stage: Callable[[str], None]) -> None:
     try:
-        _train(run, stage)
+        with _heartbeat(run.pk):
+            _train(run, stage)
     except Exception as exc:  # the run row must say what happened; the active model stays as it was
         log.exception("retrain %s failed", run.version)
         run.status = Status.FAILED
         run.message = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}"
         run.finished_at = timezone.now()
-        run.save(update_fields=["status", "message", "finished_at"])
-    return run
+        run.in_progress = False
+        run.save(update_fields=["status", "message", "finished_at", "in_progress"])
+
+
+@contextmanager
+def _heartbeat(run_id: int):
+    """While the block runs, a thread stamps ``heartbeat_at`` every RETRAIN_HEARTBEAT_SECONDS."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.RETRAIN_HEARTBEAT_SECONDS):
+                try:
+                    TrainingRun.objects.filter(pk=run_id, in_progress=True).update(heartbeat_at=timezone.now())
+                except DatabaseError:
+                    log.warning("training run %s: heartbeat not recorded", run_id, exc_info=True)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
@@ -173,5 +311,6 @@ def training_run_activate(run: TrainingRun) -> TrainingRun:
         run.is_active = True
         run.message = "First model: activated." if active is None else f"Activated in place of {active.version}."
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "is_active", "message", "finished_at"])
+    run.in_progress = False
+    run.save(update_fields=["status", "is_active", "message", "finished_at", "in_progress"])
     return run

@@ -1,0 +1,69 @@
+"""The health of the whole system, for /status and the admin: database, broker, workers, model, schedule."""
+
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from recommender.models import TrainingRun
+
+
+def _check_database() -> dict:
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # any failure is the answer here
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def _check_broker_and_workers() -> tuple[dict, dict]:
+    from tasks.celery import app
+
+    started = time.perf_counter()
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=1)
+    except Exception as exc:  # unreachable broker: say so, never raise
+        return {"ok": False, "error": type(exc).__name__}, {"ok": False, "names": []}
+    broker = {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1), "transport": app.conf.broker_url.split(":", 1)[0]}
+    try:
+        replies = app.control.ping(timeout=1.0) or []
+    except Exception:  # a transport without broadcast (filesystem) cannot ping
+        replies = []
+    names = sorted(name for reply in replies for name in reply)
+    return broker, {"ok": bool(names), "names": names}
+
+
+def _next_nightly(now: datetime) -> datetime:
+    from tasks.celery import cron
+
+    estimate = now + cron(settings.RETRAIN_CRON).remaining_estimate(now)
+    return (estimate + timedelta(seconds=30)).replace(second=0, microsecond=0)  # crontab estimates drift by a second
+
+
+def system_status() -> dict:
+    """Everything /status reports; no secrets (no URLs, no credentials)."""
+    now = timezone.now()
+    database = _check_database()
+    broker, workers = _check_broker_and_workers()
+    model, last_run = None, None
+    if database["ok"]:
+        active = TrainingRun.objects.filter(is_active=True).first()
+        if active:
+            model = {"version": active.version, "trained_at": active.finished_at, "metrics": active.metrics, "sizes": active.sizes}
+        latest = TrainingRun.objects.exclude(status__in=[TrainingRun.Status.QUEUED]).first()
+        if latest:
+            last_run = {"version": latest.version, "status": latest.status, "started_at": latest.started_at, "finished_at": latest.finished_at}
+    return {
+        "ok": database["ok"],
+        "time": now,
+        "database": database,
+        "broker": broker,
+        "workers": workers,
+        "model": model,
+        "retrain": {"last": last_run, "next": _next_nightly(now), "schedule": settings.RETRAIN_CRON},
+    }

@@ -1,0 +1,28 @@
+"""The Celery app, configured from Django settings (``CELERY_*``), with every periodic job in one place."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("paperfeed")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks(["tasks"], related_name="training")
+
+
+def cron(expression: str) -> crontab:
+    """A crontab from five fields, e.g. "0 3 * * *" (03:00 UTC every day)."""
+    minute, hour, day_of_month, month_of_year, day_of_week = expression.split()
+    return crontab(minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week)
+
+
+@app.on_after_finalize.connect
+def schedule_periodic_jobs(sender: Celery, **kwargs) -> None:
+    from django.conf import settings
+
+    sender.conf.beat_schedule = {
+        "nightly-retrain": {"task": "tasks.training.request_retrain", "schedule": cron(settings.RETRAIN_CRON)},
+        "requeue-pending-retrains": {"task": "tasks.training.requeue_pending", "schedule": 300.0},
+    }
