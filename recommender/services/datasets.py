@@ -202,8 +202,9 @@ def interactions_import(
 
 def dataset_export(*, directory: str | os.PathLike) -> tuple[int, int]:
     """Write ``papers.jsonl`` and ``interactions.csv`` into ``directory``; returns (papers, interactions)."""
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and outermost:  # one snapshot for both files
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         return _write_dataset(Path(directory))

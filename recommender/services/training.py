@@ -299,7 +299,7 @@ def training_run_activate(run: TrainingRun) -> TrainingRun:
     enough = run.metrics.get("users", 0) >= least and active is not None and active.metrics.get("users", 0) >= least
     if enough and new is not None and old is not None and new < old * (1 - settings.ACTIVATION_TOLERANCE):
         run.status = Status.REJECTED
-        run.message = (
+        outcome = (
             f"Not activated: hold-out recall@20 {new:.4f} is more than {settings.ACTIVATION_TOLERANCE:.0%} below "
             f"the active model's {old:.4f} ({active.version}); the site keeps serving that one."
         )
@@ -309,7 +309,8 @@ def training_run_activate(run: TrainingRun) -> TrainingRun:
             active.save(update_fields=["is_active"])
         run.status = Status.ACTIVATED
         run.is_active = True
-        run.message = "First model: activated." if active is None else f"Activated in place of {active.version}."
+        outcome = "First model: activated." if active is None else f"Activated in place of {active.version}."
+    run.message = f"{run.message} {outcome}".strip()  # keeps an earlier note, such as a resume after a crash
     run.finished_at = timezone.now()
     run.in_progress = False
     run.save(update_fields=["status", "is_active", "message", "finished_at", "in_progress"])

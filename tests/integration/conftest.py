@@ -1,0 +1,160 @@
+"""Real services for integration tests: a private Redis server and Celery workers in subprocesses."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from tasks.celery import app
+from tests.conftest import REPO
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float, what: str, every: float = 0.2):
+    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server of our own on a free port, which a test may stop and start again."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for(self.answers, timeout=15, what="redis-server to answer")
+
+    def answers(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(port=self.port, socket_timeout=0.5).ping())
+        except redis.exceptions.ConnectionError:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def broker(redis_server):
+    """Point this process's Celery app at the private Redis (and back afterwards)."""
+    before = app.conf.broker_url
+    _use_broker(redis_server.url)
+    yield redis_server
+    _use_broker(before)
+
+
+def _use_broker(url: str) -> None:
+    from kombu import pools
+
+    app.conf.broker_url = url
+    pools.reset()  # close and forget every pooled connection to the previous broker
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+def database_url() -> str:
+    """The test database as a URL, for processes started by the tests."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def service_env(transactional_db, broker, settings):
+    """Environment for subprocesses (workers, manage.py): same database, broker, model folder and secret."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": broker.url,
+        "CELERY_BROKER_URL": broker.url,
+        "MODEL_DIR": str(settings.MODEL_DIR),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "ALS_FACTORS": str(settings.ALS_FACTORS),
+        "ALS_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "DEBUG": "0",
+    }
+    return env
+
+
+class Worker:
+    def __init__(self, env: dict, log: Path, queues: str) -> None:
+        self.name = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--queues", queues, "--concurrency", "1", "--pool", "prefork",
+             "--hostname", self.name, "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+            cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+        )
+        wait_for(self.answers, timeout=60, what=f"worker {self.name} to answer a ping (log: {log})")
+
+    def answers(self) -> bool:
+        if self.process.poll() is not None:
+            pytest.fail(f"worker exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
+        return bool(app.control.ping(destination=[self.name], timeout=0.5))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def start_worker(service_env, tmp_path):
+    workers: list[Worker] = []
+
+    def start(queues: str = "default,training", **extra_env: str) -> Worker:
+        worker = Worker({**service_env, **extra_env}, tmp_path / f"worker-{len(workers)}.log", queues)
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
