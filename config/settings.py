@@ -184,7 +184,7 @@ READ_DEDUP_MINUTES = env_int("READ_DEDUP_MINUTES", 30, minimum=0)
 # Recommendation engine. Parameters were chosen on a validation split of citeulike-a (BENCHMARKS.md).
 MODEL_DIR = Path(env_str("MODEL_DIR", str(VAR_DIR / "models")))
 ALS_FACTORS = env_int("ALS_FACTORS", 256, minimum=1)
-ALS_REGULARIZATION = float(env_str("ALS_REGULARIZATION", "1.0"))
+ALS_REGULARIZATION = float(env_str("ALS_REGULARIZATION", "10"))
 ALS_ITERATIONS = env_int("ALS_ITERATIONS", 15, minimum=1)
 ALS_ALPHA = float(env_str("ALS_ALPHA", "40"))
 ALS_USE_GPU = env_bool("ALS_USE_GPU", False)

@@ -1,6 +1,11 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.urls import path
+from django.views.decorators.http import require_POST
 
 from recommender.models import Interaction, Paper, TrainingRun
+from recommender.selectors.status import system_status
+from recommender.services.training import RetrainAlreadyRunning, retrain_request
 
 
 @admin.register(Paper)
@@ -44,3 +49,20 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), "status": system_status()})
+
+    def get_urls(self):
+        request_view = self.admin_site.admin_view(require_POST(self.request_retrain))
+        return [path("request/", request_view, name="recommender_trainingrun_request"), *super().get_urls()]
+
+    def request_retrain(self, request):
+        """Queue a retrain for the training worker (after this request's transaction commits)."""
+        try:
+            run = retrain_request()
+        except RetrainAlreadyRunning as exc:
+            messages.warning(request, str(exc))
+        else:
+            messages.success(request, f"Retrain {run.version} queued; the training worker will pick it up.")
+        return redirect("admin:recommender_trainingrun_changelist")

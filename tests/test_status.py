@@ -1,0 +1,52 @@
+"""/status and the admin's system status."""
+
+import json
+
+import pytest
+
+from recommender.models import TrainingRun
+from recommender.services.training import retrain
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_status_reports_every_part_without_secrets(client, community, settings):
+    run = retrain()
+    response = client.get("/status")
+    assert response.status_code == 200 and response["Cache-Control"].startswith("max-age=0")
+    body = response.json()
+    assert set(body) == {"ok", "time", "database", "broker", "workers", "model", "retrain"}
+    assert body["ok"] is True and body["database"]["ok"] is True
+    assert body["model"]["version"] == run.version and body["model"]["metrics"]["users"] == 18
+    assert body["retrain"]["last"]["status"] == "activated" and body["retrain"]["schedule"] == settings.RETRAIN_CRON
+    assert body["retrain"]["next"].endswith(":00Z") or ":00" in body["retrain"]["next"]
+    text = json.dumps(body)
+    assert settings.SECRET_KEY not in text and "redis://" not in text and "sqlite" not in text
+
+
+def test_status_with_an_unreachable_broker_is_still_200(client, db):
+    from tests.integration.conftest import _use_broker
+    from tasks.celery import app
+
+    before = app.conf.broker_url
+    _use_broker("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    try:
+        body = client.get("/status").json()
+    finally:
+        _use_broker(before)
+    assert body["ok"] is True and body["broker"]["ok"] is False and body["workers"] == {"ok": False, "names": []}
+    assert body["model"] is None
+
+
+def test_admin_shows_status_and_queues_a_retrain(client, community):
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(root, backend="django.contrib.auth.backends.ModelBackend")
+    page = client.get("/admin/recommender/trainingrun/")
+    assert "System status" in page.text and "Retrain now" in page.text
+    assert client.get("/admin/recommender/trainingrun/request/").status_code == 405
+    response = client.post("/admin/recommender/trainingrun/request/", follow=True)
+    assert "queued; the training worker will pick it up" in response.text
+    assert TrainingRun.objects.get().status == TrainingRun.Status.QUEUED
+    again = client.post("/admin/recommender/trainingrun/request/", follow=True)
+    assert "already queued or running" in again.text and TrainingRun.objects.count() == 1
