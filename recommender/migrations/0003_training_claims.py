@@ -4,6 +4,12 @@ import django.utils.timezone
 from django.db import migrations, models
 
 
+def finished_runs_hold_no_claim(apps, schema_editor):
+    """Runs that existed before claims were tracked are over unless still queued or running."""
+    TrainingRun = apps.get_model("recommender", "TrainingRun")
+    TrainingRun.objects.exclude(status__in=["queued", "running"]).update(in_progress=False)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -45,6 +51,7 @@ class Migration(migrations.Migration):
             name='status',
             field=models.CharField(choices=[('queued', 'queued'), ('running', 'running'), ('activated', 'activated'), ('rejected', 'kept the previous model'), ('failed', 'failed')], default='running', max_length=10),
         ),
+        migrations.RunPython(finished_runs_hold_no_claim, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name='trainingrun',
             constraint=models.UniqueConstraint(condition=models.Q(('in_progress', True)), fields=('in_progress',), name='training_one_in_progress'),
