@@ -31,7 +31,9 @@ var/secret_key:
 	chmod 600 $@
 
 # Migrate, collect static files, import the bundled catalogue and the demo community, train a first model (all safe to repeat).
+# The first run also writes .env for local development (DEBUG on, so emails land in var/mail/).
 setup: install
+	test -f .env || printf '# Local development (make run). See .env.example for every setting.\nDEBUG=1\n' > .env
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	$(PY) manage.py import_papers data/trending_papers.txt

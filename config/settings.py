@@ -3,11 +3,14 @@
 from pathlib import Path
 
 import dj_database_url
+from dotenv import load_dotenv
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# A .env file (see .env.example) fills in what the real environment does not set.
+load_dotenv(BASE_DIR / ".env", override=False)
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
@@ -226,3 +229,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # When the periodic jobs run (five-field cron, UTC).
 RETRAIN_CRON = env_str("RETRAIN_CRON", "0 3 * * *")
 DIGEST_CRON = env_str("DIGEST_CRON", "0 7 * * 1")
+
+# Weekly digest
+DIGEST_SIZE = env_int("DIGEST_SIZE", 10, minimum=1)
+DIGEST_BATCH_SIZE = env_int("DIGEST_BATCH_SIZE", 200, minimum=1)
+DIGEST_LINK_MAX_AGE_DAYS = env_int("DIGEST_LINK_MAX_AGE_DAYS", 30, minimum=1)
+DIGEST_UNSUBSCRIBE_MAX_AGE_DAYS = env_int("DIGEST_UNSUBSCRIBE_MAX_AGE_DAYS", 365, minimum=1)

@@ -3,7 +3,7 @@ from django.shortcuts import redirect
 from django.urls import path
 from django.views.decorators.http import require_POST
 
-from recommender.models import Interaction, Paper, TrainingRun
+from recommender.models import DigestLog, Interaction, Paper, TrainingRun
 from recommender.selectors.status import system_status
 from recommender.services.training import RetrainAlreadyRunning, retrain_request
 
@@ -66,3 +66,17 @@ class TrainingRunAdmin(admin.ModelAdmin):
         else:
             messages.success(request, f"Retrain {run.version} queued; the training worker will pick it up.")
         return redirect("admin:recommender_trainingrun_changelist")
+
+
+@admin.register(DigestLog)
+class DigestLogAdmin(admin.ModelAdmin):
+    """Who got which weekly email; rows left "sending" by a crash are the ones to look at."""
+
+    list_display = ("week", "user", "status", "sent_at", "subject", "note")
+    list_filter = ("status", "week")
+    search_fields = ("user__username", "user__email", "subject", "message_id")
+    list_select_related = ("user",)
+    readonly_fields = [f.name for f in DigestLog._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

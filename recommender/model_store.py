@@ -37,6 +37,7 @@ class ServedModel:
     version: str  # "" for the content-and-popularity fallback
     paper_pks: np.ndarray
     born: np.ndarray  # (n_items,) seconds since the epoch: published date, else when added
+    added: np.ndarray  # (n_items,) seconds since the epoch: when the paper joined the catalogue
     column_of: dict[int, int] = field(default_factory=dict)
 
     @property
@@ -53,23 +54,25 @@ class ServedModel:
         return np.power(0.5, age_days / self.model.blend.recency_half_life_days).astype(np.float32)
 
 
-def _catalogue_columns(item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Paper pks and born times for the artifact's columns (-1 / 0 for papers since deleted)."""
+def _catalogue_columns(item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Paper pks, born and added times for the artifact's columns (-1 / 0 for papers since deleted)."""
     rows = {ext: (pk, published, added) for pk, ext, published, added in Paper.objects.values_list("id", "external_id", "published", "added_at")}
     pks = np.full(len(item_ids), -1, dtype=np.int64)
     born = np.zeros(len(item_ids), dtype=np.float64)
+    added_at = np.zeros(len(item_ids), dtype=np.float64)
     for j, ext in enumerate(item_ids):
         row = rows.get(str(ext))
         if row:
             pk, published, added = row
             pks[j] = pk
-            born[j] = time.mktime(published.timetuple()) if published else added.timestamp()
-    return pks, born
+            added_at[j] = added.timestamp()
+            born[j] = time.mktime(published.timetuple()) if published else added_at[j]
+    return pks, born, added_at
 
 
 def _served(artifact: Artifact, version: str) -> ServedModel:
-    pks, born = _catalogue_columns(artifact.item_ids)
-    return ServedModel(artifact, version, pks, born, {int(pk): j for j, pk in enumerate(pks) if pk >= 0})
+    pks, born, added = _catalogue_columns(artifact.item_ids)
+    return ServedModel(artifact, version, pks, born, added, {int(pk): j for j, pk in enumerate(pks) if pk >= 0})
 
 
 def build_fallback() -> ServedModel:

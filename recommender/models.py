@@ -113,3 +113,32 @@ class TrainingRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} ({self.status}{', active' if self.is_active else ''})"
+
+
+class DigestLog(models.Model):
+    """One reader's weekly email: claimed, being sent, sent, skipped or failed. One row per reader and week."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        SENDING = "sending", "sending (outcome unknown if it stays so)"
+        SENT = "sent", "sent"
+        SKIPPED = "skipped", "skipped"
+        FAILED = "failed", "failed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="digests")
+    week = models.DateField(help_text="Monday of the ISO week the digest belongs to.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    papers = models.JSONField(default=list, blank=True, help_text="Ids (pk) of the papers in the email, in order.")
+    subject = models.CharField(max_length=200, blank=True)
+    message_id = models.CharField(max_length=200, blank=True)
+    note = models.CharField(max_length=300, blank=True, help_text="Why it was skipped or failed.")
+    created = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-week", "user_id"]
+        constraints = [models.UniqueConstraint(fields=["user", "week"], name="digest_one_per_user_and_week")]
+        indexes = [models.Index(fields=["week", "status"], name="digest_by_week")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.week} {self.status}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from recommender import views
+from recommender import digest_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,6 +9,9 @@ urlpatterns = [
     path("trending/", views.trending, name="trending"),
     path("search/", views.search, name="search"),
     path("library/", views.library, name="library"),
+    path("digest/preview/", digest_views.digest_preview, name="digest_preview"),
+    path("digest/act/<str:token>/", digest_views.digest_action, name="digest_action"),
+    path("digest/unsubscribe/<str:token>/", digest_views.digest_unsubscribe, name="digest_unsubscribe"),
     path("feedback/<path:external_id>", views.paper_feedback, name="paper_feedback"),
     path("open/<path:external_id>", views.paper_open, name="paper_open"),
     path("papers/<path:external_id>/", views.paper_detail, name="paper_detail"),

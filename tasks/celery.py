@@ -10,6 +10,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("paperfeed")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["tasks"], related_name="training")
+app.autodiscover_tasks(["tasks"], related_name="digests")
 
 
 def cron(expression: str) -> crontab:
@@ -25,4 +26,5 @@ def schedule_periodic_jobs(sender: Celery, **kwargs) -> None:
     sender.conf.beat_schedule = {
         "nightly-retrain": {"task": "tasks.training.request_retrain", "schedule": cron(settings.RETRAIN_CRON)},
         "requeue-pending-retrains": {"task": "tasks.training.requeue_pending", "schedule": 300.0},
+        "weekly-digest": {"task": "tasks.digests.send_weekly", "schedule": cron(settings.DIGEST_CRON)},
     }

@@ -35,74 +35,122 @@ class FeedItem:
 
 @dataclass
 class ReaderFeedback:
-    """A reader's feedback as one row over the served model's columns."""
+    """Readers' feedback as rows over the served model's columns (row i is ``user_ids[i]``)."""
 
-    weights: sparse.csr_matrix  # (1, n_items)
-    seen: np.ndarray  # columns with any feedback, excluded from recommendations
-    verbs: dict[int, str]  # positive column -> what the reader did with it
+    user_ids: list[int]
+    weights: sparse.csr_matrix  # (n_readers, n_items)
+    seen: list[np.ndarray]  # per reader: columns with any feedback, excluded from recommendations
+    verbs: list[dict[int, str]]  # per reader: positive column -> what the reader did with it
 
 
-def reader_feedback(served: ServedModel, user: User, now: float) -> ReaderFeedback:
-    rows = list(Interaction.objects.filter(user=user).values_list("paper_id", "kind", "value", "created"))
-    known = [(served.column_of[pid], kind, value or 0, created) for pid, kind, value, created in rows if pid in served.column_of]
+def readers_feedback(served: ServedModel, user_ids: list[int], now: float) -> ReaderFeedback:
+    """All feedback of ``user_ids`` in one query, folded into rows over the model's columns."""
+    row_of = {user_id: row for row, user_id in enumerate(user_ids)}
+    rows = Interaction.objects.filter(user_id__in=user_ids).values_list("user_id", "paper_id", "kind", "value", "created")
+    known = [
+        (row_of[uid], served.column_of[pid], kind, value or 0, created)
+        for uid, pid, kind, value, created in rows.iterator(chunk_size=20_000)
+        if pid in served.column_of
+    ]
     n_items = served.model.n_items
-    if not known:
-        return ReaderFeedback(sparse.csr_matrix((1, n_items), dtype=np.float32), np.array([], dtype=np.int64), {})
-    columns = np.array([k[0] for k in known])
     events = Events(
-        np.zeros(len(known)), columns, [KIND_CODES[k[1]] for k in known], [k[2] for k in known],
-        np.array([(now - k[3].timestamp()) / 86400.0 for k in known]),
+        [k[0] for k in known], [k[1] for k in known], [KIND_CODES[k[2]] for k in known], [k[3] for k in known],
+        np.array([(now - k[4].timestamp()) / 86400.0 for k in known]),
     )
-    weights = confidence_matrix(events, (1, n_items), served.weights)
-    positive = set(weights.indices[weights.data > 0].tolist())
-    verbs: dict[int, str] = {}
+    weights = confidence_matrix(events, (len(user_ids), n_items), served.weights)
+    seen: list[set[int]] = [set() for _ in user_ids]
+    for row, column, *_ in known:
+        seen[row].add(column)
+    positive = [
+        set(weights.indices[weights.indptr[r] : weights.indptr[r + 1]][weights.data[weights.indptr[r] : weights.indptr[r + 1]] > 0].tolist())
+        for r in range(len(user_ids))
+    ]
+    verbs: list[dict[int, str]] = [{} for _ in user_ids]
     for kind, verb in reversed(_VERB_ORDER):
-        for column, k, value, _ in known:
-            if k == kind and column in positive and (kind != Kind.RATE or value >= 3):
-                verbs[column] = verb if kind != Kind.RATE else f"rated {value}★"
-    return ReaderFeedback(weights, np.unique(columns), verbs)
+        for row, column, k, value, _ in known:
+            if k == kind and column in positive[row] and (kind != Kind.RATE or value >= 3):
+                verbs[row][column] = verb if kind != Kind.RATE else f"rated {value}★"
+    return ReaderFeedback(list(user_ids), weights, [np.array(sorted(s), dtype=np.int64) for s in seen], verbs)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One recommended column for one reader, with the side that put it there and the reader's paper behind it."""
+
+    column: int
+    score: float
+    source: str
+    because: int | None
+
+
+def rank_readers(
+    served: ServedModel, feedback: ReaderFeedback, *, limit: int, offset: int = 0, now: float,
+    exclude: list[np.ndarray] | None = None, boost: np.ndarray | None = None,
+) -> list[list[Pick]]:
+    """The blended ranking for each reader (batched scoring), fresh-boosted, diversified and explained.
+
+    ``exclude`` adds columns to leave out per reader; ``boost`` (n_readers, n_items) is added to the scores.
+    """
+    model = served.model
+    if model.n_items == 0 or not feedback.user_ids:
+        return [[] for _ in feedback.user_ids]
+    parts = model.score_parts(feedback.weights, freshness=served.freshness(now))
+    scores = parts["blended"]
+    if boost is not None:
+        scores = scores + boost
+    scores[:, served.paper_pks < 0] = -np.inf
+    result = []
+    for row in range(len(feedback.user_ids)):
+        mine = scores[row].copy()
+        mine[feedback.seen[row]] = -np.inf
+        if exclude is not None:
+            mine[exclude[row]] = -np.inf
+        available = int(np.isfinite(mine).sum())
+        pool = min(available, max(CANDIDATE_POOL, 2 * (offset + limit)))
+        if pool == 0:
+            result.append([])
+            continue
+        candidates = np.argpartition(-mine, pool - 1)[:pool]
+        candidates = candidates[np.argsort(-mine[candidates])]
+        ranked = diversify(candidates, mine[candidates], model.content, offset + limit, model.blend.diversity)[offset:]
+        result.append([Pick(int(j), float(mine[j]), *_reason(served, feedback, parts, row, int(j))) for j in ranked])
+    return result
+
+
+def explained_papers(served: ServedModel, feedback: ReaderFeedback, picks: list[list[Pick]]) -> list[list[FeedItem]]:
+    """Turn picks into FeedItems with their papers and reason texts (one query for all readers)."""
+    wanted = {int(served.paper_pks[p.column]) for row in picks for p in row}
+    wanted |= {int(served.paper_pks[p.because]) for row in picks for p in row if p.because is not None}
+    papers = Paper.objects.in_bulk(list(wanted))
+    items: list[list[FeedItem]] = []
+    for row, row_picks in enumerate(picks):
+        mine = []
+        for pick in row_picks:
+            because = papers.get(int(served.paper_pks[pick.because])) if pick.because is not None else None
+            source = pick.source if because is not None else "popular"
+            reason = _reason_text(source, because, feedback.verbs[row].get(pick.because))
+            mine.append(FeedItem(papers[int(served.paper_pks[pick.column])], pick.score, reason, source, because))
+        items.append(mine)
+    return items
 
 
 def feed_for_user(*, user: User, limit: int = 20, offset: int = 0) -> list[FeedItem]:
     """The reader's next ``limit`` papers after ``offset``: blended, fresh-boosted, diversified, explained."""
     served = store.current()
-    model = served.model
-    if model.n_items == 0:
-        return []
     now = time.time()
-    feedback = reader_feedback(served, user, now)
-    parts = model.score_parts(feedback.weights, freshness=served.freshness(now))
-    scores = parts["blended"][0].copy()
-    scores[feedback.seen] = -np.inf
-    scores[served.paper_pks < 0] = -np.inf
-    available = int(np.isfinite(scores).sum())
-    pool = min(available, max(CANDIDATE_POOL, 2 * (offset + limit)))
-    if pool == 0:
-        return []
-    candidates = np.argpartition(-scores, pool - 1)[:pool]
-    candidates = candidates[np.argsort(-scores[candidates])]
-    ranked = diversify(candidates, scores[candidates], model.content, offset + limit, model.blend.diversity)[offset:]
-    explained = [(int(j), *_reason(served, feedback, parts, int(j))) for j in ranked]
-    wanted = {int(served.paper_pks[j]) for j, _, because in explained} | {
-        int(served.paper_pks[because]) for _, _, because in explained if because is not None
-    }
-    papers = Paper.objects.in_bulk(list(wanted))
-    items = []
-    for j, source, because_column in explained:
-        because = papers.get(int(served.paper_pks[because_column])) if because_column is not None else None
-        reason = _reason_text(source, because, feedback.verbs.get(because_column))
-        items.append(FeedItem(papers[int(served.paper_pks[j])], float(scores[j]), reason, source if because or source == "popular" else "popular", because))
-    return items
+    feedback = readers_feedback(served, [user.pk], now)
+    picks = rank_readers(served, feedback, limit=limit, offset=offset, now=now)
+    return explained_papers(served, feedback, picks)[0]
 
 
-def _reason(served: ServedModel, feedback: ReaderFeedback, parts: dict, column: int) -> tuple[str, int | None]:
+def _reason(served: ServedModel, feedback: ReaderFeedback, parts: dict, row: int, column: int) -> tuple[str, int | None]:
     """Which side put ``column`` on the page ("content", "collaborative" or "popular") and the reader's paper behind it."""
     model = served.model
-    positives = np.array(sorted(feedback.verbs))
+    positives = np.array(sorted(feedback.verbs[row]))
     if len(positives) == 0:
         return "popular", None
-    w = parts["w_cf"][0, column]
-    cf_part, content_part = w * parts["z_cf"][0, column], (1 - w) * parts["z_content"][0, column]
+    w = parts["w_cf"][row, column]
+    cf_part, content_part = w * parts["z_cf"][row, column], (1 - w) * parts["z_content"][row, column]
     if cf_part > content_part and model.known_items[column]:
         factors = model.item_factors
         norms = np.linalg.norm(factors[positives], axis=1) * (np.linalg.norm(factors[column]) or 1.0)

@@ -86,7 +86,7 @@ def demo_community_create(*, seed: int = 0, users: int = 36, now: datetime | Non
     affinities = [topic_affinities(p) for p in papers]
 
     names = [NAMES[i % len(NAMES)] + (str(i // len(NAMES) + 1) if i >= len(NAMES) else "") for i in range(users)]
-    readers = [User(username=name, email=f"{name}@example.org", password=make_password(None)) for name in names]
+    readers = [User(username=name, email=f"{name}@example.org", weekly_digest=True, password=make_password(None)) for name in names]
     demo = User(username=DEMO_USERNAME, email=DEMO_EMAIL, weekly_digest=True, password=make_password(DEMO_PASSWORD))
     User.objects.bulk_create([*readers, demo])
     stored = {u.username: u for u in User.objects.filter(username__in=[*names, DEMO_USERNAME])}

@@ -1,0 +1,52 @@
+"""Every email Paperfeed sends is built here, from a subject/text/html template triplet."""
+
+from datetime import date
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+from accounts.models import User
+from recommender.links import action_url, unsubscribe_url
+from recommender.selectors.feed import FeedItem
+
+
+def digest_context(*, user: User, items: list[FeedItem], week: date) -> dict:
+    """What the digest templates show: each paper with its reason and signed action links."""
+    papers = [
+        {
+            "item": item,
+            "open_url": action_url(user_id=user.pk, paper_id=item.paper.pk, action="open"),
+            "like_url": action_url(user_id=user.pk, paper_id=item.paper.pk, action="like"),
+            "dismiss_url": action_url(user_id=user.pk, paper_id=item.paper.pk, action="dismiss"),
+        }
+        for item in items
+    ]
+    return {
+        "user": user,
+        "week": week,
+        "papers": papers,
+        "first_title": items[0].paper.title if items else "",
+        "unsubscribe_url": unsubscribe_url(user_id=user.pk),
+        "settings_url": settings.SITE_URL + "/accounts/settings/",
+        "site_url": settings.SITE_URL,
+    }
+
+
+def digest_message(*, user: User, items: list[FeedItem], week: date) -> EmailMultiAlternatives:
+    """The weekly digest for ``user``: plain text and HTML, one-click unsubscribe (RFC 8058), a stable Message-ID."""
+    context = digest_context(user=user, items=items, week=week)
+    subject = " ".join(render_to_string("emails/digest_subject.txt", context).split())
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string("emails/digest.txt", context),
+        to=[user.email],
+        headers={
+            "List-Unsubscribe": f"<{context['unsubscribe_url']}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "Message-ID": f"<digest-{week.isoformat()}-{user.pk}@{urlsplit(settings.SITE_URL).hostname or 'paperfeed'}>",
+        },
+    )
+    message.attach_alternative(render_to_string("emails/digest.html", context), "text/html")
+    return message

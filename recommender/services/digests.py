@@ -1,0 +1,122 @@
+"""The weekly digest: compose with the feed's ranking, send at most once per reader and week.
+
+A batch of readers is composed together (one scoring pass for the batch). Each reader's row in
+DigestLog moves pending -> sending -> sent by conditional updates, so a retried, redelivered or
+repeated batch never sends twice. A reader whose row is left "sending" by a crash is not sent
+again: the mail server may already have it (at most once); the admin sees those rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from recommender.emails import digest_message
+from recommender.model_store import store
+from recommender.models import DigestLog
+from recommender.selectors.feed import FeedItem, explained_papers, rank_readers, readers_feedback
+
+log = logging.getLogger(__name__)
+Status = DigestLog.Status
+NEW_PAPER_BOOST = 1.0  # in standard deviations of the reader's scores: papers added since their last digest come first
+
+
+def week_of(moment: datetime | date | None = None) -> date:
+    """Monday of the ISO week of ``moment`` (today by default)."""
+    day = (moment or timezone.now()).date() if isinstance(moment or timezone.now(), datetime) else moment
+    return day - timedelta(days=day.weekday())
+
+
+def digest_recipients() -> list[int]:
+    """Ids of active readers who asked for the weekly email and have an address."""
+    return list(User.objects.filter(weekly_digest=True, is_active=True).exclude(email="").order_by("id").values_list("id", flat=True))
+
+
+@dataclass
+class Digest:
+    user: User
+    items: list[FeedItem]
+
+
+def digests_compose(*, users: list[User], week: date) -> list[Digest]:
+    """Each reader's digest for ``week``: up to DIGEST_SIZE papers not read, dismissed or sent before."""
+    if not users:
+        return []
+    served = store.current()
+    now = time.time()
+    ids = [u.pk for u in users]
+    feedback = readers_feedback(served, ids, now)
+    history = DigestLog.objects.filter(user_id__in=ids, status__in=[Status.SENT, Status.SENDING]).exclude(week=week)
+    sent: dict[int, set[int]] = {}
+    last_sent: dict[int, float] = {}
+    for user_id, papers, sent_at in history.values_list("user_id", "papers", "sent_at"):
+        sent.setdefault(user_id, set()).update(papers)
+        if sent_at:
+            last_sent[user_id] = max(last_sent.get(user_id, 0.0), sent_at.timestamp())
+    exclude = [np.array([served.column_of[pk] for pk in sent.get(uid, ()) if pk in served.column_of], dtype=np.int64) for uid in ids]
+    added = served.added
+    boost = np.zeros((len(ids), served.model.n_items), dtype=np.float32)
+    for row, uid in enumerate(ids):
+        since = last_sent.get(uid, now - 7 * 86400)
+        boost[row, added > since] = NEW_PAPER_BOOST
+    picks = rank_readers(served, feedback, limit=settings.DIGEST_SIZE, now=now, exclude=exclude, boost=boost)
+    return [Digest(user, items) for user, items in zip(users, explained_papers(served, feedback, picks))]
+
+
+def digest_batch_send(*, user_ids: list[int], week: date) -> dict[str, int]:
+    """Compose and send the digests of ``user_ids`` for ``week``; safe to run again. Returns counts by outcome."""
+    DigestLog.objects.bulk_create([DigestLog(user_id=uid, week=week) for uid in user_ids], ignore_conflicts=True)
+    pending = set(DigestLog.objects.filter(user_id__in=user_ids, week=week, status=Status.PENDING).values_list("user_id", flat=True))
+    counts = {"sent": 0, "skipped": 0, "failed": 0, "not_pending": len(user_ids) - len(pending)}
+    users = list(User.objects.filter(pk__in=pending).order_by("id"))
+    for digest in digests_compose(users=users, week=week):
+        counts[_send_one(digest, week)] += 1
+    return counts
+
+
+def _send_one(digest: Digest, week: date) -> str:
+    user = digest.user
+    mine = DigestLog.objects.filter(user=user, week=week, status=Status.PENDING)
+    if not digest.items:
+        mine.update(status=Status.SKIPPED, note="Nothing new to recommend this week.")
+        log.info("digest %s for %s: skipped, nothing new", week, user.username)
+        return "skipped"
+    message = digest_message(user=user, items=digest.items, week=week)
+    claimed = mine.update(
+        status=Status.SENDING, papers=[item.paper.pk for item in digest.items], subject=message.subject, message_id=message.extra_headers["Message-ID"]
+    )
+    if not claimed:
+        return "not_pending"  # another worker took this reader
+    try:
+        message.send()
+    except smtplib.SMTPRecipientsRefused as exc:
+        DigestLog.objects.filter(user=user, week=week).update(status=Status.FAILED, note=f"Address refused: {exc}"[:300])
+        return "failed"
+    except (smtplib.SMTPException, OSError):
+        DigestLog.objects.filter(user=user, week=week, status=Status.SENDING).update(status=Status.PENDING)  # never handed over
+        raise
+    DigestLog.objects.filter(user=user, week=week).update(status=Status.SENT, sent_at=timezone.now())
+    return "sent"
+
+
+def digest_week_start(*, week: date | None = None, queue: bool = True) -> tuple[date, list[list[int]]]:
+    """Split this week's recipients into batches; queue one task per batch (after commit), or return them to run here."""
+    week = week or week_of()
+    recipients = digest_recipients()
+    size = settings.DIGEST_BATCH_SIZE
+    batches = [recipients[i : i + size] for i in range(0, len(recipients), size)]
+    if queue:
+        from tasks.digests import send_digest_batch
+
+        for batch in batches:
+            transaction.on_commit(lambda batch=batch: send_digest_batch.apply_async(args=[batch, week.isoformat()]))
+    return week, batches
