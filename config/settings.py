@@ -93,6 +93,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A file, not memory, so a Celery worker started by the tests can open the same test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-paperfeed.sqlite3")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -203,6 +205,8 @@ ACTIVATION_MIN_HOLDOUT_USERS = env_int("ACTIVATION_MIN_HOLDOUT_USERS", 20, minim
 # A running retrain stamps a heartbeat this often; one silent for RETRAIN_STALE_SECONDS is taken as dead.
 RETRAIN_HEARTBEAT_SECONDS = env_int("RETRAIN_HEARTBEAT_SECONDS", 15, minimum=1)
 RETRAIN_STALE_SECONDS = env_int("RETRAIN_STALE_SECONDS", 120, minimum=2)
+# A retrain whose process dies this many times (out of memory, say) is given up.
+RETRAIN_MAX_ATTEMPTS = env_int("RETRAIN_MAX_ATTEMPTS", 3, minimum=1)
 # A queued retrain no worker has picked up after this long is given up (the next request starts afresh).
 RETRAIN_QUEUED_TIMEOUT = env_int("RETRAIN_QUEUED_TIMEOUT", 6 * 3600, minimum=60)
 # How often a web process looks for a newly activated model.
@@ -220,7 +224,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimu
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 RETRAIN_SOFT_TIME_LIMIT = env_int("RETRAIN_SOFT_TIME_LIMIT", 3 * 3600, minimum=60)
 # Redis re-delivers an unacknowledged task after this long: longer than the longest task, or it would run twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", RETRAIN_SOFT_TIME_LIMIT + 3600, minimum=60)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", RETRAIN_SOFT_TIME_LIMIT + 3600, minimum=60),
+    "socket_timeout": 5,
+    "socket_connect_timeout": 2,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_WORKER_SEND_TASK_EVENTS = False

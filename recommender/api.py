@@ -55,7 +55,7 @@ class FeedView(APIView):
 
     def get(self, request: Request) -> Response:
         limit = _bounded_int(request, "limit", 20, 1, 100)
-        offset = _bounded_int(request, "offset", 0, 0, 1000)
+        offset = _bounded_int(request, "offset", 0, 0, 900)
         items = feed_for_user(user=request.user, limit=limit, offset=offset)
         context = {"request": request}
         return Response(

@@ -59,8 +59,11 @@ def feed(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+MAX_FEED_PAGES = 50
+
+
 def _positive_int(raw: str | None, *, default: int) -> int:
-    return int(raw) if raw and raw.isdigit() and 0 < int(raw) < 10_000 else default
+    return min(int(raw), MAX_FEED_PAGES) if raw and raw.isdigit() and int(raw) > 0 else default
 
 
 @require_GET

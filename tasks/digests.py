@@ -23,6 +23,8 @@ def send_weekly() -> int:
 @app.task(
     name="tasks.digests.send_digest_batch",
     acks_late=True,
+    soft_time_limit=1800,
+    time_limit=1900,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError, InterfaceError, smtplib.SMTPException, ConnectionError),
     retry_backoff=30,

@@ -60,7 +60,9 @@ TOPIC_WORDS = {
 def model_settings(settings, tmp_path):
     """Each test trains into its own folder and sees a newly activated model at once."""
     from recommender.model_store import store
+    from recommender.selectors.status import forget_broker_status
 
+    forget_broker_status()
     settings.MODEL_DIR = tmp_path / "models"
     settings.MODEL_CHECK_SECONDS = 0
     settings.ALS_FACTORS = 3

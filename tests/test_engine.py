@@ -67,6 +67,24 @@ def test_fold_in_reproduces_the_trained_user_factors():
         assert cosine > 0.99
 
 
+def test_fold_in_matches_implicits_own_recalculation_with_negative_cells():
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    events, _ = block_community()
+    extra = Events([0, 9], [20, 3], [DISMISS, DISMISS])  # negative cells too
+    both = Events(np.r_[events.users, extra.users], np.r_[events.items, extra.items], np.r_[events.kinds, extra.kinds])
+    confidence = confidence_matrix(both, (24, 24), FeedbackWeights())
+    params = ALSParams(factors=8, iterations=10, regularization=0.5, alpha=40.0, num_threads=1)
+    model = AlternatingLeastSquares(factors=8, iterations=10, regularization=0.5, alpha=40.0, random_state=0, num_threads=1)
+    model.fit(confidence, show_progress=False)
+    gram = item_gram(model.item_factors)
+    for user in (0, 9, 20):
+        row = confidence[user]
+        ours = fold_in(model.item_factors, gram, row.indices, row.data, alpha=params.alpha, regularization=params.regularization)
+        theirs = model.recalculate_user(user, confidence[user])
+        assert np.allclose(ours, np.ravel(theirs), rtol=1e-3, atol=1e-4)
+
+
 def test_a_like_moves_similar_papers_up_at_once():
     events, texts = block_community()
     fit = fit_hybrid(events, n_users=24, texts=texts, als=ALSParams(factors=8, num_threads=1))

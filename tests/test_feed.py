@@ -173,3 +173,38 @@ def test_paper_page_shows_similar_papers_and_what_its_readers_also_liked(communi
     assert neighbours.also_liked and all(p.external_id.startswith("bio") for p in neighbours.also_liked)
     page = client.get(papers["bio"][2].get_absolute_url()).text
     assert "Similar papers" in page and "Readers who liked this also liked" in page
+
+
+def test_a_paper_deleted_after_the_model_loaded_is_skipped_not_an_error(community, settings):
+    papers, readers = community
+    retrain()
+    settings.MODEL_CHECK_SECONDS = 3600  # the loaded model (and its paper map) stays in memory
+    reader = readers["bio1"]
+    first = feed_for_user(user=reader, limit=3)
+    first[0].paper.delete()
+    again = feed_for_user(user=reader, limit=3)
+    assert first[0].paper.external_id not in {i.paper.external_id for i in again}
+    assert client_for(reader).get("/feed/").status_code == 200
+
+
+def test_a_reader_with_only_dismissals_gets_their_effect(community, newcomer):
+    papers, _ = community
+    retrain()
+    baseline = feed_for_user(user=newcomer, limit=24)
+    for paper in papers["astro"][:3]:
+        feedback_set(user=newcomer, paper=paper, kind="dismiss", on=True)
+    after = feed_for_user(user=newcomer, limit=24)
+    astro_rank = lambda items: sum(i for i, item in enumerate(items) if item.paper.external_id.startswith("astro"))
+    assert [i.paper.pk for i in after] != [i.paper.pk for i in baseline]
+    assert astro_rank(after) / max(1, sum(1 for i in after if i.paper.external_id.startswith("astro"))) > astro_rank(baseline) / 8
+
+
+def test_feed_queries_do_not_grow_with_the_page_size(community, settings, django_assert_max_num_queries):
+    _, readers = community
+    retrain()
+    client = client_for(readers["astro1"])
+    client.get(reverse("feed"))
+    for size in (2, 12):
+        settings.FEED_PAGE_SIZE = size
+        with django_assert_max_num_queries(8):
+            client.get(reverse("feed"))

@@ -170,3 +170,21 @@ def test_retrain_if_no_model_trains_once(community, capsys):
     call_command("retrain", "--if-no-model")
     assert "already active" in capsys.readouterr().out
     assert TrainingRun.objects.count() == 1
+
+
+def test_a_silent_run_is_resumed_by_its_redelivered_task(community, settings):
+    run = retrain_request()
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=Status.RUNNING, claimed_by="another-host:1", attempts=1,
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.RETRAIN_STALE_SECONDS + 1),
+    )
+    resumed = training_run_start(run.pk)
+    assert resumed is not None and resumed.attempts == 2 and resumed.claimed_by == claimant()
+
+
+def test_a_run_that_keeps_dying_is_given_up(community, settings):
+    run = retrain_request()
+    TrainingRun.objects.filter(pk=run.pk).update(status=Status.RUNNING, claimed_by=f"{socket.gethostname()}:{dead_pid()}", attempts=settings.RETRAIN_MAX_ATTEMPTS)
+    assert training_run_start(run.pk) is None
+    run.refresh_from_db()
+    assert run.status == Status.FAILED and not run.in_progress and "Gave up after" in run.message

@@ -111,10 +111,11 @@ class HybridModel:
         z_content = standardize(parts["content"], candidates)
         z_pop = standardize(parts["popularity"], candidates)
         known = np.asarray((weights > 0).sum(axis=1), dtype=np.float32)
+        any_feedback = np.asarray(weights.getnnz(axis=1) > 0).reshape(-1, 1)
         share = known / (known + self.blend.cf_half_count)
         w_cf = np.where(self.known_items, self.blend.cf_weight, self.blend.cold_cf_weight) * share
         blended = w_cf * z_cf + (1 - w_cf) * z_content
-        blended = np.where(known > 0, blended, z_pop)
+        blended = np.where(any_feedback, blended, z_pop)  # a reader with no feedback at all gets the popular papers
         if freshness is not None and self.blend.recency_boost:
             blended = blended + self.blend.recency_boost * freshness
         return {"blended": blended, "z_cf": z_cf, "z_content": z_content, "w_cf": np.broadcast_to(w_cf, blended.shape)}

@@ -54,7 +54,7 @@ def fit_hybrid(
     else:
         item_factors = np.zeros((n_items, als.factors), dtype=np.float32)
     lap("als")
-    known = np.asarray((confidence > 0).sum(axis=0)).ravel() > 0
+    known = np.asarray(confidence.getnnz(axis=0)).ravel() > 0  # any feedback, dismissals included, trains a factor
     mapped = content_to_factor_map(content, item_factors, known, blend)
     item_factors = item_factors.copy()
     item_factors[~known] = mapped[~known]

@@ -22,6 +22,7 @@ from recommender.models import Interaction, Paper
 Kind = Interaction.Kind
 _VERB_ORDER = [(Kind.LIKE, "liked"), (Kind.SAVE, "saved"), (Kind.RATE, "rated highly"), (Kind.READ, "read")]
 CANDIDATE_POOL = 200
+MAX_POOL = 2000  # the diversity re-rank is quadratic in the pool
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def rank_readers(
         if exclude is not None:
             mine[exclude[row]] = -np.inf
         available = int(np.isfinite(mine).sum())
-        pool = min(available, max(CANDIDATE_POOL, 2 * (offset + limit)))
+        pool = min(available, max(CANDIDATE_POOL, 2 * (offset + limit)), MAX_POOL)
         if pool == 0:
             result.append([])
             continue
@@ -126,10 +127,13 @@ def explained_papers(served: ServedModel, feedback: ReaderFeedback, picks: list[
     for row, row_picks in enumerate(picks):
         mine = []
         for pick in row_picks:
+            paper = papers.get(int(served.paper_pks[pick.column]))
+            if paper is None:  # deleted since the model was loaded
+                continue
             because = papers.get(int(served.paper_pks[pick.because])) if pick.because is not None else None
             source = pick.source if because is not None else "popular"
             reason = _reason_text(source, because, feedback.verbs[row].get(pick.because))
-            mine.append(FeedItem(papers[int(served.paper_pks[pick.column])], pick.score, reason, source, because))
+            mine.append(FeedItem(paper, pick.score, reason, source, because))
         items.append(mine)
     return items
 

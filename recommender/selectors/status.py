@@ -20,7 +20,25 @@ def _check_database() -> dict:
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
+_BROKER_CACHE_SECONDS = 15
+_broker_cache: dict = {"at": float("-inf"), "value": None}
+
+
 def _check_broker_and_workers() -> tuple[dict, dict]:
+    """Broker reachability and live workers, cached for a few seconds (a ping waits for its full timeout)."""
+    if time.monotonic() - _broker_cache["at"] < _BROKER_CACHE_SECONDS and _broker_cache["value"]:
+        return _broker_cache["value"]
+    value = _probe_broker_and_workers()
+    _broker_cache.update(at=time.monotonic(), value=value)
+    return value
+
+
+def forget_broker_status() -> None:
+    """Probe the broker afresh on the next call."""
+    _broker_cache["at"] = float("-inf")
+
+
+def _probe_broker_and_workers() -> tuple[dict, dict]:
     from tasks.celery import app
 
     started = time.perf_counter()
@@ -28,14 +46,14 @@ def _check_broker_and_workers() -> tuple[dict, dict]:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=1)
     except Exception as exc:  # unreachable broker: say so, never raise
-        return {"ok": False, "error": type(exc).__name__}, {"ok": False, "names": []}
+        return {"ok": False, "error": type(exc).__name__}, {"ok": False, "count": 0, "names": []}
     broker = {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1), "transport": app.conf.broker_url.split(":", 1)[0]}
     try:
-        replies = app.control.ping(timeout=1.0) or []
+        replies = app.control.ping(timeout=0.5) or []
     except Exception:  # a transport without broadcast (filesystem) cannot ping
         replies = []
-    names = sorted(name for reply in replies for name in reply)
-    return broker, {"ok": bool(names), "names": names}
+    names = sorted(name.split("@")[0] for reply in replies for name in reply)  # no host names
+    return broker, {"ok": bool(names), "count": len(names), "names": names}
 
 
 def _next_nightly(now: datetime) -> datetime:

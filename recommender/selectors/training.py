@@ -38,9 +38,15 @@ def training_snapshot() -> TrainingSnapshot:
         kinds.append(KIND_CODES[kind])
         values.append(value or 0)
         created.append(when.timestamp())
-    user_pks, user_rows = np.unique(np.array(users, dtype=np.int64), return_inverse=True)
-    columns = np.searchsorted(paper_pks, np.array(items, dtype=np.int64))
-    stamps = np.array(created, dtype=np.float64)
+    items_arr = np.array(items, dtype=np.int64)
+    columns = np.searchsorted(paper_pks, items_arr)
+    in_snapshot = (columns < len(paper_pks)) & (paper_pks[np.minimum(columns, len(paper_pks) - 1)] == items_arr) if len(paper_pks) else np.zeros(len(items_arr), bool)
+    keep = np.flatnonzero(in_snapshot)  # feedback on a paper added after the papers were read waits for the next run
+    user_pks, user_rows = np.unique(np.array(users, dtype=np.int64)[keep], return_inverse=True)
+    columns = columns[keep]
+    kinds = [kinds[i] for i in keep]
+    values = [values[i] for i in keep]
+    stamps = np.array(created, dtype=np.float64)[keep]
     ages = (timezone.now().timestamp() - stamps) / 86400.0
     events = Events(user_rows, columns, kinds, values, ages)
     return TrainingSnapshot(paper_pks, [p[1] for p in papers], [paper_text(p[2], p[3]) for p in papers], user_pks, events, stamps)

@@ -150,13 +150,20 @@ def training_run_start(run_id: int) -> TrainingRun | None:
     run = TrainingRun.objects.filter(pk=run_id, in_progress=True).first()
     if run is None:
         return None
-    resumable = run.status == Status.QUEUED or (run.status == Status.RUNNING and _claimant_is_dead(run.claimed_by))
+    now = timezone.now()
+    silent = (run.heartbeat_at or run.started_at) < now - timedelta(seconds=settings.RETRAIN_STALE_SECONDS)
+    resumable = run.status == Status.QUEUED or (run.status == Status.RUNNING and (_claimant_is_dead(run.claimed_by) or silent))
     if not resumable:
         return None
-    now = timezone.now()
+    if run.attempts >= settings.RETRAIN_MAX_ATTEMPTS:
+        TrainingRun.objects.filter(pk=run.pk, in_progress=True, claimed_by=run.claimed_by).update(
+            status=Status.FAILED, in_progress=False, finished_at=now,
+            message=f"Gave up after {run.attempts} attempts: the process running it died each time (out of memory?).",
+        )
+        return None
     taken = TrainingRun.objects.filter(pk=run.pk, status=run.status, claimed_by=run.claimed_by, in_progress=True).update(
         status=Status.RUNNING, claimed_by=claimant(), attempts=run.attempts + 1, started_at=now, heartbeat_at=now,
-        message="" if run.status == Status.QUEUED else f"Resumed after the process running it ({run.claimed_by}) died.",
+        message="" if run.status == Status.QUEUED else f"Resumed after the process running it ({run.claimed_by}) died or went silent.",
     )
     return TrainingRun.objects.get(pk=run.pk) if taken else None
 
@@ -209,11 +216,11 @@ def _execute(run: TrainingRun, stage: Callable[[str], None]) -> None:
             _train(run, stage)
     except Exception as exc:  # the run row must say what happened; the active model stays as it was
         log.exception("retrain %s failed", run.version)
-        run.status = Status.FAILED
-        run.message = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}"
-        run.finished_at = timezone.now()
-        run.in_progress = False
-        run.save(update_fields=["status", "message", "finished_at", "in_progress"])
+        TrainingRun.objects.filter(pk=run.pk, in_progress=True, claimed_by=run.claimed_by).update(
+            status=Status.FAILED, message=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}",
+            finished_at=timezone.now(), in_progress=False,
+        )
+        run.refresh_from_db()
 
 
 @contextmanager
@@ -292,7 +299,14 @@ def holdout_metrics(fit, holdout: dict[int, np.ndarray]) -> dict:
 
 @transaction.atomic
 def training_run_activate(run: TrainingRun) -> TrainingRun:
-    """Make ``run`` the served model unless its hold-out recall is clearly below the active model's."""
+    """Make ``run`` the served model unless its hold-out recall is clearly below the active model's.
+
+    Nothing happens if ``run`` no longer holds its claim (it was closed as abandoned meanwhile).
+    """
+    if not TrainingRun.objects.select_for_update().filter(pk=run.pk, in_progress=True, claimed_by=run.claimed_by).exists():
+        log.warning("training run %s lost its claim before activation; not activated", run.version)
+        run.refresh_from_db()
+        return run
     active = TrainingRun.objects.select_for_update().filter(is_active=True).first()
     new, old = run.metrics.get("recall@20"), (active.metrics.get("recall@20") if active else None)
     least = settings.ACTIVATION_MIN_HOLDOUT_USERS
