@@ -241,5 +241,8 @@ DIGEST_CRON = env_str("DIGEST_CRON", "0 7 * * 1")
 # Weekly digest
 DIGEST_SIZE = env_int("DIGEST_SIZE", 10, minimum=1)
 DIGEST_BATCH_SIZE = env_int("DIGEST_BATCH_SIZE", 200, minimum=1)
+# On a large catalogue a digest picks among recent and popular papers only (this many at most).
+DIGEST_MAX_CANDIDATES = env_int("DIGEST_MAX_CANDIDATES", 20_000, minimum=100)
+DIGEST_RECENT_DAYS = env_int("DIGEST_RECENT_DAYS", 28, minimum=1)
 DIGEST_LINK_MAX_AGE_DAYS = env_int("DIGEST_LINK_MAX_AGE_DAYS", 30, minimum=1)
 DIGEST_UNSUBSCRIBE_MAX_AGE_DAYS = env_int("DIGEST_UNSUBSCRIBE_MAX_AGE_DAYS", 365, minimum=1)

@@ -88,32 +88,41 @@ class HybridModel:
             )
         return out
 
-    def component_scores(self, weights: sparse.csr_matrix) -> dict[str, np.ndarray]:
-        """Raw scores (n_readers, n_items) of each part: collaborative, content and popularity."""
+    def component_scores(self, weights: sparse.csr_matrix, columns: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Raw scores (n_readers, n_columns) of each part: collaborative, content and popularity.
+
+        ``columns`` restricts scoring to those papers (all papers when None).
+        """
         from recommender.engine.content import profile_scores
 
-        cf = self.user_factors(weights) @ self.item_factors.T
-        content = profile_scores(self.content, weights, negative_weight=self.blend.negative_weight)
-        popularity = np.broadcast_to(self.popularity, cf.shape)
+        factors = self.item_factors if columns is None else self.item_factors[columns]
+        cf = self.user_factors(weights) @ factors.T
+        content = profile_scores(self.content, weights, negative_weight=self.blend.negative_weight, columns=columns)
+        popularity = np.broadcast_to(self.popularity if columns is None else self.popularity[columns], cf.shape)
         return {"cf": cf, "content": content, "popularity": popularity}
 
     def score_parts(
-        self, weights: sparse.csr_matrix, candidates: np.ndarray | None = None, *, freshness: np.ndarray | None = None
+        self, weights: sparse.csr_matrix, candidates: np.ndarray | None = None, *, freshness: np.ndarray | None = None,
+        columns: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
-        """Blended scores (n_readers, n_items) and the standardised parts they were made of.
+        """Blended scores (n_readers, n_columns) and the standardised parts they were made of.
 
         ``freshness`` (n_items,) in [0, 1], when given, adds up to ``recency_boost`` for new papers.
+        ``columns`` scores only those papers (then ``candidates`` index into ``columns``).
 
         Keys: ``blended``, ``z_cf``, ``z_content``, ``w_cf`` (the collaborative share per cell).
         """
-        parts = self.component_scores(weights)
+        parts = self.component_scores(weights, columns)
+        known_items = self.known_items if columns is None else self.known_items[columns]
+        if freshness is not None and columns is not None:
+            freshness = freshness[columns]
         z_cf = standardize(parts["cf"], candidates)
         z_content = standardize(parts["content"], candidates)
         z_pop = standardize(parts["popularity"], candidates)
         known = np.asarray((weights > 0).sum(axis=1), dtype=np.float32)
         any_feedback = np.asarray(weights.getnnz(axis=1) > 0).reshape(-1, 1)
         share = known / (known + self.blend.cf_half_count)
-        w_cf = np.where(self.known_items, self.blend.cf_weight, self.blend.cold_cf_weight) * share
+        w_cf = np.where(known_items, self.blend.cf_weight, self.blend.cold_cf_weight) * share
         blended = w_cf * z_cf + (1 - w_cf) * z_content
         blended = np.where(any_feedback, blended, z_pop)  # a reader with no feedback at all gets the popular papers
         if freshness is not None and self.blend.recency_boost:

@@ -58,7 +58,7 @@ class TfidfEncoder:
 
 
 def profile_scores(
-    vectors: sparse.csr_matrix, weights: sparse.csr_matrix, *, negative_weight: float = 0.5
+    vectors: sparse.csr_matrix, weights: sparse.csr_matrix, *, negative_weight: float = 0.5, columns: np.ndarray | None = None
 ) -> np.ndarray:
     """Content scores (n_readers, n_items): similarity of every paper to each reader's profile.
 
@@ -71,7 +71,8 @@ def profile_scores(
     profile = positive @ vectors
     if negative.nnz and negative_weight:
         profile = profile - negative_weight * (negative @ vectors)
-    return np.asarray((profile @ vectors.T).todense() if sparse.issparse(profile) else profile @ vectors.T, dtype=np.float32)
+    targets = vectors if columns is None else vectors[columns]
+    return np.asarray((profile @ targets.T).todense() if sparse.issparse(profile) else profile @ targets.T, dtype=np.float32)
 
 
 def similar_items(vectors: sparse.csr_matrix, item: int, n: int) -> tuple[np.ndarray, np.ndarray]:

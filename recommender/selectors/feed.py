@@ -86,35 +86,38 @@ class Pick:
 
 def rank_readers(
     served: ServedModel, feedback: ReaderFeedback, *, limit: int, offset: int = 0, now: float,
-    exclude: list[np.ndarray] | None = None, boost: np.ndarray | None = None,
+    exclude: list[np.ndarray] | None = None, boost: np.ndarray | None = None, columns: np.ndarray | None = None,
+    pool_size: int = CANDIDATE_POOL,
 ) -> list[list[Pick]]:
     """The blended ranking for each reader (batched scoring), fresh-boosted, diversified and explained.
 
-    ``exclude`` adds columns to leave out per reader; ``boost`` (n_readers, n_items) is added to the scores.
+    ``exclude`` adds columns to leave out per reader; ``boost`` (n_readers, n_items) is added to the
+    scores; ``columns`` limits the candidates to those papers (all papers when None).
     """
     model = served.model
     if model.n_items == 0 or not feedback.user_ids:
         return [[] for _ in feedback.user_ids]
-    parts = model.score_parts(feedback.weights, freshness=served.freshness(now))
+    pool_columns = np.arange(model.n_items) if columns is None else np.asarray(columns, dtype=np.int64)
+    parts = model.score_parts(feedback.weights, freshness=served.freshness(now), columns=None if columns is None else pool_columns)
     scores = parts["blended"]
     if boost is not None:
-        scores = scores + boost
-    scores[:, served.paper_pks < 0] = -np.inf
+        scores = scores + (boost if columns is None else boost[:, pool_columns])
+    scores[:, served.paper_pks[pool_columns] < 0] = -np.inf
     result = []
     for row in range(len(feedback.user_ids)):
         mine = scores[row].copy()
-        mine[feedback.seen[row]] = -np.inf
-        if exclude is not None:
-            mine[exclude[row]] = -np.inf
+        left_out = feedback.seen[row] if exclude is None else np.concatenate([feedback.seen[row], exclude[row]])
+        mine[np.isin(pool_columns, left_out)] = -np.inf
         available = int(np.isfinite(mine).sum())
-        pool = min(available, max(CANDIDATE_POOL, 2 * (offset + limit)), MAX_POOL)
+        pool = min(available, max(pool_size, 2 * (offset + limit)), MAX_POOL)
         if pool == 0:
             result.append([])
             continue
-        candidates = np.argpartition(-mine, pool - 1)[:pool]
-        candidates = candidates[np.argsort(-mine[candidates])]
-        ranked = diversify(candidates, mine[candidates], model.content, offset + limit, model.blend.diversity)[offset:]
-        result.append([Pick(int(j), float(mine[j]), *_reason(served, feedback, parts, row, int(j))) for j in ranked])
+        positions = np.argpartition(-mine, pool - 1)[:pool]
+        positions = positions[np.argsort(-mine[positions])]
+        chosen = diversify(pool_columns[positions], mine[positions], model.content, offset + limit, model.blend.diversity)[offset:]
+        position_of = {int(pool_columns[p]): int(p) for p in positions}
+        result.append([Pick(int(j), float(mine[position_of[int(j)]]), *_reason(served, feedback, parts, row, int(j), position_of[int(j)])) for j in chosen])
     return result
 
 
@@ -147,14 +150,14 @@ def feed_for_user(*, user: User, limit: int = 20, offset: int = 0) -> list[FeedI
     return explained_papers(served, feedback, picks)[0]
 
 
-def _reason(served: ServedModel, feedback: ReaderFeedback, parts: dict, row: int, column: int) -> tuple[str, int | None]:
-    """Which side put ``column`` on the page ("content", "collaborative" or "popular") and the reader's paper behind it."""
+def _reason(served: ServedModel, feedback: ReaderFeedback, parts: dict, row: int, column: int, position: int) -> tuple[str, int | None]:
+    """Which side put ``column`` (at ``position`` in the scored columns) on the page, and the reader's paper behind it."""
     model = served.model
     positives = np.array(sorted(feedback.verbs[row]))
     if len(positives) == 0:
         return "popular", None
-    w = parts["w_cf"][row, column]
-    cf_part, content_part = w * parts["z_cf"][row, column], (1 - w) * parts["z_content"][row, column]
+    w = parts["w_cf"][row, position]
+    cf_part, content_part = w * parts["z_cf"][row, position], (1 - w) * parts["z_content"][row, position]
     if cf_part > content_part and model.known_items[column]:
         factors = model.item_factors
         norms = np.linalg.norm(factors[positives], axis=1) * (np.linalg.norm(factors[column]) or 1.0)

@@ -47,6 +47,18 @@ class Digest:
     items: list[FeedItem]
 
 
+def digest_candidates(served, now: float) -> np.ndarray | None:
+    """The papers a digest may pick from: the whole catalogue when it is small, else the papers added
+    in the last DIGEST_RECENT_DAYS and the most popular ones, DIGEST_MAX_CANDIDATES at most."""
+    n_items = served.model.n_items
+    if n_items <= settings.DIGEST_MAX_CANDIDATES:
+        return None
+    recent = np.flatnonzero(served.added > now - settings.DIGEST_RECENT_DAYS * 86400)
+    recent = recent[np.argsort(-served.added[recent])][: settings.DIGEST_MAX_CANDIDATES // 2]
+    popular = np.argsort(-served.model.popularity)[: settings.DIGEST_MAX_CANDIDATES - len(recent)]
+    return np.unique(np.concatenate([recent, popular]))
+
+
 def digests_compose(*, users: list[User], week: date) -> list[Digest]:
     """Each reader's digest for ``week``: up to DIGEST_SIZE papers not read, dismissed or sent before."""
     if not users:
@@ -68,7 +80,8 @@ def digests_compose(*, users: list[User], week: date) -> list[Digest]:
     for row, uid in enumerate(ids):
         since = last_sent.get(uid, now - 7 * 86400)
         boost[row, added > since] = NEW_PAPER_BOOST
-    picks = rank_readers(served, feedback, limit=settings.DIGEST_SIZE, now=now, exclude=exclude, boost=boost)
+    columns = digest_candidates(served, now)
+    picks = rank_readers(served, feedback, limit=settings.DIGEST_SIZE, now=now, exclude=exclude, boost=boost, columns=columns, pool_size=50)
     return [Digest(user, items) for user, items in zip(users, explained_papers(served, feedback, picks))]
 
 
