@@ -198,3 +198,20 @@ def test_a_truncated_artifact_is_refused(tmp_path):
     path.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(ValueError, match="not a readable model artifact"):
         load_artifact(path)
+
+
+def test_batched_fold_in_equals_one_reader_at_a_time():
+    from recommender.engine.collaborative import fold_in_batch
+
+    rng = np.random.default_rng(1)
+    factors = (rng.normal(size=(300, 16)) * 0.1).astype(np.float32)
+    gram = item_gram(factors)
+    counts = [0, 1, 3, 12, 70]  # nobody, a few papers, and one reader past the small-system limit
+    rows = np.repeat(np.arange(len(counts)), counts)
+    weights = sparse.csr_matrix((rng.choice([1.0, 4.0, -4.0, 6.0], size=len(rows)), (rows, rng.choice(300, size=len(rows)))), shape=(len(counts), 300))
+    weights.sum_duplicates()
+    batch = fold_in_batch(factors, gram, weights, alpha=40.0, regularization=10.0, small=64)
+    for r in range(len(counts)):
+        row = weights[r]
+        one = fold_in(factors, gram, row.indices, row.data, alpha=40.0, regularization=10.0)
+        assert np.allclose(batch[r], one, rtol=1e-3, atol=1e-5)

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.linear_model import Ridge
 
-from recommender.engine.collaborative import ALSParams, fold_in, item_gram
+from recommender.engine.collaborative import ALSParams, fold_in_batch, item_gram
 
 
 @dataclass(frozen=True)
@@ -79,14 +79,7 @@ class HybridModel:
 
     def user_factors(self, weights: sparse.csr_matrix) -> np.ndarray:
         """Fold in each reader's row of ``weights`` (n_readers, n_items): (n_readers, f)."""
-        out = np.zeros((weights.shape[0], self.item_factors.shape[1]), dtype=np.float32)
-        for row in range(weights.shape[0]):
-            start, end = weights.indptr[row], weights.indptr[row + 1]
-            out[row] = fold_in(
-                self.item_factors, self.gram, weights.indices[start:end], weights.data[start:end],
-                alpha=self.als.alpha, regularization=self.als.regularization,
-            )
-        return out
+        return fold_in_batch(self.item_factors, self.gram, weights, alpha=self.als.alpha, regularization=self.als.regularization)
 
     def component_scores(self, weights: sparse.csr_matrix, columns: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Raw scores (n_readers, n_columns) of each part: collaborative, content and popularity.

@@ -69,3 +69,44 @@ def fold_in(
     a = gram + regularization * np.eye(f) + (y.T * (np.abs(c) - 1.0)) @ y
     b = y[c > 0].T @ c[c > 0]
     return np.linalg.solve(a, b).astype(np.float32)
+
+
+def fold_in_batch(
+    item_factors: np.ndarray, gram: np.ndarray, weights: sparse.csr_matrix, *, alpha: float, regularization: float, small: int = 64
+) -> np.ndarray:
+    """:func:`fold_in` for every row of ``weights`` (n_readers, n_items) at once: (n_readers, f), float32.
+
+    Every reader's system is ``M + Y_u^T D_u Y_u`` with the same ``M = YtY + reg I``, so for readers
+    with few papers (at most ``small``, and at most f/2) the Woodbury identity turns one f x f solve per reader into
+    one shared inverse and a small k x k solve each, batched. Others are solved directly.
+    """
+    n_readers, f = weights.shape[0], item_factors.shape[1]
+    out = np.zeros((n_readers, f), dtype=np.float32)
+    counts = np.diff(weights.indptr)
+    small = min(small, f // 2)  # past that the k x k system is no smaller, and worse conditioned
+    light = np.flatnonzero((counts > 0) & (counts <= small))
+    for row in np.flatnonzero(counts > small):
+        start, end = weights.indptr[row], weights.indptr[row + 1]
+        out[row] = fold_in(item_factors, gram, weights.indices[start:end], weights.data[start:end], alpha=alpha, regularization=regularization)
+    if len(light) == 0:
+        return out
+    m_inv = np.linalg.inv(gram + regularization * np.eye(f))
+    for chunk in np.array_split(light[np.argsort(counts[light])], max(1, len(light) // 256)):
+        k = int(counts[chunk].max())
+        y = np.zeros((len(chunk), k, f))
+        c = np.zeros((len(chunk), k))
+        for i, row in enumerate(chunk):
+            start, end = weights.indptr[row], weights.indptr[row + 1]
+            y[i, : end - start] = item_factors[weights.indices[start:end]]
+            c[i, : end - start] = alpha * weights.data[start:end]
+        d = np.abs(c) - 1.0
+        d[c == 0] = 1.0  # padding rows have y = 0 and change nothing
+        d[d == 0] = 1e-12  # a confidence of exactly 1 adds nothing to the system
+        b = np.einsum("ukf,uk->uf", y, np.where(c > 0, c, 0.0))
+        z = b @ m_inv
+        p = y @ m_inv  # (readers, k, f)
+        s = np.einsum("ukf,ujf->ukj", p, y) + np.einsum("uk,kj->ukj", 1.0 / d, np.eye(k))
+        v = np.einsum("ukf,uf->uk", y, z)
+        w = np.linalg.solve(s, v[..., None])[..., 0]
+        out[chunk] = (z - np.einsum("ukf,uk->uf", p, w)).astype(np.float32)
+    return out

@@ -117,7 +117,9 @@ def rank_readers(
         positions = positions[np.argsort(-mine[positions])]
         chosen = diversify(pool_columns[positions], mine[positions], model.content, offset + limit, model.blend.diversity)[offset:]
         position_of = {int(pool_columns[p]): int(p) for p in positions}
-        result.append([Pick(int(j), float(mine[position_of[int(j)]]), *_reason(served, feedback, parts, row, int(j), position_of[int(j)])) for j in chosen])
+        chosen_positions = np.array([position_of[int(j)] for j in chosen], dtype=np.int64)
+        reasons = _reasons(served, feedback, parts, row, chosen, chosen_positions)
+        result.append([Pick(int(j), float(mine[p]), *reason) for j, p, reason in zip(chosen, chosen_positions, reasons)])
     return result
 
 
@@ -150,23 +152,31 @@ def feed_for_user(*, user: User, limit: int = 20, offset: int = 0) -> list[FeedI
     return explained_papers(served, feedback, picks)[0]
 
 
-def _reason(served: ServedModel, feedback: ReaderFeedback, parts: dict, row: int, column: int, position: int) -> tuple[str, int | None]:
-    """Which side put ``column`` (at ``position`` in the scored columns) on the page, and the reader's paper behind it."""
+def _reasons(
+    served: ServedModel, feedback: ReaderFeedback, parts: dict, row: int, columns: np.ndarray, positions: np.ndarray
+) -> list[tuple[str, int | None]]:
+    """For each chosen paper (``columns``, at ``positions`` in the scored columns): which side put it on the
+    page ("content", "collaborative" or "popular") and the reader's own paper behind it."""
     model = served.model
-    positives = np.array(sorted(feedback.verbs[row]))
-    if len(positives) == 0:
-        return "popular", None
-    w = parts["w_cf"][row, position]
-    cf_part, content_part = w * parts["z_cf"][row, position], (1 - w) * parts["z_content"][row, position]
-    if cf_part > content_part and model.known_items[column]:
-        factors = model.item_factors
-        norms = np.linalg.norm(factors[positives], axis=1) * (np.linalg.norm(factors[column]) or 1.0)
-        cosines = factors[positives] @ factors[column] / np.where(norms > 0, norms, 1.0)
-        return "collaborative", int(positives[int(np.argmax(cosines))])
-    sims = np.asarray((model.content[positives] @ model.content[column].T).todense()).ravel()
-    if sims.size and sims.max() > 0:
-        return "content", int(positives[int(np.argmax(sims))])
-    return "popular", None
+    positives = np.array(sorted(feedback.verbs[row]), dtype=np.int64)
+    if len(positives) == 0 or len(columns) == 0:
+        return [("popular", None)] * len(columns)
+    w = parts["w_cf"][row, positions]
+    cf_side = (w * parts["z_cf"][row, positions] > (1 - w) * parts["z_content"][row, positions]) & model.known_items[columns]
+    factors = model.item_factors
+    liked, chosen = factors[positives], factors[columns]
+    norms = np.outer(np.linalg.norm(liked, axis=1), np.linalg.norm(chosen, axis=1))
+    cosines = (liked @ chosen.T) / np.where(norms > 0, norms, 1.0)  # (positives, chosen)
+    sims = np.asarray((model.content[positives] @ model.content[columns].T).todense())
+    reasons: list[tuple[str, int | None]] = []
+    for i in range(len(columns)):
+        if cf_side[i]:
+            reasons.append(("collaborative", int(positives[int(np.argmax(cosines[:, i]))])))
+        elif sims[:, i].max() > 0:
+            reasons.append(("content", int(positives[int(np.argmax(sims[:, i]))])))
+        else:
+            reasons.append(("popular", None))
+    return reasons
 
 
 def _reason_text(reason: str, because: Paper | None, verb: str | None) -> str:
