@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from scipy import sparse
 from django.db.models import Count, Max, Q
 
 from recommender.engine.artifacts import Artifact, load_artifact
@@ -26,12 +27,14 @@ from recommender.models import Interaction, Paper, TrainingRun
 from recommender.selectors.training import paper_text
 
 log = logging.getLogger(__name__)
-FALLBACK_SECONDS = 300
 
 
 @dataclass
 class ServedModel:
-    """An artifact plus what serving needs from the database: the paper pk and "born" time of each column."""
+    """An artifact plus what serving needs from the database: the paper pk and "born" time of each column.
+
+    Papers added to the catalogue after training are appended as content-only columns.
+    """
 
     artifact: Artifact
     version: str  # "" for the content-and-popularity fallback
@@ -39,6 +42,8 @@ class ServedModel:
     born: np.ndarray  # (n_items,) seconds since the epoch: published date, else when added
     added: np.ndarray  # (n_items,) seconds since the epoch: when the paper joined the catalogue
     column_of: dict[int, int] = field(default_factory=dict)
+    base: Artifact | None = None  # the artifact as loaded, before new papers were appended
+    catalogue_key: tuple = ()
 
     @property
     def model(self) -> HybridModel:
@@ -54,28 +59,59 @@ class ServedModel:
         return np.power(0.5, age_days / self.model.blend.recency_half_life_days).astype(np.float32)
 
 
-def _catalogue_columns(item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Paper pks, born and added times for the artifact's columns (-1 / 0 for papers since deleted)."""
-    rows = {ext: (pk, published, added) for pk, ext, published, added in Paper.objects.values_list("id", "external_id", "published", "added_at")}
-    pks = np.full(len(item_ids), -1, dtype=np.int64)
-    born = np.zeros(len(item_ids), dtype=np.float64)
-    added_at = np.zeros(len(item_ids), dtype=np.float64)
-    for j, ext in enumerate(item_ids):
-        row = rows.get(str(ext))
-        if row:
+def catalogue_key() -> tuple:
+    """Changes whenever papers are added or deleted."""
+    key = Paper.objects.aggregate(n=Count("id"), last=Max("id"))
+    return (key["n"], key["last"])
+
+
+def _with_new_papers(artifact: Artifact, catalogue: dict) -> Artifact:
+    """``artifact`` with the catalogue's papers it has never seen appended: their TF-IDF vectors from the saved
+    encoder, factors predicted from those vectors (the training's content-to-factor map), zero popularity."""
+    seen = set(map(str, artifact.item_ids))
+    new_ids = [ext for ext in catalogue if ext not in seen]
+    if not new_ids:
+        return artifact
+    rows = {ext: (title, abstract) for ext, title, abstract in Paper.objects.filter(external_id__in=new_ids).values_list("external_id", "title", "abstract")}
+    new_ids = [ext for ext in new_ids if ext in rows]
+    model = artifact.model
+    vectors = artifact.encoder.transform([paper_text(*rows[ext]) for ext in new_ids])
+    k, f = len(new_ids), model.item_factors.shape[1]
+    mapped = np.zeros((k, f), dtype=np.float32)
+    if model.content_map is not None and model.content_map.shape[0] == vectors.shape[1]:
+        mapped = np.asarray(vectors @ model.content_map, dtype=np.float32)
+    extended = HybridModel(
+        item_factors=np.vstack([model.item_factors, mapped]),
+        content=sparse.vstack([model.content, vectors]).tocsr(),
+        popularity=np.concatenate([model.popularity, np.zeros(k, dtype=np.float32)]),
+        known_items=np.concatenate([model.known_items, np.zeros(k, dtype=bool)]),
+        als=model.als,
+        blend=model.blend,
+        content_map=model.content_map,
+    )
+    item_ids = np.concatenate([np.asarray(artifact.item_ids, dtype=str), np.array(new_ids, dtype=str)])
+    return Artifact(model=extended, item_ids=item_ids, encoder=artifact.encoder, weights=artifact.weights, meta=artifact.meta)
+
+
+def _served(artifact: Artifact, version: str, key: tuple) -> ServedModel:
+    catalogue = {ext: (pk, published, added) for pk, ext, published, added in Paper.objects.values_list("id", "external_id", "published", "added_at")}
+    extended = _with_new_papers(artifact, catalogue) if version else artifact
+    n = len(extended.item_ids)
+    pks = np.full(n, -1, dtype=np.int64)
+    born = np.zeros(n, dtype=np.float64)
+    added_at = np.zeros(n, dtype=np.float64)
+    for j, ext in enumerate(extended.item_ids):
+        row = catalogue.get(str(ext))
+        if row:  # papers deleted since training keep pk -1 and are never shown
             pk, published, added = row
             pks[j] = pk
             added_at[j] = added.timestamp()
             born[j] = time.mktime(published.timetuple()) if published else added_at[j]
-    return pks, born, added_at
+    column_of = {int(pk): j for j, pk in enumerate(pks) if pk >= 0}
+    return ServedModel(extended, version, pks, born, added_at, column_of, base=artifact, catalogue_key=key)
 
 
-def _served(artifact: Artifact, version: str) -> ServedModel:
-    pks, born, added = _catalogue_columns(artifact.item_ids)
-    return ServedModel(artifact, version, pks, born, added, {int(pk): j for j, pk in enumerate(pks) if pk >= 0})
-
-
-def build_fallback() -> ServedModel:
+def build_fallback(key: tuple) -> ServedModel:
     """Content similarity and popularity only, from the current catalogue (used until a model is trained)."""
     papers = list(Paper.objects.order_by("id").values_list("external_id", "title", "abstract", "id"))
     encoder = TfidfEncoder()
@@ -93,7 +129,7 @@ def build_fallback() -> ServedModel:
         als=ALSParams(factors=1), blend=BlendParams(cf_weight=0.0, cold_cf_weight=0.0),
     )
     artifact = Artifact(model=model, item_ids=np.array([p[0] for p in papers], dtype=str), encoder=encoder, weights=FeedbackWeights(), meta={})
-    return _served(artifact, "")
+    return _served(artifact, "", key)
 
 
 class ModelStore:
@@ -101,35 +137,29 @@ class ModelStore:
         self._lock = threading.Lock()
         self._served: ServedModel | None = None
         self._checked_at = float("-inf")
-        self._fallback_key: tuple | None = None
-        self._fallback_built_at = 0.0
 
     def current(self) -> ServedModel:
-        """The active model, loading a newly activated one; the fallback when none is usable."""
+        """The active model (a newly activated one is loaded; new papers are appended); the fallback when none is usable."""
         now = time.monotonic()
         if self._served is not None and now - self._checked_at < settings.MODEL_CHECK_SECONDS:
             return self._served
         with self._lock:
             self._checked_at = now
             active = TrainingRun.objects.filter(is_active=True).values_list("version", "artifact").first()
-            if active and (self._served is None or self._served.version != active[0]):
+            key = catalogue_key()
+            served = self._served
+            if active and (served is None or served.version != active[0]):
                 try:
-                    self._served = _served(load_artifact(Path(settings.MODEL_DIR) / active[1]), active[0])
+                    served = _served(load_artifact(Path(settings.MODEL_DIR) / active[1]), active[0], key)
                     log.info("serving model %s", active[0])
                 except ValueError:
                     log.exception("cannot load model %s; serving the previous one", active[0])
-            stale_fallback = active is None and (self._served is None or self._served.version != "" or self._fallback_stale(now))
-            if self._served is None or stale_fallback:
-                self._fallback_stale(now)
-                self._served = build_fallback()
-                self._fallback_built_at = now
-            return self._served
-
-    def _fallback_stale(self, now: float) -> bool:
-        key = Paper.objects.aggregate(n=Count("id"), last=Max("id"))
-        stale = (key["n"], key["last"]) != self._fallback_key or now - self._fallback_built_at > FALLBACK_SECONDS
-        self._fallback_key = (key["n"], key["last"])
-        return stale
+            elif served is not None and served.version and served.catalogue_key != key:
+                served = _served(served.base, served.version, key)  # papers added or deleted
+            if served is None or (active is None and (served.version != "" or served.catalogue_key != key)):
+                served = build_fallback(key)
+            self._served = served
+            return served
 
     def expire(self) -> None:
         """Look for a newly activated model at the next request, however recently we looked."""
@@ -138,7 +168,7 @@ class ModelStore:
     def clear(self) -> None:
         """Forget what is loaded (tests, and after a database reset)."""
         with self._lock:
-            self._served, self._checked_at, self._fallback_key = None, float("-inf"), None
+            self._served, self._checked_at = None, float("-inf")
 
 
 store = ModelStore()

@@ -208,3 +208,19 @@ def test_feed_queries_do_not_grow_with_the_page_size(community, settings, django
         settings.FEED_PAGE_SIZE = size
         with django_assert_max_num_queries(8):
             client.get(reverse("feed"))
+
+
+def test_a_paper_added_after_training_reaches_feeds_through_its_content(community, newcomer):
+    from tests.factories import PaperFactory
+
+    papers, _ = community
+    retrain()
+    for paper in papers["lang"][:3]:
+        feedback_set(user=newcomer, paper=paper, kind="like", on=True)
+    fresh = PaperFactory(external_id="lang-new", title="A new grammar for type inference", abstract="compiler parser grammar type inference, freshly written")
+    items = feed_for_user(user=newcomer, limit=6)  # the five unseen language papers and the new one
+    assert fresh.pk in {i.paper.pk for i in items}
+    item = next(i for i in items if i.paper.pk == fresh.pk)
+    assert item.source == "content" and item.because in papers["lang"][:3]
+    assert store.current().version  # still the trained model, with the new paper appended
+    assert paper_neighbours(paper=fresh).similar[0].external_id.startswith("lang")

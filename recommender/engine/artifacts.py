@@ -66,6 +66,7 @@ def save_artifact(path: str | os.PathLike, *, model: HybridModel, item_ids: list
                 content_shape=np.array(content.shape),
                 terms=np.asarray(encoder.terms if encoder.terms is not None else [], dtype=str),
                 idf=np.asarray(encoder.idf if encoder.idf is not None else [], dtype=np.float32),
+                content_map=model.content_map if model.content_map is not None else np.zeros((0, model.item_factors.shape[1]), np.float32),
             )
             handle.flush()
             os.fsync(handle.fileno())
@@ -95,6 +96,7 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
                 known_items=data["known_items"],
                 als=ALSParams(**params["als"]),
                 blend=BlendParams(**params["blend"]),
+                content_map=data["content_map"] if data["content_map"].size else None,
             )
             encoder = TfidfEncoder(terms=data["terms"], idf=data["idf"])
             return Artifact(model=model, item_ids=data["item_ids"], encoder=encoder, weights=FeedbackWeights(**weights_params), meta=params["meta"])

@@ -36,14 +36,14 @@ class BlendParams:
 def content_to_factor_map(
     content: sparse.csr_matrix, item_factors: np.ndarray, known: np.ndarray, params: BlendParams
 ) -> np.ndarray:
-    """Factors (n_items, f) predicted from content for every paper: ridge regression of the ALS item
-    factors on the TF-IDF vectors, fitted on the ``known`` papers (those with feedback)."""
-    n_items, f = item_factors.shape
+    """Coefficients (n_terms, f) of a ridge regression of the ALS item factors on the TF-IDF vectors,
+    fitted on the ``known`` papers (those with feedback): ``content @ map`` predicts any paper's factors."""
+    f = item_factors.shape[1]
     if content.shape[1] == 0 or known.sum() < 2:
-        return np.zeros((n_items, f), dtype=np.float32)
+        return np.zeros((content.shape[1], f), dtype=np.float32)
     ridge = Ridge(alpha=params.map_regularization, solver="sparse_cg", fit_intercept=False)
     ridge.fit(content[known], item_factors[known])
-    return np.asarray(ridge.predict(content), dtype=np.float32).reshape(n_items, f)
+    return np.asarray(ridge.coef_, dtype=np.float32).reshape(f, -1).T.copy()
 
 
 def standardize(scores: np.ndarray, candidates: np.ndarray | None = None) -> np.ndarray:
@@ -69,6 +69,7 @@ class HybridModel:
     known_items: np.ndarray
     als: ALSParams
     blend: BlendParams
+    content_map: np.ndarray | None = None  # (n_terms, f): predicts factors of papers without feedback
 
     def __post_init__(self) -> None:
         self.gram = item_gram(self.item_factors)

@@ -55,10 +55,12 @@ def fit_hybrid(
         item_factors = np.zeros((n_items, als.factors), dtype=np.float32)
     lap("als")
     known = np.asarray(confidence.getnnz(axis=0)).ravel() > 0  # any feedback, dismissals included, trains a factor
-    mapped = content_to_factor_map(content, item_factors, known, blend)
+    content_map = content_to_factor_map(content, item_factors, known, blend)
     item_factors = item_factors.copy()
-    item_factors[~known] = mapped[~known]
+    item_factors[~known] = np.asarray(content[~known] @ content_map, dtype=np.float32)
     popularity = np.log1p(np.asarray((confidence > 0).sum(axis=0), dtype=np.float32).ravel())
-    model = HybridModel(item_factors=item_factors, content=content, popularity=popularity, known_items=known, als=als, blend=blend)
+    model = HybridModel(
+        item_factors=item_factors, content=content, popularity=popularity, known_items=known, als=als, blend=blend, content_map=content_map
+    )
     lap("content_map")
     return FitResult(model=model, confidence=confidence, encoder=encoder, known_items=known, timings=timings)
