@@ -3,6 +3,7 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -60,8 +61,6 @@ def digest_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 @require_GET
 def digest_preview(request: HttpRequest) -> HttpResponse:
     """Exactly what the next email would contain (nothing is sent or logged)."""
-    from django.template.loader import render_to_string
-
     week = week_of()
     digest = digests_compose(users=[request.user], week=week)[0]
     context = digest_context(user=request.user, items=digest.items, week=week)

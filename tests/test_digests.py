@@ -212,3 +212,16 @@ def test_on_a_large_catalogue_the_digest_picks_from_recent_and_popular_papers(su
     popular = {int(served.paper_pks[j]) for j in np.argsort(-served.model.popularity)[:3]}
     for digest in digests_compose(users=subscribers, week=week_of()):
         assert {i.paper.pk for i in digest.items} <= {p.pk for p in recent} | popular
+
+
+def test_a_mail_server_failure_stops_the_command_clearly_and_a_rerun_sends_the_rest(subscribers, settings):
+    from django.core.management import CommandError
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 1  # nothing listens on port 1
+    with pytest.raises(CommandError, match="run send_digests again"):
+        call_command("send_digests")
+    assert not DigestLog.objects.filter(status__in=[Status.SENT, Status.SENDING]).exists()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    call_command("send_digests")
+    assert len(mail.outbox) == 3

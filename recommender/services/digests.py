@@ -32,7 +32,8 @@ NEW_PAPER_BOOST = 1.0  # in standard deviations of the reader's scores: papers a
 
 def week_of(moment: datetime | date | None = None) -> date:
     """Monday of the ISO week of ``moment`` (today by default)."""
-    day = (moment or timezone.now()).date() if isinstance(moment or timezone.now(), datetime) else moment
+    moment = moment or timezone.now()
+    day = moment.date() if isinstance(moment, datetime) else moment
     return day - timedelta(days=day.weekday())
 
 

@@ -1,3 +1,4 @@
+import smtplib
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
@@ -26,7 +27,11 @@ class Command(BaseCommand):
         totals = {"sent": 0, "skipped": 0, "failed": 0, "not_pending": 0}
         with progress_bar(readers, "readers") as bar:
             for batch in batches:
-                for key, value in digest_batch_send(user_ids=batch, week=day).items():
+                try:
+                    counts = digest_batch_send(user_ids=batch, week=day)
+                except (smtplib.SMTPException, OSError) as exc:
+                    raise CommandError(f"The mail server failed ({exc}); run send_digests again to send the rest (nobody gets two).") from None
+                for key, value in counts.items():
                     totals[key] += value
                 bar.update(len(batch))
         self.stdout.write(
