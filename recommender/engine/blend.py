@@ -10,6 +10,7 @@ touched get collaborative scores through a ridge map from content to the factor 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -73,6 +74,12 @@ class HybridModel:
 
     def __post_init__(self) -> None:
         self.gram = item_gram(self.item_factors)
+
+    @cached_property
+    def unit_factors(self) -> np.ndarray:
+        """Item factors scaled to length 1 (rows of zeros stay zero), for cosine similarities."""
+        norms = np.linalg.norm(self.item_factors, axis=1, keepdims=True)
+        return self.item_factors / np.where(norms > 0, norms, 1.0)
 
     @property
     def n_items(self) -> int:

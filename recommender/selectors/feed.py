@@ -163,10 +163,7 @@ def _reasons(
         return [("popular", None)] * len(columns)
     w = parts["w_cf"][row, positions]
     cf_side = (w * parts["z_cf"][row, positions] > (1 - w) * parts["z_content"][row, positions]) & model.known_items[columns]
-    factors = model.item_factors
-    liked, chosen = factors[positives], factors[columns]
-    norms = np.outer(np.linalg.norm(liked, axis=1), np.linalg.norm(chosen, axis=1))
-    cosines = (liked @ chosen.T) / np.where(norms > 0, norms, 1.0)  # (positives, chosen)
+    cosines = model.unit_factors[positives] @ model.unit_factors[columns].T  # (positives, chosen)
     sims = np.asarray((model.content[positives] @ model.content[columns].T).todense())
     reasons: list[tuple[str, int | None]] = []
     for i in range(len(columns)):
@@ -203,9 +200,7 @@ def paper_neighbours(*, paper: Paper, limit: int = 5) -> Neighbours:
     similar_columns, _ = similar_items(model.content, column, limit + 5)
     also: list[int] = []
     if model.known_items[column] and served.version:
-        factors = model.item_factors
-        norms = np.linalg.norm(factors, axis=1) * (np.linalg.norm(factors[column]) or 1.0)
-        cosines = np.where(model.known_items, factors @ factors[column] / np.where(norms > 0, norms, 1.0), -np.inf)
+        cosines = np.where(model.known_items, model.unit_factors @ model.unit_factors[column], -np.inf)
         cosines[column] = -np.inf
         also = [int(j) for j in np.argsort(-cosines)[: limit + 5] if np.isfinite(cosines[j])]
     pks = {int(served.paper_pks[j]) for j in [*similar_columns, *also] if served.paper_pks[j] >= 0}
