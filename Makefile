@@ -33,7 +33,7 @@ var/secret_key:
 # Migrate, collect static files, import the bundled catalogue and the demo community, train a first model (all safe to repeat).
 # The first run also writes .env for local development (DEBUG on, so emails land in var/mail/).
 setup: install
-	test -f .env || printf '# Local development (make run). See .env.example for every setting.\nDEBUG=1\n' > .env
+	test -f .env || printf '# Local development (make run). See .env.example for every setting.\nDEBUG=1\nSITE_URL=http://$(HOST):$(PORT)\n' > .env
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	$(PY) manage.py import_papers data/trending_papers.txt
@@ -41,6 +41,7 @@ setup: install
 	$(PY) manage.py retrain --if-no-model
 
 run: export DEBUG := $(if $(DEBUG),$(DEBUG),1)
+run: export SITE_URL := $(if $(SITE_URL),$(SITE_URL),http://$(HOST):$(PORT))
 run: setup
 	@echo "Paperfeed on http://$(HOST):$(PORT)/  (demo log-in: demo / paperfeed-demo; emails land in var/mail/; health at /status)"
 	WEB_HOST=$(HOST) WEB_PORT=$(PORT) bin/run
