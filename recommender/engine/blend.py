@@ -119,15 +119,17 @@ class HybridModel:
             freshness = freshness[columns]
         z_cf = standardize(parts["cf"], candidates)
         z_content = standardize(parts["content"], candidates)
-        z_pop = standardize(parts["popularity"], candidates)
         known = np.asarray((weights > 0).sum(axis=1), dtype=np.float32)
-        any_feedback = np.asarray(weights.getnnz(axis=1) > 0).reshape(-1, 1)
-        share = known / (known + self.blend.cf_half_count)
-        w_cf = np.where(known_items, self.blend.cf_weight, self.blend.cold_cf_weight) * share
-        blended = w_cf * z_cf + (1 - w_cf) * z_content
-        blended = np.where(any_feedback, blended, z_pop)  # a reader with no feedback at all gets the popular papers
+        share = known / (known + np.float32(self.blend.cf_half_count))
+        w_cf = np.where(known_items, np.float32(self.blend.cf_weight), np.float32(self.blend.cold_cf_weight)).astype(np.float32) * share
+        blended = z_cf - z_content
+        blended *= w_cf
+        blended += z_content  # w * z_cf + (1 - w) * z_content, without the temporaries
+        no_feedback = np.flatnonzero(weights.getnnz(axis=1) == 0)
+        if len(no_feedback):  # a reader with no feedback at all gets the popular papers
+            blended[no_feedback] = standardize(parts["popularity"][no_feedback], candidates)
         if freshness is not None and self.blend.recency_boost:
-            blended = blended + self.blend.recency_boost * freshness
+            blended += np.float32(self.blend.recency_boost) * freshness.astype(np.float32)
         return {"blended": blended, "z_cf": z_cf, "z_content": z_content, "w_cf": np.broadcast_to(w_cf, blended.shape)}
 
     def scores(self, weights: sparse.csr_matrix, candidates: np.ndarray | None = None, *, freshness: np.ndarray | None = None) -> np.ndarray:
@@ -160,7 +162,8 @@ def diversify(candidates: np.ndarray, scores: np.ndarray, content: sparse.csr_ma
     if trade_off <= 0 or len(candidates) <= 1:
         return candidates[:n]
     s = (scores - scores.mean()) / (scores.std() or 1.0)
-    sims = np.asarray((content[candidates] @ content[candidates].T).todense())
+    block = content[candidates]
+    sims = (block @ block.T).toarray()
     chosen: list[int] = []
     penalty = np.zeros(len(candidates))
     available = np.ones(len(candidates), dtype=bool)

@@ -107,7 +107,7 @@ def rank_readers(
     for row in range(len(feedback.user_ids)):
         mine = scores[row].copy()
         left_out = feedback.seen[row] if exclude is None else np.concatenate([feedback.seen[row], exclude[row]])
-        mine[np.isin(pool_columns, left_out)] = -np.inf
+        mine[_positions_in(pool_columns, left_out)] = -np.inf
         available = int(np.isfinite(mine).sum())
         pool = min(available, max(pool_size, 2 * (offset + limit)), MAX_POOL)
         if pool == 0:
@@ -121,6 +121,15 @@ def rank_readers(
         reasons = _reasons(served, feedback, parts, row, chosen, chosen_positions)
         result.append([Pick(int(j), float(mine[p]), *reason) for j, p, reason in zip(chosen, chosen_positions, reasons)])
     return result
+
+
+def _positions_in(sorted_columns: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Positions in ``sorted_columns`` (ascending) of those ``wanted`` columns it contains."""
+    if len(wanted) == 0 or len(sorted_columns) == 0:
+        return np.array([], dtype=np.int64)
+    positions = np.searchsorted(sorted_columns, wanted)
+    positions = positions[positions < len(sorted_columns)]
+    return positions[np.isin(sorted_columns[positions], wanted)]
 
 
 def explained_papers(served: ServedModel, feedback: ReaderFeedback, picks: list[list[Pick]]) -> list[list[FeedItem]]:
@@ -163,16 +172,17 @@ def _reasons(
         return [("popular", None)] * len(columns)
     w = parts["w_cf"][row, positions]
     cf_side = (w * parts["z_cf"][row, positions] > (1 - w) * parts["z_content"][row, positions]) & model.known_items[columns]
-    cosines = model.unit_factors[positives] @ model.unit_factors[columns].T  # (positives, chosen)
-    sims = np.asarray((model.content[positives] @ model.content[columns].T).todense())
-    reasons: list[tuple[str, int | None]] = []
-    for i in range(len(columns)):
-        if cf_side[i]:
-            reasons.append(("collaborative", int(positives[int(np.argmax(cosines[:, i]))])))
-        elif sims[:, i].max() > 0:
-            reasons.append(("content", int(positives[int(np.argmax(sims[:, i]))])))
-        else:
-            reasons.append(("popular", None))
+    reasons: list[tuple[str, int | None]] = [("popular", None)] * len(columns)
+    cf_picks, content_picks = np.flatnonzero(cf_side), np.flatnonzero(~cf_side)
+    if len(cf_picks):
+        cosines = model.unit_factors[positives] @ model.unit_factors[columns[cf_picks]].T  # (positives, picks)
+        for i, best in zip(cf_picks, np.argmax(cosines, axis=0)):
+            reasons[i] = ("collaborative", int(positives[best]))
+    if len(content_picks):
+        sims = np.asarray((model.content[positives] @ model.content[columns[content_picks]].T).todense())
+        for i, best, top in zip(content_picks, np.argmax(sims, axis=0), sims.max(axis=0)):
+            if top > 0:
+                reasons[i] = ("content", int(positives[best]))
     return reasons
 
 
