@@ -199,7 +199,7 @@ RANDOM_SEED = env_int("RANDOM_SEED", 0, minimum=0)
 FEEDBACK_HALF_LIFE_DAYS = env_int("FEEDBACK_HALF_LIFE_DAYS", 0, minimum=0)
 # A new model goes live unless its hold-out recall@20 is this much (relative) below the active one's.
 ACTIVATION_TOLERANCE = float(env_str("ACTIVATION_TOLERANCE", "0.10"))
-HOLDOUT_USERS = env_int("HOLDOUT_USERS", 2000, minimum=0)
+HOLDOUT_USERS = env_int("HOLDOUT_USERS", 1000, minimum=0)
 # Hold-out metrics from fewer readers than this are too noisy to refuse a model on.
 ACTIVATION_MIN_HOLDOUT_USERS = env_int("ACTIVATION_MIN_HOLDOUT_USERS", 20, minimum=1)
 # A running retrain stamps a heartbeat this often; one silent for RETRAIN_STALE_SECONDS is taken as dead.

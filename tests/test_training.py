@@ -50,11 +50,23 @@ def test_a_second_retrain_replaces_the_first(community):
 def test_a_clearly_worse_model_is_not_activated(community, settings):
     settings.ACTIVATION_MIN_HOLDOUT_USERS = 10
     first = retrain()
-    TrainingRun.objects.filter(pk=first.pk).update(metrics={**first.metrics, "recall@20": 1.5})
+    settings.ACTIVATION_TOLERANCE = -1.0  # demand twice the active model's recall: the same data cannot give that
     second = retrain()
+    assert second.metrics["active_model"]["version"] == first.version
+    assert second.metrics["active_model"]["users"] == second.metrics["users"]
     assert second.status == Status.REJECTED and not second.is_active
-    assert "keeps serving" in second.message
+    assert "on the same hold-out" in second.message and "keeps serving" in second.message
     assert TrainingRun.objects.get(is_active=True).pk == first.pk
+
+
+def test_without_the_active_file_the_comparison_uses_its_recorded_metrics(community, settings):
+    settings.ACTIVATION_MIN_HOLDOUT_USERS = 10
+    first = retrain()
+    TrainingRun.objects.filter(pk=first.pk).update(metrics={**first.metrics, "recall@20": 1.5})
+    (Path(settings.MODEL_DIR) / first.artifact).unlink()
+    second = retrain()
+    assert "active_model" not in second.metrics
+    assert second.status == Status.REJECTED and "on its own hold-out" in second.message
 
 
 def test_too_small_a_hold_out_never_blocks_a_model(community, settings):

@@ -96,7 +96,7 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
                 known_items=data["known_items"],
                 als=ALSParams(**params["als"]),
                 blend=BlendParams(**params["blend"]),
-                content_map=data["content_map"] if data["content_map"].size else None,
+                content_map=data["content_map"] if "content_map" in data.files and data["content_map"].size else None,
             )
             encoder = TfidfEncoder(terms=data["terms"], idf=data["idf"])
             return Artifact(model=model, item_ids=data["item_ids"], encoder=encoder, weights=FeedbackWeights(**weights_params), meta=params["meta"])

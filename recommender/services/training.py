@@ -16,11 +16,11 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
-from recommender.engine.artifacts import save_artifact
+from recommender.engine.artifacts import load_artifact, save_artifact
 from recommender.engine.blend import BlendParams, top_k
 from recommender.engine.collaborative import ALSParams
 from recommender.engine.evaluation import is_relevant, metrics, subset
-from recommender.engine.matrix import FeedbackWeights
+from recommender.engine.matrix import Events, FeedbackWeights, confidence_matrix
 from recommender.engine.pipeline import fit_hybrid
 from recommender.models import TrainingRun
 from recommender.selectors.training import TrainingSnapshot, training_snapshot
@@ -265,6 +265,9 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     stage("evaluating on recent feedback")
     clock = timezone.now()
     run.metrics = holdout_metrics(fit, holdout)
+    previous = active_model_on_holdout(snapshot, mask, holdout, weights)
+    if previous is not None:
+        run.metrics["active_model"] = previous  # the served model, scored on this run's hold-out
     timings["evaluate"] = round((timezone.now() - clock).total_seconds(), 3)
 
     stage("writing the model file")
@@ -297,6 +300,39 @@ def holdout_metrics(fit, holdout: dict[int, np.ndarray]) -> dict:
     return {key: round(value, 4) if isinstance(value, float) else value for key, value in result.items()}
 
 
+def active_model_on_holdout(snapshot: TrainingSnapshot, mask: np.ndarray, holdout: dict[int, np.ndarray], weights: FeedbackWeights) -> dict | None:
+    """The active model's recall@20 and nDCG@20 on this run's hold-out, so the two are compared on the same readers.
+
+    Its papers are matched by id; a held-out paper it has never seen counts as a miss. None when there
+    is no active model, no hold-out, or its file cannot be read.
+    """
+    active = TrainingRun.objects.filter(is_active=True).values_list("version", "artifact").first()
+    if active is None or not holdout:
+        return None
+    try:
+        artifact = load_artifact(Path(settings.MODEL_DIR) / active[1])
+    except ValueError:
+        return None
+    column_of = {str(paper_id): j for j, paper_id in enumerate(artifact.item_ids)}
+    to_old = np.array([column_of.get(paper_id, -1) for paper_id in snapshot.paper_ids], dtype=np.int64)
+    users = np.array(sorted(holdout))
+    row_of = np.full(len(snapshot.user_pks), -1, dtype=np.int64)
+    row_of[users] = np.arange(len(users))
+    events = subset(snapshot.events, mask)
+    keep = (row_of[events.users] >= 0) & (to_old[events.items] >= 0)
+    kept = subset(events, keep)
+    matrix = confidence_matrix(
+        Events(row_of[kept.users], to_old[kept.items], kept.kinds, kept.values, kept.ages_days), (len(users), len(artifact.item_ids)), weights
+    )
+    ranked = np.vstack([
+        top_k(artifact.model.scores(matrix[start : start + 512]), 100, exclude=matrix[start : start + 512])
+        for start in range(0, len(users), 512)
+    ])
+    truth = [np.array([to_old[i] for i in holdout[u]]) for u in users]  # -1 (unknown to the old model) never matches
+    result = metrics(ranked, truth)
+    return {"version": active[0], **{key: round(value, 4) if isinstance(value, float) else value for key, value in result.items()}}
+
+
 @transaction.atomic
 def training_run_activate(run: TrainingRun) -> TrainingRun:
     """Make ``run`` the served model unless its hold-out recall is clearly below the active model's.
@@ -308,14 +344,19 @@ def training_run_activate(run: TrainingRun) -> TrainingRun:
         run.refresh_from_db()
         return run
     active = TrainingRun.objects.select_for_update().filter(is_active=True).first()
-    new, old = run.metrics.get("recall@20"), (active.metrics.get("recall@20") if active else None)
+    new = run.metrics.get("recall@20")
+    same_holdout = run.metrics.get("active_model", {})
+    if active is not None and same_holdout.get("version") == active.version:
+        old, where = same_holdout.get("recall@20"), "on the same hold-out"
+    else:  # the active model could not be scored on this hold-out: fall back to its own
+        old, where = (active.metrics.get("recall@20") if active else None), "on its own hold-out"
     least = settings.ACTIVATION_MIN_HOLDOUT_USERS
     enough = run.metrics.get("users", 0) >= least and active is not None and active.metrics.get("users", 0) >= least
     if enough and new is not None and old is not None and new < old * (1 - settings.ACTIVATION_TOLERANCE):
         run.status = Status.REJECTED
         outcome = (
             f"Not activated: hold-out recall@20 {new:.4f} is more than {settings.ACTIVATION_TOLERANCE:.0%} below "
-            f"the active model's {old:.4f} ({active.version}); the site keeps serving that one."
+            f"the active model's {old:.4f} {where} ({active.version}); the site keeps serving that one."
         )
     else:
         if active:
