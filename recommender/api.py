@@ -1,10 +1,13 @@
 """Read-only JSON API for papers (Django REST framework)."""
 
-from rest_framework import permissions, serializers, viewsets
+import logging
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.views import APIView, exception_handler
 
 from recommender.models import Paper
 from recommender.model_store import store
@@ -48,11 +51,49 @@ def _bounded_int(request: Request, name: str, default: int, low: int, high: int)
     return int(raw)
 
 
+log = logging.getLogger(__name__)
+
+
+def json_exception_handler(exc: Exception, context: dict) -> Response:
+    """DRF's handler for API errors; anything unexpected becomes a JSON 500 (logged), never an HTML page."""
+    response = exception_handler(exc, context)
+    if response is None:
+        log.exception("API error in %s", context.get("view").__class__.__name__, exc_info=exc)
+        response = Response({"detail": "Internal server error. It has been logged."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    return response
+
+
+_FEED_RESPONSE = inline_serializer(
+    "FeedResponse",
+    {
+        "model": serializers.CharField(allow_null=True, help_text="Version of the model that ranked the feed; null before the first training."),
+        "results": inline_serializer(
+            "FeedItem",
+            {
+                "paper": PaperSerializer(),
+                "score": serializers.FloatField(),
+                "reason": serializers.CharField(),
+                "source": serializers.ChoiceField(choices=["content", "collaborative", "popular"]),
+                "because": serializers.CharField(allow_null=True, help_text="Id of the reader's paper behind the reason."),
+            },
+            many=True,
+        ),
+    },
+)
+
+
 class FeedView(APIView):
     """``GET /api/feed/?limit=20&offset=0``: the signed-in reader's feed with scores and reasons."""
 
     permission_classes = [permissions.IsAuthenticated]
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("limit", int, description="Papers to return, 1 to 100 (default 20)."),
+            OpenApiParameter("offset", int, description="Papers to skip, 0 to 900 (default 0)."),
+        ],
+        responses={200: _FEED_RESPONSE},
+    )
     def get(self, request: Request) -> Response:
         limit = _bounded_int(request, "limit", 20, 1, 100)
         offset = _bounded_int(request, "offset", 0, 0, 900)

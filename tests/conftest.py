@@ -62,7 +62,10 @@ def model_settings(settings, tmp_path):
     from recommender.model_store import store
     from recommender.selectors.status import forget_broker_status
 
+    from django.core.cache import cache
+
     forget_broker_status()
+    cache.clear()  # API throttling history
     settings.MODEL_DIR = tmp_path / "models"
     settings.MODEL_CHECK_SECONDS = 0
     settings.ALS_FACTORS = 3
