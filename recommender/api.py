@@ -7,12 +7,17 @@ from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.views import APIView, exception_handler
 
 from recommender.models import Paper
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework.decorators import action
+
 from recommender.model_store import store
-from recommender.selectors.feed import feed_for_user
-from recommender.selectors.papers import papers_newest
+from recommender.selectors.feed import feed_for_user, paper_neighbours
+from recommender.selectors.papers import MAX_QUERY_LENGTH, feedback_state, papers_newest, papers_search
+from recommender.services.feedback import TOGGLE_KINDS, feedback_set, parse_stars, rating_set, read_record
 
 
 class PaperSerializer(serializers.ModelSerializer):
@@ -30,8 +35,31 @@ class PaperSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request else path
 
 
+class FeedbackSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["read", "like", "save", "dismiss", "rate"])
+    stars = serializers.IntegerField(required=False, allow_null=True, help_text="1 to 5, with kind=rate.")
+
+
+class FeedbackStateSerializer(serializers.Serializer):
+    like = serializers.BooleanField()
+    save = serializers.BooleanField()
+    dismiss = serializers.BooleanField()
+    stars = serializers.IntegerField(allow_null=True)
+    reads = serializers.IntegerField()
+
+
+class NeighboursSerializer(serializers.Serializer):
+    similar = PaperSerializer(many=True, help_text="Closest by content (title and abstract).")
+    also_liked = PaperSerializer(many=True, help_text="Liked by the readers who liked this paper (collaborative).")
+
+
+def _state(user, paper) -> dict:
+    state = feedback_state(user=user, paper=paper)
+    return {"like": state.like, "save": state.save, "dismiss": state.dismiss, "stars": state.stars, "reads": state.reads}
+
+
 class PaperViewSet(viewsets.ReadOnlyModelViewSet):
-    """Papers, newest first. ``GET /api/papers/`` and ``GET /api/papers/<id>/``."""
+    """Papers, newest first. ``GET /api/papers/`` and ``GET /api/papers/<id>/``, their neighbours, and feedback on them."""
 
     serializer_class = PaperSerializer
     lookup_field = "external_id"
@@ -40,6 +68,65 @@ class PaperViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return papers_newest()
+
+    @extend_schema(responses=NeighboursSerializer)
+    @action(detail=True, methods=["get"])
+    def similar(self, request: Request, id: str) -> Response:
+        """Papers similar by content, and papers its readers also liked, each list labelled."""
+        neighbours = paper_neighbours(paper=self.get_object())
+        context = {"request": request}
+        return Response({"similar": PaperSerializer(neighbours.similar, many=True, context=context).data,
+                         "also_liked": PaperSerializer(neighbours.also_liked, many=True, context=context).data})
+
+    @extend_schema(request=FeedbackSerializer, responses=FeedbackStateSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    def feedback(self, request: Request, id: str) -> Response:
+        """Record feedback: read, like, save, dismiss ("not interested"), or rate with 1-5 stars."""
+        paper = self.get_object()
+        body = FeedbackSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        kind = body.validated_data["kind"]
+        try:
+            if kind == "rate":
+                stars = parse_stars(body.validated_data.get("stars"))
+                if stars is None:
+                    raise DjangoValidationError("A rating needs stars from 1 to 5; DELETE the rating to remove it.")
+                rating_set(user=request.user, paper=paper, stars=stars)
+            elif kind == "read":
+                read_record(user=request.user, paper=paper)
+            else:
+                feedback_set(user=request.user, paper=paper, kind=kind, on=True)
+        except DjangoValidationError as exc:
+            raise ValidationError({"stars": exc.messages}) from None
+        return Response(_state(request.user, paper))
+
+    @extend_schema(responses={204: None})
+    @feedback.mapping.delete
+    def undo_feedback(self, request: Request, id: str) -> Response:
+        """Undo a like, save, dismissal or rating: ``DELETE /api/papers/<id>/feedback/?kind=like``."""
+        paper = self.get_object()
+        kind = request.query_params.get("kind", "")
+        if kind == "rate":
+            rating_set(user=request.user, paper=paper, stars=None)
+        elif kind in TOGGLE_KINDS:
+            feedback_set(user=request.user, paper=paper, kind=kind, on=False)
+        else:
+            raise ValidationError({"kind": "give ?kind=like, save, dismiss or rate (reads are a history, not undone)"})
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SearchView(APIView):
+    """``GET /api/search/?q=words``: papers whose title or abstract holds every word, title matches first."""
+
+    @extend_schema(parameters=[OpenApiParameter("q", str, required=True, description=f"Words to find, at most {MAX_QUERY_LENGTH} characters.")],
+                   responses=PaperSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        query = request.query_params.get("q", "").strip()
+        if not query or len(query) > MAX_QUERY_LENGTH:
+            raise ValidationError({"q": f"give 1 to {MAX_QUERY_LENGTH} characters to search for"})
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(papers_search(query=query), request, view=self)
+        return paginator.get_paginated_response(PaperSerializer(page, many=True, context={"request": request}).data)
 
 
 def _bounded_int(request: Request, name: str, default: int, low: int, high: int) -> int:

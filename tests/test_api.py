@@ -77,3 +77,79 @@ def test_api_requests_are_rate_limited_per_client_with_a_json_429(client, paper,
     refused = client.get("/api/papers/")
     assert "throttled" in refused.json()["detail"].lower() and int(refused["Retry-After"]) > 0
     cache.clear()
+
+
+def api_client_for(user):
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    client.get("/")  # a page sets the CSRF cookie, as in a browser
+    return client, {"HTTP_X_CSRFTOKEN": client.cookies["csrftoken"].value}
+
+
+def test_feedback_through_the_api_and_undo(alice, paper):
+    from recommender.models import Interaction
+
+    client, csrf = api_client_for(alice)
+    url = f"/api/papers/{paper.external_id}/feedback/"
+    assert client.post(url, {"kind": "like"}, format="json", **csrf).json()["like"] is True
+    state = client.post(url, {"kind": "rate", "stars": 4}, format="json", **csrf).json()
+    assert state["stars"] == 4 and state["like"] is True
+    assert client.post(url, {"kind": "read"}, format="json", **csrf).json()["reads"] == 1
+    assert client.delete(url + "?kind=like", **csrf).status_code == 204
+    assert client.delete(url + "?kind=rate", **csrf).status_code == 204
+    assert set(Interaction.objects.filter(user=alice).values_list("kind", flat=True)) == {"read"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"kind": "rate", "stars": 6}, "stars"), ({"kind": "rate", "stars": 0}, "stars"), ({"kind": "rate"}, "stars"), ({"kind": "love"}, "kind"), ({}, "kind")],
+)
+def test_bad_feedback_is_a_json_400_and_changes_nothing(alice, paper, body, field):
+    from recommender.models import Interaction
+
+    client, csrf = api_client_for(alice)
+    response = client.post(f"/api/papers/{paper.external_id}/feedback/", body, format="json", **csrf)
+    assert response.status_code == 400 and field in response.json()
+    assert not Interaction.objects.exists()
+
+
+def test_feedback_needs_a_reader_and_csrf_and_a_real_paper(client, alice, paper):
+    from rest_framework.test import APIClient
+
+    assert client.post(f"/api/papers/{paper.external_id}/feedback/", {"kind": "like"}).status_code == 403
+    no_csrf = APIClient(enforce_csrf_checks=True)
+    no_csrf.force_login(alice, backend="django.contrib.auth.backends.ModelBackend")
+    refused = no_csrf.post(f"/api/papers/{paper.external_id}/feedback/", {"kind": "like"}, format="json")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    api, csrf = api_client_for(alice)
+    missing = api.post("/api/papers/no-such-paper/feedback/", {"kind": "like"}, format="json", **csrf)
+    assert missing.status_code == 404 and "detail" in missing.json()
+    assert api.delete(f"/api/papers/{paper.external_id}/feedback/?kind=read", **csrf).status_code == 400
+
+
+def test_similar_papers_are_labelled_lists(community, client):
+    papers, _ = community
+    body = client.get(f"/api/papers/{papers['bio'][2].external_id}/similar/").json()
+    assert set(body) == {"similar", "also_liked"}
+    assert body["similar"] and all(p["id"].startswith("bio") for p in body["similar"])
+
+
+def test_search_api(community, client):
+    body = client.get("/api/search/", {"q": "grammar parser"}).json()
+    assert body["count"] >= 1 and all(p["id"].startswith("lang") for p in body["results"])
+    assert client.get("/api/search/").status_code == 400
+    assert client.get("/api/search/", {"q": "x" * 201}).status_code == 400
+
+
+def test_ids_with_slashes_work_for_detail_and_actions(alice):
+    odd = PaperFactory(external_id="10.1145/3292500")
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    assert client.get("/api/papers/10.1145/3292500/").json()["id"] == "10.1145/3292500"
+    assert client.get("/api/papers/10.1145/3292500/similar/").status_code == 200
+    api, csrf = api_client_for(alice)
+    assert api.post("/api/papers/10.1145/3292500/feedback/", {"kind": "save"}, format="json", **csrf).json()["save"] is True
+    assert odd.interactions.count() == 1
