@@ -28,3 +28,20 @@ class User(AbstractUser):
                 violation_error_message="An account with this email address already exists.",
             ),
         ]
+
+
+class ApiToken(models.Model):
+    """A personal token for scripts using the API. Only a hash is kept; the token itself is shown once."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="The token's first characters, to tell tokens apart.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.name} ({self.prefix}…)"

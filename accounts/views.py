@@ -9,13 +9,14 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import PreferencesForm, SignUpForm
 from accounts.services import user_create, user_update_preferences
+from accounts.tokens import api_token_create, api_token_revoke
 
 
 @require_http_methods(["GET", "POST"])
@@ -48,14 +49,34 @@ def signup(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def settings_page(request: HttpRequest) -> HttpResponse:
     form = PreferencesForm(request.POST if request.method == "POST" else None, initial={"weekly_digest": request.user.weekly_digest})
+    context = {"form": form, "tokens": request.user.api_tokens.all()}
     if request.method == "POST":
         if form.is_valid():
             user_update_preferences(user=request.user, weekly_digest=form.cleaned_data["weekly_digest"])
             state = "on" if form.cleaned_data["weekly_digest"] else "off"
             messages.success(request, f"Settings saved: the weekly email is {state}.")
             return redirect("settings")
-        return render(request, "accounts/settings.html", {"form": form}, status=400)
-    return render(request, "accounts/settings.html", {"form": form})
+        return render(request, "accounts/settings.html", context, status=400)
+    return render(request, "accounts/settings.html", context)
+
+
+@login_required
+@require_POST
+def token_create(request: HttpRequest) -> HttpResponse:
+    """Create a personal API token and show it, once."""
+    row, token = api_token_create(user=request.user, name=request.POST.get("name", ""))
+    form = PreferencesForm(initial={"weekly_digest": request.user.weekly_digest})
+    context = {"form": form, "tokens": request.user.api_tokens.all(), "new_token": token, "new_token_name": row.name}
+    return render(request, "accounts/settings.html", context)
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    if not api_token_revoke(user=request.user, token_id=token_id):
+        raise Http404("No such token.")
+    messages.success(request, "Token revoked: scripts using it are refused from now on.")
+    return redirect("settings")
 
 
 class PasswordResetView(auth_views.PasswordResetView):
