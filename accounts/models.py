@@ -45,3 +45,11 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.name} ({self.prefix}…)"
+
+
+class FeedLink(models.Model):
+    """The secret address of a reader's personal Atom feed; replacing the token revokes the old address."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="feed_link")
+    token = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now=True)

@@ -9,7 +9,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import authentication, exceptions
 
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken, FeedLink, User
 
 TOKEN_PREFIX = "pf_"
 
@@ -59,3 +59,13 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Bearer")
+
+
+def feed_link_renew(*, user: User) -> FeedLink:
+    """Give ``user`` a new secret feed address (the old one stops working at once)."""
+    link, _ = FeedLink.objects.update_or_create(user=user, defaults={"token": secrets.token_urlsafe(24)})
+    return link
+
+
+def feed_link_remove(*, user: User) -> None:
+    FeedLink.objects.filter(user=user).delete()

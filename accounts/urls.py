@@ -9,6 +9,7 @@ urlpatterns = [
     path("reset/<uidb64>/<token>/", views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/tokens/", views.token_create, name="token_create"),
+    path("settings/atom/", views.feed_link_change, name="feed_link_change"),
     path("settings/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("", include("django.contrib.auth.urls")),

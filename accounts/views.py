@@ -15,8 +15,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import PreferencesForm, SignUpForm
+from accounts.models import FeedLink
 from accounts.services import user_create, user_update_preferences
-from accounts.tokens import api_token_create, api_token_revoke
+from accounts.tokens import api_token_create, api_token_revoke, feed_link_remove, feed_link_renew
 
 
 @require_http_methods(["GET", "POST"])
@@ -49,7 +50,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def settings_page(request: HttpRequest) -> HttpResponse:
     form = PreferencesForm(request.POST if request.method == "POST" else None, initial={"weekly_digest": request.user.weekly_digest})
-    context = {"form": form, "tokens": request.user.api_tokens.all()}
+    context = {"form": form, "tokens": request.user.api_tokens.all(), "feed_link": FeedLink.objects.filter(user=request.user).first()}
     if request.method == "POST":
         if form.is_valid():
             user_update_preferences(user=request.user, weekly_digest=form.cleaned_data["weekly_digest"])
@@ -62,11 +63,27 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+def feed_link_change(request: HttpRequest) -> HttpResponse:
+    """Make a new secret Atom address (revoking the old one), or turn the Atom feed off."""
+    if request.POST.get("action") == "remove":
+        feed_link_remove(user=request.user)
+        messages.success(request, "Your Atom feed is off; its old address shows nothing.")
+    else:
+        feed_link_renew(user=request.user)
+        messages.success(request, "Your Atom feed has a new secret address; the old one stopped working.")
+    return redirect("settings")
+
+
+@login_required
+@require_POST
 def token_create(request: HttpRequest) -> HttpResponse:
     """Create a personal API token and show it, once."""
     row, token = api_token_create(user=request.user, name=request.POST.get("name", ""))
     form = PreferencesForm(initial={"weekly_digest": request.user.weekly_digest})
-    context = {"form": form, "tokens": request.user.api_tokens.all(), "new_token": token, "new_token_name": row.name}
+    context = {
+        "form": form, "tokens": request.user.api_tokens.all(), "new_token": token, "new_token_name": row.name,
+        "feed_link": FeedLink.objects.filter(user=request.user).first(),
+    }
     return render(request, "accounts/settings.html", context)
 
 

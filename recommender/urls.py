@@ -1,10 +1,12 @@
 from django.urls import path
 
 from recommender import digest_views, views
+from recommender.syndication import PersonalFeed
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("feed/", views.feed, name="feed"),
+    path("atom/<str:token>/", PersonalFeed(), name="personal_atom"),
     path("papers/", views.catalogue, name="catalogue"),
     path("trending/", views.trending, name="trending"),
     path("search/", views.search, name="search"),

@@ -1,0 +1,48 @@
+"""A reader's feed as Atom, at a secret address a feed reader can follow (Django's syndication framework)."""
+
+from django.contrib.syndication.views import Feed
+from django.http import Http404
+from django.utils.feedgenerator import Atom1Feed
+
+from accounts.models import FeedLink
+from recommender.selectors.feed import FeedItem, feed_for_user
+
+FEED_ITEMS = 30
+
+
+class PersonalFeed(Feed):
+    feed_type = Atom1Feed
+    description_template = "recommender/feed_entry.html"
+
+    def get_object(self, request, token: str):
+        link = FeedLink.objects.select_related("user").filter(token=token, user__is_active=True).first()
+        if link is None:
+            raise Http404("No feed at this address (it may have been replaced).")
+        return link.user
+
+    def title(self, user) -> str:
+        return f"Paperfeed for {user.username}"
+
+    def subtitle(self, user) -> str:
+        return "Papers picked for you, each with the reason it was picked."
+
+    def link(self, user) -> str:
+        return "/"
+
+    def items(self, user) -> list[FeedItem]:
+        return feed_for_user(user=user, limit=FEED_ITEMS)
+
+    def item_title(self, item: FeedItem) -> str:
+        return item.paper.title
+
+    def item_link(self, item: FeedItem) -> str:
+        return item.paper.get_absolute_url()
+
+    def item_guid(self, item: FeedItem) -> str:
+        return f"paperfeed:{item.paper.external_id}"
+
+    def item_author_name(self, item: FeedItem) -> str:
+        return ", ".join(item.paper.authors[:5])
+
+    def item_updateddate(self, item: FeedItem):
+        return item.paper.added_at
