@@ -31,3 +31,10 @@ class SignUpForm(BaseUserCreationForm):
 
 class PreferencesForm(forms.Form):
     weekly_digest = forms.BooleanField(required=False, label="Send me a weekly email with the papers I should not miss")
+    share_feedback = forms.BooleanField(
+        required=False, label="Let my feedback help other readers' recommendations (your own feed uses it either way)"
+    )
+
+
+class DeleteAccountForm(forms.Form):
+    password = forms.CharField(widget=forms.PasswordInput, label="Your password, to confirm")

@@ -13,6 +13,11 @@ class User(AbstractUser):
         default=False,
         help_text="Send me a weekly email with the papers I should not miss.",
     )
+    share_feedback = models.BooleanField(
+        "help other readers",
+        default=True,
+        help_text="Let my feedback train the collaborative model behind other readers' recommendations.",
+    )
 
     class Meta:
         constraints = [

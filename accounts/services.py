@@ -22,8 +22,18 @@ def user_create(*, username: str, email: str, password: str, weekly_digest: bool
     return user
 
 
-def user_update_preferences(*, user: User, weekly_digest: bool) -> User:
-    """Turn the weekly email on or off."""
+def user_update_preferences(*, user: User, weekly_digest: bool, share_feedback: bool | None = None) -> User:
+    """Turn the weekly email on or off, and (when given) whether the reader's feedback trains the shared model."""
     user.weekly_digest = weekly_digest
-    user.save(update_fields=["weekly_digest"])
+    fields = ["weekly_digest"]
+    if share_feedback is not None:
+        user.share_feedback = share_feedback
+        fields.append("share_feedback")
+    user.save(update_fields=fields)
     return user
+
+
+@transaction.atomic
+def user_delete(*, user: User) -> None:
+    """Delete the account and everything it owns: feedback, digests, tokens (the next retrain no longer knows them)."""
+    user.delete()

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -14,9 +14,9 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.forms import PreferencesForm, SignUpForm
+from accounts.forms import DeleteAccountForm, PreferencesForm, SignUpForm
 from accounts.models import FeedLink
-from accounts.services import user_create, user_update_preferences
+from accounts.services import user_create, user_delete, user_update_preferences
 from accounts.tokens import api_token_create, api_token_revoke, feed_link_remove, feed_link_renew
 
 
@@ -49,11 +49,14 @@ def signup(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def settings_page(request: HttpRequest) -> HttpResponse:
-    form = PreferencesForm(request.POST if request.method == "POST" else None, initial={"weekly_digest": request.user.weekly_digest})
+    initial = {"weekly_digest": request.user.weekly_digest, "share_feedback": request.user.share_feedback}
+    form = PreferencesForm(request.POST if request.method == "POST" else None, initial=initial)
     context = {"form": form, "tokens": request.user.api_tokens.all(), "feed_link": FeedLink.objects.filter(user=request.user).first()}
     if request.method == "POST":
         if form.is_valid():
-            user_update_preferences(user=request.user, weekly_digest=form.cleaned_data["weekly_digest"])
+            user_update_preferences(
+                user=request.user, weekly_digest=form.cleaned_data["weekly_digest"], share_feedback=form.cleaned_data["share_feedback"]
+            )
             state = "on" if form.cleaned_data["weekly_digest"] else "off"
             messages.success(request, f"Settings saved: the weekly email is {state}.")
             return redirect("settings")
@@ -79,7 +82,7 @@ def feed_link_change(request: HttpRequest) -> HttpResponse:
 def token_create(request: HttpRequest) -> HttpResponse:
     """Create a personal API token and show it, once."""
     row, token = api_token_create(user=request.user, name=request.POST.get("name", ""))
-    form = PreferencesForm(initial={"weekly_digest": request.user.weekly_digest})
+    form = PreferencesForm(initial={"weekly_digest": request.user.weekly_digest, "share_feedback": request.user.share_feedback})
     context = {
         "form": form, "tokens": request.user.api_tokens.all(), "new_token": token, "new_token_name": row.name,
         "feed_link": FeedLink.objects.filter(user=request.user).first(),
@@ -109,3 +112,20 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         response = super().form_valid(form)
         axes_reset(username=form.user.get_username())
         return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete_account(request: HttpRequest) -> HttpResponse:
+    """Delete the account after the password is given again."""
+    form = DeleteAccountForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if form.is_valid() and request.user.check_password(form.cleaned_data["password"]):
+            username = request.user.username
+            user_delete(user=request.user)
+            logout(request)
+            messages.success(request, f"The account {username} and all its feedback are deleted.")
+            return redirect("home")
+        form.add_error("password", "That is not your password; nothing was deleted.")
+        return render(request, "accounts/delete.html", {"form": form}, status=400)
+    return render(request, "accounts/delete.html", {"form": form})

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -16,6 +16,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from recommender.models import Paper
 from recommender.selectors.feed import feed_for_user, paper_neighbours
+from recommender.selectors.portability import library_bibtex, my_data
 from recommender.selectors.papers import (
     MAX_QUERY_LENGTH,
     feedback_state,
@@ -158,3 +159,21 @@ def _feedback_response(request: HttpRequest, paper: Paper, *, done: str = "", er
 @require_GET
 def library(request: HttpRequest) -> HttpResponse:
     return render(request, "recommender/library.html", library_for_user(user=request.user))
+
+
+@login_required
+@require_GET
+def export_data(request: HttpRequest) -> HttpResponse:
+    """All of the reader's feedback as a JSON download."""
+    response = JsonResponse(my_data(user=request.user), json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response["Content-Disposition"] = f'attachment; filename="paperfeed-{request.user.username}.json"'
+    return response
+
+
+@login_required
+@require_GET
+def export_bibtex(request: HttpRequest) -> HttpResponse:
+    """The reader's liked and saved papers as BibTeX."""
+    response = HttpResponse(library_bibtex(user=request.user), content_type="application/x-bibtex; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="paperfeed-{request.user.username}.bib"'
+    return response

@@ -30,7 +30,8 @@ def training_snapshot() -> TrainingSnapshot:
     """All papers and all feedback, mapped to matrix rows and columns."""
     papers = list(Paper.objects.order_by("id").values_list("id", "external_id", "title", "abstract"))
     paper_pks = np.array([p[0] for p in papers], dtype=np.int64)
-    rows = Interaction.objects.order_by().values_list("user_id", "paper_id", "kind", "value", "created")
+    # Readers who keep their feedback out of other readers' recommendations are left out of training.
+    rows = Interaction.objects.filter(user__share_feedback=True).order_by().values_list("user_id", "paper_id", "kind", "value", "created")
     users, items, kinds, values, created = [], [], [], [], []
     for user_id, paper_id, kind, value, when in rows.iterator(chunk_size=20_000):
         users.append(user_id)
