@@ -178,13 +178,17 @@ class FeedView(APIView):
         parameters=[
             OpenApiParameter("limit", int, description="Papers to return, 1 to 100 (default 20)."),
             OpenApiParameter("offset", int, description="Papers to skip, 0 to 900 (default 0)."),
+            OpenApiParameter("window", str, enum=["all", "week"], description="Only papers from the last seven days (week), or all."),
         ],
         responses={200: _FEED_RESPONSE},
     )
     def get(self, request: Request) -> Response:
         limit = _bounded_int(request, "limit", 20, 1, 100)
         offset = _bounded_int(request, "offset", 0, 0, 900)
-        items = feed_for_user(user=request.user, limit=limit, offset=offset)
+        window = request.query_params.get("window", "all")
+        if window not in ("all", "week"):
+            raise ValidationError({"window": "all or week"})
+        items = feed_for_user(user=request.user, limit=limit, offset=offset, within_days=7 if window == "week" else None)
         context = {"request": request}
         return Response(
             {

@@ -53,9 +53,10 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def feed(request: HttpRequest) -> HttpResponse:
     page = _positive_int(request.GET.get("page"), default=1)
+    window = "week" if request.GET.get("window") == "week" else "all"
     size = settings.FEED_PAGE_SIZE
-    items = feed_for_user(user=request.user, limit=size + 1, offset=(page - 1) * size)
-    context = {"items": items[:size], "page_number": page, "has_next": len(items) > size}
+    items = feed_for_user(user=request.user, limit=size + 1, offset=(page - 1) * size, within_days=7 if window == "week" else None)
+    context = {"items": items[:size], "page_number": page, "has_next": len(items) > size, "window": window}
     template = "recommender/_feed_list.html" if request.htmx else "recommender/feed.html"
     return render(request, template, context)
 

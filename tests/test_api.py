@@ -47,7 +47,7 @@ def test_the_openapi_schema_validates_and_names_every_endpoint(client):
     assert schema["openapi"].startswith("3.")
     assert {"/api/papers/", "/api/papers/{id}/", "/api/feed/"} <= set(schema["paths"])
     feed = schema["paths"]["/api/feed/"]["get"]
-    assert {p["name"] for p in feed["parameters"]} == {"limit", "offset"}
+    assert {p["name"] for p in feed["parameters"]} == {"limit", "offset", "window"}
 
 
 def test_the_documentation_page_needs_no_outside_network(client):

@@ -224,3 +224,26 @@ def test_a_paper_added_after_training_reaches_feeds_through_its_content(communit
     assert item.source == "content" and item.because in papers["lang"][:3]
     assert store.current().version  # still the trained model, with the new paper appended
     assert paper_neighbours(paper=fresh).similar[0].external_id.startswith("lang")
+
+
+def test_the_new_this_week_window(community, newcomer):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from recommender.models import Paper
+
+    papers, _ = community
+    retrain()
+    Paper.objects.update(added_at=timezone.now() - timedelta(days=30))
+    recent = papers["bio"][3]
+    Paper.objects.filter(pk=recent.pk).update(added_at=timezone.now() - timedelta(days=2))
+    store.clear()
+    feedback_set(user=newcomer, paper=papers["astro"][0], kind="like", on=True)
+    week = feed_for_user(user=newcomer, limit=10, within_days=7)
+    assert [item.paper.pk for item in week] == [recent.pk]
+    client = client_for(newcomer)
+    page = client.get(reverse("feed"), {"window": "week"})
+    assert "<strong>new this week</strong>" in page.text and recent.title in page.text
+    assert client.get("/api/feed/", {"window": "week"}).json()["results"][0]["paper"]["id"] == recent.external_id
+    assert client.get("/api/feed/", {"window": "month"}).status_code == 400

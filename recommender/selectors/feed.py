@@ -152,12 +152,18 @@ def explained_papers(served: ServedModel, feedback: ReaderFeedback, picks: list[
     return items
 
 
-def feed_for_user(*, user: User, limit: int = 20, offset: int = 0) -> list[FeedItem]:
-    """The reader's next ``limit`` papers after ``offset``: blended, fresh-boosted, diversified, explained."""
+def feed_for_user(*, user: User, limit: int = 20, offset: int = 0, within_days: int | None = None) -> list[FeedItem]:
+    """The reader's next ``limit`` papers after ``offset``: blended, fresh-boosted, diversified, explained.
+
+    ``within_days`` keeps only papers published (or, undated, added) in that many last days.
+    """
     served = store.current()
     now = time.time()
     feedback = readers_feedback(served, [user.pk], now)
-    picks = rank_readers(served, feedback, limit=limit, offset=offset, now=now)
+    columns = None if within_days is None else np.flatnonzero(served.born >= now - within_days * 86400)
+    if columns is not None and len(columns) == 0:
+        return []
+    picks = rank_readers(served, feedback, limit=limit, offset=offset, now=now, columns=columns)
     return explained_papers(served, feedback, picks)[0]
 
 
