@@ -13,6 +13,9 @@ class User(AbstractUser):
         default=False,
         help_text="Send me a weekly email with the papers I should not miss.",
     )
+    taste_since = models.DateTimeField(
+        null=True, blank=True, help_text="Personalisation was reset then: earlier feedback stays in the library but no longer steers the feed."
+    )
     share_feedback = models.BooleanField(
         "help other readers",
         default=True,

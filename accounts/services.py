@@ -3,6 +3,7 @@
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
 
@@ -30,6 +31,13 @@ def user_update_preferences(*, user: User, weekly_digest: bool, share_feedback: 
         user.share_feedback = share_feedback
         fields.append("share_feedback")
     user.save(update_fields=fields)
+    return user
+
+
+def user_reset_taste(*, user: User) -> User:
+    """Forget what the reader's feedback taught the feed so far; their library stays as it is."""
+    user.taste_since = timezone.now()
+    user.save(update_fields=["taste_since"])
     return user
 
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import DeleteAccountForm, PreferencesForm, SignUpForm
 from accounts.models import FeedLink
-from accounts.services import user_create, user_delete, user_update_preferences
+from accounts.services import user_create, user_delete, user_reset_taste, user_update_preferences
 from accounts.tokens import api_token_create, api_token_revoke, feed_link_remove, feed_link_renew
 
 
@@ -74,6 +74,14 @@ def feed_link_change(request: HttpRequest) -> HttpResponse:
     else:
         feed_link_renew(user=request.user)
         messages.success(request, "Your Atom feed has a new secret address; the old one stopped working.")
+    return redirect("settings")
+
+
+@login_required
+@require_POST
+def reset_taste(request: HttpRequest) -> HttpResponse:
+    user_reset_taste(user=request.user)
+    messages.success(request, "Personalisation reset: your feed starts afresh from your next likes. Your library is unchanged.")
     return redirect("settings")
 
 

@@ -247,3 +247,19 @@ def test_the_new_this_week_window(community, newcomer):
     assert "<strong>new this week</strong>" in page.text and recent.title in page.text
     assert client.get("/api/feed/", {"window": "week"}).json()["results"][0]["paper"]["id"] == recent.external_id
     assert client.get("/api/feed/", {"window": "month"}).status_code == 400
+
+
+def test_reset_personalisation_forgets_the_taste_but_keeps_the_library(community, newcomer):
+    papers, _ = community
+    retrain()
+    for paper in papers["lang"][:3]:
+        feedback_set(user=newcomer, paper=paper, kind="like", on=True)
+    assert topics(feed_for_user(user=newcomer, limit=3)) == ["lang"] * 3
+    client = client_for(newcomer)
+    client.post("/accounts/settings/reset-taste/")
+    after = feed_for_user(user=newcomer, limit=5)
+    assert all(item.reason == "New and popular" for item in after)
+    assert not {p.pk for p in papers["lang"][:3]} & {item.paper.pk for item in after}  # liked papers are still not re-recommended
+    assert len(client.get("/library/").context["liked"]) == 3
+    feedback_set(user=newcomer, paper=papers["bio"][0], kind="like", on=True)
+    assert topics(feed_for_user(user=newcomer, limit=3)) == ["bio"] * 3  # a new taste, from the next like on

@@ -48,11 +48,13 @@ def readers_feedback(served: ServedModel, user_ids: list[int], now: float) -> Re
     """All feedback of ``user_ids`` in one query, folded into rows over the model's columns."""
     row_of = {user_id: row for row, user_id in enumerate(user_ids)}
     rows = Interaction.objects.filter(user_id__in=user_ids).values_list("user_id", "paper_id", "kind", "value", "created")
-    known = [
+    everything = [
         (row_of[uid], served.column_of[pid], kind, value or 0, created)
         for uid, pid, kind, value, created in rows.iterator(chunk_size=20_000)
         if pid in served.column_of
     ]
+    reset = {row_of[uid]: since for uid, since in User.objects.filter(pk__in=user_ids, taste_since__isnull=False).values_list("pk", "taste_since")}
+    known = [event for event in everything if event[0] not in reset or event[4] >= reset[event[0]]]  # feedback that steers the feed
     n_items = served.model.n_items
     events = Events(
         [k[0] for k in known], [k[1] for k in known], [KIND_CODES[k[2]] for k in known], [k[3] for k in known],
@@ -60,7 +62,7 @@ def readers_feedback(served: ServedModel, user_ids: list[int], now: float) -> Re
     )
     weights = confidence_matrix(events, (len(user_ids), n_items), served.weights)
     seen: list[set[int]] = [set() for _ in user_ids]
-    for row, column, *_ in known:
+    for row, column, *_ in everything:  # seen before a reset is still seen
         seen[row].add(column)
     positive = [
         set(weights.indices[weights.indptr[r] : weights.indptr[r + 1]][weights.data[weights.indptr[r] : weights.indptr[r + 1]] > 0].tolist())
