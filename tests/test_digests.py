@@ -188,6 +188,8 @@ def test_preview_shows_what_would_be_sent_and_sends_nothing(subscribers):
     client.force_login(reader, backend="django.contrib.auth.backends.ModelBackend")
     page = client.get("/digest/preview/")
     assert page.status_code == 200 and "Subject:" in page.text and "for you this week" in page.text
+    srcdoc = page.text.split('srcdoc="')[1].split('"')[0]  # the whole email, escaped inside the attribute
+    assert "&lt;table" in srcdoc and "&lt;/html&gt;" in srcdoc
     assert mail.outbox == [] and not DigestLog.objects.exists()
     assert "/digest/preview/" in client.get("/accounts/settings/").text
 
