@@ -13,6 +13,10 @@ class User(AbstractUser):
         default=False,
         help_text="Send me a weekly email with the papers I should not miss.",
     )
+    cf_balance = models.FloatField(
+        null=True, blank=True,
+        help_text="0: papers like mine (content) ... 1: what readers like me read (collaborative); empty: the tuned blend.",
+    )
     taste_since = models.DateTimeField(
         null=True, blank=True, help_text="Personalisation was reset then: earlier feedback stays in the library but no longer steers the feed."
     )

@@ -34,6 +34,15 @@ def user_update_preferences(*, user: User, weekly_digest: bool, share_feedback: 
     return user
 
 
+def user_set_balance(*, user: User, balance: float | None) -> User:
+    """Lean the feed towards content (0) or collaborative (1) picks; None restores the tuned blend."""
+    if balance is not None and not 0.0 <= balance <= 1.0:
+        raise ValidationError("The balance is a number from 0 (papers like mine) to 1 (what readers like me read).")
+    user.cf_balance = balance
+    user.save(update_fields=["cf_balance"])
+    return user
+
+
 def user_reset_taste(*, user: User) -> User:
     """Forget what the reader's feedback taught the feed so far; their library stays as it is."""
     user.taste_since = timezone.now()

@@ -6,6 +6,7 @@ from recommender.syndication import PersonalFeed
 urlpatterns = [
     path("", views.home, name="home"),
     path("feed/", views.feed, name="feed"),
+    path("feed/balance/", views.feed_balance, name="feed_balance"),
     path("atom/<str:token>/", PersonalFeed(), name="personal_atom"),
     path("papers/", views.catalogue, name="catalogue"),
     path("trending/", views.trending, name="trending"),

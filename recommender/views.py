@@ -25,6 +25,7 @@ from recommender.selectors.papers import (
     papers_search,
     papers_trending,
 )
+from accounts.services import user_set_balance
 from recommender.services.feedback import TOGGLE_KINDS, feedback_set, parse_stars, rating_set, read_record
 
 _FEEDBACK_DONE = {
@@ -56,7 +57,8 @@ def feed(request: HttpRequest) -> HttpResponse:
     window = "week" if request.GET.get("window") == "week" else "all"
     size = settings.FEED_PAGE_SIZE
     items = feed_for_user(user=request.user, limit=size + 1, offset=(page - 1) * size, within_days=7 if window == "week" else None)
-    context = {"items": items[:size], "page_number": page, "has_next": len(items) > size, "window": window}
+    balance = {0.0: "content", 1.0: "readers"}.get(request.user.cf_balance, "blend")
+    context = {"items": items[:size], "page_number": page, "has_next": len(items) > size, "window": window, "balance": balance}
     template = "recommender/_feed_list.html" if request.htmx else "recommender/feed.html"
     return render(request, template, context)
 
@@ -178,3 +180,17 @@ def export_bibtex(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(library_bibtex(user=request.user), content_type="application/x-bibtex; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="paperfeed-{request.user.username}.bib"'
     return response
+
+
+BALANCES = {"content": 0.0, "blend": None, "readers": 1.0}
+
+
+@login_required
+@require_POST
+def feed_balance(request: HttpRequest) -> HttpResponse:
+    """Lean the feed towards "papers like mine" (content), the tuned blend, or "what readers like me read"."""
+    choice = request.POST.get("balance", "")
+    if choice not in BALANCES:
+        return render(request, "error.html", {"title": "Not changed", "message": "Choose content, blend or readers."}, status=400)
+    user_set_balance(user=request.user, balance=BALANCES[choice])
+    return redirect("feed")

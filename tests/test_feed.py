@@ -263,3 +263,20 @@ def test_reset_personalisation_forgets_the_taste_but_keeps_the_library(community
     assert len(client.get("/library/").context["liked"]) == 3
     feedback_set(user=newcomer, paper=papers["bio"][0], kind="like", on=True)
     assert topics(feed_for_user(user=newcomer, limit=3)) == ["bio"] * 3  # a new taste, from the next like on
+
+
+def test_the_reader_leans_the_feed_to_content_or_to_readers(community):
+    papers, readers = community
+    retrain()
+    reader = readers["bio2"]
+    client = client_for(reader)
+    client.post("/feed/balance/", {"balance": "content"})
+    assert {item.source for item in feed_for_user(user=reader, limit=3)} == {"content"}
+    page = client.get(reverse("feed"))
+    assert 'value="content" class="toggle on"' in page.text
+    client.post("/feed/balance/", {"balance": "readers"})
+    assert {item.source for item in feed_for_user(user=reader, limit=3)} == {"collaborative"}
+    client.post("/feed/balance/", {"balance": "blend"})
+    reader.refresh_from_db()
+    assert reader.cf_balance is None
+    assert client.post("/feed/balance/", {"balance": "everything"}).status_code == 400

@@ -104,12 +104,13 @@ class HybridModel:
 
     def score_parts(
         self, weights: sparse.csr_matrix, candidates: np.ndarray | None = None, *, freshness: np.ndarray | None = None,
-        columns: np.ndarray | None = None,
+        columns: np.ndarray | None = None, cf_balance: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Blended scores (n_readers, n_columns) and the standardised parts they were made of.
 
         ``freshness`` (n_items,) in [0, 1], when given, adds up to ``recency_boost`` for new papers.
         ``columns`` scores only those papers (then ``candidates`` index into ``columns``).
+        ``cf_balance`` (n_readers,) replaces the collaborative share for readers who chose one (NaN: the tuned blend).
 
         Keys: ``blended``, ``z_cf``, ``z_content``, ``w_cf`` (the collaborative share per cell).
         """
@@ -122,6 +123,10 @@ class HybridModel:
         known = np.asarray((weights > 0).sum(axis=1), dtype=np.float32)
         share = known / (known + np.float32(self.blend.cf_half_count))
         w_cf = np.where(known_items, np.float32(self.blend.cf_weight), np.float32(self.blend.cold_cf_weight)).astype(np.float32) * share
+        if cf_balance is not None and not np.isnan(cf_balance).all():
+            chosen = ~np.isnan(cf_balance)
+            w_cf = np.broadcast_to(w_cf, (len(cf_balance), w_cf.shape[1])).copy()
+            w_cf[chosen] = cf_balance[chosen, None].astype(np.float32) * (share[chosen] > 0)
         blended = z_cf - z_content
         blended *= w_cf
         blended += z_content  # w * z_cf + (1 - w) * z_content, without the temporaries

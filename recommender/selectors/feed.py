@@ -40,6 +40,7 @@ class ReaderFeedback:
 
     user_ids: list[int]
     weights: sparse.csr_matrix  # (n_readers, n_items)
+    cf_balance: np.ndarray  # (n_readers,): each reader's chosen collaborative share, NaN for the tuned blend
     seen: list[np.ndarray]  # per reader: columns with any feedback, excluded from recommendations
     verbs: list[dict[int, str]]  # per reader: positive column -> what the reader did with it
 
@@ -53,7 +54,14 @@ def readers_feedback(served: ServedModel, user_ids: list[int], now: float) -> Re
         for uid, pid, kind, value, created in rows.iterator(chunk_size=20_000)
         if pid in served.column_of
     ]
-    reset = {row_of[uid]: since for uid, since in User.objects.filter(pk__in=user_ids, taste_since__isnull=False).values_list("pk", "taste_since")}
+    reset, balance = {}, np.full(len(user_ids), np.nan)
+    for uid, since, chosen in User.objects.filter(pk__in=user_ids).exclude(taste_since__isnull=True, cf_balance__isnull=True).values_list(
+        "pk", "taste_since", "cf_balance"
+    ):
+        if since is not None:
+            reset[row_of[uid]] = since
+        if chosen is not None:
+            balance[row_of[uid]] = chosen
     known = [event for event in everything if event[0] not in reset or event[4] >= reset[event[0]]]  # feedback that steers the feed
     n_items = served.model.n_items
     events = Events(
@@ -73,7 +81,7 @@ def readers_feedback(served: ServedModel, user_ids: list[int], now: float) -> Re
         for row, column, k, value, _ in known:
             if k == kind and column in positive[row] and (kind != Kind.RATE or value >= 3):
                 verbs[row][column] = verb if kind != Kind.RATE else f"rated {value}★"
-    return ReaderFeedback(list(user_ids), weights, [np.array(sorted(s), dtype=np.int64) for s in seen], verbs)
+    return ReaderFeedback(list(user_ids), weights, balance, [np.array(sorted(s), dtype=np.int64) for s in seen], verbs)
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,9 @@ def rank_readers(
     if model.n_items == 0 or not feedback.user_ids:
         return [[] for _ in feedback.user_ids]
     pool_columns = np.arange(model.n_items) if columns is None else np.asarray(columns, dtype=np.int64)
-    parts = model.score_parts(feedback.weights, freshness=served.freshness(now), columns=None if columns is None else pool_columns)
+    parts = model.score_parts(
+        feedback.weights, freshness=served.freshness(now), columns=None if columns is None else pool_columns, cf_balance=feedback.cf_balance
+    )
     scores = parts["blended"]
     if boost is not None:
         scores = scores + (boost if columns is None else boost[:, pool_columns])
