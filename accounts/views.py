@@ -46,12 +46,18 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/signup.html", {"form": form, "next": next_url}, status=status)
 
 
+def _settings_context(request: HttpRequest, data, **extra) -> dict:
+    """What the settings page shows: the preferences form (bound to ``data`` when given), tokens, the Atom address."""
+    user = request.user
+    form = PreferencesForm(data, initial={"weekly_digest": user.weekly_digest, "share_feedback": user.share_feedback})
+    return {"form": form, "tokens": user.api_tokens.all(), "feed_link": FeedLink.objects.filter(user=user).first(), **extra}
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def settings_page(request: HttpRequest) -> HttpResponse:
-    initial = {"weekly_digest": request.user.weekly_digest, "share_feedback": request.user.share_feedback}
-    form = PreferencesForm(request.POST if request.method == "POST" else None, initial=initial)
-    context = {"form": form, "tokens": request.user.api_tokens.all(), "feed_link": FeedLink.objects.filter(user=request.user).first()}
+    context = _settings_context(request, request.POST if request.method == "POST" else None)
+    form = context["form"]
     if request.method == "POST":
         if form.is_valid():
             user_update_preferences(
@@ -90,12 +96,7 @@ def reset_taste(request: HttpRequest) -> HttpResponse:
 def token_create(request: HttpRequest) -> HttpResponse:
     """Create a personal API token and show it, once."""
     row, token = api_token_create(user=request.user, name=request.POST.get("name", ""))
-    form = PreferencesForm(initial={"weekly_digest": request.user.weekly_digest, "share_feedback": request.user.share_feedback})
-    context = {
-        "form": form, "tokens": request.user.api_tokens.all(), "new_token": token, "new_token_name": row.name,
-        "feed_link": FeedLink.objects.filter(user=request.user).first(),
-    }
-    return render(request, "accounts/settings.html", context)
+    return render(request, "accounts/settings.html", _settings_context(request, None, new_token=token, new_token_name=row.name))
 
 
 @login_required
