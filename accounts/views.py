@@ -18,6 +18,11 @@ from accounts.forms import DeleteAccountForm, PreferencesForm, SignUpForm
 from accounts.models import FeedLink
 from accounts.services import user_create, user_delete, user_reset_taste, user_update_preferences
 from accounts.tokens import api_token_create, api_token_revoke, feed_link_remove, feed_link_renew
+from recommender.models import Paper
+from recommender.selectors.feed import onboarding_round
+from recommender.selectors.papers import MAX_QUERY_LENGTH, library_for_user, papers_search
+from recommender.selectors.references import ReferencesTooLong, references_match
+from recommender.services.feedback import likes_add, parse_stars, ratings_set
 
 
 @require_http_methods(["GET", "POST"])
@@ -41,7 +46,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, f"Welcome to Paperfeed, {user.username}!")
-            return redirect(next_url or "home")
+            return redirect(next_url or "welcome")
     status = 400 if request.method == "POST" else 200
     return render(request, "accounts/signup.html", {"form": form, "next": next_url}, status=status)
 
@@ -138,3 +143,43 @@ def delete_account(request: HttpRequest) -> HttpResponse:
         form.add_error("password", "That is not your password; nothing was deleted.")
         return render(request, "accounts/delete.html", {"form": form}, status=400)
     return render(request, "accounts/delete.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def welcome(request: HttpRequest) -> HttpResponse:
+    """Onboarding, step 1: seed the feed by searching and picking papers, or by pasting ids, titles or BibTeX."""
+    query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    context = {"query": query, "results": papers_search(query=query)[:10] if query else []}
+    status = 200
+    if request.method == "POST":
+        text = request.POST.get("references", "")
+        try:
+            found = references_match(text=text)
+        except ReferencesTooLong as exc:
+            context["paste_error"], status = str(exc), 400
+        else:
+            added = likes_add(user=request.user, papers=found.papers)
+            context.update(pasted=text, found=found, added=added)
+    liked = library_for_user(user=request.user)["liked"]
+    context.update(picks=[i.paper for i in liked], picked_ids={i.paper_id for i in liked})
+    return render(request, "accounts/welcome.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def welcome_rate(request: HttpRequest) -> HttpResponse:
+    """Onboarding, step 2: rate a short round of papers chosen to teach the model the most; then the feed."""
+    if request.method == "POST":
+        wanted = {key.removeprefix("stars-"): value for key, value in request.POST.items() if key.startswith("stars-")}
+        papers = Paper.objects.in_bulk([int(pk) for pk in wanted if pk.isdigit()])
+        try:
+            stars = {papers[int(pk)]: parse_stars(value) for pk, value in wanted.items() if pk.isdigit() and int(pk) in papers}
+        except ValidationError as exc:
+            context = {"papers": list(papers.values()), "error": " ".join(exc.messages)}
+            return render(request, "accounts/welcome_rate.html", context, status=400)
+        rated = ratings_set(user=request.user, stars_by_paper={p: s for p, s in stars.items() if s is not None})
+        picked = len(library_for_user(user=request.user)["liked"])
+        messages.success(request, f"Your feed is ready: it follows the {picked} paper{'s' if picked != 1 else ''} you picked and the {rated} you rated.")
+        return redirect("feed")
+    return render(request, "accounts/welcome_rate.html", {"papers": onboarding_round(user=request.user)})

@@ -68,7 +68,8 @@ def main() -> None:
         weights = sparse.csr_matrix((np.full(len(rows), 4.0, np.float32), (rows, cols)), shape=(size, n))
         weights.sum_duplicates()
         seen = [weights.indices[weights.indptr[r] : weights.indptr[r + 1]] for r in range(size)]
-        feedback = ReaderFeedback(list(range(size)), weights, np.full(size, np.nan), seen, [{int(c): "liked" for c in s} for s in seen])
+        nothing = [np.array([], dtype=np.int64)] * size
+        feedback = ReaderFeedback(list(range(size)), weights, np.full(size, np.nan), seen, [{int(c): "liked" for c in s} for s in seen], nothing, nothing)
         t0 = time.perf_counter()
         picks = rank_readers(served, feedback, limit=settings.DIGEST_SIZE, now=now, columns=columns, pool_size=50)
         timed += time.perf_counter() - t0

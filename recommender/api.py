@@ -38,6 +38,10 @@ class PaperSerializer(serializers.ModelSerializer):
 class FeedbackSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["read", "like", "save", "dismiss", "rate"])
     stars = serializers.IntegerField(required=False, allow_null=True, help_text="1 to 5, with kind=rate.")
+    reason = serializers.ChoiceField(
+        choices=["topic", "author"], required=False, help_text="With kind=dismiss: fewer papers on this topic, or by `author`."
+    )
+    author = serializers.CharField(required=False, max_length=200, help_text="With reason=author: one of the paper's authors.")
 
 
 class FeedbackStateSerializer(serializers.Serializer):
@@ -95,9 +99,10 @@ class PaperViewSet(viewsets.ReadOnlyModelViewSet):
             elif kind == "read":
                 read_record(user=request.user, paper=paper)
             else:
-                feedback_set(user=request.user, paper=paper, kind=kind, on=True)
+                reason, author = body.validated_data.get("reason", ""), body.validated_data.get("author", "")
+                feedback_set(user=request.user, paper=paper, kind=kind, on=True, reason=reason, author=author)
         except DjangoValidationError as exc:
-            raise ValidationError({"stars": exc.messages}) from None
+            raise ValidationError({"stars" if kind == "rate" else "reason": exc.messages}) from None
         return Response(_state(request.user, paper))
 
     @extend_schema(responses={204: None})

@@ -38,15 +38,28 @@ class InteractionKind(models.TextChoices):
     RATE = "rate", "rating"
 
 
+class DismissReason(models.TextChoices):
+    """Why a reader is not interested: just this paper, its topic, or one of its authors."""
+
+    PAPER = "", "not this paper"
+    TOPIC = "topic", "less on this topic"
+    AUTHOR = "author", "less from this author"
+
+
 class Interaction(models.Model):
     """One piece of feedback: a read (an event, may repeat) or a like/save/dismiss/rating (a state, one each)."""
 
     Kind = InteractionKind
+    Reason = DismissReason
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="interactions")
     paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="interactions")
     kind = models.CharField(max_length=8, choices=InteractionKind.choices)
     value = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Stars (1-5) for a rating; empty otherwise.")
+    reason = models.CharField(
+        max_length=8, choices=DismissReason.choices, blank=True, default="", help_text="Why a paper was dismissed; empty otherwise."
+    )
+    author = models.CharField(max_length=200, blank=True, default="", help_text="The author to hear less from (reason 'author').")
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -56,6 +69,11 @@ class Interaction(models.Model):
                 condition=(Q(kind="rate") & Q(value__isnull=False) & Q(value__gte=1) & Q(value__lte=5)) | (~Q(kind="rate") & Q(value__isnull=True)),
                 name="interaction_stars_1_to_5",
                 violation_error_message="A rating is 1 to 5 stars; other feedback has no value.",
+            ),
+            models.CheckConstraint(
+                condition=(Q(reason="") | Q(kind="dismiss")) & (Q(reason="author") | Q(author="")) & (~Q(reason="author") | ~Q(author="")),
+                name="interaction_reason_on_dismissals",
+                violation_error_message="Only a dismissal has a reason, and an author is named exactly when the reason is 'author'.",
             ),
             models.UniqueConstraint(
                 fields=["user", "paper", "kind"],

@@ -24,6 +24,7 @@ from recommender.selectors.papers import (
     papers_newest,
     papers_search,
     papers_trending,
+    reader_has_feedback,
 )
 from accounts.services import user_set_balance
 from recommender.services.feedback import TOGGLE_KINDS, feedback_set, parse_stars, rating_set, read_record
@@ -58,7 +59,10 @@ def feed(request: HttpRequest) -> HttpResponse:
     size = settings.FEED_PAGE_SIZE
     items = feed_for_user(user=request.user, limit=size + 1, offset=(page - 1) * size, within_days=7 if window == "week" else None)
     balance = {0.0: "content", 1.0: "readers"}.get(request.user.cf_balance, "blend")
-    context = {"items": items[:size], "page_number": page, "has_next": len(items) > size, "window": window, "balance": balance}
+    context = {
+        "items": items[:size], "page_number": page, "has_next": len(items) > size, "window": window, "balance": balance,
+        "newcomer": not reader_has_feedback(user=request.user),
+    }
     template = "recommender/_feed_list.html" if request.htmx else "recommender/feed.html"
     return render(request, template, context)
 
@@ -119,7 +123,7 @@ def _login_then_back(request: HttpRequest, paper: Paper) -> HttpResponse:
 
 @require_POST
 def paper_feedback(request: HttpRequest, external_id: str) -> HttpResponse:
-    """Like, save, dismiss (``kind``, ``on`` = 1 or 0) or rate (``kind=rate``, ``stars`` 1-5 or empty) a paper."""
+    """Like, save, dismiss (``kind``, ``on`` = 1 or 0; a dismissal may give ``reason`` topic or author, with ``author``) or rate (``kind=rate``, ``stars`` 1-5 or empty) a paper."""
     paper = get_object_or_404(Paper, external_id=external_id)
     if not request.user.is_authenticated:
         return _login_then_back(request, paper)
@@ -133,13 +137,20 @@ def paper_feedback(request: HttpRequest, external_id: str) -> HttpResponse:
             on = request.POST.get("on", "1")
             if on not in ("0", "1"):
                 raise ValidationError("'on' must be 1 or 0.")
-            feedback_set(user=request.user, paper=paper, kind=kind, on=on == "1")
-            done = _FEEDBACK_DONE[(kind, on == "1")]
+            reason, author = request.POST.get("reason", ""), request.POST.get("author", "")
+            feedback_set(user=request.user, paper=paper, kind=kind, on=on == "1", reason=reason, author=author)
+            done = _dismissed_because(reason, author) if on == "1" and reason else _FEEDBACK_DONE[(kind, on == "1")]
         else:
             raise ValidationError(f"Unknown feedback {kind[:20]!r}: use like, save, dismiss or rate.")
     except ValidationError as exc:
         return _feedback_response(request, paper, error=" ".join(exc.messages), status=400)
     return _feedback_response(request, paper, done=done)
+
+
+def _dismissed_because(reason: str, author: str) -> str:
+    if reason == "author":
+        return f"You will see fewer papers by {author}."
+    return "You will see fewer papers on this topic."
 
 
 def _feedback_response(request: HttpRequest, paper: Paper, *, done: str = "", error: str = "", status: int = 200) -> HttpResponse:

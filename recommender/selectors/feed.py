@@ -23,6 +23,10 @@ Kind = Interaction.Kind
 _VERB_ORDER = [(Kind.LIKE, "liked"), (Kind.SAVE, "saved"), (Kind.RATE, "rated highly"), (Kind.READ, "read")]
 CANDIDATE_POOL = 200
 MAX_POOL = 2000  # the diversity re-rank is quadratic in the pool
+ONBOARDING_POOL = 300  # the most-known papers the rating round is drawn from
+ONBOARDING_NOVELTY = 3.0  # how strongly the round avoids topics the reader already picked
+ONBOARDING_SPREAD = 3.0  # diversity trade-off within the round (the feed's is BLEND_DIVERSITY)
+TOPIC_AVOIDANCE = 20.0  # score taken off per unit of similarity to a paper dismissed as "less on this topic"
 
 
 @dataclass(frozen=True)
@@ -43,17 +47,22 @@ class ReaderFeedback:
     cf_balance: np.ndarray  # (n_readers,): each reader's chosen collaborative share, NaN for the tuned blend
     seen: list[np.ndarray]  # per reader: columns with any feedback, excluded from recommendations
     verbs: list[dict[int, str]]  # per reader: positive column -> what the reader did with it
+    avoided_topics: list[np.ndarray]  # per reader: columns dismissed as "less on this topic"
+    muted: list[np.ndarray]  # per reader: columns by authors the reader asked to hear less from
 
 
 def readers_feedback(served: ServedModel, user_ids: list[int], now: float) -> ReaderFeedback:
     """All feedback of ``user_ids`` in one query, folded into rows over the model's columns."""
     row_of = {user_id: row for row, user_id in enumerate(user_ids)}
-    rows = Interaction.objects.filter(user_id__in=user_ids).values_list("user_id", "paper_id", "kind", "value", "created")
-    everything = [
-        (row_of[uid], served.column_of[pid], kind, value or 0, created)
-        for uid, pid, kind, value, created in rows.iterator(chunk_size=20_000)
-        if pid in served.column_of
-    ]
+    rows = Interaction.objects.filter(user_id__in=user_ids).values_list("user_id", "paper_id", "kind", "value", "created", "reason", "author")
+    everything, avoided_topics, muted_authors = [], [[] for _ in user_ids], [set() for _ in user_ids]
+    for uid, pid, kind, value, created, reason, author in rows.iterator(chunk_size=20_000):
+        if reason == Interaction.Reason.AUTHOR:
+            muted_authors[row_of[uid]].add(author)
+        if pid in served.column_of:
+            everything.append((row_of[uid], served.column_of[pid], kind, value or 0, created))
+            if reason == Interaction.Reason.TOPIC:
+                avoided_topics[row_of[uid]].append(served.column_of[pid])
     reset, balance = {}, np.full(len(user_ids), np.nan)
     for uid, since, chosen in User.objects.filter(pk__in=user_ids).exclude(taste_since__isnull=True, cf_balance__isnull=True).values_list(
         "pk", "taste_since", "cf_balance"
@@ -81,7 +90,21 @@ def readers_feedback(served: ServedModel, user_ids: list[int], now: float) -> Re
         for row, column, k, value, _ in known:
             if k == kind and column in positive[row] and (kind != Kind.RATE or value >= 3):
                 verbs[row][column] = verb if kind != Kind.RATE else f"rated {value}★"
-    return ReaderFeedback(list(user_ids), weights, balance, [np.array(sorted(s), dtype=np.int64) for s in seen], verbs)
+    return ReaderFeedback(
+        list(user_ids), weights, balance, [np.array(sorted(s), dtype=np.int64) for s in seen], verbs,
+        [np.array(columns, dtype=np.int64) for columns in avoided_topics], _columns_by_authors(served, muted_authors),
+    )
+
+
+def _columns_by_authors(served: ServedModel, authors_per_reader: list[set[str]]) -> list[np.ndarray]:
+    """Per reader, the model's columns of papers written by any of that reader's muted authors."""
+    wanted = set().union(*authors_per_reader)
+    papers_by: dict[str, list[int]] = {name: [] for name in wanted}
+    for name in wanted:  # the JSON text search narrows; the exact check is in Python
+        for pk, authors in Paper.objects.filter(authors__icontains=name).values_list("pk", "authors"):
+            if name in authors and pk in served.column_of:
+                papers_by[name].append(served.column_of[pk])
+    return [np.array(sorted({c for name in names for c in papers_by[name]}), dtype=np.int64) for names in authors_per_reader]
 
 
 @dataclass(frozen=True)
@@ -118,7 +141,9 @@ def rank_readers(
     result = []
     for row in range(len(feedback.user_ids)):
         mine = scores[row].copy()
-        left_out = feedback.seen[row] if exclude is None else np.concatenate([feedback.seen[row], exclude[row]])
+        if len(feedback.avoided_topics[row]):
+            mine -= TOPIC_AVOIDANCE * _closeness(model.content, pool_columns, feedback.avoided_topics[row])
+        left_out = np.concatenate([feedback.seen[row], feedback.muted[row], *([] if exclude is None else [exclude[row]])])
         mine[_positions_in(pool_columns, left_out)] = -np.inf
         available = int(np.isfinite(mine).sum())
         pool = min(available, max(pool_size, 2 * (offset + limit)), MAX_POOL)
@@ -133,6 +158,11 @@ def rank_readers(
         reasons = _reasons(served, feedback, parts, row, chosen, chosen_positions)
         result.append([Pick(int(j), float(mine[p]), *reason) for j, p, reason in zip(chosen, chosen_positions, reasons)])
     return result
+
+
+def _closeness(content: sparse.csr_matrix, columns: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """(len(columns),) the highest content similarity of each column to any of the ``anchors`` columns."""
+    return np.asarray((content[columns] @ content[anchors].T).max(axis=1).todense()).ravel()
 
 
 def _positions_in(sorted_columns: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -210,6 +240,30 @@ def _reason_text(reason: str, because: Paper | None, verb: str | None) -> str:
     if reason == "content" and because:
         return f"Similar to “{because.title}”, which you {verb or 'liked'}"
     return "New and popular"
+
+
+def onboarding_round(*, user: User, size: int = 8) -> list[Paper]:
+    """Papers worth asking a new reader to rate: each answer should teach us the most.
+
+    Papers many readers have feedback on (the collaborative model knows them well), spread
+    over topics unlike each other and unlike what the reader has already picked, so the round
+    is not just the most popular papers of one field.
+    """
+    served = store.current()
+    model = served.model
+    feedback = readers_feedback(served, [user.pk], time.time())
+    candidates = np.setdiff1d(np.flatnonzero(served.paper_pks >= 0), feedback.seen[0])
+    if len(candidates) == 0:
+        return []
+    popularity = model.popularity[candidates].astype(np.float64)  # log(1 + readers)
+    popularity = (popularity - popularity.mean()) / (popularity.std() or 1.0)
+    picked = np.array(sorted(feedback.verbs[0]), dtype=np.int64)
+    if len(picked):
+        popularity -= ONBOARDING_NOVELTY * _closeness(model.content, candidates, picked)
+    pool = candidates[np.argsort(-popularity)[: min(len(candidates), ONBOARDING_POOL)]]
+    chosen = diversify(pool, popularity[np.searchsorted(candidates, pool)], model.content, size, ONBOARDING_SPREAD)
+    papers = Paper.objects.in_bulk([int(served.paper_pks[c]) for c in chosen])
+    return [papers[int(served.paper_pks[c])] for c in chosen if int(served.paper_pks[c]) in papers]
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ class FeedbackState:
     dismiss: bool = False
     stars: int | None = None
     reads: int = 0
+    dismiss_reason: str = ""  # "less on this topic", "less from <author>", or "" (just this paper)
 
     @property
     def star_choices(self) -> list[tuple[int, bool]]:
@@ -70,11 +71,24 @@ class FeedbackState:
 def feedback_state(*, user: User, paper: Paper) -> FeedbackState:
     if not user.is_authenticated:
         return FeedbackState()
-    rows = list(Interaction.objects.filter(user=user, paper=paper).values_list("kind", "value"))
-    kinds = {kind for kind, _ in rows}
-    stars = next((value for kind, value in rows if kind == Kind.RATE), None)
-    reads = sum(1 for kind, _ in rows if kind == Kind.READ)
-    return FeedbackState(like=Kind.LIKE in kinds, save=Kind.SAVE in kinds, dismiss=Kind.DISMISS in kinds, stars=stars, reads=reads)
+    rows = list(Interaction.objects.filter(user=user, paper=paper).values_list("kind", "value", "reason", "author"))
+    kinds = {kind for kind, *_ in rows}
+    stars = next((value for kind, value, *_ in rows if kind == Kind.RATE), None)
+    reads = sum(1 for kind, *_ in rows if kind == Kind.READ)
+    why = next((_dismiss_reason_text(reason, author) for kind, _, reason, author in rows if kind == Kind.DISMISS), "")
+    return FeedbackState(
+        like=Kind.LIKE in kinds, save=Kind.SAVE in kinds, dismiss=Kind.DISMISS in kinds, stars=stars, reads=reads, dismiss_reason=why
+    )
+
+
+def _dismiss_reason_text(reason: str, author: str) -> str:
+    if reason == Interaction.Reason.AUTHOR:
+        return f"less from {author}"
+    return Interaction.Reason(reason).label if reason else ""
+
+
+def reader_has_feedback(*, user: User) -> bool:
+    return Interaction.objects.filter(user=user).exists()
 
 
 def library_for_user(*, user: User) -> dict[str, list[Interaction]]:

@@ -21,20 +21,60 @@ _OPPOSITES = {Kind.LIKE: (Kind.DISMISS,), Kind.SAVE: (Kind.DISMISS,), Kind.DISMI
 
 
 @transaction.atomic
-def feedback_set(*, user: User, paper: Paper, kind: str, on: bool) -> Interaction | None:
+def feedback_set(*, user: User, paper: Paper, kind: str, on: bool, reason: str = "", author: str = "") -> Interaction | None:
     """Turn a like, save or dismissal on or off. Idempotent: a second like is a no-op.
 
-    Returns the stored interaction when ``on``, else None.
+    A dismissal may say why (``reason``): "topic" (fewer papers like this one) or "author"
+    (fewer papers by ``author``, one of this paper's authors). Returns the stored interaction
+    when ``on``, else None.
     """
     if kind not in TOGGLE_KINDS:
         raise ValidationError(f"Unknown feedback {kind!r}: expected one of {', '.join(TOGGLE_KINDS)}.")
+    reason, author = _dismiss_reason(paper, kind, reason, author)
     mine = Interaction.objects.filter(user=user, paper=paper)
     if not on:
         mine.filter(kind=kind).delete()
         return None
     mine.filter(kind__in=_OPPOSITES[kind]).delete()
-    interaction, _created = Interaction.objects.get_or_create(user=user, paper=paper, kind=kind)
+    interaction, _created = Interaction.objects.update_or_create(
+        user=user, paper=paper, kind=kind, defaults={"reason": reason, "author": author}
+    )
     return interaction
+
+
+def _dismiss_reason(paper: Paper, kind: str, reason: str, author: str) -> tuple[str, str]:
+    """The checked (reason, author) of a dismissal; an error for a reason that does not fit."""
+    reason, author = (reason or "").strip(), (author or "").strip()
+    if not reason and not author:
+        return "", ""
+    if kind != Kind.DISMISS:
+        raise ValidationError("Only 'not interested' takes a reason.")
+    if reason not in Interaction.Reason.values:
+        raise ValidationError(f"Unknown reason {reason[:20]!r}: use topic or author (or none).")
+    if reason == Interaction.Reason.AUTHOR:
+        if author not in paper.authors:
+            raise ValidationError(f"{author[:80]!r} is not an author of this paper.")
+        return reason, author
+    if author:
+        raise ValidationError("Name an author only with the reason 'author'.")
+    return reason, ""
+
+
+@transaction.atomic
+def likes_add(*, user: User, papers: list[Paper]) -> int:
+    """Like each of ``papers`` (seeding a new reader's taste); returns how many were not liked before."""
+    already = set(Interaction.objects.filter(user=user, paper__in=papers, kind=Kind.LIKE).values_list("paper_id", flat=True))
+    for paper in papers:
+        feedback_set(user=user, paper=paper, kind=Kind.LIKE, on=True)
+    return len({p.pk for p in papers} - already)
+
+
+@transaction.atomic
+def ratings_set(*, user: User, stars_by_paper: dict[Paper, int]) -> int:
+    """Rate several papers at once, all or none; returns how many were rated."""
+    for paper, stars in stars_by_paper.items():
+        rating_set(user=user, paper=paper, stars=stars)
+    return len(stars_by_paper)
 
 
 def parse_stars(raw: object) -> int | None:

@@ -1,0 +1,126 @@
+"""Onboarding: sign up, seed the feed by search or paste, rate an informative round, land on a personal feed."""
+
+import numpy as np
+import pytest
+from django.test import Client
+
+from recommender.model_store import store
+from recommender.models import Interaction
+from recommender.selectors.feed import feed_for_user, onboarding_round
+from recommender.services.training import retrain
+from tests.conftest import PASSWORD
+from tests.factories import PaperFactory, UserFactory
+from tests.test_feed import client_for, topics
+
+pytestmark = pytest.mark.django_db
+
+
+def test_sign_up_leads_to_onboarding(db):
+    client = Client()
+    response = client.post(
+        "/accounts/signup/", {"username": "dora", "email": "dora@example.org", "password1": PASSWORD, "password2": PASSWORD}
+    )
+    assert response.status_code == 302 and response["Location"] == "/accounts/welcome/"
+    assert "Pick a few papers you liked" in client.get("/accounts/welcome/").content.decode()
+
+
+def test_search_and_pick(community):
+    charlie = UserFactory(username="charlie")
+    client = client_for(charlie)
+    page = client.get("/accounts/welcome/", {"q": "enzyme"}).content.decode()
+    assert "Bio study 1: enzyme" in page and "Astro" not in page
+    response = client.post("/feedback/bio-1", {"kind": "like", "on": "1", "next": "/accounts/welcome/?q=enzyme"})
+    assert response["Location"] == "/accounts/welcome/?q=enzyme"
+    page = client.get("/accounts/welcome/", {"q": "enzyme"}).content.decode()
+    assert "✓ picked" in page and "Your picks (1)" in page
+
+
+def test_pasting_ids_and_titles_picks_the_matches_and_shows_the_rest(community):
+    charlie = UserFactory(username="charlie")
+    paper = PaperFactory(external_id="2407.12753", title="LookupViT: Compressing visual information", url="https://arxiv.org/abs/2407.12753")
+    text = "arXiv:2407.12753v1\nastro-1\nAstro Study 2: Telescope\n9999.99999\nA paper we do not have at all"
+    response = client_for(charlie).post("/accounts/welcome/", {"references": text})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Found 3 papers; 2 not found." in page
+    assert "<li>9999.99999</li>" in page and "<li>A paper we do not have at all</li>" in page
+    liked = set(Interaction.objects.filter(user=charlie, kind="like").values_list("paper__external_id", flat=True))
+    assert liked == {paper.external_id, "astro-1", "astro-2"}
+
+
+def test_pasting_too_much_is_a_400_and_picks_nothing(community):
+    charlie = UserFactory(username="charlie")
+    response = client_for(charlie).post("/accounts/welcome/", {"references": "astro-1\n" * 501})
+    assert response.status_code == 400 and "at most 500 references" in response.content.decode()
+    assert not Interaction.objects.filter(user=charlie).exists()
+
+
+def test_onboarding_needs_an_account(db):
+    assert Client().get("/accounts/welcome/")["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.parametrize("trained", [False, True])
+def test_the_rating_round_spans_topics_and_avoids_what_was_picked(community, trained):
+    papers, _ = community
+    if trained:
+        retrain()
+    charlie = UserFactory(username="charlie")
+    assert set(topics_of(onboarding_round(user=charlie, size=3))) == {"astro", "bio", "lang"}
+    client_for(charlie).post("/accounts/welcome/", {"references": "bio-0\nbio-1"})
+    round_ = onboarding_round(user=charlie, size=2)
+    assert set(topics_of(round_)) == {"astro", "lang"}  # it asks about what we do not know yet
+    assert not {p.external_id for p in round_} & {"bio-0", "bio-1"}
+
+
+def test_the_round_is_not_just_the_most_popular(community):
+    papers, readers = community
+    for reader in list(readers.values())[:12]:  # astro's papers become by far the most popular
+        for paper in papers["astro"]:
+            Interaction.objects.get_or_create(user=reader, paper=paper, kind="like")
+    retrain()
+    charlie = UserFactory(username="charlie")
+    popularity = store.current().model.popularity
+    most_popular = np.argsort(-popularity)[:4]
+    assert {store.current().paper_pks[c] for c in most_popular} <= {p.pk for p in papers["astro"]}
+    assert len(set(topics_of(onboarding_round(user=charlie, size=4)))) == 3
+
+
+def test_finishing_the_round_stores_the_ratings_and_the_feed_is_personal_at_once(community):
+    papers, _ = community
+    charlie = UserFactory(username="charlie")
+    client = client_for(charlie)
+    client.post("/accounts/welcome/", {"references": "lang-0\nlang-1"})
+    round_ = onboarding_round(user=charlie, size=4)
+    page = client.get("/accounts/welcome/rate/").content.decode()
+    assert all(p.title in page for p in round_)
+    rated = round_[0]
+    answers = {f"stars-{p.pk}": "" for p in round_} | {f"stars-{rated.pk}": "5"}
+    response = client.post("/accounts/welcome/rate/", answers, follow=True)
+    assert response.redirect_chain[-1][0] == "/feed/"
+    assert "Your feed is ready: it follows the 2 papers you picked and the 1 you rated." in response.content.decode()
+    assert Interaction.objects.get(user=charlie, paper=rated, kind="rate").value == 5
+    feed = feed_for_user(user=charlie, limit=6)
+    assert set(topics(feed)) == {"lang", topics_of([rated])[0]}
+    assert all(item.source != "popular" for item in feed)
+    assert "Similar to" in response.content.decode()
+
+
+def test_a_bad_rating_is_a_400_and_stores_nothing(community):
+    charlie = UserFactory(username="charlie")
+    papers, _ = community
+    answers = {f"stars-{papers['astro'][0].pk}": "4", f"stars-{papers['bio'][0].pk}": "11"}
+    response = client_for(charlie).post("/accounts/welcome/rate/", answers)
+    assert response.status_code == 400 and "from 1 to 5" in response.content.decode()
+    assert not Interaction.objects.filter(user=charlie).exists()
+
+
+def test_a_new_reader_s_feed_points_to_onboarding_until_they_give_feedback(community):
+    charlie = UserFactory(username="charlie")
+    client = client_for(charlie)
+    assert "Set up your feed in a minute" in client.get("/feed/").content.decode()
+    client.post("/feedback/astro-1", {"kind": "like", "on": "1"})
+    assert "Set up your feed in a minute" not in client.get("/feed/").content.decode()
+
+
+def topics_of(papers):
+    return [p.external_id.split("-")[0] for p in papers]
