@@ -9,7 +9,7 @@ PORT ?= 8000
 -include .env
 export
 
-.PHONY: install install-dev run setup test check clean
+.PHONY: install install-dev chromium run setup test check clean
 
 install: $(VENV)/.runtime var/secret_key
 
@@ -46,8 +46,13 @@ run: setup
 	@echo "Paperfeed on http://$(HOST):$(PORT)/  (demo log-in: demo / paperfeed-demo; emails land in var/mail/; health at /status)"
 	WEB_HOST=$(HOST) WEB_PORT=$(PORT) bin/run
 
-test: install-dev
+test: install-dev chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's Chromium; installed here when missing (as root), never downloaded by Playwright.
+chromium:
+	@command -v chromium >/dev/null || { test "$$(id -u)" = 0 && { apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; }; } \
+	  || { echo "The browser tests need Chromium: run 'sudo apt-get install chromium'."; exit 1; }
 
 check: install
 	$(PY) manage.py check

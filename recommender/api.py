@@ -3,11 +3,10 @@
 import logging
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import permissions, serializers, status, viewsets
+from rest_framework import generics, permissions, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.views import APIView, exception_handler
 
 from recommender.models import Paper
@@ -120,18 +119,20 @@ class PaperViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class SearchView(APIView):
+class SearchView(generics.ListAPIView):
     """``GET /api/search/?q=words``: papers whose title or abstract holds every word, title matches first."""
 
-    @extend_schema(parameters=[OpenApiParameter("q", str, required=True, description=f"Words to find, at most {MAX_QUERY_LENGTH} characters.")],
-                   responses=PaperSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        query = request.query_params.get("q", "").strip()
+    serializer_class = PaperSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("q", str, required=True, description=f"Words to find, at most {MAX_QUERY_LENGTH} characters.")])
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        query = self.request.query_params.get("q", "").strip()
         if not query or len(query) > MAX_QUERY_LENGTH:
             raise ValidationError({"q": f"give 1 to {MAX_QUERY_LENGTH} characters to search for"})
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(papers_search(query=query), request, view=self)
-        return paginator.get_paginated_response(PaperSerializer(page, many=True, context={"request": request}).data)
+        return papers_search(query=query)
 
 
 def _bounded_int(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -47,3 +47,22 @@ def test_a_revoked_or_made_up_token_is_refused(alice_client, alice, bob):
         script.credentials(HTTP_AUTHORIZATION=f"Bearer {bad}")
         response = script.get("/api/feed/")
         assert response.status_code == 403 and "Unknown or revoked" in response.json()["detail"]
+
+
+def test_rate_limits_are_per_reader_not_shared(alice, bob, monkeypatch):
+    from django.core.cache import cache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    from accounts.tokens import api_token_create
+
+    cache.clear()
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "3/min", "user": "5/min"})
+    scripts = {}
+    for user in (alice, bob):
+        scripts[user.username] = APIClient()
+        scripts[user.username].credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=user, name='script')[1]}")
+    assert [scripts["alice"].get("/api/feed/").status_code for _ in range(6)] == [200] * 5 + [429]
+    assert scripts["bob"].get("/api/feed/").status_code == 200  # bob has his own allowance
+    refused = scripts["alice"].get("/api/feed/")
+    assert refused.status_code == 429 and refused["Content-Type"] == "application/json"
+    cache.clear()
