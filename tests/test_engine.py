@@ -215,3 +215,17 @@ def test_batched_fold_in_equals_one_reader_at_a_time():
         row = weights[r]
         one = fold_in(factors, gram, row.indices, row.data, alpha=40.0, regularization=10.0)
         assert np.allclose(batch[r], one, rtol=1e-3, atol=1e-5)
+
+
+def test_the_content_map_solver_agrees_with_scikit_learn_ridge():
+    from scipy import sparse
+    from sklearn.linear_model import Ridge
+
+    from recommender.engine.blend import ridge_block_cg
+
+    rng = np.random.default_rng(0)
+    x = sparse.random(400, 120, density=0.05, random_state=1, format="csr", dtype=np.float32)
+    y = rng.normal(size=(400, 16)).astype(np.float32)
+    expected = Ridge(alpha=1.0, fit_intercept=False, solver="cholesky").fit(x.toarray(), y).coef_.T
+    got = ridge_block_cg(x, y, 1.0, tol=1e-8)
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
