@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from recommender.model_store import store
-from recommender.models import TrainingRun
+from recommender.models import Interaction, TrainingRun
 from recommender.services import training
 from recommender.services.training import (
     RetrainAlreadyRunning,
@@ -200,3 +200,25 @@ def test_a_run_that_keeps_dying_is_given_up(community, settings):
     assert training_run_start(run.pk) is None
     run.refresh_from_db()
     assert run.status == Status.FAILED and not run.in_progress and "Gave up after" in run.message
+
+
+def test_feedback_arrays_carry_every_field_and_leave_out_readers_who_opted_out(community):
+    """On PostgreSQL this reads the binary COPY path; on SQLite the ORM path: both must give the same arrays."""
+    from datetime import datetime, timezone as dt_timezone
+
+    import numpy as np
+
+    from recommender.selectors.training import feedback_arrays
+
+    papers, readers = community
+    when = datetime(2026, 3, 1, 12, 30, 15, 250000, tzinfo=dt_timezone.utc)
+    rating = Interaction.objects.create(user=readers["bio0"], paper=papers["astro"][7], kind="rate", value=4, created=when)
+    readers["lang5"].share_feedback = False
+    readers["lang5"].save()
+    users, items, kinds, values, created = feedback_arrays()
+    assert len(users) == Interaction.objects.exclude(user=readers["lang5"]).count()
+    assert readers["lang5"].pk not in users
+    at = np.flatnonzero((items == rating.paper_id) & (kinds == 4))
+    assert len(at) == 1 and users[at[0]] == readers["bio0"].pk and kinds[at[0]] == 4 and values[at[0]] == 4
+    assert created[at[0]] == when.timestamp()
+    assert set(kinds.tolist()) == {1, 4} and values[kinds == 1].max() == 0
