@@ -213,6 +213,8 @@ ALS_ITERATIONS = env_int("ALS_ITERATIONS", 15, minimum=1)
 ALS_ALPHA = float(env_str("ALS_ALPHA", "40"))
 ALS_USE_GPU = env_bool("ALS_USE_GPU", False)
 ALS_NUM_THREADS = env_int("ALS_NUM_THREADS", 0, minimum=0)  # 0: all cores
+# The function that factorises the confidence matrix (see engine.pipeline.fit_hybrid); a cluster trainer plugs in here.
+ALS_TRAINER = env_str("ALS_TRAINER", "recommender.engine.collaborative.als_fit")
 RANDOM_SEED = env_int("RANDOM_SEED", 0, minimum=0)
 # Feedback older than this many days counts half as much (0: no decay).
 FEEDBACK_HALF_LIFE_DAYS = env_int("FEEDBACK_HALF_LIFE_DAYS", 0, minimum=0)

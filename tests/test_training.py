@@ -222,3 +222,22 @@ def test_feedback_arrays_carry_every_field_and_leave_out_readers_who_opted_out(c
     assert len(at) == 1 and users[at[0]] == readers["bio0"].pk and kinds[at[0]] == 4 and values[at[0]] == 4
     assert created[at[0]] == when.timestamp()
     assert set(kinds.tolist()) == {1, 4} and values[kinds == 1].max() == 0
+
+
+TRAINER_CALLS = []
+
+
+def recording_trainer(confidence, params):
+    """Another ALS trainer, as a cluster's would plug in: here the usual one, recording what it was given."""
+    from recommender.engine.collaborative import als_fit
+
+    TRAINER_CALLS.append((confidence.shape, params.factors))
+    return als_fit(confidence, params)
+
+
+def test_the_als_trainer_is_a_setting(community, settings):
+    settings.ALS_TRAINER = "tests.test_training.recording_trainer"
+    TRAINER_CALLS.clear()
+    run = training.retrain()
+    assert run.status == "activated"
+    assert TRAINER_CALLS == [((18, 24), 3)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,8 +33,13 @@ def fit_hybrid(
     als: ALSParams = ALSParams(),
     blend: BlendParams = BlendParams(),
     encoder: TfidfEncoder | None = None,
+    factorize: Callable[[sparse.csr_matrix, ALSParams], tuple[np.ndarray, np.ndarray]] = als_fit,
 ) -> FitResult:
-    """Build the confidence matrix, fit ALS and the content model, map content into the factor space."""
+    """Build the confidence matrix, fit ALS and the content model, map content into the factor space.
+
+    ``factorize`` is the seam for another ALS trainer (a cluster's, say): it takes the (n_users, n_items)
+    confidence CSR and the parameters and returns user and item factors, as ``als_fit`` does.
+    """
     n_items = len(texts)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -50,7 +56,7 @@ def fit_hybrid(
     content = encoder.fit_transform(texts)
     lap("content")
     if confidence.nnz:
-        _, item_factors = als_fit(confidence, als)
+        _, item_factors = factorize(confidence, als)
     else:
         item_factors = np.zeros((n_items, als.factors), dtype=np.float32)
     lap("als")

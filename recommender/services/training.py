@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.utils.module_loading import import_string
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -259,7 +260,10 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
 
     mask, holdout = recent_holdout(snapshot, max_users=settings.HOLDOUT_USERS, seed=settings.RANDOM_SEED)
     stage("fitting the collaborative and content models")
-    fit = fit_hybrid(subset(snapshot.events, mask), n_users=len(snapshot.user_pks), texts=snapshot.texts, weights=weights, als=als, blend=blend)
+    fit = fit_hybrid(
+        subset(snapshot.events, mask), n_users=len(snapshot.user_pks), texts=snapshot.texts, weights=weights, als=als, blend=blend,
+        factorize=import_string(settings.ALS_TRAINER),
+    )
     timings = {"extract": round(extract_seconds, 3), **fit.timings}
 
     stage("evaluating on recent feedback")
