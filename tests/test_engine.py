@@ -217,28 +217,16 @@ def test_batched_fold_in_equals_one_reader_at_a_time():
         assert np.allclose(batch[r], one, rtol=1e-3, atol=1e-5)
 
 
-def test_the_content_map_solver_agrees_with_scikit_learn_ridge():
+@pytest.mark.parametrize("solver", ["ridge_normal_equations", "ridge_conjugate_gradients"])
+def test_the_content_map_solvers_agree_with_scikit_learn_ridge(solver):
     from scipy import sparse
     from sklearn.linear_model import Ridge
 
-    from recommender.engine.blend import ridge_normal_equations
+    from recommender.engine import blend
 
     rng = np.random.default_rng(0)
     x = sparse.random(400, 120, density=0.05, random_state=1, format="csr", dtype=np.float32)
     y = rng.normal(size=(400, 16)).astype(np.float32)
     expected = Ridge(alpha=1.0, fit_intercept=False, solver="cholesky").fit(x.toarray(), y).coef_.T
-    got = ridge_normal_equations(x, y, 1.0)
-    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
-
-
-def test_the_content_map_keeps_to_the_most_used_terms_and_predicts_factors(monkeypatch):
-    from scipy import sparse
-
-    from recommender.engine import blend
-
-    monkeypatch.setattr(blend, "MAP_MAX_TERMS", 2)
-    content = sparse.csr_matrix(np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 1]], dtype=np.float32))
-    factors = np.array([[1, 0], [1, 1], [0, 1], [0, 1]], dtype=np.float32)
-    coefficients = blend.content_to_factor_map(content, factors, np.ones(4, bool), blend.BlendParams(map_regularization=0.01))
-    assert coefficients.shape == (3, 2) and np.all(coefficients[2] == 0)  # the rarest term is left out
-    np.testing.assert_allclose(content[:3] @ coefficients, factors[:3], atol=0.05)
+    got = getattr(blend, solver)(x, y, 1.0)
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=2e-3)

@@ -280,3 +280,16 @@ def test_the_reader_leans_the_feed_to_content_or_to_readers(community):
     reader.refresh_from_db()
     assert reader.cf_balance is None
     assert client.post("/feed/balance/", {"balance": "everything"}).status_code == 400
+
+
+@pytest.mark.parametrize("likes", [1, 6])
+def test_the_feed_page_takes_the_same_few_queries_however_much_the_reader_has_done(community, newcomer, likes, django_assert_max_num_queries):
+    papers, _ = community
+    retrain()
+    for paper in papers["astro"][:likes]:
+        feedback_set(user=newcomer, paper=paper, kind="like", on=True)
+    client = client_for(newcomer)
+    client.get("/feed/")  # the served model is loaded once per process, not per request
+    with django_assert_max_num_queries(8):
+        response = client.get("/feed/")
+    assert response.status_code == 200 and len(response.context["items"]) == min(20, 24 - likes)
