@@ -34,7 +34,7 @@ class BlendParams:
         return asdict(self)
 
 
-MAP_MAX_PAPERS = 50_000  # the map is fitted on at most this many known papers (a fixed random sample beyond)
+MAP_MAX_PAPERS = 20_000  # the map is fitted on at most this many known papers (a fixed random sample beyond)
 
 
 def content_to_factor_map(
@@ -53,7 +53,8 @@ def content_to_factor_map(
     if len(rows) > MAP_MAX_PAPERS:
         rows = np.sort(np.random.default_rng(0).choice(rows, MAP_MAX_PAPERS, replace=False))
     x, y = content[rows], item_factors[rows]
-    dense_flops, cg_flops = x.shape[1] ** 3 / 3, 60 * x.nnz * f  # a solve against some 30 iterations of two products
+    # A dense solve against some 30 iterations of two sparse products, which run about ten times slower per flop.
+    dense_flops, cg_flops = x.shape[1] ** 3 / 3, 600 * x.nnz * f
     solve = ridge_normal_equations if dense_flops < cg_flops else ridge_conjugate_gradients
     return solve(x, y, params.map_regularization)
 
