@@ -128,6 +128,11 @@ class HybridModel:
         norms = np.linalg.norm(self.item_factors, axis=1, keepdims=True)
         return self.item_factors / np.where(norms > 0, norms, 1.0)
 
+    @cached_property
+    def content_by_term(self) -> sparse.csr_matrix:
+        """(n_terms, n_items) the content vectors transposed, kept for scoring every paper at once."""
+        return self.content.T.tocsr()
+
     @property
     def n_items(self) -> int:
         return self.item_factors.shape[0]
@@ -145,7 +150,9 @@ class HybridModel:
 
         factors = self.item_factors if columns is None else self.item_factors[columns]
         cf = self.user_factors(weights) @ factors.T
-        content = profile_scores(self.content, weights, negative_weight=self.blend.negative_weight, columns=columns)
+        content = profile_scores(
+            self.content, weights, negative_weight=self.blend.negative_weight, columns=columns, by_term=None if columns is not None else self.content_by_term
+        )
         popularity = np.broadcast_to(self.popularity if columns is None else self.popularity[columns], cf.shape)
         return {"cf": cf, "content": content, "popularity": popularity}
 

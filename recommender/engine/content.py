@@ -58,21 +58,26 @@ class TfidfEncoder:
 
 
 def profile_scores(
-    vectors: sparse.csr_matrix, weights: sparse.csr_matrix, *, negative_weight: float = 0.5, columns: np.ndarray | None = None
+    vectors: sparse.csr_matrix, weights: sparse.csr_matrix, *, negative_weight: float = 0.5, columns: np.ndarray | None = None,
+    by_term: sparse.csr_matrix | None = None,
 ) -> np.ndarray:
     """Content scores (n_readers, n_items): similarity of every paper to each reader's profile.
 
     ``weights`` (n_readers, n_items) holds feedback weights; the profile is the weighted sum of
     liked papers' vectors minus ``negative_weight`` times that of disliked ones, so papers similar to
-    a dismissed one drop.
+    a dismissed one drop. ``by_term`` is ``vectors.T`` as CSR, when the caller keeps one (transposing
+    costs a pass over the whole matrix).
     """
     positive = weights.maximum(0)
     negative = (-weights).maximum(0)
     profile = positive @ vectors
     if negative.nnz and negative_weight:
         profile = profile - negative_weight * (negative @ vectors)
-    targets = vectors if columns is None else vectors[columns]
-    return np.asarray((profile @ targets.T).todense() if sparse.issparse(profile) else profile @ targets.T, dtype=np.float32)
+    if columns is None and by_term is not None:
+        by_paper = by_term
+    else:
+        by_paper = (vectors if columns is None else vectors[columns]).T.tocsr()
+    return np.asarray((profile @ by_paper).todense() if sparse.issparse(profile) else profile @ by_paper, dtype=np.float32)
 
 
 def similar_items(vectors: sparse.csr_matrix, item: int, n: int) -> tuple[np.ndarray, np.ndarray]:
