@@ -77,10 +77,18 @@ def save_artifact(path: str | os.PathLike, *, model: HybridModel, item_ids: list
     return target.stat().st_size
 
 
+MAPPED = ("item_factors", "content_data", "content_indices", "content_indptr")  # the large arrays
+
+
 def load_artifact(path: str | os.PathLike) -> Artifact:
-    """Read a file written by :func:`save_artifact`; a missing, truncated or foreign file raises ValueError."""
+    """Read a file written by :func:`save_artifact`; a missing, truncated or foreign file raises ValueError.
+
+    The large arrays are memory-mapped read-only from the file, not copied: the web processes of one
+    host share one copy of them in the page cache.
+    """
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(path, allow_pickle=False) as loaded:
+            data = {name: loaded[name] for name in loaded.files if name not in MAPPED} | _mapped_members(path, MAPPED)
             params = json.loads(str(data["params"]))
             if params.get("format") != FORMAT_VERSION:
                 raise ValueError(f"{path}: unknown artifact format {params.get('format')!r}")
@@ -96,9 +104,34 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
                 known_items=data["known_items"],
                 als=ALSParams(**params["als"]),
                 blend=BlendParams(**params["blend"]),
-                content_map=data["content_map"] if "content_map" in data.files and data["content_map"].size else None,
+                content_map=data["content_map"] if "content_map" in data and data["content_map"].size else None,
             )
             encoder = TfidfEncoder(terms=data["terms"], idf=data["idf"])
             return Artifact(model=model, item_ids=data["item_ids"], encoder=encoder, weights=FeedbackWeights(**weights_params), meta=params["meta"])
     except (OSError, KeyError, EOFError, json.JSONDecodeError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path}: not a readable model artifact ({exc})") from exc
+
+
+def _mapped_members(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Members of an uncompressed .npz (as np.savez writes) memory-mapped read-only: each is an .npy file
+    stored as is inside the zip, so its data starts at a fixed offset in the file."""
+    arrays = {}
+    with open(path, "rb") as handle, zipfile.ZipFile(handle) as archive:
+        for name in names:
+            info = archive.getinfo(f"{name}.npy")
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise ValueError(f"{name} is compressed; cannot be mapped")
+            handle.seek(info.header_offset)
+            local = handle.read(30)
+            start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+            handle.seek(start)
+            version = np.lib.format.read_magic(handle)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(handle)
+            if dtype.hasobject:
+                raise ValueError(f"{name} holds Python objects")
+            count = int(np.prod(shape))
+            arrays[name] = np.asarray(
+                np.memmap(path, dtype=dtype, mode="r", offset=handle.tell(), shape=shape, order="F" if fortran else "C")
+            ) if count else np.zeros(shape, dtype=dtype)
+    return arrays

@@ -123,10 +123,14 @@ class HybridModel:
         self.gram = item_gram(self.item_factors)
 
     @cached_property
-    def unit_factors(self) -> np.ndarray:
-        """Item factors scaled to length 1 (rows of zeros stay zero), for cosine similarities."""
-        norms = np.linalg.norm(self.item_factors, axis=1, keepdims=True)
-        return self.item_factors / np.where(norms > 0, norms, 1.0)
+    def factor_norms(self) -> np.ndarray:
+        """(n_items,) length of each item's factor vector (1 where it is zero, so rows of zeros stay zero)."""
+        norms = np.linalg.norm(self.item_factors, axis=1)
+        return np.where(norms > 0, norms, 1.0).astype(np.float32)
+
+    def unit_factors_of(self, columns: np.ndarray) -> np.ndarray:
+        """Factors of ``columns`` scaled to length 1, for cosine similarities (no copy of the whole matrix)."""
+        return self.item_factors[columns] / self.factor_norms[columns, None]
 
     @cached_property
     def content_by_term(self) -> sparse.csr_matrix:

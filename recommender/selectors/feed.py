@@ -223,7 +223,7 @@ def _reasons(
     reasons: list[tuple[str, int | None]] = [("popular", None)] * len(columns)
     cf_picks, content_picks = np.flatnonzero(cf_side), np.flatnonzero(~cf_side)
     if len(cf_picks):
-        cosines = model.unit_factors[positives] @ model.unit_factors[columns[cf_picks]].T  # (positives, picks)
+        cosines = model.unit_factors_of(positives) @ model.unit_factors_of(columns[cf_picks]).T  # (positives, picks)
         for i, best in zip(cf_picks, np.argmax(cosines, axis=0)):
             reasons[i] = ("collaborative", int(positives[best]))
     if len(content_picks):
@@ -282,7 +282,8 @@ def paper_neighbours(*, paper: Paper, limit: int = 5) -> Neighbours:
     similar_columns, _ = similar_items(model.content, column, limit + 5)
     also: list[int] = []
     if model.known_items[column] and served.version:
-        cosines = np.where(model.known_items, model.unit_factors @ model.unit_factors[column], -np.inf)
+        unit = model.unit_factors_of(np.array([column]))[0]
+        cosines = np.where(model.known_items, (model.item_factors @ unit) / model.factor_norms, -np.inf)
         cosines[column] = -np.inf
         also = [int(j) for j in np.argsort(-cosines)[: limit + 5] if np.isfinite(cosines[j])]
     pks = {int(served.paper_pks[j]) for j in [*similar_columns, *also] if served.paper_pks[j] >= 0}
