@@ -44,6 +44,7 @@ class ServedModel:
     column_of: dict[int, int] = field(default_factory=dict)
     base: Artifact | None = None  # the artifact as loaded, before new papers were appended
     catalogue_key: tuple = ()
+    _freshness: tuple[int, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def model(self) -> HybridModel:
@@ -54,9 +55,12 @@ class ServedModel:
         return self.artifact.weights
 
     def freshness(self, now: float) -> np.ndarray:
-        """1.0 for a paper born now, halving every ``recency_half_life_days``."""
-        age_days = np.maximum(now - self.born, 0) / 86400.0
-        return np.power(0.5, age_days / self.model.blend.recency_half_life_days).astype(np.float32)
+        """1.0 for a paper born now, halving every ``recency_half_life_days`` (recomputed once a minute)."""
+        minute = int(now // 60)
+        if self._freshness is None or self._freshness[0] != minute:
+            age_days = np.maximum(minute * 60 - self.born, 0) / 86400.0
+            self._freshness = (minute, np.power(0.5, age_days / self.model.blend.recency_half_life_days).astype(np.float32))
+        return self._freshness[1]
 
 
 def catalogue_key() -> tuple:

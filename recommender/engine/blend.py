@@ -16,7 +16,7 @@ import numpy as np
 from scipy import sparse
 import scipy.linalg
 
-from recommender.engine.collaborative import ALSParams, fold_in_batch, item_gram
+from recommender.engine.collaborative import ALSParams, fold_in_batch, item_gram, shared_inverse
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,13 @@ class HybridModel:
 
     def user_factors(self, weights: sparse.csr_matrix) -> np.ndarray:
         """Fold in each reader's row of ``weights`` (n_readers, n_items): (n_readers, f)."""
-        return fold_in_batch(self.item_factors, self.gram, weights, alpha=self.als.alpha, regularization=self.als.regularization)
+        return fold_in_batch(
+            self.item_factors, self.gram, weights, alpha=self.als.alpha, regularization=self.als.regularization, m_inv=self.gram_inverse
+        )
+
+    @cached_property
+    def gram_inverse(self) -> np.ndarray:
+        return shared_inverse(self.gram, self.als.regularization)
 
     def component_scores(self, weights: sparse.csr_matrix, columns: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Raw scores (n_readers, n_columns) of each part: collaborative, content and popularity.

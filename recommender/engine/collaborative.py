@@ -54,6 +54,11 @@ def item_gram(item_factors: np.ndarray) -> np.ndarray:
     return (item_factors.T @ item_factors).astype(np.float64)
 
 
+def shared_inverse(gram: np.ndarray, regularization: float) -> np.ndarray:
+    """(YtY + reg I)^-1, shape (f, f): the part of every reader's fold-in system they all share."""
+    return np.linalg.inv(gram + regularization * np.eye(gram.shape[0]))
+
+
 def fold_in(
     item_factors: np.ndarray, gram: np.ndarray, items: np.ndarray, weights: np.ndarray, *, alpha: float, regularization: float
 ) -> np.ndarray:
@@ -72,13 +77,15 @@ def fold_in(
 
 
 def fold_in_batch(
-    item_factors: np.ndarray, gram: np.ndarray, weights: sparse.csr_matrix, *, alpha: float, regularization: float, small: int = 64
+    item_factors: np.ndarray, gram: np.ndarray, weights: sparse.csr_matrix, *, alpha: float, regularization: float, small: int = 64,
+    m_inv: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`fold_in` for every row of ``weights`` (n_readers, n_items) at once: (n_readers, f), float32.
 
     Every reader's system is ``M + Y_u^T D_u Y_u`` with the same ``M = YtY + reg I``, so for readers
     with few papers (at most ``small``, and at most f/2) the Woodbury identity turns one f x f solve per reader into
-    one shared inverse and a small k x k solve each, batched. Others are solved directly.
+    one shared inverse and a small k x k solve each, batched. Others are solved directly. ``m_inv``
+    is that inverse when the caller keeps it (see :func:`shared_inverse`).
     """
     n_readers, f = weights.shape[0], item_factors.shape[1]
     out = np.zeros((n_readers, f), dtype=np.float32)
@@ -90,7 +97,7 @@ def fold_in_batch(
         out[row] = fold_in(item_factors, gram, weights.indices[start:end], weights.data[start:end], alpha=alpha, regularization=regularization)
     if len(light) == 0:
         return out
-    m_inv = np.linalg.inv(gram + regularization * np.eye(f))
+    m_inv = shared_inverse(gram, regularization) if m_inv is None else m_inv
     for chunk in np.array_split(light[np.argsort(counts[light])], max(1, len(light) // 256)):
         k = int(counts[chunk].max())
         y = np.zeros((len(chunk), k, f))
