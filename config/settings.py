@@ -213,6 +213,8 @@ ALS_ITERATIONS = env_int("ALS_ITERATIONS", 15, minimum=1)
 ALS_ALPHA = float(env_str("ALS_ALPHA", "40"))
 ALS_USE_GPU = env_bool("ALS_USE_GPU", False)
 ALS_NUM_THREADS = env_int("ALS_NUM_THREADS", 0, minimum=0)  # 0: all cores
+# A retrain reuses the active model's TF-IDF rows and vocabulary unless more than this share of the papers is new to it.
+CONTENT_REFIT_SHARE = float(env_str("CONTENT_REFIT_SHARE", "0.2"))
 # The function that factorises the confidence matrix (see engine.pipeline.fit_hybrid); a cluster trainer plugs in here.
 ALS_TRAINER = env_str("ALS_TRAINER", "recommender.engine.collaborative.als_fit")
 RANDOM_SEED = env_int("RANDOM_SEED", 0, minimum=0)

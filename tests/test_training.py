@@ -241,3 +241,35 @@ def test_the_als_trainer_is_a_setting(community, settings):
     run = training.retrain()
     assert run.status == "activated"
     assert TRAINER_CALLS == [((18, 24), 3)]
+
+
+def test_a_retrain_reuses_the_content_features_of_papers_already_seen(community):
+    import numpy as np
+
+    from recommender.engine.artifacts import load_artifact
+    from tests.factories import PaperFactory
+
+    first = training.retrain()
+    assert first.sizes["content_reused"] is False
+    PaperFactory(external_id="astro-new", title="Astro study new: galaxy", abstract="galaxy star telescope cosmology redshift galaxy result")
+    second = training.retrain()
+    assert second.status == "activated" and second.sizes["content_reused"] is True
+    from django.conf import settings
+
+    old, new = (load_artifact(settings.MODEL_DIR / run.artifact) for run in (first, second))
+    assert list(new.encoder.terms) == list(old.encoder.terms)
+    old_rows, new_rows = old.index_of(), new.index_of()
+    for paper_id in ("astro-1", "bio-3", "lang-7"):
+        assert (new.model.content[new_rows[paper_id]] != old.model.content[old_rows[paper_id]]).nnz == 0
+    vector = new.model.content[new_rows["astro-new"]]
+    assert vector.nnz > 0 and "galaxy" in {new.encoder.terms[i] for i in vector.indices}
+
+
+def test_many_new_papers_refit_the_vocabulary(community, settings):
+    from tests.factories import PaperFactory
+
+    training.retrain()
+    for n in range(8):  # a quarter of the catalogue
+        PaperFactory(external_id=f"chem-{n}", title=f"Chemistry study {n}", abstract="molecule reaction catalyst solvent bond")
+    run = training.retrain()
+    assert run.sizes["content_reused"] is False

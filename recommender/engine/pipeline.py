@@ -33,6 +33,7 @@ def fit_hybrid(
     als: ALSParams = ALSParams(),
     blend: BlendParams = BlendParams(),
     encoder: TfidfEncoder | None = None,
+    content: sparse.csr_matrix | None = None,
     factorize: Callable[[sparse.csr_matrix, ALSParams], tuple[np.ndarray, np.ndarray]] = als_fit,
 ) -> FitResult:
     """Build the confidence matrix, fit ALS and the content model, map content into the factor space.
@@ -52,8 +53,9 @@ def fit_hybrid(
 
     confidence = confidence_matrix(events, (n_users, n_items), weights)
     lap("matrix")
-    encoder = encoder or TfidfEncoder()
-    content = encoder.fit_transform(texts)
+    if content is None or encoder is None:  # else: the caller's rows, encoded by the caller's (already fitted) encoder
+        encoder = encoder or TfidfEncoder()
+        content = encoder.fit_transform(texts)
     lap("content")
     if confidence.nnz:
         _, item_factors = factorize(confidence, als)

@@ -12,12 +12,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 from django.conf import settings
 from django.utils.module_loading import import_string
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
-from recommender.engine.artifacts import load_artifact, save_artifact
+from recommender.engine.artifacts import Artifact, load_artifact, save_artifact
+from recommender.engine.content import TfidfEncoder
 from recommender.engine.blend import BlendParams, top_k
 from recommender.engine.collaborative import ALSParams
 from recommender.engine.evaluation import is_relevant, metrics, subset
@@ -259,17 +261,20 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     run.save(update_fields=["parameters", "sizes"])
 
     mask, holdout = recent_holdout(snapshot, max_users=settings.HOLDOUT_USERS, seed=settings.RANDOM_SEED)
+    active = active_artifact()
+    reused = reusable_content(snapshot, active[1]) if active else None
     stage("fitting the collaborative and content models")
     fit = fit_hybrid(
         subset(snapshot.events, mask), n_users=len(snapshot.user_pks), texts=snapshot.texts, weights=weights, als=als, blend=blend,
-        factorize=import_string(settings.ALS_TRAINER),
+        factorize=import_string(settings.ALS_TRAINER), encoder=reused[0] if reused else None, content=reused[1] if reused else None,
     )
     timings = {"extract": round(extract_seconds, 3), **fit.timings}
+    run.sizes = {**run.sizes, "content_reused": reused is not None}
 
     stage("evaluating on recent feedback")
     clock = timezone.now()
     run.metrics = holdout_metrics(fit, holdout)
-    previous = active_model_on_holdout(snapshot, mask, holdout, weights)
+    previous = active_model_on_holdout(snapshot, mask, holdout, weights, active) if active else None
     if previous is not None:
         run.metrics["active_model"] = previous  # the served model, scored on this run's hold-out
     timings["evaluate"] = round((timezone.now() - clock).total_seconds(), 3)
@@ -304,19 +309,49 @@ def holdout_metrics(fit, holdout: dict[int, np.ndarray]) -> dict:
     return {key: round(value, 4) if isinstance(value, float) else value for key, value in result.items()}
 
 
-def active_model_on_holdout(snapshot: TrainingSnapshot, mask: np.ndarray, holdout: dict[int, np.ndarray], weights: FeedbackWeights) -> dict | None:
-    """The active model's recall@20 and nDCG@20 on this run's hold-out, so the two are compared on the same readers.
-
-    Its papers are matched by id; a held-out paper it has never seen counts as a miss. None when there
-    is no active model, no hold-out, or its file cannot be read.
-    """
+def active_artifact() -> tuple[str, Artifact] | None:
+    """The version and artifact of the active model; None when there is none or its file cannot be read."""
     active = TrainingRun.objects.filter(is_active=True).values_list("version", "artifact").first()
-    if active is None or not holdout:
+    if active is None:
         return None
     try:
-        artifact = load_artifact(Path(settings.MODEL_DIR) / active[1])
+        return active[0], load_artifact(Path(settings.MODEL_DIR) / active[1])
     except ValueError:
+        log.warning("active model %s: its file cannot be read", active[0])
         return None
+
+
+def reusable_content(snapshot: TrainingSnapshot, previous: Artifact) -> tuple[TfidfEncoder, sparse.csr_matrix] | None:
+    """The previous model's encoder and TF-IDF rows, for papers it has seen, with new papers encoded by that
+    encoder: content features are not recomputed every night. None (refit everything) when more than
+    CONTENT_REFIT_SHARE of the papers are new to it, so the vocabulary follows the catalogue."""
+    if previous.encoder.terms is None or len(previous.encoder.terms) == 0 or not len(snapshot.paper_ids):
+        return None
+    old_row = previous.index_of()
+    rows = np.array([old_row.get(paper_id, -1) for paper_id in snapshot.paper_ids], dtype=np.int64)
+    new = np.flatnonzero(rows < 0)
+    if len(new) > settings.CONTENT_REFIT_SHARE * len(rows):
+        return None
+    seen = np.flatnonzero(rows >= 0)
+    parts = [previous.model.content[rows[seen]]]
+    if len(new):
+        parts.append(previous.encoder.transform([snapshot.texts[i] for i in new]))
+    stacked = sparse.vstack(parts, format="csr")
+    order = np.empty(len(rows), dtype=np.int64)
+    order[np.concatenate([seen, new])] = np.arange(len(rows))
+    return previous.encoder, stacked[order].astype(np.float32)
+
+
+def active_model_on_holdout(
+    snapshot: TrainingSnapshot, mask: np.ndarray, holdout: dict[int, np.ndarray], weights: FeedbackWeights, active: tuple[str, Artifact]
+) -> dict | None:
+    """The active model's recall@20 and nDCG@20 on this run's hold-out, so the two are compared on the same readers.
+
+    Its papers are matched by id; a held-out paper it has never seen counts as a miss. None when there is no hold-out.
+    """
+    if not holdout:
+        return None
+    version, artifact = active
     column_of = {str(paper_id): j for j, paper_id in enumerate(artifact.item_ids)}
     to_old = np.array([column_of.get(paper_id, -1) for paper_id in snapshot.paper_ids], dtype=np.int64)
     users = np.array(sorted(holdout))
@@ -334,7 +369,7 @@ def active_model_on_holdout(snapshot: TrainingSnapshot, mask: np.ndarray, holdou
     ])
     truth = [np.array([to_old[i] for i in holdout[u]]) for u in users]  # -1 (unknown to the old model) never matches
     result = metrics(ranked, truth)
-    return {"version": active[0], **{key: round(value, 4) if isinstance(value, float) else value for key, value in result.items()}}
+    return {"version": version, **{key: round(value, 4) if isinstance(value, float) else value for key, value in result.items()}}
 
 
 @transaction.atomic
