@@ -261,14 +261,16 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     run.save(update_fields=["parameters", "sizes"])
 
     mask, holdout = recent_holdout(snapshot, max_users=settings.HOLDOUT_USERS, seed=settings.RANDOM_SEED)
+    clock = timezone.now()
     active = active_artifact()
     reused = reusable_content(snapshot, active[1]) if active else None
+    reuse_seconds = (timezone.now() - clock).total_seconds()
     stage("fitting the collaborative and content models")
     fit = fit_hybrid(
         subset(snapshot.events, mask), n_users=len(snapshot.user_pks), texts=snapshot.texts, weights=weights, als=als, blend=blend,
         factorize=import_string(settings.ALS_TRAINER), encoder=reused[0] if reused else None, content=reused[1] if reused else None,
     )
-    timings = {"extract": round(extract_seconds, 3), **fit.timings}
+    timings = {"extract": round(extract_seconds, 3), "content_reuse": round(reuse_seconds, 3), **fit.timings}
     run.sizes = {**run.sizes, "content_reused": reused is not None}
 
     stage("evaluating on recent feedback")
