@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from scipy import sparse
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -275,8 +276,9 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
 
     stage("evaluating on recent feedback")
     clock = timezone.now()
-    run.metrics = holdout_metrics(fit, holdout)
-    previous = active_model_on_holdout(snapshot, mask, holdout, weights, active) if active else None
+    with threadpool_limits(limits=als.num_threads or os.cpu_count(), user_api="blas"):  # as many cores as ALS had
+        run.metrics = holdout_metrics(fit, holdout)
+        previous = active_model_on_holdout(snapshot, mask, holdout, weights, active) if active else None
     if previous is not None:
         run.metrics["active_model"] = previous  # the served model, scored on this run's hold-out
     timings["evaluate"] = round((timezone.now() - clock).total_seconds(), 3)
