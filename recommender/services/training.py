@@ -7,6 +7,7 @@ import socket
 import threading
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -276,9 +277,8 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
 
     stage("evaluating on recent feedback")
     clock = timezone.now()
-    with threadpool_limits(limits=als.num_threads or os.cpu_count(), user_api="blas"):  # as many cores as ALS had
-        run.metrics = holdout_metrics(fit, holdout)
-        previous = active_model_on_holdout(snapshot, mask, holdout, weights, active) if active else None
+    run.metrics = holdout_metrics(fit, holdout)
+    previous = active_model_on_holdout(snapshot, mask, holdout, weights, active) if active else None
     if previous is not None:
         run.metrics["active_model"] = previous  # the served model, scored on this run's hold-out
     timings["evaluate"] = round((timezone.now() - clock).total_seconds(), 3)
@@ -299,17 +299,23 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     training_run_activate(run)
 
 
+EVALUATION_CHUNK = 256  # readers scored at once
+
+
+def top_100(model, weights: sparse.csr_matrix) -> np.ndarray:
+    """(n_readers, 100) each reader's best 100 columns by the blend, their own papers left out; chunks of
+    readers run on as many threads as ALS uses (numpy and BLAS release the GIL)."""
+    chunks = [weights[start : start + EVALUATION_CHUNK] for start in range(0, weights.shape[0], EVALUATION_CHUNK)]
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(als_params().num_threads or os.cpu_count()) as pool:
+        return np.vstack(list(pool.map(lambda chunk: top_k(model.scores(chunk), 100, exclude=chunk), chunks)))
+
+
 def holdout_metrics(fit, holdout: dict[int, np.ndarray]) -> dict:
     """recall@20 and nDCG@20 of the blend on the held-out papers (empty when nothing was held out)."""
     if not holdout:
         return {}
     users = np.array(sorted(holdout))
-    ranked = []
-    for start in range(0, len(users), 512):
-        rows = users[start : start + 512]
-        weights = fit.confidence[rows]
-        ranked.append(top_k(fit.model.scores(weights), 100, exclude=weights))
-    result = metrics(np.vstack(ranked), [holdout[u] for u in users])
+    result = metrics(top_100(fit.model, fit.confidence[users]), [holdout[u] for u in users])
     return {key: round(value, 4) if isinstance(value, float) else value for key, value in result.items()}
 
 
@@ -367,10 +373,7 @@ def active_model_on_holdout(
     matrix = confidence_matrix(
         Events(row_of[kept.users], to_old[kept.items], kept.kinds, kept.values, kept.ages_days), (len(users), len(artifact.item_ids)), weights
     )
-    ranked = np.vstack([
-        top_k(artifact.model.scores(matrix[start : start + 512]), 100, exclude=matrix[start : start + 512])
-        for start in range(0, len(users), 512)
-    ])
+    ranked = top_100(artifact.model, matrix)
     truth = [np.array([to_old[i] for i in holdout[u]]) for u in users]  # -1 (unknown to the old model) never matches
     result = metrics(ranked, truth)
     return {"version": version, **{key: round(value, 4) if isinstance(value, float) else value for key, value in result.items()}}
