@@ -181,8 +181,9 @@ def recent_holdout(snapshot: TrainingSnapshot, *, max_users: int, seed: int) -> 
     events = snapshot.events
     wanted = is_relevant(events)
     users, items, stamps = events.users[wanted], events.items[wanted], snapshot.created[wanted]
-    pair_keys = np.unique(np.stack([users, items], axis=1), axis=0)
-    counts = np.bincount(pair_keys[:, 0], minlength=len(snapshot.user_pks))
+    n_items = max(len(snapshot.paper_pks), 1)
+    pair_keys = np.unique(users * n_items + items)  # each (reader, paper) once
+    counts = np.bincount(pair_keys // n_items, minlength=len(snapshot.user_pks))
     eligible = np.flatnonzero(counts >= 3)
     if len(eligible) == 0 or max_users == 0:
         return np.ones(len(events.users), dtype=bool), {}
@@ -193,8 +194,8 @@ def recent_holdout(snapshot: TrainingSnapshot, *, max_users: int, seed: int) -> 
     for u, i, t in zip(users[in_sample], items[in_sample], stamps[in_sample]):
         if t >= latest.get(int(u), (-np.inf, -1))[0]:
             latest[int(u)] = (float(t), int(i))
-    held = {(u, i) for u, (_, i) in latest.items()}
-    mask = np.fromiter(((int(u), int(i)) not in held for u, i in zip(events.users, events.items)), dtype=bool, count=len(events.users))
+    held = np.array([u * n_items + i for u, (_, i) in latest.items()], dtype=np.int64)
+    mask = ~np.isin(events.users * n_items + events.items, held)
     return mask, {u: np.array([i]) for u, (_, i) in latest.items()}
 
 
