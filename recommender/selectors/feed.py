@@ -142,7 +142,7 @@ def rank_readers(
     for row in range(len(feedback.user_ids)):
         mine = scores[row].copy()
         if len(feedback.avoided_topics[row]):
-            mine -= TOPIC_AVOIDANCE * _closeness(model.content, pool_columns, feedback.avoided_topics[row])
+            mine -= TOPIC_AVOIDANCE * _closeness(model.content, None if columns is None else pool_columns, feedback.avoided_topics[row])
         left_out = np.concatenate([feedback.seen[row], feedback.muted[row], *([] if exclude is None else [exclude[row]])])
         mine[_positions_in(pool_columns, left_out)] = -np.inf
         available = int(np.isfinite(mine).sum())
@@ -160,9 +160,10 @@ def rank_readers(
     return result
 
 
-def _closeness(content: sparse.csr_matrix, columns: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """(len(columns),) the highest content similarity of each column to any of the ``anchors`` columns."""
-    return np.asarray((content[columns] @ content[anchors].T).max(axis=1).todense()).ravel()
+def _closeness(content: sparse.csr_matrix, columns: np.ndarray | None, anchors: np.ndarray) -> np.ndarray:
+    """(len(columns),) the highest content similarity of each column (every paper when None) to any of the ``anchors``."""
+    block = content if columns is None else content[columns]
+    return np.asarray((block @ content[anchors].T).max(axis=1).todense()).ravel()
 
 
 def _positions_in(sorted_columns: np.ndarray, wanted: np.ndarray) -> np.ndarray:
