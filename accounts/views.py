@@ -1,6 +1,6 @@
 """Sign-up and the settings page. Log-in, log-out and passwords are Django's own views."""
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from axes.utils import reset as axes_reset
 from django.conf import settings
@@ -10,7 +10,8 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -152,6 +153,11 @@ def welcome(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
     context = {"query": query, "results": papers_search(query=query)[:10] if query else []}
     status = 200
+    if request.method == "POST" and "pick" in request.POST:
+        paper = get_object_or_404(Paper, external_id=request.POST["pick"])
+        likes_add(user=request.user, papers=[paper])
+        messages.success(request, f"Picked “{paper.title}”.")
+        return redirect(f"{reverse('welcome')}?{urlencode({'q': request.POST.get('q', '')[:MAX_QUERY_LENGTH]})}")
     if request.method == "POST":
         text = request.POST.get("references", "")
         try:

@@ -29,10 +29,12 @@ def test_search_and_pick(community):
     client = client_for(charlie)
     page = client.get("/accounts/welcome/", {"q": "enzyme"}).content.decode()
     assert "Bio study 1: enzyme" in page and "Astro" not in page
-    response = client.post("/feedback/bio-1", {"kind": "like", "on": "1", "next": "/accounts/welcome/?q=enzyme"})
+    response = client.post("/accounts/welcome/", {"pick": "bio-1", "q": "enzyme"})
     assert response["Location"] == "/accounts/welcome/?q=enzyme"
     page = client.get("/accounts/welcome/", {"q": "enzyme"}).content.decode()
-    assert "✓ picked" in page and "Your picks (1)" in page
+    assert "✓ picked" in page and "Your picks (1)" in page and "Picked “Bio study 1: enzyme”." in page
+    assert Interaction.objects.filter(user=charlie, paper__external_id="bio-1", kind="like").exists()
+    assert client.post("/accounts/welcome/", {"pick": "no-such-paper"}).status_code == 404
 
 
 def test_pasting_ids_and_titles_picks_the_matches_and_shows_the_rest(community):
