@@ -5,10 +5,13 @@ Methods compared in one run: popularity, content only, ALS only and the blend.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
+from threadpoolctl import threadpool_limits
 
 from recommender.engine.blend import standardize, top_k
 from recommender.engine.content import profile_scores
@@ -125,20 +128,35 @@ def method_scores(fit: FitResult, method: str, weights: sparse.csr_matrix, candi
 
 
 def rank_users(
-    fit: FitResult, users: np.ndarray, *, methods=METHODS, k: int = 100, candidates: np.ndarray | None = None, batch: int = 512
+    fit: FitResult, users: np.ndarray, *, methods=METHODS, k: int = 100, candidates: np.ndarray | None = None, batch: int = 512,
+    threads: int = 1,
 ) -> dict[str, np.ndarray]:
     """Top-``k`` paper indices (len(users), k) per method, excluding each reader's training papers."""
-    train = fit.confidence
-    out = {m: np.zeros((len(users), min(k, fit.model.n_items if candidates is None else len(candidates))), dtype=np.int64) for m in methods}
-    for start in range(0, len(users), batch):
-        rows = users[start : start + batch]
-        weights = train[rows]
-        for method in methods:
-            scores = method_scores(fit, method, weights, candidates)
+    weights = fit.confidence[users]
+    width = min(k, fit.model.n_items if candidates is None else len(candidates))
+    out = {}
+    for method in methods:
+
+        def rank(chunk: sparse.csr_matrix, method: str = method) -> np.ndarray:
+            scores = method_scores(fit, method, chunk, candidates)
             if method != "blend":
                 scores = standardize(scores, candidates)
-            out[method][start : start + len(rows)] = top_k(scores, k, exclude=weights, candidates=candidates)
+            return top_k(scores, k, exclude=chunk, candidates=candidates)
+
+        out[method] = ranked_in_chunks(rank, weights, batch=batch, threads=threads) if len(users) else np.zeros((0, width), dtype=np.int64)
     return out
+
+
+def ranked_in_chunks(
+    rank: Callable[[sparse.csr_matrix], np.ndarray], weights: sparse.csr_matrix, *, batch: int = 512, threads: int = 1
+) -> np.ndarray:
+    """``rank`` (feedback rows -> (rows, k) paper columns) applied to ``weights`` (n_readers, n_items), ``batch``
+    readers at a time, on ``threads`` threads (numpy and BLAS release the GIL; BLAS keeps one thread each)."""
+    chunks = [weights[start : start + batch] for start in range(0, weights.shape[0], batch)]
+    if threads <= 1:
+        return np.vstack([rank(chunk) for chunk in chunks])
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+        return np.vstack(list(pool.map(rank, chunks)))
 
 
 @dataclass

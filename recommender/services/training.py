@@ -7,13 +7,11 @@ import socket
 import threading
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from scipy import sparse
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -24,7 +22,7 @@ from recommender.engine.artifacts import Artifact, load_artifact, save_artifact
 from recommender.engine.content import TfidfEncoder
 from recommender.engine.blend import BlendParams, top_k
 from recommender.engine.collaborative import ALSParams
-from recommender.engine.evaluation import is_relevant, metrics, subset
+from recommender.engine.evaluation import is_relevant, metrics, rank_users, ranked_in_chunks, subset
 from recommender.engine.matrix import Events, FeedbackWeights, confidence_matrix
 from recommender.engine.pipeline import fit_hybrid
 from recommender.models import TrainingRun
@@ -303,12 +301,8 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
 EVALUATION_CHUNK = 256  # readers scored at once
 
 
-def top_100(model, weights: sparse.csr_matrix) -> np.ndarray:
-    """(n_readers, 100) each reader's best 100 columns by the blend, their own papers left out; chunks of
-    readers run on as many threads as ALS uses (numpy and BLAS release the GIL)."""
-    chunks = [weights[start : start + EVALUATION_CHUNK] for start in range(0, weights.shape[0], EVALUATION_CHUNK)]
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(als_params().num_threads or os.cpu_count()) as pool:
-        return np.vstack(list(pool.map(lambda chunk: top_k(model.scores(chunk), 100, exclude=chunk), chunks)))
+def _evaluation_threads() -> int:
+    return als_params().num_threads or os.cpu_count() or 1  # as many cores as ALS uses
 
 
 def holdout_metrics(fit, holdout: dict[int, np.ndarray]) -> dict:
@@ -316,7 +310,8 @@ def holdout_metrics(fit, holdout: dict[int, np.ndarray]) -> dict:
     if not holdout:
         return {}
     users = np.array(sorted(holdout))
-    result = metrics(top_100(fit.model, fit.confidence[users]), [holdout[u] for u in users])
+    ranked = rank_users(fit, users, methods=("blend",), batch=EVALUATION_CHUNK, threads=_evaluation_threads())["blend"]
+    result = metrics(ranked, [holdout[u] for u in users])
     return {key: round(value, 4) if isinstance(value, float) else value for key, value in result.items()}
 
 
@@ -374,7 +369,10 @@ def active_model_on_holdout(
     matrix = confidence_matrix(
         Events(row_of[kept.users], to_old[kept.items], kept.kinds, kept.values, kept.ages_days), (len(users), len(artifact.item_ids)), weights
     )
-    ranked = top_100(artifact.model, matrix)
+    model = artifact.model
+    ranked = ranked_in_chunks(
+        lambda chunk: top_k(model.scores(chunk), 100, exclude=chunk), matrix, batch=EVALUATION_CHUNK, threads=_evaluation_threads()
+    )
     truth = [np.array([to_old[i] for i in holdout[u]]) for u in users]  # -1 (unknown to the old model) never matches
     result = metrics(ranked, truth)
     return {"version": version, **{key: round(value, 4) if isinstance(value, float) else value for key, value in result.items()}}
