@@ -13,7 +13,7 @@ import numpy as np
 from scipy import sparse
 
 from accounts.models import User
-from recommender.engine.blend import diversify
+from recommender.engine.blend import diversify, standardize
 from recommender.engine.content import similar_items
 from recommender.engine.matrix import KIND_CODES, Events, confidence_matrix
 from recommender.model_store import ServedModel, store
@@ -256,8 +256,7 @@ def onboarding_round(*, user: User, size: int = 8) -> list[Paper]:
     candidates = np.setdiff1d(np.flatnonzero(served.paper_pks >= 0), feedback.seen[0])
     if len(candidates) == 0:
         return []
-    popularity = model.popularity[candidates].astype(np.float64)  # log(1 + readers)
-    popularity = (popularity - popularity.mean()) / (popularity.std() or 1.0)
+    popularity = standardize(model.popularity[candidates][None, :].astype(np.float64))[0]  # of log(1 + readers)
     picked = np.array(sorted(feedback.verbs[0]), dtype=np.int64)
     if len(picked):
         popularity -= ONBOARDING_NOVELTY * _closeness(model.content, candidates, picked)
