@@ -58,7 +58,7 @@ def feed(request: HttpRequest) -> HttpResponse:
     window = "week" if request.GET.get("window") == "week" else "all"
     size = settings.FEED_PAGE_SIZE
     items = feed_for_user(user=request.user, limit=size + 1, offset=(page - 1) * size, within_days=7 if window == "week" else None)
-    balance = {0.0: "content", 1.0: "readers"}.get(request.user.cf_balance, "blend")
+    balance = next((name for name, share in BALANCES.items() if share == request.user.cf_balance), "blend")
     context = {
         "items": items[:size], "page_number": page, "has_next": len(items) > size, "window": window, "balance": balance,
         "newcomer": not reader_has_feedback(user=request.user),
