@@ -7,7 +7,6 @@ from tests.factories import PaperFactory, UserFactory
 
 PASSWORD = "correct horse battery staple"
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
 
 
 @pytest.fixture(autouse=True)
