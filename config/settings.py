@@ -6,7 +6,7 @@ import dj_database_url
 from dotenv import load_dotenv
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # A .env file (see .env.example) fills in what the real environment does not set.
@@ -208,23 +208,28 @@ READ_DEDUP_MINUTES = env_int("READ_DEDUP_MINUTES", 30, minimum=0)
 # Recommendation engine. Parameters were chosen on a validation split of citeulike-a (BENCHMARKS.md).
 MODEL_DIR = Path(env_str("MODEL_DIR", str(VAR_DIR / "models")))
 ALS_FACTORS = env_int("ALS_FACTORS", 256, minimum=1)
-ALS_REGULARIZATION = float(env_str("ALS_REGULARIZATION", "10"))
+ALS_REGULARIZATION = env_float("ALS_REGULARIZATION", 10.0, minimum=0.0)
 ALS_ITERATIONS = env_int("ALS_ITERATIONS", 15, minimum=1)
-ALS_ALPHA = float(env_str("ALS_ALPHA", "40"))
+ALS_ALPHA = env_float("ALS_ALPHA", 40.0, minimum=0.0)
 ALS_USE_GPU = env_bool("ALS_USE_GPU", False)
 ALS_NUM_THREADS = env_int("ALS_NUM_THREADS", 0, minimum=0)  # 0: all cores
 # A retrain reuses the active model's TF-IDF rows and vocabulary unless more than this share of the papers is new to it.
-CONTENT_REFIT_SHARE = float(env_str("CONTENT_REFIT_SHARE", "0.2"))
+CONTENT_REFIT_SHARE = env_float("CONTENT_REFIT_SHARE", 0.2, minimum=0.0, maximum=1.0)
 # The function that factorises the confidence matrix (see engine.pipeline.fit_hybrid); a cluster trainer plugs in here.
 ALS_TRAINER = env_str("ALS_TRAINER", "recommender.engine.collaborative.als_fit")
 RANDOM_SEED = env_int("RANDOM_SEED", 0, minimum=0)
 # Feedback older than this many days counts half as much (0: no decay).
 FEEDBACK_HALF_LIFE_DAYS = env_int("FEEDBACK_HALF_LIFE_DAYS", 0, minimum=0)
-# A new model goes live unless its hold-out recall@20 is this much (relative) below the active one's.
-ACTIVATION_TOLERANCE = float(env_str("ACTIVATION_TOLERANCE", "0.10"))
-HOLDOUT_USERS = env_int("HOLDOUT_USERS", 1000, minimum=0)
+# The nightly gate (README "How a new model earns its place"): this share of readers, chosen by a hash of their
+# id, is never trained on; a new model is scored beside the active one on their feedback that neither has seen,
+# and is refused when its recall@20 is, with 95% confidence, more than ACTIVATION_TOLERANCE (relative) below.
+GATE_READER_SHARE = env_float("GATE_READER_SHARE", 0.05, minimum=0.0, maximum=0.5)
+ACTIVATION_TOLERANCE = env_float("ACTIVATION_TOLERANCE", 0.10, minimum=-1.0, maximum=1.0)
+HOLDOUT_USERS = env_int("HOLDOUT_USERS", 1000, minimum=0)  # gate readers scored at most
 # Hold-out metrics from fewer readers than this are too noisy to refuse a model on.
 ACTIVATION_MIN_HOLDOUT_USERS = env_int("ACTIVATION_MIN_HOLDOUT_USERS", 20, minimum=1)
+# Model files kept besides the active one (the newest activated ones); files of rejected and failed runs are deleted.
+MODEL_FILES_KEEP = env_int("MODEL_FILES_KEEP", 3, minimum=0)
 # A running retrain stamps a heartbeat this often; one silent for RETRAIN_STALE_SECONDS is taken as dead.
 RETRAIN_HEARTBEAT_SECONDS = env_int("RETRAIN_HEARTBEAT_SECONDS", 15, minimum=1)
 RETRAIN_STALE_SECONDS = env_int("RETRAIN_STALE_SECONDS", 120, minimum=2)

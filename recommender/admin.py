@@ -29,9 +29,14 @@ class InteractionAdmin(admin.ModelAdmin):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    """History of retrains: read-only, since runs are written by `manage.py retrain` alone."""
+    """History of retrains (nightly, `manage.py retrain` or *Retrain now*): read-only.
 
-    list_display = ("version", "status", "is_active", "started_at", "finished_at", "recall_at_20", "interactions")
+    Each run shows both models' recall@20 on feedback neither was trained on (the gate, README "How a new
+    model earns its place") and whether its model file is kept: the active model's and the newest few
+    are, files of rejected and failed runs are deleted.
+    """
+
+    list_display = ("version", "status", "is_active", "started_at", "recall_at_20", "active_recall_at_20", "holdout", "file", "interactions")
     list_filter = ("status", "is_active")
     search_fields = ("version", "message")
     readonly_fields = [f.name for f in TrainingRun._meta.fields]
@@ -39,6 +44,23 @@ class TrainingRunAdmin(admin.ModelAdmin):
     @admin.display(description="recall@20")
     def recall_at_20(self, run: TrainingRun):
         return run.metrics.get("recall@20")
+
+    @admin.display(description="active model's recall@20")
+    def active_recall_at_20(self, run: TrainingRun):
+        return run.metrics.get("active_model", {}).get("recall@20")
+
+    @admin.display(description="hold-out (unseen feedback)")
+    def holdout(self, run: TrainingRun) -> str:
+        holdout = run.metrics.get("holdout")
+        if not holdout:
+            return ""
+        return f"{holdout['kind']}: {holdout['readers']} readers, {holdout['papers']} papers" if holdout["readers"] else "none"
+
+    @admin.display(description="model file")
+    def file(self, run: TrainingRun) -> str:
+        if run.artifact_deleted_at:
+            return f"deleted {run.artifact_deleted_at:%Y-%m-%d %H:%M}"
+        return "kept" if run.artifact else ""
 
     @admin.display(description="interactions")
     def interactions(self, run: TrainingRun):

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from scipy import sparse
 from django.db.models import Count, Max, Q
 
-from recommender.engine.artifacts import Artifact, load_artifact
+from recommender.engine.artifacts import Artifact, load_artifact, with_new_papers
 from recommender.engine.blend import BlendParams, HybridModel
 from recommender.engine.collaborative import ALSParams
 from recommender.engine.content import TfidfEncoder
@@ -70,31 +69,14 @@ def catalogue_key() -> tuple:
 
 
 def _with_new_papers(artifact: Artifact, catalogue: dict) -> Artifact:
-    """``artifact`` with the catalogue's papers it has never seen appended: their TF-IDF vectors from the saved
-    encoder, factors predicted from those vectors (the training's content-to-factor map), zero popularity."""
+    """``artifact`` with the catalogue's papers it has never seen appended (see ``with_new_papers``)."""
     seen = set(map(str, artifact.item_ids))
     new_ids = [ext for ext in catalogue if ext not in seen]
     if not new_ids:
         return artifact
     rows = {ext: (title, abstract) for ext, title, abstract in Paper.objects.filter(external_id__in=new_ids).values_list("external_id", "title", "abstract")}
     new_ids = [ext for ext in new_ids if ext in rows]
-    model = artifact.model
-    vectors = artifact.encoder.transform([paper_text(*rows[ext]) for ext in new_ids])
-    k, f = len(new_ids), model.item_factors.shape[1]
-    mapped = np.zeros((k, f), dtype=np.float32)
-    if model.content_map is not None and model.content_map.shape[0] == vectors.shape[1]:
-        mapped = np.asarray(vectors @ model.content_map, dtype=np.float32)
-    extended = HybridModel(
-        item_factors=np.vstack([model.item_factors, mapped]),
-        content=sparse.vstack([model.content, vectors]).tocsr(),
-        popularity=np.concatenate([model.popularity, np.zeros(k, dtype=np.float32)]),
-        known_items=np.concatenate([model.known_items, np.zeros(k, dtype=bool)]),
-        als=model.als,
-        blend=model.blend,
-        content_map=model.content_map,
-    )
-    item_ids = np.concatenate([np.asarray(artifact.item_ids, dtype=str), np.array(new_ids, dtype=str)])
-    return Artifact(model=extended, item_ids=item_ids, encoder=artifact.encoder, weights=artifact.weights, meta=artifact.meta)
+    return with_new_papers(artifact, new_ids, [paper_text(*rows[ext]) for ext in new_ids])
 
 
 def _served(artifact: Artifact, version: str, key: tuple) -> ServedModel:

@@ -117,10 +117,18 @@ class TrainingRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     parameters = models.JSONField(default=dict, blank=True)
     timings = models.JSONField(default=dict, blank=True, help_text="Seconds per stage.")
-    metrics = models.JSONField(default=dict, blank=True, help_text="Hold-out metrics of recent feedback.")
+    metrics = models.JSONField(
+        default=dict, blank=True, help_text="Both models' figures on feedback neither was trained on, the hold-out, and the gate's decision."
+    )
     sizes = models.JSONField(default=dict, blank=True)
     artifact = models.CharField(max_length=300, blank=True, help_text="Model file, relative to MODEL_DIR.")
-    message = models.TextField(blank=True, help_text="Why the run failed or was not activated.")
+    artifact_deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its model file was deleted (files of rejected and failed runs, and of old models)."
+    )
+    data_until = models.DateTimeField(
+        null=True, blank=True, help_text="The newest feedback it saw: feedback after this is unseen by this model (the gate's hold-out)."
+    )
+    message = models.TextField(blank=True, help_text="Why the run failed, or why it was or was not activated.")
 
     class Meta:
         ordering = ["-started_at", "-id"]

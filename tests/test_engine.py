@@ -230,3 +230,9 @@ def test_the_content_map_solvers_agree_with_scikit_learn_ridge(solver):
     expected = Ridge(alpha=1.0, fit_intercept=False, solver="cholesky").fit(x.toarray(), y).coef_.T
     got = getattr(blend, solver)(x, y, 1.0)
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=2e-3)
+
+
+def test_reads_are_capped_so_visits_cannot_outweigh_a_like():
+    events = Events([0] * 10 + [1], [0] * 10 + [0], [0] * 10 + [1])  # ten reads; one like
+    matrix = confidence_matrix(events, (2, 1), FeedbackWeights()).toarray()
+    assert matrix[0, 0] == 2.0 and matrix[1, 0] == 4.0

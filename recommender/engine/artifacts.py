@@ -77,6 +77,45 @@ def save_artifact(path: str | os.PathLike, *, model: HybridModel, item_ids: list
     return target.stat().st_size
 
 
+def with_new_papers(artifact: Artifact, new_ids: list[str], texts: list[str]) -> Artifact:
+    """``artifact`` with papers it has never seen appended as columns, as the site serves them until the next
+    retrain: TF-IDF vectors from its own encoder, factors predicted by its content-to-factor map, no popularity."""
+    if not new_ids:
+        return artifact
+    model = artifact.model
+    vectors = artifact.encoder.transform(texts)
+    mapped = np.zeros((len(new_ids), model.item_factors.shape[1]), dtype=np.float32)
+    if model.content_map is not None and model.content_map.shape[0] == vectors.shape[1]:
+        mapped = np.asarray(vectors @ model.content_map, dtype=np.float32)
+    extended = HybridModel(
+        item_factors=np.vstack([model.item_factors, mapped]),
+        content=sparse.vstack([model.content, vectors]).tocsr(),
+        popularity=np.concatenate([model.popularity, np.zeros(len(new_ids), dtype=np.float32)]),
+        known_items=np.concatenate([model.known_items, np.zeros(len(new_ids), dtype=bool)]),
+        als=model.als,
+        blend=model.blend,
+        content_map=model.content_map,
+    )
+    item_ids = np.concatenate([np.asarray(artifact.item_ids, dtype=str), np.array(new_ids, dtype=str)])
+    return Artifact(model=extended, item_ids=item_ids, encoder=artifact.encoder, weights=artifact.weights, meta=artifact.meta)
+
+
+def aligned_model(artifact: Artifact, item_ids: list[str], texts: list[str]) -> HybridModel:
+    """The artifact's model with column j for ``item_ids[j]`` (``texts[j]`` its text): papers it knows keep their
+    rows, papers it has never seen are added as :func:`with_new_papers` does. Used to score an older model on
+    today's catalogue."""
+    known = artifact.index_of()
+    new = [j for j, paper_id in enumerate(item_ids) if paper_id not in known]
+    extended = with_new_papers(artifact, [item_ids[j] for j in new], [texts[j] for j in new])
+    index = extended.index_of()
+    rows = np.array([index[paper_id] for paper_id in item_ids], dtype=np.int64)
+    model = extended.model
+    return HybridModel(
+        item_factors=model.item_factors[rows], content=model.content[rows], popularity=model.popularity[rows],
+        known_items=model.known_items[rows], als=model.als, blend=model.blend, content_map=model.content_map,
+    )
+
+
 MAPPED = ("item_factors", "content_data", "content_indices", "content_indptr")  # the large arrays
 
 

@@ -3,7 +3,8 @@
 Every score vector is standardised per reader over the candidate papers, so "one standard
 deviation above this reader's average" means the same on both sides. The collaborative
 share grows with what we know about the reader: ``cf_weight * n / (n + cf_half_count)`` for
-``n`` positive events, so a new reader leans on content and popularity. Papers no one has
+``n`` papers they wanted, so a new reader leans on content; a reader who wanted nothing yet gets
+the popular papers (minus those like the ones they dismissed). Papers no one has
 touched get collaborative scores through a ridge map from content to the factor space.
 """
 
@@ -194,9 +195,9 @@ class HybridModel:
         blended = z_cf - z_content
         blended *= w_cf
         blended += z_content  # w * z_cf + (1 - w) * z_content, without the temporaries
-        no_feedback = np.flatnonzero(weights.getnnz(axis=1) == 0)
-        if len(no_feedback):  # a reader with no feedback at all gets the popular papers
-            blended[no_feedback] = standardize(parts["popularity"][no_feedback], candidates)
+        unknown = np.flatnonzero(known.ravel() == 0)
+        if len(unknown):  # a reader who wanted nothing yet gets the popular papers, less those like the ones they dismissed
+            blended[unknown] = standardize(parts["popularity"][unknown], candidates) + z_content[unknown]
         if freshness is not None and self.blend.recency_boost:
             blended += np.float32(self.blend.recency_boost) * freshness.astype(np.float32)
         return {"blended": blended, "z_cf": z_cf, "z_content": z_content, "w_cf": np.broadcast_to(w_cf, blended.shape)}

@@ -16,11 +16,10 @@ from threadpoolctl import threadpool_limits
 from recommender.engine.blend import standardize, top_k
 from recommender.engine.content import profile_scores
 from recommender.engine.exchange import InteractionRecord, PaperRecord
-from recommender.engine.matrix import KIND_CODES, Events
+from recommender.engine.matrix import KIND_CODES, Events, wanted_events
 from recommender.engine.pipeline import FitResult
 
 METHODS = ("popularity", "content", "als", "blend")
-POSITIVE_KINDS = {"read", "like", "save"}
 
 
 @dataclass
@@ -49,12 +48,6 @@ def dataset_from_records(papers: list[PaperRecord], interactions: list[Interacti
         user_index.setdefault(name, len(user_index))
     texts = [f"{p.title}. {p.title}. {p.abstract}" for p in papers]
     return Dataset(list(user_index), [p.id for p in papers], texts, Events(users, items, kinds, values))
-
-
-def is_relevant(events: Events) -> np.ndarray:
-    """Events that say the reader wanted the paper: reads, likes, saves, ratings of 4-5 stars."""
-    rate = events.kinds == KIND_CODES["rate"]
-    return np.isin(events.kinds, [KIND_CODES[k] for k in POSITIVE_KINDS]) | (rate & (events.values >= 4))
 
 
 def split_warm(events: Events, *, seed: int = 0, fraction: float = 0.2, min_items: int = 5) -> tuple[np.ndarray, dict[int, np.ndarray]]:
@@ -86,7 +79,9 @@ def split_cold(events: Events, n_items: int, *, seed: int = 0, fraction: float =
 
 
 def _truth(events: Events, in_test: np.ndarray) -> dict[int, np.ndarray]:
-    relevant = in_test & is_relevant(events)
+    """Per reader, the held-out papers they wanted: their final cell is positive (a read then "not interested" is not)."""
+    n_items = int(events.items.max()) + 1 if len(events.items) else 1
+    relevant = in_test & wanted_events(events, n_items)
     truth: dict[int, set[int]] = {}
     for u, i in zip(events.users[relevant], events.items[relevant]):
         truth.setdefault(int(u), set()).add(int(i))
@@ -196,11 +191,10 @@ def truth_from_records(dataset: Dataset, records: list[InteractionRecord]) -> di
     """Held-out wanted papers per reader row, from test-file records (the readers must be in ``dataset``)."""
     index = {paper_id: j for j, paper_id in enumerate(dataset.item_ids)}
     users = {name: i for i, name in enumerate(dataset.user_ids)}
-    collected: dict[int, set[int]] = {}
     for r in records:
         if r.paper not in index:
             raise ValueError(f"line {r.line}: unknown paper {r.paper!r}")
-        wanted = r.kind in POSITIVE_KINDS or (r.kind == "rate" and (r.value or 0) >= 4)
-        if wanted:
-            collected.setdefault(users[r.user], set()).add(index[r.paper])
-    return {u: np.array(sorted(items)) for u, items in collected.items()}
+    events = Events(
+        [users[r.user] for r in records], [index[r.paper] for r in records], [KIND_CODES[r.kind] for r in records], [r.value or 0 for r in records]
+    )
+    return _truth(events, np.ones(len(records), dtype=bool))

@@ -1,9 +1,11 @@
 """Building the users x papers confidence matrix from feedback events.
 
 Each event has a weight by kind (ratings by stars). Positive weights of one
-user-paper cell add up; any negative evidence ("not interested", a low rating)
-turns the cell negative, which implicit's ALS reads as "does not want this, with
-that confidence". Optional time decay halves a weight every ``half_life_days``.
+user-paper cell add up, except that a cell's reads count at most ``max_reads_weight``
+(half a like), so visits cannot outweigh a like; any negative evidence ("not
+interested", a low rating) turns the cell negative, which implicit's ALS reads as
+"does not want this, with that confidence". Optional time decay halves a weight
+every ``half_life_days``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class FeedbackWeights:
     dismiss: float = -4.0
     stars: tuple[float, float, float, float, float] = (-4.0, -2.0, 1.0, 4.0, 6.0)
     half_life_days: float | None = None
+    max_reads_weight: float = 2.0  # all reads of one paper together weigh at most this
 
     def per_event(self, kinds: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Weights of events given as kind codes (see ``KIND_CODES``) and star values (0 where none)."""
@@ -64,7 +67,12 @@ def confidence_matrix(events: Events, shape: tuple[int, int], weights: FeedbackW
     w = weights.per_event(events.kinds, events.values)
     if weights.half_life_days and events.ages_days is not None:
         w = w * np.power(0.5, np.maximum(events.ages_days, 0) / weights.half_life_days).astype(np.float32)
-    positive = sparse.csr_matrix((np.maximum(w, 0), (events.users, events.items)), shape=shape, dtype=np.float32)
+    read = events.kinds == KIND_CODES["read"]
+    positive = sparse.csr_matrix((np.maximum(w[~read], 0), (events.users[~read], events.items[~read])), shape=shape, dtype=np.float32)
+    reads = sparse.csr_matrix((w[read], (events.users[read], events.items[read])), shape=shape, dtype=np.float32)
+    reads.sum_duplicates()
+    np.minimum(reads.data, np.float32(weights.max_reads_weight), out=reads.data)
+    positive = positive + reads
     negative = sparse.csr_matrix((np.maximum(-w, 0), (events.users, events.items)), shape=shape, dtype=np.float32)
     negative.eliminate_zeros()
     has_negative = negative.copy()
@@ -73,3 +81,15 @@ def confidence_matrix(events: Events, shape: tuple[int, int], weights: FeedbackW
     result.eliminate_zeros()
     result.sort_indices()
     return result.astype(np.float32)
+
+
+def wanted_events(events: Events, n_items: int, weights: FeedbackWeights = FeedbackWeights()) -> np.ndarray:
+    """(n_events,) bool: events whose reader's final cell for the paper is positive (no negative evidence, some positive)."""
+    if len(events.users) == 0:
+        return np.zeros(0, dtype=bool)
+    key = events.users * max(n_items, 1) + events.items
+    _, cell = np.unique(key, return_inverse=True)
+    w = weights.per_event(events.kinds, events.values)
+    negative = np.bincount(cell, weights=(w < 0).astype(np.float64))
+    positive = np.bincount(cell, weights=np.maximum(w, 0).astype(np.float64))
+    return ((negative == 0) & (positive > 0))[cell]

@@ -14,13 +14,15 @@ from recommender.engine.collaborative import ALSParams, als_fit
 from recommender.engine.content import TfidfEncoder
 from recommender.engine.matrix import Events, FeedbackWeights, confidence_matrix
 
+MAP_MIN_READERS = 2  # a paper teaches the content-to-factor map only when this many readers wanted it
+
 
 @dataclass
 class FitResult:
     model: HybridModel
     confidence: sparse.csr_matrix  # (n_users, n_items) training weights, before alpha
     encoder: TfidfEncoder
-    known_items: np.ndarray  # (n_items,) bool: papers with positive feedback in training
+    known_items: np.ndarray  # (n_items,) bool: papers some reader wanted in training (the others' factors are mapped)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -62,11 +64,12 @@ def fit_hybrid(
     else:
         item_factors = np.zeros((n_items, als.factors), dtype=np.float32)
     lap("als")
-    known = np.asarray(confidence.getnnz(axis=0)).ravel() > 0  # any feedback, dismissals included, trains a factor
-    content_map = content_to_factor_map(content, item_factors, known, blend)
+    wanted_by = np.asarray((confidence > 0).sum(axis=0), dtype=np.float32).ravel()  # readers who wanted each paper
+    known = wanted_by > 0  # their ALS factors are served; the others' are predicted from their content
+    content_map = content_to_factor_map(content, item_factors, wanted_by >= MAP_MIN_READERS, blend)
     item_factors = item_factors.copy()
     item_factors[~known] = np.asarray(content[~known] @ content_map, dtype=np.float32)
-    popularity = np.log1p(np.asarray((confidence > 0).sum(axis=0), dtype=np.float32).ravel())
+    popularity = np.log1p(wanted_by)
     model = HybridModel(
         item_factors=item_factors, content=content, popularity=popularity, known_items=known, als=als, blend=blend, content_map=content_map
     )

@@ -1,6 +1,7 @@
 """Reading everything a retrain needs from the database, as arrays."""
 
 from dataclasses import dataclass
+from datetime import datetime, timezone as dt_timezone
 
 import numpy as np
 from django.db import connection
@@ -20,6 +21,15 @@ class TrainingSnapshot:
     user_pks: np.ndarray
     events: Events
     created: np.ndarray  # (n_events,) seconds since the epoch
+    taken_at: float  # when the feedback was read, seconds since the epoch
+
+    @property
+    def data_until(self) -> datetime | None:
+        """When the newest feedback in the snapshot was given (never later than the snapshot itself, whatever
+        an import claimed): the high-water mark of what a model trained on it saw."""
+        if not len(self.created):
+            return None
+        return datetime.fromtimestamp(min(float(self.created.max()), self.taken_at), tz=dt_timezone.utc)
 
 
 def paper_text(title: str, abstract: str) -> str:
@@ -38,9 +48,9 @@ def training_snapshot() -> TrainingSnapshot:
     user_pks, user_rows = _dense_ranks(users[keep])
     columns = columns[keep]
     kinds, values, stamps = kinds[keep], values[keep], created[keep]
-    ages = (timezone.now().timestamp() - stamps) / 86400.0
-    events = Events(user_rows, columns, kinds, values, ages)
-    return TrainingSnapshot(paper_pks, [p[1] for p in papers], [paper_text(p[2], p[3]) for p in papers], user_pks, events, stamps)
+    now = timezone.now().timestamp()
+    events = Events(user_rows, columns, kinds, values, (now - stamps) / 86400.0)
+    return TrainingSnapshot(paper_pks, [p[1] for p in papers], [paper_text(p[2], p[3]) for p in papers], user_pks, events, stamps, now)
 
 
 def _dense_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

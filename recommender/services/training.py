@@ -1,5 +1,6 @@
-"""Retraining the recommender: claim a run, fit on everything but a hold-out of recent feedback,
-measure, write the artifact atomically, and activate it only if it is not clearly worse."""
+"""Retraining the recommender: claim a run, fit on everyone's feedback but the gate readers', score the new
+and the active model on feedback neither has seen, write the artifact atomically, activate the new one
+unless it is clearly worse, and delete model files no longer needed."""
 
 import logging
 import os
@@ -8,6 +9,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,13 +20,14 @@ from django.utils.module_loading import import_string
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
-from recommender.engine.artifacts import Artifact, load_artifact, save_artifact
-from recommender.engine.content import TfidfEncoder
-from recommender.engine.blend import BlendParams, top_k
+from recommender.engine.artifacts import Artifact, aligned_model, load_artifact, save_artifact
+from recommender.engine.blend import BlendParams
 from recommender.engine.collaborative import ALSParams
-from recommender.engine.evaluation import is_relevant, metrics, rank_users, ranked_in_chunks, subset
-from recommender.engine.matrix import Events, FeedbackWeights, confidence_matrix
-from recommender.engine.pipeline import fit_hybrid
+from recommender.engine.content import TfidfEncoder
+from recommender.engine.evaluation import metrics, subset
+from recommender.engine.gate import GateDecision, build_holdout, gate_decision, gate_hash, holdout_ranking, recall_per_reader
+from recommender.engine.matrix import FeedbackWeights
+from recommender.engine.pipeline import FitResult, fit_hybrid
 from recommender.models import TrainingRun
 from recommender.selectors.training import TrainingSnapshot, training_snapshot
 
@@ -171,32 +174,6 @@ def training_run_start(run_id: int) -> TrainingRun | None:
     return TrainingRun.objects.get(pk=run.pk) if taken else None
 
 
-def recent_holdout(snapshot: TrainingSnapshot, *, max_users: int, seed: int) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """Each sampled reader's most recent wanted paper, held out: (training mask over events, row -> held-out columns).
-
-    Readers qualify with at least three wanted papers, so something is left to learn them from.
-    """
-    events = snapshot.events
-    wanted = is_relevant(events)
-    users, items, stamps = events.users[wanted], events.items[wanted], snapshot.created[wanted]
-    n_items = max(len(snapshot.paper_pks), 1)
-    pair_keys = np.unique(users * n_items + items)  # each (reader, paper) once
-    counts = np.bincount(pair_keys // n_items, minlength=len(snapshot.user_pks))
-    eligible = np.flatnonzero(counts >= 3)
-    if len(eligible) == 0 or max_users == 0:
-        return np.ones(len(events.users), dtype=bool), {}
-    rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(eligible, size=min(max_users, len(eligible)), replace=False))
-    latest: dict[int, tuple[float, int]] = {}
-    in_sample = np.isin(users, chosen)
-    for u, i, t in zip(users[in_sample], items[in_sample], stamps[in_sample]):
-        if t >= latest.get(int(u), (-np.inf, -1))[0]:
-            latest[int(u)] = (float(t), int(i))
-    held = np.array([u * n_items + i for u, (_, i) in latest.items()], dtype=np.int64)
-    mask = ~np.isin(events.users * n_items + events.items, held)
-    return mask, {u: np.array([i]) for u, (_, i) in latest.items()}
-
-
 def retrain(*, on_stage: Callable[[str], None] | None = None) -> TrainingRun:
     """Run one retrain in this process, end to end; returns its TrainingRun (activated, rejected or failed)."""
     run = training_run_claim()
@@ -225,6 +202,33 @@ def _execute(run: TrainingRun, stage: Callable[[str], None]) -> None:
             finished_at=timezone.now(), in_progress=False,
         )
         run.refresh_from_db()
+    try:
+        model_files_prune()
+    except (OSError, DatabaseError):
+        log.warning("old model files not pruned", exc_info=True)
+
+
+def model_files_prune() -> list[str]:
+    """Delete model files no longer needed; returns their names. Kept: the active model's and those of the
+    MODEL_FILES_KEEP newest other activated runs (to go back to). Deleted: files of rejected and failed runs,
+    of older models, and half-written files of runs that ended. Each run whose file went records when."""
+    folder = Path(settings.MODEL_DIR)
+    done = TrainingRun.objects.filter(in_progress=False, artifact_deleted_at__isnull=True).exclude(artifact="")
+    previous = done.filter(status=Status.ACTIVATED, is_active=False).order_by("-started_at", "-pk").values_list("pk", flat=True)
+    keep = {*done.filter(is_active=True).values_list("pk", flat=True), *previous[: settings.MODEL_FILES_KEEP]}
+    deleted = []
+    for run in done.exclude(pk__in=keep):
+        (folder / run.artifact).unlink(missing_ok=True)
+        TrainingRun.objects.filter(pk=run.pk).update(artifact_deleted_at=timezone.now())
+        deleted.append(run.artifact)
+    running = {f"{version}.npz" for version in TrainingRun.objects.filter(in_progress=True).values_list("version", flat=True)}
+    for partial in folder.glob(".*.tmp") if folder.is_dir() else []:
+        if not any(partial.name.startswith(f".{name}.") for name in running):  # save_artifact's temporary name
+            partial.unlink(missing_ok=True)
+            deleted.append(partial.name)
+    if deleted:
+        log.info("deleted model files no longer needed: %s", ", ".join(deleted))
+    return deleted
 
 
 @contextmanager
@@ -251,35 +255,61 @@ def _heartbeat(run_id: int):
         thread.join()
 
 
+@dataclass
+class ActiveModel:
+    """The served model as a retrain sees it: its run, its artifact, and which feedback it has not seen."""
+
+    run: TrainingRun
+    artifact: Artifact
+
+    @property
+    def data_until(self) -> float:
+        """Epoch seconds of the newest feedback it was trained on (its start, for runs from before this was recorded)."""
+        return (self.run.data_until or self.run.started_at).timestamp()
+
+    @property
+    def gate_share(self) -> float:
+        """The share of readers it was not trained on (0 for models from before the gate readers)."""
+        return float(self.run.parameters.get("gate", {}).get("reader_share", 0.0))
+
+
 def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     clock = timezone.now()
     stage("extracting feedback from the database")
     snapshot = training_snapshot()
     extract_seconds = (timezone.now() - clock).total_seconds()
     als, blend, weights = als_params(), BlendParams(), feedback_weights()
-    run.parameters = {"als": als.as_dict(), "blend": blend.as_dict(), "weights": {"half_life_days": weights.half_life_days}}
-    run.sizes = {"papers": len(snapshot.paper_pks), "users": len(snapshot.user_pks), "interactions": len(snapshot.events.users)}
-    run.save(update_fields=["parameters", "sizes"])
+    share = settings.GATE_READER_SHARE
+    reader_hash = gate_hash(snapshot.user_pks)
+    trained_on = reader_hash[snapshot.events.users] >= share  # the gate readers' feedback is never trained on
+    run.parameters = {
+        "als": als.as_dict(), "blend": blend.as_dict(), "weights": {"half_life_days": weights.half_life_days},
+        "gate": {"reader_share": share, "tolerance": settings.ACTIVATION_TOLERANCE},
+    }
+    run.sizes = {
+        "papers": len(snapshot.paper_pks), "users": len(snapshot.user_pks), "interactions": len(snapshot.events.users),
+        "gate_readers": int((reader_hash < share).sum()), "trained_interactions": int(trained_on.sum()),
+    }
+    run.data_until = snapshot.data_until
+    run.save(update_fields=["parameters", "sizes", "data_until"])
 
-    mask, holdout = recent_holdout(snapshot, max_users=settings.HOLDOUT_USERS, seed=settings.RANDOM_SEED)
     clock = timezone.now()
-    active = active_artifact()
-    reused = reusable_content(snapshot, active[1]) if active else None
+    active = active_model()
+    if active is None and TrainingRun.objects.filter(is_active=True).exists():
+        run.message = f"{run.message} The active model's file cannot be read, so this one was not compared with it.".strip()
+    reused = reusable_content(snapshot, active.artifact) if active else None
     reuse_seconds = (timezone.now() - clock).total_seconds()
     stage("fitting the collaborative and content models")
     fit = fit_hybrid(
-        subset(snapshot.events, mask), n_users=len(snapshot.user_pks), texts=snapshot.texts, weights=weights, als=als, blend=blend,
+        subset(snapshot.events, trained_on), n_users=len(snapshot.user_pks), texts=snapshot.texts, weights=weights, als=als, blend=blend,
         factorize=import_string(settings.ALS_TRAINER), encoder=reused[0] if reused else None, content=reused[1] if reused else None,
     )
     timings = {"extract": round(extract_seconds, 3), "content_reuse": round(reuse_seconds, 3), **fit.timings}
     run.sizes = {**run.sizes, "content_reused": reused is not None}
 
-    stage("evaluating on recent feedback")
+    stage("scoring the new and the active model on feedback neither has seen")
     clock = timezone.now()
-    run.metrics = holdout_metrics(fit, holdout)
-    previous = active_model_on_holdout(snapshot, mask, holdout, weights, active) if active else None
-    if previous is not None:
-        run.metrics["active_model"] = previous  # the served model, scored on this run's hold-out
+    run.metrics = gate_metrics(snapshot, reader_hash, share, fit, weights, active)
     timings["evaluate"] = round((timezone.now() - clock).total_seconds(), 3)
 
     stage("writing the model file")
@@ -287,43 +317,70 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     relative = f"{run.version}.npz"
     size = save_artifact(
         Path(settings.MODEL_DIR) / relative, model=fit.model, item_ids=snapshot.paper_ids, encoder=fit.encoder, weights=weights,
-        meta={"version": run.version, "trained_at": run.started_at.isoformat()},
+        meta={
+            "version": run.version, "trained_at": run.started_at.isoformat(),
+            "data_until": run.data_until.isoformat() if run.data_until else None, "gate_reader_share": share,
+        },
     )
     timings["artifact"] = round((timezone.now() - clock).total_seconds(), 3)
     run.artifact = relative
     run.timings = timings
-    run.sizes = {**run.sizes, "nonzeros": int(fit.confidence.nnz), "artifact_bytes": size, "holdout_users": len(holdout)}
+    run.sizes = {**run.sizes, "nonzeros": int(fit.confidence.nnz), "artifact_bytes": size, "holdout_users": run.metrics.get("users", 0)}
     run.save(update_fields=["metrics", "timings", "artifact", "sizes"])
     stage("activating")
     training_run_activate(run)
 
 
 EVALUATION_CHUNK = 256  # readers scored at once
+NO_HOLDOUT = {"kind": "none", "readers": 0, "papers": 0}
 
 
-def _evaluation_threads() -> int:
-    return als_params().num_threads or os.cpu_count() or 1  # as many cores as ALS uses
-
-
-def holdout_metrics(fit, holdout: dict[int, np.ndarray]) -> dict:
-    """recall@20 and nDCG@20 of the blend on the held-out papers (empty when nothing was held out)."""
-    if not holdout:
-        return {}
-    users = np.array(sorted(holdout))
-    ranked = rank_users(fit, users, methods=("blend",), batch=EVALUATION_CHUNK, threads=_evaluation_threads())["blend"]
-    result = metrics(ranked, [holdout[u] for u in users])
-    return {key: round(value, 4) if isinstance(value, float) else value for key, value in result.items()}
-
-
-def active_artifact() -> tuple[str, Artifact] | None:
-    """The version and artifact of the active model; None when there is none or its file cannot be read."""
-    active = TrainingRun.objects.filter(is_active=True).values_list("version", "artifact").first()
+def gate_metrics(
+    snapshot: TrainingSnapshot, reader_hash: np.ndarray, share: float, fit: FitResult, weights: FeedbackWeights, active: ActiveModel | None
+) -> dict:
+    """Both models' recall@20, nDCG@20 and recall@100 on the gate readers' feedback that neither was trained on,
+    the hold-out's kind and size, and the gate's decision (see ``engine.gate``)."""
+    holdout = build_holdout(
+        snapshot.events, snapshot.created, len(snapshot.paper_ids), reader_hash,
+        temporal_share=share, all_time_share=min(share, active.gate_share) if active else share,
+        since=active.data_until if active else None, min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS, max_readers=settings.HOLDOUT_USERS,
+        weights=weights,
+    )
+    if holdout is None:
+        if active is None:
+            return {"holdout": NO_HOLDOUT, "gate": GateDecision(True, "").as_dict()}
+        note = "no gate reader has feedback to score" if active.gate_share else (
+            "nothing unseen to score it on: the active model was trained on every reader, and no gate reader's feedback is newer"
+        )
+        return {"holdout": NO_HOLDOUT, "gate": {**GateDecision(True, f"not judged: {note}").as_dict(), "against": active.run.version}}
+    threads = als_params().num_threads or os.cpu_count() or 1  # as many cores as ALS uses
+    ranked = holdout_ranking(fit.model, weights, holdout, batch=EVALUATION_CHUNK, threads=threads)
+    result = {**_rounded(metrics(ranked, holdout.truth)), "holdout": holdout.describe()}
     if active is None:
+        return {**result, "gate": GateDecision(True, "").as_dict()}
+    old_model = aligned_model(active.artifact, snapshot.paper_ids, snapshot.texts)
+    old_ranked = holdout_ranking(old_model, active.artifact.weights, holdout, batch=EVALUATION_CHUNK, threads=threads)
+    result["active_model"] = {"version": active.run.version, **_rounded(metrics(old_ranked, holdout.truth))}
+    decision = gate_decision(
+        recall_per_reader(ranked, holdout.truth), recall_per_reader(old_ranked, holdout.truth),
+        tolerance=settings.ACTIVATION_TOLERANCE, min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS,
+    )
+    return {**result, "gate": {**decision.as_dict(), "against": active.run.version}}
+
+
+def _rounded(figures: dict) -> dict:
+    return {key: round(value, 4) if isinstance(value, float) else value for key, value in figures.items()}
+
+
+def active_model() -> ActiveModel | None:
+    """The active model's run and artifact; None when there is none or its file cannot be read."""
+    run = TrainingRun.objects.filter(is_active=True).first()
+    if run is None:
         return None
     try:
-        return active[0], load_artifact(Path(settings.MODEL_DIR) / active[1])
+        return ActiveModel(run, load_artifact(Path(settings.MODEL_DIR) / run.artifact))
     except ValueError:
-        log.warning("active model %s: its file cannot be read", active[0])
+        log.warning("active model %s: its file cannot be read", run.version)
         return None
 
 
@@ -348,68 +405,33 @@ def reusable_content(snapshot: TrainingSnapshot, previous: Artifact) -> tuple[Tf
     return previous.encoder, stacked[order].astype(np.float32)
 
 
-def active_model_on_holdout(
-    snapshot: TrainingSnapshot, mask: np.ndarray, holdout: dict[int, np.ndarray], weights: FeedbackWeights, active: tuple[str, Artifact]
-) -> dict | None:
-    """The active model's recall@20 and nDCG@20 on this run's hold-out, so the two are compared on the same readers.
-
-    Its papers are matched by id; a held-out paper it has never seen counts as a miss. None when there is no hold-out.
-    """
-    if not holdout:
-        return None
-    version, artifact = active
-    column_of = {str(paper_id): j for j, paper_id in enumerate(artifact.item_ids)}
-    to_old = np.array([column_of.get(paper_id, -1) for paper_id in snapshot.paper_ids], dtype=np.int64)
-    users = np.array(sorted(holdout))
-    row_of = np.full(len(snapshot.user_pks), -1, dtype=np.int64)
-    row_of[users] = np.arange(len(users))
-    events = subset(snapshot.events, mask)
-    keep = (row_of[events.users] >= 0) & (to_old[events.items] >= 0)
-    kept = subset(events, keep)
-    matrix = confidence_matrix(
-        Events(row_of[kept.users], to_old[kept.items], kept.kinds, kept.values, kept.ages_days), (len(users), len(artifact.item_ids)), weights
-    )
-    model = artifact.model
-    ranked = ranked_in_chunks(
-        lambda chunk: top_k(model.scores(chunk), 100, exclude=chunk), matrix, batch=EVALUATION_CHUNK, threads=_evaluation_threads()
-    )
-    truth = [np.array([to_old[i] for i in holdout[u]]) for u in users]  # -1 (unknown to the old model) never matches
-    result = metrics(ranked, truth)
-    return {"version": version, **{key: round(value, 4) if isinstance(value, float) else value for key, value in result.items()}}
-
-
 @transaction.atomic
 def training_run_activate(run: TrainingRun) -> TrainingRun:
-    """Make ``run`` the served model unless its hold-out recall is clearly below the active model's.
+    """Make ``run`` the served model unless the gate refused it (``run.metrics["gate"]``, see ``gate_metrics``).
 
-    Nothing happens if ``run`` no longer holds its claim (it was closed as abandoned meanwhile).
+    Nothing happens if ``run`` no longer holds its claim (it was closed as abandoned meanwhile); a run judged
+    against a model that is no longer the active one is not activated either.
     """
     if not TrainingRun.objects.select_for_update().filter(pk=run.pk, in_progress=True, claimed_by=run.claimed_by).exists():
         log.warning("training run %s lost its claim before activation; not activated", run.version)
         run.refresh_from_db()
         return run
     active = TrainingRun.objects.select_for_update().filter(is_active=True).first()
-    new = run.metrics.get("recall@20")
-    same_holdout = run.metrics.get("active_model", {})
-    if active is not None and same_holdout.get("version") == active.version:
-        old, where = same_holdout.get("recall@20"), "on the same hold-out"
-    else:  # the active model could not be scored on this hold-out: fall back to its own
-        old, where = (active.metrics.get("recall@20") if active else None), "on its own hold-out"
-    least = settings.ACTIVATION_MIN_HOLDOUT_USERS
-    enough = run.metrics.get("users", 0) >= least and active is not None and active.metrics.get("users", 0) >= least
-    if enough and new is not None and old is not None and new < old * (1 - settings.ACTIVATION_TOLERANCE):
+    gate = run.metrics.get("gate", {})
+    judged_against = gate.get("against")
+    if active is not None and judged_against not in (None, active.version):
+        run.status, outcome = Status.REJECTED, f"Not activated: it was judged against {judged_against}, but {active.version} is active now."
+    elif not gate.get("activate", True):
         run.status = Status.REJECTED
-        outcome = (
-            f"Not activated: hold-out recall@20 {new:.4f} is more than {settings.ACTIVATION_TOLERANCE:.0%} below "
-            f"the active model's {old:.4f} {where} ({active.version}); the site keeps serving that one."
-        )
+        outcome = f"Not activated: {gate['reason']}; the site keeps serving {active.version if active else 'the previous model'}."
     else:
         if active:
             active.is_active = False
             active.save(update_fields=["is_active"])
         run.status = Status.ACTIVATED
         run.is_active = True
-        outcome = "First model: activated." if active is None else f"Activated in place of {active.version}."
+        why = f" ({gate['reason']})" if gate.get("reason") else ""
+        outcome = f"First model: activated{why}." if active is None else f"Activated in place of {active.version}{why}."
     run.message = f"{run.message} {outcome}".strip()  # keeps an earlier note, such as a resume after a crash
     run.finished_at = timezone.now()
     run.in_progress = False
