@@ -110,7 +110,7 @@ def prepare_database(scale: str, env: dict, fresh: bool) -> dict:
 
 
 def active_model_exists(env: dict) -> bool:
-    check = "from recommender.services.training import active_artifact; print(active_artifact() is not None)"
+    check = "from recommender.services.training import active_model; print(active_model() is not None)"
     out = subprocess.run([sys.executable, str(REPO / "manage.py"), "shell", "-c", check], env=env, capture_output=True, text=True, check=True)
     return out.stdout.strip().endswith("True")
 

@@ -25,7 +25,7 @@ Status = TrainingRun.Status
 
 
 def test_first_retrain_activates_and_records_everything(community, settings, capsys):
-    settings.GATE_READER_SHARE = 0.3
+    settings.GATE_READER_SHARE = 0.5
     call_command("retrain")
     out = capsys.readouterr().out
     assert "First model: activated." in out
@@ -41,7 +41,7 @@ def test_first_retrain_activates_and_records_everything(community, settings, cap
     assert f"hold-out: all-time, {gate_readers} readers" in out
     assert run.data_until == Interaction.objects.latest("created").created
     assert run.parameters["als"]["factors"] == 3 and run.parameters["als"]["use_gpu"] is False
-    assert run.parameters["gate"] == {"reader_share": 0.3, "tolerance": settings.ACTIVATION_TOLERANCE}
+    assert run.parameters["gate"] == {"reader_share": 0.5, "tolerance": settings.ACTIVATION_TOLERANCE}
     assert (Path(settings.MODEL_DIR) / run.artifact).exists()
     assert store.current().version == run.version
 
