@@ -137,12 +137,12 @@ def respond(world: Community, reader: int, paper: int, fits: bool, rng: np.rando
     return [("read", None), ("rate", 5 if world.pool_topics[paper] == world.field_of[reader] else 4)]
 
 
-def feeds(readers: list[int], now: float, size: int = 20) -> dict[int, list[int]]:
-    """Each reader's top ``size`` paper pks, from the served model, as the site ranks them."""
+def feeds(readers: list[int], now: float, size: int = 20, served=None) -> dict[int, list[int]]:
+    """Each reader's top ``size`` paper pks as the site ranks them, from the served model (or ``served``)."""
     from recommender.model_store import store
     from recommender.selectors.feed import rank_readers, readers_feedback
 
-    served = store.current()
+    served = served or store.current()
     out: dict[int, list[int]] = {}
     for start in range(0, len(readers), 256):
         batch = readers[start : start + 256]
@@ -152,18 +152,23 @@ def feeds(readers: list[int], now: float, size: int = 20) -> dict[int, list[int]
     return out
 
 
-def live_one_day(world: Community, day_start: float, scale: dict) -> dict:
+def live_one_day(world: Community, day_start: float, scale: dict, yesterday) -> tuple[dict, object]:
     """Morning feeds, the day's feedback (responses to the feed and papers found on their own), written to the
-    database. Returns the served model's recall@20 on what readers found on their own (against the morning feed)."""
+    database. Returns figures of the day, among them the served model's recall@20 on what readers found on their
+    own (against the top 20 of their morning feed) and the same for the model served the day before (``yesterday``,
+    brought up to today's catalogue), on the same readers; and the model served today."""
+    from recommender.model_store import catalogue_key, served_model, store
     from recommender.models import Interaction
 
     rng = world.rng
     readers = list(world.field_of)
     active = [r for r in readers if rng.random() < scale["active"]]
     morning = day_start + 8 * 3600
-    shown = feeds(active, morning)
+    today = store.current()
+    shown = feeds(active, morning, served=today)
+    before = feeds(active, morning, served=served_model(yesterday.base, yesterday.version, catalogue_key())) if yesterday else shown
     index_of_pk = {pk: j for j, pk in enumerate(world.paper_pks)}
-    rows, recalls = [], []
+    rows, recalls, recalls_before = [], [], []
     for reader in active:
         moment = morning
         found_wanted = set()
@@ -186,13 +191,17 @@ def live_one_day(world: Community, day_start: float, scale: dict) -> dict:
                 found_wanted.add(world.paper_pks[paper])
         if found_wanted:
             recalls.append(len(found_wanted & set(shown[reader])) / min(20, len(found_wanted)))
+            recalls_before.append(len(found_wanted & set(before[reader])) / min(20, len(found_wanted)))
     end = day_start + 20 * 3600
     Interaction.objects.bulk_create([
         Interaction(user_id=u, paper_id=p, kind=k, value=v, created=datetime.fromtimestamp(min(t, end), dt_timezone.utc))
         for u, p, k, v, t in rows
     ], batch_size=5000)
-    return {"events": len(rows), "active": len(active), "next_day_recall@20": round(float(np.mean(recalls)), 4) if recalls else None,
-            "next_day_readers": len(recalls)}
+    mean = lambda values: round(float(np.mean(values)), 4) if values else None  # noqa: E731
+    return {
+        "events": len(rows), "active": len(active), "served": today.version, "recall@20": mean(recalls),
+        "yesterdays_model_recall@20": mean(recalls_before), "readers_scored": len(recalls),
+    }, today
 
 
 def seed_history(world: Community, scale: dict, start: float) -> None:
@@ -338,34 +347,41 @@ def main() -> None:
     clock = time.perf_counter()
     seed_history(world, scale, start)
     nights = [{"night": 0, **night(env, crippled=False, kill=False)}]
-    days = []
+    days, yesterday = [], None
     for day in range(1, args.days + 1):
         day_start = start + (day - 1) * DAY
-        lived = live_one_day(world, day_start, scale)
+        lived, yesterday = live_one_day(world, day_start, scale, yesterday)
         arrived = release_papers(world, scale["new_papers"], day_start + 20.5 * 3600)
         reached = new_papers_reached(world, arrived, day_start + 20.5 * 3600 + 60)
         onboard(world, add_readers(world, scale["new_readers"], day_start + 21 * 3600), day_start + 21 * 3600)
         days.append({"day": day, **lived, **reached})
         nights.append({"night": day, **night(env, crippled=day == crippled_night, kill=day == killed_night)})
-        print(f"day {day}: {lived['events']} events, next-day recall {lived['next_day_recall@20']}; night: {nights[-1]['status']}", file=sys.stderr)
+        print(f"day {day}: {lived['events']} events, served model's recall@20 {lived['recall@20']} "
+              f"(yesterday's {lived['yesterdays_model_recall@20']}); night: {nights[-1]['status']}", file=sys.stderr)
     report(args, scale, nights, days, crippled_night, killed_night, time.perf_counter() - clock)
 
 
 def report(args, scale: dict, nights: list[dict], days: list[dict], crippled_night: int, killed_night: int, seconds: float) -> None:
+    fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else "-"  # noqa: E731
     print(f"living replay: {args.days} days, scale {args.scale} ({scale}), {machine()}")
-    print(f"{'night':>5} {'outcome':<10} {'hold-out':<22} {'new r@20':>9} {'active':>8} {'secs':>6} {'next day r@20':>14}  note")
+    print("night: the retrain's outcome, its hold-out and both models' recall@20 on it, its time in seconds;")
+    print("next day: recall@20 of the model then served on what readers found on their own the next day, and of the")
+    print("model served the day before on the same feedback (the change is what this night's update did)")
+    print(f"{'night':>5} {'outcome':<10} {'hold-out':<24} {'new r@20':>9} {'active':>8} {'secs':>6} {'next day':>9} {'before':>8} {'change':>7}  note")
     for n in nights:
-        nxt = days[n["night"]]["next_day_recall@20"] if n["night"] < len(days) else None
+        day = days[n["night"]] if n["night"] < len(days) else {}
         holdout = n.get("holdout") or {}
         where = f"{holdout.get('kind', '-')} {holdout.get('readers', 0)}r/{holdout.get('papers', 0)}p" if holdout else "-"
+        change = _change(day)
         note = "crippled" if n["night"] == crippled_night else "killed midway" if n["killed"] else ""
-        fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else "-"  # noqa: E731
-        print(f"{n['night']:>5} {n['status']:<10} {where:<22} {fmt(n.get('new_recall@20')):>9} {fmt(n.get('active_recall@20')):>8} "
-              f"{n.get('run_seconds') or n['seconds']:>6} {fmt(nxt):>14}  {note}")
+        print(f"{n['night']:>5} {n['status']:<10} {where:<24} {fmt(n.get('new_recall@20')):>9} {fmt(n.get('active_recall@20')):>8} "
+              f"{n.get('run_seconds') or n['seconds']:>6} {fmt(day.get('recall@20')):>9} {fmt(day.get('yesterdays_model_recall@20')):>8} "
+              f"{'-' if change is None else f'{change:+.1%}':>7}  {note}")
     honest = [n for n in nights[1:] if n["night"] not in (crippled_night, killed_night)]
     activated = sum(n["status"] == "activated" for n in honest)
-    recalls = [d["next_day_recall@20"] for d in days if d["next_day_recall@20"] is not None]
-    worst_fall = min((b / a - 1 for a, b in zip(recalls, recalls[1:]) if a), default=0.0)
+    changes = [c for c in map(_change, days) if c is not None]
+    series = [d["recall@20"] for d in days if d["recall@20"] is not None]
+    raw_changes = [b / a - 1 for a, b in zip(series, series[1:]) if a]
     arrived = sum(d["arrived"] for d in days)
     reached = sum(d["in_a_top20"] for d in days)
     fitting = sum(d["in_a_fitting_reader_top20"] for d in days)
@@ -373,19 +389,26 @@ def report(args, scale: dict, nights: list[dict], days: list[dict], crippled_nig
     summary = {
         "benchmark": "living", "days": args.days, "scale": args.scale, "honest_activated": activated, "honest_nights": len(honest),
         "crippled": nights[crippled_night]["status"], "killed": nights[killed_night]["killed"], "after_kill": after_kill,
-        "worst_night_to_night_change": round(worst_fall, 4), "new_papers": arrived, "new_in_a_top20_share": round(reached / max(arrived, 1), 4),
+        "worst_change_same_feedback": round(min(changes, default=0.0), 4), "worst_change_day_to_day": round(min(raw_changes, default=0.0), 4),
+        "new_papers": arrived, "new_in_a_top20_share": round(reached / max(arrived, 1), 4),
         "new_in_a_fitting_top20_share": round(fitting / max(arrived, 1), 4), "seconds": round(seconds, 1), "machine": machine(),
         "nights": nights, "days": days,
     }
     print(f"honest nights activated: {activated} of {len(honest)}; crippled night: {summary['crippled']}; "
           f"killed night: {'killed' if summary['killed'] else 'not killed'}, next night {after_kill}")
-    print(f"served model's next-day recall@20: worst change from one night to the next {worst_fall:+.1%}")
+    print(f"next-day recall@20 of the served model against the model before it, on the same feedback: worst change "
+          f"{summary['worst_change_same_feedback']:+.1%} (day to day, on different feedback: {summary['worst_change_day_to_day']:+.1%})")
     print(f"new papers in someone's top 20 the evening they arrived (no retrain): {reached} of {arrived} ({reached / max(arrived, 1):.1%}); "
           f"in the top 20 of a reader of their field: {fitting / max(arrived, 1):.1%}")
     print(json.dumps(summary))
-    failed = summary["crippled"] != "rejected" or not summary["killed"] or after_kill != "activated"
-    if failed:
+    if summary["crippled"] != "rejected" or not summary["killed"] or after_kill != "activated":
         raise SystemExit("the gate did not hold: see the table above")
+
+
+def _change(day: dict) -> float | None:
+    """Relative change of the served model's next-day recall against the model served before it, on the same feedback."""
+    now, before = day.get("recall@20"), day.get("yesterdays_model_recall@20")
+    return now / before - 1 if now is not None and before else None
 
 
 if __name__ == "__main__":

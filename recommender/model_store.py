@@ -79,7 +79,9 @@ def _with_new_papers(artifact: Artifact, catalogue: dict) -> Artifact:
     return with_new_papers(artifact, new_ids, [paper_text(*rows[ext]) for ext in new_ids])
 
 
-def _served(artifact: Artifact, version: str, key: tuple) -> ServedModel:
+def served_model(artifact: Artifact, version: str, key: tuple) -> ServedModel:
+    """``artifact`` ready to serve the catalogue as it is now (``key``, see ``catalogue_key``): papers added since
+    training appended, each column mapped to its paper."""
     catalogue = {ext: (pk, published, added) for pk, ext, published, added in Paper.objects.values_list("id", "external_id", "published", "added_at")}
     extended = _with_new_papers(artifact, catalogue) if version else artifact
     n = len(extended.item_ids)
@@ -115,7 +117,7 @@ def build_fallback(key: tuple) -> ServedModel:
         als=ALSParams(factors=1), blend=BlendParams(cf_weight=0.0, cold_cf_weight=0.0),
     )
     artifact = Artifact(model=model, item_ids=np.array([p[0] for p in papers], dtype=str), encoder=encoder, weights=FeedbackWeights(), meta={})
-    return _served(artifact, "", key)
+    return served_model(artifact, "", key)
 
 
 class ModelStore:
@@ -136,12 +138,12 @@ class ModelStore:
             served = self._served
             if active and (served is None or served.version != active[0]):
                 try:
-                    served = _served(load_artifact(Path(settings.MODEL_DIR) / active[1]), active[0], key)
+                    served = served_model(load_artifact(Path(settings.MODEL_DIR) / active[1]), active[0], key)
                     log.info("serving model %s", active[0])
                 except ValueError:
                     log.exception("cannot load model %s; serving the previous one", active[0])
             elif served is not None and served.version and served.catalogue_key != key:
-                served = _served(served.base, served.version, key)  # papers added or deleted
+                served = served_model(served.base, served.version, key)  # papers added or deleted
             if served is None or (active is None and (served.version != "" or served.catalogue_key != key)):
                 served = build_fallback(key)
             self._served = served

@@ -236,3 +236,44 @@ def test_reads_are_capped_so_visits_cannot_outweigh_a_like():
     events = Events([0] * 10 + [1], [0] * 10 + [0], [0] * 10 + [1])  # ten reads; one like
     matrix = confidence_matrix(events, (2, 1), FeedbackWeights()).toarray()
     assert matrix[0, 0] == 2.0 and matrix[1, 0] == 4.0
+
+
+def test_a_reader_who_only_dismissed_gets_popular_papers_less_those_like_the_dismissed_one():
+    events, texts = block_community()
+    fit = fit_hybrid(events, n_users=24, texts=texts, als=ALSParams(factors=8, num_threads=1))
+    dismissed = sparse.lil_matrix((1, 24), dtype=np.float32)
+    dismissed[0, 9] = -4.0  # "not interested" in one biology paper, and nothing else
+    scores = fit.model.scores(dismissed.tocsr())[0]
+    popularity = np.asarray((fit.confidence > 0).sum(axis=0)).ravel()
+    others = [j for j in range(24) if not 8 <= j < 16]
+    assert len(set(np.round(scores[others], 5))) > 3  # not one flat score for every unrelated paper
+    best_other = others[int(np.argmax(scores[others]))]
+    assert popularity[best_other] == popularity[others].max()
+    assert scores[8:16].max() < np.median(scores[others])  # the dismissed paper's topic sinks
+
+
+def test_only_papers_two_readers_wanted_teach_the_content_map():
+    from recommender.engine.blend import content_to_factor_map
+
+    events, texts = block_community()
+    # Paper 24 is liked by one reader only, paper 25 only dismissed: neither may teach the map as a "known" paper.
+    texts = [*texts, "galaxy star lonely paper", "protein enzyme unwanted paper"]
+    events = Events(np.r_[events.users, [0, 9]], np.r_[events.items, [24, 25]], np.r_[events.kinds, [LIKE, DISMISS]])
+    fit = fit_hybrid(events, n_users=24, texts=texts, als=ALSParams(factors=4, num_threads=1))
+    wanted_by = np.asarray((fit.confidence > 0).sum(axis=0)).ravel()
+    assert wanted_by[24] == 1 and wanted_by[25] == 0 and wanted_by[:24].min() >= 2
+    assert fit.model.known_items[24] and not fit.model.known_items[25]  # 24 keeps its ALS factors; 25's are predicted
+    factors = fit.model.item_factors
+    anchors = np.arange(26) < 24
+    assert np.allclose(fit.model.content_map, content_to_factor_map(fit.model.content, factors, anchors, fit.model.blend))
+    with_lonely = anchors | (np.arange(26) == 24)
+    assert not np.allclose(fit.model.content_map, content_to_factor_map(fit.model.content, factors, with_lonely, fit.model.blend))
+
+
+def test_evaluation_counts_a_paper_found_only_when_the_readers_last_word_is_positive():
+    from recommender.engine.evaluation import _truth
+
+    # Reader 0: read 0 then dismissed it; liked 1. Reader 1: rated 2 one star, 3 three stars. Reader 2: read 4 then liked it.
+    events = Events([0, 0, 0, 1, 1, 2, 2], [0, 0, 1, 2, 3, 4, 4], [READ, DISMISS, LIKE, RATE, RATE, READ, LIKE], [0, 0, 0, 1, 3, 0, 0])
+    truth = _truth(events, np.ones(7, dtype=bool))
+    assert {u: list(t) for u, t in truth.items()} == {0: [1], 1: [3], 2: [4]}

@@ -36,12 +36,12 @@ def test_first_retrain_activates_and_records_everything(community, settings, cap
     assert 0 < gate_readers < 18 and run.sizes["trained_interactions"] == 90 - 5 * gate_readers
     assert set(run.timings) >= {"extract", "matrix", "content", "als", "evaluate", "artifact"}
     # Each gate reader liked five papers, all at once: the newer half (3) is to be found from the older two.
-    assert run.metrics["holdout"] == {"kind": "all-time", "readers": gate_readers, "papers": 3 * gate_readers, "since": None}
+    assert run.metrics["holdout"] == {"kind": "all-time", "readers": gate_readers, "papers": 3 * gate_readers, "since": None, "until": None}
     assert run.metrics["users"] == gate_readers and run.metrics["recall@20"] > 0.5  # the topics are easy
     assert f"hold-out: all-time, {gate_readers} readers" in out
     assert run.data_until == Interaction.objects.latest("created").created
     assert run.parameters["als"]["factors"] == 3 and run.parameters["als"]["use_gpu"] is False
-    assert run.parameters["gate"] == {"reader_share": 0.5, "tolerance": settings.ACTIVATION_TOLERANCE}
+    assert run.parameters["gate"] == {"reader_share": 0.5, "tolerance": settings.ACTIVATION_TOLERANCE, "predecessor_data_until": None}
     assert (Path(settings.MODEL_DIR) / run.artifact).exists()
     assert store.current().version == run.version
 

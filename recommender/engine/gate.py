@@ -1,14 +1,17 @@
 """The nightly gate: a new model replaces the served one only if it is not clearly worse on feedback
-that neither of them was trained on.
+that neither of them was trained on, and that neither of them caused.
 
 *Gate readers* are a stable share of readers, chosen by a hash of their id, whose feedback no model
-ever trains on (their feeds are served by fold-in, like every reader's). Because no model has seen any
-of their feedback, any two models, fitted on any nights, can be compared on it honestly. The hold-out:
+ever trains on (their feeds are served by fold-in, like every reader's). The feedback given while a
+model is live is shaped by that model's own recommendations (readers act on what they are shown), so
+judging the active model on it would favour it over any newcomer; the gate therefore uses only the
+gate readers' feedback from *before* the active model went live (its data high-water mark, ``until``):
 
-- **temporal** (preferred): each gate reader's papers first touched after the active model's data
-  high-water mark: the newer half of them is the truth, everything older is what the reader is known by;
-- **all-time** (when too few gate readers have new feedback, or there is no active model yet): the same
-  split over all of each gate reader's papers.
+- **temporal** (preferred): the papers each gate reader first touched between the previous model's mark
+  and the active model's (``since``, ``until``]: the newer half of them is the truth, everything before
+  it is what the reader is known by;
+- **all-time** (when too few readers can be scored that way, or for the first model): the same split over
+  all of each gate reader's papers up to ``until``.
 
 A paper is a hit when the reader's final cell for it is positive (a read followed by "not interested"
 is not). The decision is paired over the same readers: the new model is refused only when we are 95%
@@ -52,39 +55,43 @@ class Holdout:
     users: np.ndarray
     history: Events
     truth: list[np.ndarray]
-    since: float | None  # the active model's high-water mark (epoch seconds) for a temporal hold-out
+    since: float | None  # truth papers were first touched after this (temporal), epoch seconds
+    until: float | None  # and no event after this is used: the active model's high-water mark
 
     @property
     def papers(self) -> int:
         return int(sum(len(t) for t in self.truth))
 
     def describe(self) -> dict:
-        return {"kind": self.kind, "readers": len(self.users), "papers": self.papers, "since": self.since}
+        return {"kind": self.kind, "readers": len(self.users), "papers": self.papers, "since": self.since, "until": self.until}
 
 
 def build_holdout(
-    events: Events, created: np.ndarray, n_items: int, reader_hash: np.ndarray, *, temporal_share: float, all_time_share: float,
-    since: float | None, min_readers: int, max_readers: int, weights: FeedbackWeights = FeedbackWeights(),
+    events: Events, created: np.ndarray, n_items: int, reader_hash: np.ndarray, *, share: float, since: float | None,
+    until: float | None, min_readers: int, max_readers: int, weights: FeedbackWeights = FeedbackWeights(),
 ) -> Holdout | None:
-    """The gate's hold-out: temporal (feedback after ``since``) from readers whose ``reader_hash`` (n_readers,) is
-    below ``temporal_share``, when at least ``min_readers`` of them can be scored; else all-time from readers
-    below ``all_time_share`` (those neither model was trained on). None when nobody can be scored.
+    """The gate's hold-out from the events of readers whose ``reader_hash`` (n_readers,) is below ``share``, up to
+    ``until``: temporal (papers first touched after ``since``) when at least ``min_readers`` readers can be scored
+    that way, else all-time; None when nobody can be scored.
 
     ``created`` (n_events,) is each event's time (epoch seconds); at most ``max_readers`` readers are kept,
     those with the smallest hash, so mostly the same readers night after night.
     """
     if since is not None:
-        temporal = _split(events, created, n_items, reader_hash, temporal_share, since, max_readers, weights, TEMPORAL)
+        temporal = _split(events, created, n_items, reader_hash, share, since, until, max_readers, weights, TEMPORAL)
         if temporal is not None and len(temporal.users) >= min_readers:
             return temporal
-    return _split(events, created, n_items, reader_hash, all_time_share, None, max_readers, weights, ALL_TIME)
+    return _split(events, created, n_items, reader_hash, share, None, until, max_readers, weights, ALL_TIME)
 
 
 def _split(
     events: Events, created: np.ndarray, n_items: int, reader_hash: np.ndarray, share: float, since: float | None,
-    max_readers: int, weights: FeedbackWeights, kind: str,
+    until: float | None, max_readers: int, weights: FeedbackWeights, kind: str,
 ) -> Holdout | None:
-    mine = np.flatnonzero(reader_hash[events.users] < share) if len(events.users) else np.zeros(0, dtype=np.int64)
+    mine = reader_hash[events.users] < share if len(events.users) else np.zeros(0, dtype=bool)
+    if until is not None:
+        mine &= created <= until
+    mine = np.flatnonzero(mine)
     users, items, stamps = events.users[mine], events.items[mine], created[mine]
     if len(users) == 0:
         return None
@@ -123,7 +130,7 @@ def _split(
         row_of[users[in_history]], items[in_history], events.kinds[mine][in_history], events.values[mine][in_history],
         None if events.ages_days is None else events.ages_days[mine][in_history],
     )
-    return Holdout(kind, scored, history, [np.array(sorted(t), dtype=np.int64) for t in truth], since)
+    return Holdout(kind, scored, history, [np.array(sorted(t), dtype=np.int64) for t in truth], since, until)
 
 
 def _rank_within_groups(groups: np.ndarray) -> np.ndarray:

@@ -268,6 +268,12 @@ class ActiveModel:
         return (self.run.data_until or self.run.started_at).timestamp()
 
     @property
+    def predecessor_data_until(self) -> float | None:
+        """The high-water mark of the model that was live while this one trained: from then until this one's mark,
+        readers acted on that model's recommendations, not on this one's."""
+        return self.run.parameters.get("gate", {}).get("predecessor_data_until")
+
+    @property
     def gate_share(self) -> float:
         """The share of readers it was not trained on (0 for models from before the gate readers)."""
         return float(self.run.parameters.get("gate", {}).get("reader_share", 0.0))
@@ -297,6 +303,8 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     active = active_model()
     if active is None and TrainingRun.objects.filter(is_active=True).exists():
         run.message = f"{run.message} The active model's file cannot be read, so this one was not compared with it.".strip()
+    run.parameters["gate"]["predecessor_data_until"] = active.data_until if active else None
+    run.save(update_fields=["parameters"])
     reused = reusable_content(snapshot, active.artifact) if active else None
     reuse_seconds = (timezone.now() - clock).total_seconds()
     stage("fitting the collaborative and content models")
@@ -341,17 +349,14 @@ def gate_metrics(
     """Both models' recall@20, nDCG@20 and recall@100 on the gate readers' feedback that neither was trained on,
     the hold-out's kind and size, and the gate's decision (see ``engine.gate``)."""
     holdout = build_holdout(
-        snapshot.events, snapshot.created, len(snapshot.paper_ids), reader_hash,
-        temporal_share=share, all_time_share=min(share, active.gate_share) if active else share,
-        since=active.data_until if active else None, min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS, max_readers=settings.HOLDOUT_USERS,
-        weights=weights,
+        snapshot.events, snapshot.created, len(snapshot.paper_ids), reader_hash, share=min(share, active.gate_share) if active else share,
+        since=active.predecessor_data_until if active else None, until=active.data_until if active else None,
+        min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS, max_readers=settings.HOLDOUT_USERS, weights=weights,
     )
     if holdout is None:
         if active is None:
             return {"holdout": NO_HOLDOUT, "gate": GateDecision(True, "").as_dict()}
-        note = "no gate reader has feedback to score" if active.gate_share else (
-            "nothing unseen to score it on: the active model was trained on every reader, and no gate reader's feedback is newer"
-        )
+        note = "no gate reader has feedback to score" if active.gate_share else "the active model was trained on every reader"
         return {"holdout": NO_HOLDOUT, "gate": {**GateDecision(True, f"not judged: {note}").as_dict(), "against": active.run.version}}
     threads = als_params().num_threads or os.cpu_count() or 1  # as many cores as ALS uses
     ranked = holdout_ranking(fit.model, weights, holdout, batch=EVALUATION_CHUNK, threads=threads)
