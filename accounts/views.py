@@ -22,8 +22,9 @@ from accounts.tokens import api_token_create, api_token_revoke, feed_link_remove
 from recommender.models import Paper
 from recommender.selectors.feed import onboarding_round
 from recommender.selectors.papers import MAX_QUERY_LENGTH, library_for_user, papers_search
-from recommender.selectors.references import ReferencesTooLong, references_match
+from recommender.selectors.references import ReferencesTooLong
 from recommender.services.feedback import likes_add, parse_stars, ratings_set
+from recommender.services.onboarding import pasted_references_like
 
 
 @require_http_methods(["GET", "POST"])
@@ -161,12 +162,11 @@ def welcome(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         text = request.POST.get("references", "")
         try:
-            found = references_match(text=text)
+            found = pasted_references_like(user=request.user, text=text)
         except ReferencesTooLong as exc:
             context["paste_error"], status = str(exc), 400
         else:
-            added = likes_add(user=request.user, papers=found.papers)
-            context.update(pasted=text, found=found, added=added)
+            context.update(pasted=text, found=found, added=found.added)
     liked = library_for_user(user=request.user)["liked"]
     context.update(picks=[i.paper for i in liked], picked_ids={i.paper_id for i in liked})
     return render(request, "accounts/welcome.html", context, status=status)

@@ -240,6 +240,24 @@ RETRAIN_QUEUED_TIMEOUT = env_int("RETRAIN_QUEUED_TIMEOUT", 6 * 3600, minimum=60)
 # How often a web process looks for a newly activated model.
 MODEL_CHECK_SECONDS = env_int("MODEL_CHECK_SECONDS", 5, minimum=0)
 
+# Paper intake (README "New papers every day"). Endpoints are settings so that a mirror or a test server can stand in.
+ARXIV_OAI_URL = env_str("ARXIV_OAI_URL", "https://oaipmh.arxiv.org/oai")
+ARXIV_API_URL = env_str("ARXIV_API_URL", "https://export.arxiv.org/api/query")
+HF_PAPERS_URL = env_str("HF_PAPERS_URL", "https://huggingface.co/api/daily_papers")
+# OAI-PMH sets harvested (cs, math, physics:hep-th, stat, ...), and categories kept (empty: every paper of the sets).
+INTAKE_ARXIV_SETS = env_list("INTAKE_ARXIV_SETS", ["cs"])
+INTAKE_ARXIV_CATEGORIES = [c for item in env_list("INTAKE_ARXIV_CATEGORIES", []) for c in item.split()]
+INTAKE_ARXIV_FIRST_DAYS = env_int("INTAKE_ARXIV_FIRST_DAYS", 2, minimum=0)  # how far back the very first harvest reaches
+INTAKE_USER_AGENT = env_str("INTAKE_USER_AGENT", f"Paperfeed/1.0 (research-paper recommender; +{SITE_URL})")
+INTAKE_REQUEST_INTERVAL = env_float("INTAKE_REQUEST_INTERVAL", 3.0, minimum=0.0)  # seconds between requests (arXiv asks for 3)
+INTAKE_TIMEOUT_SECONDS = env_float("INTAKE_TIMEOUT_SECONDS", 30.0, minimum=1.0)
+INTAKE_STALE_SECONDS = env_int("INTAKE_STALE_SECONDS", 600, minimum=10)  # a harvest silent this long is taken as dead
+# Onboarding waits this long for pasted arXiv ids it does not have; slower answers are added in the background.
+INTAKE_PASTE_WAIT_SECONDS = env_float("INTAKE_PASTE_WAIT_SECONDS", 4.0, minimum=0.5)
+# cron (UTC): arXiv's listing after its nightly announcement (about 00:00-01:00 UTC), the trending list every evening.
+INTAKE_ARXIV_CRON = env_str("INTAKE_ARXIV_CRON", "0 2 * * *")
+INTAKE_TRENDING_CRON = env_str("INTAKE_TRENDING_CRON", "30 20 * * *")
+
 # Celery (broker: Redis). Job state lives in our tables, so there is no result backend.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_TASK_IGNORE_RESULT = True

@@ -6,16 +6,38 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from recommender.sources.records import ARXIV_ID
+
+
+class PaperSource(models.TextChoices):
+    IMPORT = "import", "imported"
+    ARXIV = "arxiv", "arXiv"
+    TRENDING = "trending", "daily trending list"
+
 
 class Paper(models.Model):
-    """A paper in the catalogue, known to the outside world by ``external_id``."""
+    """A paper in the catalogue, known to the outside world by ``external_id`` (for arXiv papers the arXiv id
+    without version, so a new version updates the same paper)."""
+
+    Source = PaperSource
 
     external_id = models.CharField(max_length=128, unique=True, help_text="Stable id from the source (arXiv id, DOI, slug).")
     title = models.CharField(max_length=500)
     abstract = models.TextField(blank=True)
     authors = models.JSONField(default=list, blank=True, help_text="Author names, in order.")
-    published = models.DateField(null=True, blank=True)
+    published = models.DateField(null=True, blank=True, help_text="First submitted.")
+    updated = models.DateField(null=True, blank=True, help_text="Last updated (the latest version's day).")
+    version = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The latest version we know of (arXiv's v1, v2, ...).")
+    categories = models.JSONField(default=list, blank=True, help_text="arXiv categories, the primary one first.")
+    primary_category = models.CharField(max_length=40, blank=True, db_index=True)
+    doi = models.CharField(max_length=200, blank=True)
+    license = models.CharField(max_length=300, blank=True)
+    comments = models.TextField(blank=True, help_text="The authors' comments (pages, venue, ...).")
     url = models.URLField(max_length=500, blank=True)
+    source = models.CharField(max_length=10, choices=PaperSource.choices, default=PaperSource.IMPORT)
+    upvotes = models.PositiveIntegerField(null=True, blank=True, help_text="Upvotes on the daily trending list, when it was there.")
+    trending_on = models.DateField(null=True, blank=True, help_text="The day it was on the daily trending list.")
+    withdrawn_at = models.DateTimeField(null=True, blank=True, help_text="When its source deleted it; it is no longer recommended.")
     added_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
@@ -28,6 +50,19 @@ class Paper(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("paper_detail", kwargs={"external_id": self.external_id})
+
+    @property
+    def arxiv_id(self) -> str:
+        """The arXiv id, for papers that have one (else "")."""
+        return self.external_id if ARXIV_ID.match(self.external_id) else ""
+
+    @property
+    def pdf_url(self) -> str:
+        return f"https://arxiv.org/pdf/{self.arxiv_id}" if self.arxiv_id else ""
+
+    @property
+    def abstract_url(self) -> str:
+        return self.url or (f"https://arxiv.org/abs/{self.arxiv_id}" if self.arxiv_id else "")
 
 
 class InteractionKind(models.TextChoices):
@@ -168,3 +203,51 @@ class DigestLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.week} {self.status}"
+
+
+class IntakeRun(models.Model):
+    """One harvest of new papers from a source: its window, how far it got, and what it changed.
+
+    At most one run per source is in progress (a database rule). The cursor is the resumption token of
+    the next page, saved with each page's papers, so a run stopped by a crash or an error is taken up by
+    the next run of its source from the page after the last one stored.
+    """
+
+    class Source(models.TextChoices):
+        ARXIV = "arxiv", "arXiv OAI-PMH"
+        TRENDING = "trending", "daily trending list"
+        IDS = "ids", "arXiv API, by id"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    source = models.CharField(max_length=10, choices=Source.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    in_progress = models.BooleanField(default=False, help_text="Holds its source's one-at-a-time claim.")
+    claimed_by = models.CharField(max_length=200, blank=True, help_text="host:pid of the process running it.")
+    set_spec = models.CharField(max_length=100, blank=True, help_text="The OAI-PMH set (arXiv).")
+    window_from = models.DateField(null=True, blank=True)
+    window_until = models.DateField(null=True, blank=True)
+    requested = models.JSONField(default=list, blank=True, help_text="Ids asked for (source 'ids').")
+    cursor = models.TextField(blank=True, help_text="Resumption token of the next page; empty once the last page is stored.")
+    pages = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0, help_text="Records left out: outside the chosen categories, or unchanged.")
+    errors = models.TextField(blank=True, help_text="What went wrong, page by page.")
+    resumed_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source"], condition=Q(in_progress=True), name="intake_one_per_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} {self.started_at:%Y-%m-%d %H:%M} ({self.status})"

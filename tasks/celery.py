@@ -11,6 +11,7 @@ app = Celery("paperfeed")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["tasks"], related_name="training")
 app.autodiscover_tasks(["tasks"], related_name="digests")
+app.autodiscover_tasks(["tasks"], related_name="intake")
 
 
 def cron(expression: str) -> crontab:
@@ -27,4 +28,6 @@ def schedule_periodic_jobs(sender: Celery, **kwargs) -> None:
         "nightly-retrain": {"task": "tasks.training.request_retrain", "schedule": cron(settings.RETRAIN_CRON)},
         "requeue-pending-retrains": {"task": "tasks.training.requeue_pending", "schedule": 300.0},
         "weekly-digest": {"task": "tasks.digests.send_weekly", "schedule": cron(settings.DIGEST_CRON)},
+        "daily-arxiv-harvest": {"task": "tasks.intake.harvest_arxiv", "schedule": cron(settings.INTAKE_ARXIV_CRON)},
+        "daily-trending-list": {"task": "tasks.intake.fetch_trending", "schedule": cron(settings.INTAKE_TRENDING_CRON)},
     }

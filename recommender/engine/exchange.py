@@ -38,6 +38,12 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class PaperRecord:
+    """A paper as the exchange format and every source give it; ``published`` is the first submission's day.
+
+    The arXiv fields (``categories`` with the primary one first, ``updated``, ``version``, ``doi``, ``license``,
+    ``comments``) are optional in ``papers.jsonl``.
+    """
+
     id: str
     title: str
     abstract: str = ""
@@ -45,6 +51,12 @@ class PaperRecord:
     published: date | None = None
     url: str = ""
     line: int = 0
+    categories: tuple[str, ...] = ()
+    updated: date | None = None
+    version: int | None = None
+    doi: str = ""
+    license: str = ""
+    comments: str = ""
 
 
 @dataclass(frozen=True)

@@ -44,10 +44,12 @@ class Reference:
 
 @dataclass
 class ReferenceMatch:
-    """Papers found (in the order pasted, each once) and the references that found nothing."""
+    """Papers found (in the order pasted, each once) and the references that found nothing; of those, the ones
+    that are arXiv ids (id -> the reference as pasted), which arXiv may still know."""
 
     papers: list[Paper] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
+    unmatched_arxiv: dict[str, str] = field(default_factory=dict)
 
 
 class ReferencesTooLong(ValueError):
@@ -129,6 +131,8 @@ def references_match(*, text: str) -> ReferenceMatch:
         paper = _find(reference)
         if paper is None:
             result.unmatched.append(reference.text)
+            if reference.arxiv_id:
+                result.unmatched_arxiv.setdefault(reference.arxiv_id, reference.text)
         elif paper.pk not in found_pks:
             found_pks.add(paper.pk)
             result.papers.append(paper)

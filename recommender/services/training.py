@@ -4,7 +4,6 @@ unless it is clearly worse, and delete model files no longer needed."""
 
 import logging
 import os
-import socket
 import threading
 import traceback
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from recommender.engine.gate import GateDecision, build_holdout, gate_decision, 
 from recommender.engine.matrix import FeedbackWeights
 from recommender.engine.pipeline import FitResult, fit_hybrid
 from recommender.models import TrainingRun
+from recommender.services.claims import claimant, claimant_is_dead
 from recommender.selectors.training import TrainingSnapshot, training_snapshot
 
 log = logging.getLogger(__name__)
@@ -55,29 +55,10 @@ def feedback_weights() -> FeedbackWeights:
     return FeedbackWeights(half_life_days=settings.FEEDBACK_HALF_LIFE_DAYS or None)
 
 
-def claimant() -> str:
-    """Who is running a retrain: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _claimant_is_dead(claimed_by: str) -> bool:
-    """True when ``claimed_by`` names a process on this host that no longer exists."""
-    host, _, pid = claimed_by.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def _abandoned_because(run: TrainingRun, now) -> str:
     stale = timedelta(seconds=settings.RETRAIN_STALE_SECONDS)
     if run.status == Status.RUNNING:
-        if run.claimed_by and _claimant_is_dead(run.claimed_by):
+        if run.claimed_by and claimant_is_dead(run.claimed_by):
             return f"Abandoned: the process running it ({run.claimed_by}) died."
         if (run.heartbeat_at or run.started_at) < now - stale:
             return f"Abandoned: no heartbeat for more than {settings.RETRAIN_STALE_SECONDS} seconds."
@@ -158,7 +139,7 @@ def training_run_start(run_id: int) -> TrainingRun | None:
         return None
     now = timezone.now()
     silent = (run.heartbeat_at or run.started_at) < now - timedelta(seconds=settings.RETRAIN_STALE_SECONDS)
-    resumable = run.status == Status.QUEUED or (run.status == Status.RUNNING and (_claimant_is_dead(run.claimed_by) or silent))
+    resumable = run.status == Status.QUEUED or (run.status == Status.RUNNING and (claimant_is_dead(run.claimed_by) or silent))
     if not resumable:
         return None
     if run.attempts >= settings.RETRAIN_MAX_ATTEMPTS:

@@ -1,0 +1,66 @@
+"""Seeding a new reader's feed from what they paste: papers found become likes, and arXiv papers the catalogue
+does not have yet are fetched from arXiv (briefly in the request, else in the background) and liked too."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+
+from accounts.models import User
+from recommender.models import Paper
+from recommender.selectors.references import references_match
+from recommender.services.feedback import likes_add
+from recommender.services.intake import papers_fetch_by_ids
+from recommender.sources import SourceError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PasteResult:
+    papers: list[Paper] = field(default_factory=list)  # found or fetched, now liked
+    unmatched: list[str] = field(default_factory=list)  # references that found nothing, as pasted
+    fetched: list[Paper] = field(default_factory=list)  # of ``papers``: new to the catalogue, just taken from arXiv
+    pending: list[str] = field(default_factory=list)  # arXiv ids still being fetched in the background
+    added: int = 0  # likes that are new
+
+
+def pasted_references_like(*, user: User, text: str) -> PasteResult:
+    """Like every paper ``text`` refers to; raises ReferencesTooLong. arXiv ids the catalogue lacks are asked of
+    arXiv for at most INTAKE_PASTE_WAIT_SECONDS; if it does not answer in time they are fetched (and liked) by a
+    background task."""
+    found = references_match(text=text)
+    result = PasteResult(papers=list(found.papers))
+    missing = list(found.unmatched_arxiv)
+    if missing:
+        try:
+            result.fetched = papers_fetch_by_ids(missing, timeout=settings.INTAKE_PASTE_WAIT_SECONDS)
+        except SourceError as exc:
+            log.info("arXiv did not answer in time (%s); fetching %d papers in the background", exc, len(missing))
+            result.pending = missing
+            transaction.on_commit(lambda: _fetch_later(missing, user.pk))
+        result.papers += [p for p in result.fetched if p not in result.papers]
+    resolved = {found.unmatched_arxiv[p.external_id] for p in result.fetched} | {found.unmatched_arxiv[i] for i in result.pending}
+    result.unmatched = [text for text in found.unmatched if text not in resolved]
+    result.added = likes_add(user=user, papers=result.papers)
+    return result
+
+
+def pasted_papers_like(*, user_id: int, papers: list[Paper]) -> int:
+    """Like ``papers`` for the reader ``user_id`` (fetched in the background after they pasted them)."""
+    user = User.objects.filter(pk=user_id).first()
+    return likes_add(user=user, papers=papers) if user else 0
+
+
+def _fetch_later(ids: list[str], user_id: int) -> None:
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from tasks.intake import fetch_ids
+
+    try:
+        fetch_ids.delay(ids, like_for_user=user_id)
+    except BrokerError:
+        log.warning("broker unreachable: %d pasted arXiv ids not fetched (%s)", len(ids), ", ".join(ids))
