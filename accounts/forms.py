@@ -1,3 +1,5 @@
+import re
+
 from django import forms
 from django.contrib.auth.forms import BaseUserCreationForm
 
@@ -29,11 +31,43 @@ class SignUpForm(BaseUserCreationForm):
         return email
 
 
+CATEGORY = re.compile(r"^[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?$")
+MAX_CATEGORIES = 40
+
+
+class CategoriesField(forms.CharField):
+    """arXiv categories separated by spaces or commas (``cs.LG stat.ML``), as a sorted list without repeats."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 1000)
+        kwargs.setdefault("help_text", "arXiv categories such as cs.LG cs.CL stat.ML; your feed shows only papers in them. Leave empty for every paper.")
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        return " ".join(value) if isinstance(value, list) else value
+
+    def clean(self, value) -> list[str]:
+        text = super().clean(value) or ""
+        names = sorted({name for name in re.split(r"[\s,;]+", text) if name})
+        wrong = [name for name in names if not CATEGORY.match(name) or len(name) > 40]
+        if wrong:
+            raise forms.ValidationError(f"Not an arXiv category: {', '.join(wrong[:3])[:80]} (write them like cs.LG or math.CO).")
+        if len(names) > MAX_CATEGORIES:
+            raise forms.ValidationError(f"Follow at most {MAX_CATEGORIES} categories.")
+        return names
+
+
 class PreferencesForm(forms.Form):
     weekly_digest = forms.BooleanField(required=False, label="Send me a weekly email with the papers I should not miss")
     share_feedback = forms.BooleanField(
         required=False, label="Let my feedback help other readers' recommendations (your own feed uses it either way)"
     )
+    categories = CategoriesField(label="Categories I follow")
+
+
+class CategoriesForm(forms.Form):
+    categories = CategoriesField(label="Categories you follow")
 
 
 class DeleteAccountForm(forms.Form):

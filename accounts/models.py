@@ -25,6 +25,10 @@ class User(AbstractUser):
         default=True,
         help_text="Let my feedback train the collaborative model behind other readers' recommendations.",
     )
+    categories = models.JSONField(
+        "categories I follow", default=list, blank=True,
+        help_text="arXiv categories (cs.LG, stat.ML, ...): the feed shows only papers in them. Empty: every paper.",
+    )
 
     class Meta:
         constraints = [

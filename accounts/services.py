@@ -23,14 +23,27 @@ def user_create(*, username: str, email: str, password: str, weekly_digest: bool
     return user
 
 
-def user_update_preferences(*, user: User, weekly_digest: bool, share_feedback: bool | None = None) -> User:
-    """Turn the weekly email on or off, and (when given) whether the reader's feedback trains the shared model."""
+def user_update_preferences(
+    *, user: User, weekly_digest: bool, share_feedback: bool | None = None, categories: list[str] | None = None
+) -> User:
+    """Turn the weekly email on or off, and (when given) whether the reader's feedback trains the shared model
+    and which arXiv categories their feed keeps to."""
     user.weekly_digest = weekly_digest
     fields = ["weekly_digest"]
     if share_feedback is not None:
         user.share_feedback = share_feedback
         fields.append("share_feedback")
+    if categories is not None:
+        user.categories = categories
+        fields.append("categories")
     user.save(update_fields=fields)
+    return user
+
+
+def user_follow_categories(*, user: User, categories: list[str]) -> User:
+    """Keep the reader's feed to papers in ``categories`` (an empty list: every paper)."""
+    user.categories = categories
+    user.save(update_fields=["categories"])
     return user
 
 

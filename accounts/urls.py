@@ -9,6 +9,7 @@ urlpatterns = [
     path("reset/<uidb64>/<token>/", views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("welcome/", views.welcome, name="welcome"),
     path("welcome/rate/", views.welcome_rate, name="welcome_rate"),
+    path("welcome/categories/", views.follow_categories, name="follow_categories"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/tokens/", views.token_create, name="token_create"),
     path("settings/atom/", views.feed_link_change, name="feed_link_change"),

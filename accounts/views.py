@@ -15,9 +15,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.forms import DeleteAccountForm, PreferencesForm, SignUpForm
+from accounts.forms import CategoriesForm, DeleteAccountForm, PreferencesForm, SignUpForm
 from accounts.models import FeedLink
-from accounts.services import user_create, user_delete, user_reset_taste, user_update_preferences
+from accounts.services import user_create, user_delete, user_follow_categories, user_reset_taste, user_update_preferences
 from accounts.tokens import api_token_create, api_token_revoke, feed_link_remove, feed_link_renew
 from recommender.models import Paper
 from recommender.selectors.feed import onboarding_round
@@ -56,7 +56,9 @@ def signup(request: HttpRequest) -> HttpResponse:
 def _settings_context(request: HttpRequest, data, **extra) -> dict:
     """What the settings page shows: the preferences form (bound to ``data`` when given), tokens, the Atom address."""
     user = request.user
-    form = PreferencesForm(data, initial={"weekly_digest": user.weekly_digest, "share_feedback": user.share_feedback})
+    form = PreferencesForm(
+        data, initial={"weekly_digest": user.weekly_digest, "share_feedback": user.share_feedback, "categories": user.categories}
+    )
     return {"form": form, "tokens": user.api_tokens.all(), "feed_link": FeedLink.objects.filter(user=user).first(), **extra}
 
 
@@ -68,7 +70,8 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             user_update_preferences(
-                user=request.user, weekly_digest=form.cleaned_data["weekly_digest"], share_feedback=form.cleaned_data["share_feedback"]
+                user=request.user, weekly_digest=form.cleaned_data["weekly_digest"], share_feedback=form.cleaned_data["share_feedback"],
+                categories=form.cleaned_data["categories"],
             )
             state = "on" if form.cleaned_data["weekly_digest"] else "off"
             messages.success(request, f"Settings saved: the weekly email is {state}.")
@@ -169,7 +172,21 @@ def welcome(request: HttpRequest) -> HttpResponse:
             context.update(pasted=text, found=found, added=found.added)
     liked = library_for_user(user=request.user)["liked"]
     context.update(picks=[i.paper for i in liked], picked_ids={i.paper_id for i in liked})
+    context.setdefault("categories_form", CategoriesForm(initial={"categories": request.user.categories}))
     return render(request, "accounts/welcome.html", context, status=status)
+
+
+@login_required
+@require_POST
+def follow_categories(request: HttpRequest) -> HttpResponse:
+    """Onboarding: the arXiv categories the reader's feed keeps to."""
+    form = CategoriesForm(request.POST)
+    if not form.is_valid():
+        return render(request, "accounts/welcome.html", {"categories_form": form}, status=400)
+    user_follow_categories(user=request.user, categories=form.cleaned_data["categories"])
+    followed = ", ".join(form.cleaned_data["categories"]) or "every category"
+    messages.success(request, f"Your feed follows {followed}.")
+    return redirect("welcome")
 
 
 @login_required

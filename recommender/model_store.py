@@ -43,7 +43,20 @@ class ServedModel:
     column_of: dict[int, int] = field(default_factory=dict)
     base: Artifact | None = None  # the artifact as loaded, before new papers were appended
     catalogue_key: tuple = ()
+    recommendable: np.ndarray | None = None  # (n_items,) bool: in the catalogue and not withdrawn (all, when None)
+    category_columns: dict[str, np.ndarray] = field(default_factory=dict)  # arXiv category -> columns of its papers
+    uncategorised: np.ndarray | None = None  # columns of papers without categories
     _freshness: tuple[int, np.ndarray] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.recommendable is None:
+            self.recommendable = self.paper_pks >= 0
+
+    def columns_in(self, categories: list[str]) -> np.ndarray:
+        """Sorted columns of papers in any of ``categories``, and of papers that have no categories at all."""
+        parts = [self.category_columns.get(name, np.zeros(0, dtype=np.int64)) for name in categories]
+        parts.append(self.uncategorised if self.uncategorised is not None else np.zeros(0, dtype=np.int64))
+        return np.unique(np.concatenate(parts))
 
     @property
     def model(self) -> HybridModel:
@@ -63,9 +76,9 @@ class ServedModel:
 
 
 def catalogue_key() -> tuple:
-    """Changes whenever papers are added or deleted."""
-    key = Paper.objects.aggregate(n=Count("id"), last=Max("id"))
-    return (key["n"], key["last"])
+    """Changes whenever papers are added, deleted or withdrawn."""
+    key = Paper.objects.aggregate(n=Count("id"), last=Max("id"), withdrawn=Count("id", filter=Q(withdrawn_at__isnull=False)))
+    return (key["n"], key["last"], key["withdrawn"])
 
 
 def _with_new_papers(artifact: Artifact, catalogue: dict) -> Artifact:
@@ -81,22 +94,33 @@ def _with_new_papers(artifact: Artifact, catalogue: dict) -> Artifact:
 
 def served_model(artifact: Artifact, version: str, key: tuple) -> ServedModel:
     """``artifact`` ready to serve the catalogue as it is now (``key``, see ``catalogue_key``): papers added since
-    training appended, each column mapped to its paper."""
-    catalogue = {ext: (pk, published, added) for pk, ext, published, added in Paper.objects.values_list("id", "external_id", "published", "added_at")}
+    training appended, each column mapped to its paper; withdrawn papers are kept (readers' feedback on them still
+    counts) but never recommended."""
+    rows = Paper.objects.values_list("id", "external_id", "published", "added_at", "categories", "withdrawn_at")
+    catalogue = {row[1]: row for row in rows.iterator(chunk_size=20_000)}
     extended = _with_new_papers(artifact, catalogue) if version else artifact
     n = len(extended.item_ids)
     pks = np.full(n, -1, dtype=np.int64)
     born = np.zeros(n, dtype=np.float64)
     added_at = np.zeros(n, dtype=np.float64)
+    withdrawn = np.zeros(n, dtype=bool)
+    by_category: dict[str, list[int]] = {}
     for j, ext in enumerate(extended.item_ids):
         row = catalogue.get(str(ext))
         if row:  # papers deleted since training keep pk -1 and are never shown
-            pk, published, added = row
+            pk, _, published, added, categories, withdrawn_at = row
             pks[j] = pk
             added_at[j] = added.timestamp()
             born[j] = time.mktime(published.timetuple()) if published else added_at[j]
+            withdrawn[j] = withdrawn_at is not None
+            for name in categories or ("",):
+                by_category.setdefault(name, []).append(j)
     column_of = {int(pk): j for j, pk in enumerate(pks) if pk >= 0}
-    return ServedModel(extended, version, pks, born, added_at, column_of, base=artifact, catalogue_key=key)
+    categories = {name: np.array(columns, dtype=np.int64) for name, columns in by_category.items()}
+    return ServedModel(
+        extended, version, pks, born, added_at, column_of, base=artifact, catalogue_key=key, recommendable=(pks >= 0) & ~withdrawn,
+        category_columns=categories, uncategorised=categories.pop("", np.zeros(0, dtype=np.int64)),
+    )
 
 
 def build_fallback(key: tuple) -> ServedModel:

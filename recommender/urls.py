@@ -10,6 +10,7 @@ urlpatterns = [
     path("atom/<str:token>/", PersonalFeed(), name="personal_atom"),
     path("papers/", views.catalogue, name="catalogue"),
     path("trending/", views.trending, name="trending"),
+    path("authors/<path:name>/", views.author_papers, name="author_papers"),
     path("search/", views.search, name="search"),
     path("library/", views.library, name="library"),
     path("me/export.json", views.export_data, name="export_data"),

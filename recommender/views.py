@@ -21,6 +21,7 @@ from recommender.selectors.papers import (
     MAX_QUERY_LENGTH,
     feedback_state,
     library_for_user,
+    papers_by_author,
     papers_newest,
     papers_search,
     papers_trending,
@@ -77,6 +78,12 @@ def _positive_int(raw: str | None, *, default: int) -> int:
 @require_GET
 def catalogue(request: HttpRequest) -> HttpResponse:
     return render(request, "recommender/catalogue.html", {"page": _page(request, papers_newest())})
+
+
+@require_GET
+def author_papers(request: HttpRequest, name: str) -> HttpResponse:
+    papers = papers_by_author(name=name[:200])
+    return render(request, "recommender/author.html", {"name": name[:200], "page": _page(request, papers)})
 
 
 @require_GET

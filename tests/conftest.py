@@ -70,6 +70,8 @@ def model_settings(settings, tmp_path):
     settings.ALS_FACTORS = 3
     settings.ALS_NUM_THREADS = 1
     settings.GATE_READER_SHARE = 0.0  # every reader trains the model; the gate's own tests choose their gate readers
+    for name in ("ARXIV_OAI_URL", "ARXIV_API_URL", "HF_PAPERS_URL"):  # no test reaches the internet; intake tests serve their own
+        setattr(settings, name, "http://127.0.0.1:9/unreachable")
     store.clear()
     yield
     store.clear()

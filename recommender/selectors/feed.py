@@ -137,7 +137,7 @@ def rank_readers(
     scores = parts["blended"]
     if boost is not None:
         scores = scores + (boost if columns is None else boost[:, pool_columns])
-    scores[:, served.paper_pks[pool_columns] < 0] = -np.inf
+    scores[:, ~served.recommendable[pool_columns]] = -np.inf
     result = []
     for row in range(len(feedback.user_ids)):
         mine = scores[row].copy()
@@ -198,12 +198,16 @@ def explained_papers(served: ServedModel, feedback: ReaderFeedback, picks: list[
 def feed_for_user(*, user: User, limit: int = 20, offset: int = 0, within_days: int | None = None) -> list[FeedItem]:
     """The reader's next ``limit`` papers after ``offset``: blended, fresh-boosted, diversified, explained.
 
-    ``within_days`` keeps only papers published (or, undated, added) in that many last days.
+    ``within_days`` keeps only papers published (or, undated, added) in that many last days; a reader who follows
+    arXiv categories gets only papers in them (and papers without categories).
     """
     served = store.current()
     now = time.time()
     feedback = readers_feedback(served, [user.pk], now)
     columns = None if within_days is None else np.flatnonzero(served.born >= now - within_days * 86400)
+    if user.categories:  # the reader follows some arXiv categories: papers in them (and papers without any)
+        followed = served.columns_in(user.categories)
+        columns = followed if columns is None else np.intersect1d(columns, followed)
     if columns is not None and len(columns) == 0:
         return []
     picks = rank_readers(served, feedback, limit=limit, offset=offset, now=now, columns=columns)
@@ -253,7 +257,7 @@ def onboarding_round(*, user: User, size: int = 8) -> list[Paper]:
     served = store.current()
     model = served.model
     feedback = readers_feedback(served, [user.pk], time.time())
-    candidates = np.setdiff1d(np.flatnonzero(served.paper_pks >= 0), feedback.seen[0])
+    candidates = np.setdiff1d(np.flatnonzero(served.recommendable), feedback.seen[0])
     if len(candidates) == 0:
         return []
     popularity = standardize(model.popularity[candidates][None, :].astype(np.float64))[0]  # of log(1 + readers)
@@ -286,7 +290,7 @@ def paper_neighbours(*, paper: Paper, limit: int = 5) -> Neighbours:
         cosines = np.where(model.known_items, (model.item_factors @ unit) / model.factor_norms, -np.inf)
         cosines[column] = -np.inf
         also = [int(j) for j in np.argsort(-cosines)[: limit + 5] if np.isfinite(cosines[j])]
-    pks = {int(served.paper_pks[j]) for j in [*similar_columns, *also] if served.paper_pks[j] >= 0}
+    pks = {int(served.paper_pks[j]) for j in [*similar_columns, *also] if served.recommendable[j]}
     papers = Paper.objects.in_bulk(list(pks))
 
     def pick(columns) -> list[Paper]:

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db import connection
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
@@ -13,9 +14,21 @@ Kind = Interaction.Kind
 MAX_QUERY_LENGTH = 200
 
 
+def papers_listed() -> QuerySet[Paper]:
+    """The papers the catalogue shows: every one but those withdrawn by their source."""
+    return Paper.objects.filter(withdrawn_at__isnull=True)
+
+
 def papers_newest() -> QuerySet[Paper]:
     """The catalogue, newest first: by publication date where known, then by when we added it."""
-    return Paper.objects.order_by(F("published").desc(nulls_last=True), "-added_at", "-id")
+    return papers_listed().order_by(F("published").desc(nulls_last=True), "-added_at", "-id")
+
+
+def papers_by_author(*, name: str) -> list[Paper]:
+    """The catalogue's papers with ``name`` among their authors (exactly), newest first."""
+    if connection.vendor == "postgresql":  # JSON containment
+        return list(papers_newest().filter(authors__contains=[name]))
+    return [paper for paper in papers_newest().filter(authors__icontains=name) if name in paper.authors]
 
 
 def papers_trending(*, days: int, limit: int = 20) -> list[Paper]:
@@ -40,7 +53,7 @@ def papers_trending(*, days: int, limit: int = 20) -> list[Paper]:
 def papers_search(*, query: str) -> QuerySet[Paper]:
     """Papers whose title or abstract contains every word of ``query``; title matches first."""
     words = query.split()[:20]
-    papers = Paper.objects.all()
+    papers = papers_listed()
     for word in words:
         papers = papers.filter(Q(title__icontains=word) | Q(abstract__icontains=word))
     in_title = Q()

@@ -14,7 +14,7 @@ from recommender.models import Paper
 from recommender.selectors.references import references_match
 from recommender.services.feedback import likes_add
 from recommender.services.intake import papers_fetch_by_ids
-from recommender.sources import SourceError
+from recommender.sources import SourceError, SourceTimeout
 
 log = logging.getLogger(__name__)
 
@@ -25,23 +25,27 @@ class PasteResult:
     unmatched: list[str] = field(default_factory=list)  # references that found nothing, as pasted
     fetched: list[Paper] = field(default_factory=list)  # of ``papers``: new to the catalogue, just taken from arXiv
     pending: list[str] = field(default_factory=list)  # arXiv ids still being fetched in the background
+    source_error: str = ""  # why unknown arXiv ids could not be fetched
     added: int = 0  # likes that are new
 
 
 def pasted_references_like(*, user: User, text: str) -> PasteResult:
     """Like every paper ``text`` refers to; raises ReferencesTooLong. arXiv ids the catalogue lacks are asked of
     arXiv for at most INTAKE_PASTE_WAIT_SECONDS; if it does not answer in time they are fetched (and liked) by a
-    background task."""
+    background task; if it cannot be reached at all they are reported as not found, with the reason."""
     found = references_match(text=text)
     result = PasteResult(papers=list(found.papers))
     missing = list(found.unmatched_arxiv)
     if missing:
         try:
             result.fetched = papers_fetch_by_ids(missing, timeout=settings.INTAKE_PASTE_WAIT_SECONDS)
-        except SourceError as exc:
+        except SourceTimeout as exc:
             log.info("arXiv did not answer in time (%s); fetching %d papers in the background", exc, len(missing))
             result.pending = missing
             transaction.on_commit(lambda: _fetch_later(missing, user.pk))
+        except SourceError as exc:  # unreachable (no network) or refused: the ids stay "not found", and say why
+            log.warning("arXiv could not be asked for pasted ids: %s", exc)
+            result.source_error = "arXiv could not be reached, so papers not yet in the catalogue could not be fetched."
         result.papers += [p for p in result.fetched if p not in result.papers]
     resolved = {found.unmatched_arxiv[p.external_id] for p in result.fetched} | {found.unmatched_arxiv[i] for i in result.pending}
     result.unmatched = [text for text in found.unmatched if text not in resolved]

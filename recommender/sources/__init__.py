@@ -10,3 +10,7 @@ a person can act on when the service cannot be reached or answers something unre
 
 class SourceError(Exception):
     """A source could not be read: unreachable, timed out, refused, or answered something unreadable."""
+
+
+class SourceTimeout(SourceError):
+    """The source did not answer in time (it may well answer later)."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import httpx
 
-from recommender.sources import SourceError
+from recommender.sources import SourceError, SourceTimeout
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _VERSION = re.compile(r"^(?P<id>.+?)v(?P<version>\d+)$")
@@ -51,7 +51,7 @@ class PoliteClient:
             try:
                 response = self.client.get(url, params=params)
             except httpx.TimeoutException as exc:
-                raise SourceError(f"{url}: no answer within {self.client.timeout.read} seconds ({type(exc).__name__})") from exc
+                raise SourceTimeout(f"{url}: no answer within {self.client.timeout.read} seconds ({type(exc).__name__})") from exc
             except httpx.HTTPError as exc:
                 raise SourceError(f"{url}: cannot be reached ({exc})") from exc
             finally:
