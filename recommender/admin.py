@@ -3,16 +3,16 @@ from django.shortcuts import redirect
 from django.urls import path
 from django.views.decorators.http import require_POST
 
-from recommender.models import DigestLog, Interaction, Paper, TrainingRun
+from recommender.models import DigestLog, IntakeRun, Interaction, Paper, TrainingRun
 from recommender.selectors.status import system_status
 from recommender.services.training import RetrainAlreadyRunning, retrain_request
 
 
 @admin.register(Paper)
 class PaperAdmin(admin.ModelAdmin):
-    list_display = ("title", "external_id", "published", "added_at")
-    search_fields = ("external_id", "title", "abstract")
-    list_filter = ("published", "added_at")
+    list_display = ("title", "external_id", "primary_category", "published", "source", "upvotes", "added_at", "withdrawn_at")
+    search_fields = ("external_id", "title", "abstract", "doi")
+    list_filter = ("source", "primary_category", "published", "added_at", ("withdrawn_at", admin.EmptyFieldListFilter))
     date_hierarchy = "added_at"
     readonly_fields = ("added_at",)
 
@@ -88,6 +88,23 @@ class TrainingRunAdmin(admin.ModelAdmin):
         else:
             messages.success(request, f"Retrain {run.version} queued; the training worker will pick it up.")
         return redirect("admin:recommender_trainingrun_changelist")
+
+
+@admin.register(IntakeRun)
+class IntakeRunAdmin(admin.ModelAdmin):
+    """Harvests of new papers (nightly, or `manage.py fetch_papers`): read-only. A failed run keeps the cursor of the
+    page it stopped at; the next run of its source takes up from there."""
+
+    list_display = ("started_at", "source", "set_spec", "window_from", "window_until", "status", "pages", "created", "updated", "deleted", "skipped")
+    list_filter = ("source", "status")
+    search_fields = ("set_spec", "errors")
+    readonly_fields = [f.name for f in IntakeRun._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(DigestLog)

@@ -46,6 +46,7 @@ class ServedModel:
     recommendable: np.ndarray | None = None  # (n_items,) bool: in the catalogue and not withdrawn (all, when None)
     category_columns: dict[str, np.ndarray] = field(default_factory=dict)  # arXiv category -> columns of its papers
     uncategorised: np.ndarray | None = None  # columns of papers without categories
+    popularity: np.ndarray | None = None  # (n_items,) log(1 + readers who wanted it + upvotes on the daily trending list)
     _freshness: tuple[int, np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -96,7 +97,7 @@ def served_model(artifact: Artifact, version: str, key: tuple) -> ServedModel:
     """``artifact`` ready to serve the catalogue as it is now (``key``, see ``catalogue_key``): papers added since
     training appended, each column mapped to its paper; withdrawn papers are kept (readers' feedback on them still
     counts) but never recommended."""
-    rows = Paper.objects.values_list("id", "external_id", "published", "added_at", "categories", "withdrawn_at")
+    rows = Paper.objects.values_list("id", "external_id", "published", "added_at", "categories", "withdrawn_at", "upvotes")
     catalogue = {row[1]: row for row in rows.iterator(chunk_size=20_000)}
     extended = _with_new_papers(artifact, catalogue) if version else artifact
     n = len(extended.item_ids)
@@ -104,12 +105,14 @@ def served_model(artifact: Artifact, version: str, key: tuple) -> ServedModel:
     born = np.zeros(n, dtype=np.float64)
     added_at = np.zeros(n, dtype=np.float64)
     withdrawn = np.zeros(n, dtype=bool)
+    upvotes = np.zeros(n, dtype=np.float32)
     by_category: dict[str, list[int]] = {}
     for j, ext in enumerate(extended.item_ids):
         row = catalogue.get(str(ext))
         if row:  # papers deleted since training keep pk -1 and are never shown
-            pk, _, published, added, categories, withdrawn_at = row
+            pk, _, published, added, categories, withdrawn_at, votes = row
             pks[j] = pk
+            upvotes[j] = votes or 0
             added_at[j] = added.timestamp()
             born[j] = time.mktime(published.timetuple()) if published else added_at[j]
             withdrawn[j] = withdrawn_at is not None
@@ -117,9 +120,11 @@ def served_model(artifact: Artifact, version: str, key: tuple) -> ServedModel:
                 by_category.setdefault(name, []).append(j)
     column_of = {int(pk): j for j, pk in enumerate(pks) if pk >= 0}
     categories = {name: np.array(columns, dtype=np.int64) for name, columns in by_category.items()}
+    readers = np.expm1(extended.model.popularity)  # the model's popularity is log(1 + readers)
     return ServedModel(
         extended, version, pks, born, added_at, column_of, base=artifact, catalogue_key=key, recommendable=(pks >= 0) & ~withdrawn,
         category_columns=categories, uncategorised=categories.pop("", np.zeros(0, dtype=np.int64)),
+        popularity=np.log1p(readers + upvotes).astype(np.float32) if upvotes.any() else None,
     )
 
 

@@ -82,3 +82,10 @@ def test_a_withdrawn_paper_is_no_longer_recommended_or_listed_but_its_feedback_s
     liked.withdrawn_at = timezone.now()
     liked.save()
     assert Interaction.objects.filter(user=reader, paper=liked).exists() and feed_for_user(user=reader)
+
+
+def test_a_reader_we_know_nothing_about_sees_what_is_trending(alice, community):
+    retrain()
+    trending = PaperFactory(title="A paper everyone upvoted", abstract="nothing like the community's topics", upvotes=250)
+    PaperFactory(title="A paper few upvoted", abstract="nothing like it either", upvotes=2)
+    assert feed_for_user(user=alice)[0].paper == trending

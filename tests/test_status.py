@@ -21,7 +21,8 @@ def test_status_reports_every_part_without_secrets(client, community, settings):
     response = client.get("/status")
     assert response.status_code == 200 and response["Cache-Control"].startswith("max-age=0")
     body = response.json()
-    assert set(body) == {"ok", "time", "database", "broker", "workers", "model", "retrain"}
+    assert set(body) == {"ok", "time", "database", "broker", "workers", "model", "retrain", "intake"}
+    assert body["intake"]["arxiv"] is None and body["intake"]["schedule"]["arxiv"] == settings.INTAKE_ARXIV_CRON
     assert body["ok"] is True and body["database"]["ok"] is True
     assert body["model"]["version"] == run.version and body["model"]["metrics"]["users"] == run.metrics["users"] == run.sizes["holdout_users"] > 0
     assert body["retrain"]["last"]["status"] == "activated" and body["retrain"]["schedule"] == settings.RETRAIN_CRON
@@ -58,3 +59,12 @@ def test_admin_shows_status_and_queues_a_retrain(client, community):
     assert TrainingRun.objects.get().status == TrainingRun.Status.QUEUED
     again = client.post("/admin/recommender/trainingrun/request/", follow=True)
     assert "already queued or running" in again.text and TrainingRun.objects.count() == 1
+
+
+def test_status_shows_the_last_harvest_of_each_source(client, db):
+    from recommender.models import IntakeRun
+
+    IntakeRun.objects.create(source="arxiv", status="failed", pages=3, created=120, errors="page 4: the server answered 500")
+    body = client.get("/status").json()
+    assert body["intake"]["arxiv"]["status"] == "failed" and body["intake"]["arxiv"]["created"] == 120
+    assert body["intake"]["arxiv"]["error"] == "page 4: the server answered 500" and body["intake"]["trending"] is None

@@ -169,17 +169,20 @@ class HybridModel:
 
     def score_parts(
         self, weights: sparse.csr_matrix, candidates: np.ndarray | None = None, *, freshness: np.ndarray | None = None,
-        columns: np.ndarray | None = None, cf_balance: np.ndarray | None = None,
+        columns: np.ndarray | None = None, cf_balance: np.ndarray | None = None, popularity: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Blended scores (n_readers, n_columns) and the standardised parts they were made of.
 
         ``freshness`` (n_items,) in [0, 1], when given, adds up to ``recency_boost`` for new papers.
         ``columns`` scores only those papers (then ``candidates`` index into ``columns``).
         ``cf_balance`` (n_readers,) replaces the collaborative share for readers who chose one (NaN: the tuned blend).
+        ``popularity`` (n_items,) replaces the model's own for readers who wanted nothing yet (say, with outside votes).
 
         Keys: ``blended``, ``z_cf``, ``z_content``, ``w_cf`` (the collaborative share per cell).
         """
         parts = self.component_scores(weights, columns)
+        if popularity is not None:
+            parts["popularity"] = np.broadcast_to(popularity if columns is None else popularity[columns], parts["cf"].shape)
         known_items = self.known_items if columns is None else self.known_items[columns]
         if freshness is not None and columns is not None:
             freshness = freshness[columns]

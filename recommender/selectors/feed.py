@@ -132,7 +132,8 @@ def rank_readers(
         return [[] for _ in feedback.user_ids]
     pool_columns = np.arange(model.n_items) if columns is None else np.asarray(columns, dtype=np.int64)
     parts = model.score_parts(
-        feedback.weights, freshness=served.freshness(now), columns=None if columns is None else pool_columns, cf_balance=feedback.cf_balance
+        feedback.weights, freshness=served.freshness(now), columns=None if columns is None else pool_columns, cf_balance=feedback.cf_balance,
+        popularity=served.popularity,  # upvotes on the daily trending list count as readers, for readers who wanted nothing yet
     )
     scores = parts["blended"]
     if boost is not None:

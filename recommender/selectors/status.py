@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from recommender.models import TrainingRun
+from recommender.models import IntakeRun, TrainingRun
 
 
 def _check_database() -> dict:
@@ -84,4 +84,17 @@ def system_status() -> dict:
         "workers": workers,
         "model": model,
         "retrain": {"last": last_run, "next": _next_nightly(now), "schedule": settings.RETRAIN_CRON},
+        "intake": _intake() if database["ok"] else None,
     }
+
+
+def _intake() -> dict:
+    """The last harvest of each source: when, how it ended, what it changed."""
+    last = {}
+    for source in (IntakeRun.Source.ARXIV, IntakeRun.Source.TRENDING):
+        run = IntakeRun.objects.filter(source=source).first()
+        last[source] = None if run is None else {
+            "status": run.status, "started_at": run.started_at, "finished_at": run.finished_at, "pages": run.pages,
+            "created": run.created, "updated": run.updated, "deleted": run.deleted, "error": run.errors.splitlines()[-1] if run.errors else "",
+        }
+    return {**last, "schedule": {"arxiv": settings.INTAKE_ARXIV_CRON, "trending": settings.INTAKE_TRENDING_CRON}}
