@@ -256,3 +256,27 @@ def test_a_bad_answer_from_the_api_is_a_clear_error(arxiv):
     arxiv.expect_request("/api/query").respond_with_data("Rate exceeded.", status=429, headers={"Retry-After": "1"})
     with pytest.raises(SourceError, match="429"):
         papers_fetch_by_ids(["2611.07777"], client=client(max_retries=0))
+
+
+def test_import_papers_reads_the_arxiv_metadata_snapshot(db, capsys):
+    call_command("import_papers", str(DATA / "snapshot.jsonl"))
+    assert "3 papers created" in capsys.readouterr().out
+    first = Paper.objects.get(external_id="0704.0001")
+    assert first.title == "Calculation of prompt diphoton production cross sections at Tevatron and LHC energies"
+    assert first.authors == ["C. Balázs", "E. L. Berger", "P. M. Nadolsky", "C. -P. Yuan"] and first.categories == ["hep-ph"]
+    assert (first.published, first.updated, first.version) == (date(2007, 4, 2), date(2008, 11, 13), 2)
+    assert first.doi == "10.1103/PhysRevD.76.013009" and first.abstract.startswith("A fully differential calculation")
+    old = Paper.objects.get(external_id="hep-th/9901001")
+    assert old.authors == ["A. Author", "B. Writer Jr."] and old.primary_category == "hep-th"
+    assert Paper.objects.get(external_id="2611.01234").version == 3
+    call_command("import_papers", str(DATA / "snapshot.jsonl"))
+    assert "0 papers created, 0 updated, 3 unchanged" in capsys.readouterr().out
+
+
+def test_a_bad_snapshot_line_names_the_line_and_imports_nothing(db, tmp_path):
+    lines = (DATA / "snapshot.jsonl").read_text().splitlines()
+    broken = tmp_path / "snapshot.jsonl"
+    broken.write_text("\n".join([lines[0], lines[1], '{"id": "2611.0", "title": "x", "versions": [], "authors_parsed": []}', lines[2]]) + "\n")
+    with pytest.raises(CommandError, match=r"snapshot.jsonl, line 3: 'id' is not an arXiv id"):
+        call_command("import_papers", str(broken))
+    assert not Paper.objects.exists()

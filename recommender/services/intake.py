@@ -61,7 +61,7 @@ def papers_upsert(records: Iterable[PaperRecord], *, source: str, extra: dict[st
     """Create papers new by id and update those whose fields changed (``extra[id]`` adds fields per paper, such as
     upvotes). An older version than the one stored (by version, else by last-updated day) never overwrites it. Papers withdrawn before and seen again are
     restored. Call inside a transaction."""
-    records = list(records)
+    records = list({record.id: record for record in records}.values())  # an id given twice: the last one counts
     extra = extra or {}
     result = UpsertResult()
     existing = {p.external_id: p for p in Paper.objects.filter(external_id__in=[r.id for r in records])}
@@ -95,6 +95,25 @@ def _older(record: PaperRecord, paper: Paper) -> bool:
     if record.version and paper.version:
         return record.version < paper.version
     return bool(record.updated and paper.updated and record.updated < paper.updated)
+
+
+@transaction.atomic
+def papers_import_stream(*, records: Iterable[PaperRecord], source: str = Paper.Source.ARXIV, batch: int = UPSERT_BATCH) -> UpsertResult:
+    """``papers_upsert`` over a stream of any length, ``batch`` at a time, all in one transaction: a line that
+    cannot be read (the reader raises) leaves the catalogue as it was. Memory does not grow with the stream."""
+    total, chunk = UpsertResult(), []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == batch:
+            _add(total, papers_upsert(chunk, source=source))
+            chunk = []
+    if chunk:
+        _add(total, papers_upsert(chunk, source=source))
+    return total
+
+
+def _add(total: UpsertResult, part: UpsertResult) -> None:
+    total.created, total.updated, total.unchanged = total.created + part.created, total.updated + part.updated, total.unchanged + part.unchanged
 
 
 def papers_withdraw(ids: Iterable[str]) -> int:
