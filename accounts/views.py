@@ -201,7 +201,7 @@ def welcome_rate(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             context = {"papers": list(papers.values()), "error": " ".join(exc.messages)}
             return render(request, "accounts/welcome_rate.html", context, status=400)
-        rated = ratings_set(user=request.user, stars_by_paper={p: s for p, s in stars.items() if s is not None})
+        rated = ratings_set(user=request.user, stars_by_paper={p: s for p, s in stars.items() if s is not None}, via="round")
         picked = len(library_for_user(user=request.user)["liked"])
         messages.success(request, f"Your feed is ready: it follows the {picked} paper{'s' if picked != 1 else ''} you picked and the {rated} you rated.")
         return redirect("feed")

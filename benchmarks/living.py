@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/living.py --days 7 --scale small   # the smoke check CI runs
 
 Each day: readers open their feed (the site's own ranking, from the served model) and respond to what it
-shows by their tastes, and also find papers on their own (their field, a second field, now and then
+shows by their tastes (that feedback is marked as given in the feed), and also find papers on their own (their field, a second field, now and then
 anything; new papers more often); at 20:30 new papers arrive, and every reader's feed is ranked again
 at once (no retrain) to see which new papers reach someone's top 20; a few new readers join and like a
 few papers of their field. Each night the retrain runs through the Celery task (eager, in a child process
@@ -177,7 +177,7 @@ def live_one_day(world: Community, day_start: float, scale: dict, yesterday) -> 
             fits = world.pool_topics[paper] in (world.field_of[reader], world.second_of[reader])
             if rng.random() < (0.3 if fits else 0.1):
                 moment += rng.uniform(60, 1800)
-                rows += [(reader, pk, kind, stars, moment) for kind, stars in respond(world, reader, paper, fits, rng)]
+                rows += [(reader, pk, kind, stars, moment, "feed") for kind, stars in respond(world, reader, paper, fits, rng)]
                 world.touched[reader].add(paper)
         for _ in range(rng.poisson(world.pace[reader])):
             paper, fits = pick_on_their_own(world, reader, moment)
@@ -185,7 +185,7 @@ def live_one_day(world: Community, day_start: float, scale: dict, yesterday) -> 
                 break
             moment += rng.uniform(60, 1800)
             events = respond(world, reader, paper, fits, rng)
-            rows += [(reader, world.paper_pks[paper], kind, stars, moment) for kind, stars in events]
+            rows += [(reader, world.paper_pks[paper], kind, stars, moment, "") for kind, stars in events]
             world.touched[reader].add(paper)
             if not any(kind == "dismiss" for kind, _ in events):
                 found_wanted.add(world.paper_pks[paper])
@@ -194,8 +194,8 @@ def live_one_day(world: Community, day_start: float, scale: dict, yesterday) -> 
             recalls_before.append(len(found_wanted & set(before[reader])) / min(20, len(found_wanted)))
     end = day_start + 20 * 3600
     Interaction.objects.bulk_create([
-        Interaction(user_id=u, paper_id=p, kind=k, value=v, created=datetime.fromtimestamp(min(t, end), dt_timezone.utc))
-        for u, p, k, v, t in rows
+        Interaction(user_id=u, paper_id=p, kind=k, value=v, via=via, created=datetime.fromtimestamp(min(t, end), dt_timezone.utc))
+        for u, p, k, v, t, via in rows
     ], batch_size=5000)
     mean = lambda values: round(float(np.mean(values)), 4) if values else None  # noqa: E731
     return {

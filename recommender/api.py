@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from recommender.models import Paper
+from recommender.models import Interaction, Paper
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework.decorators import action
 
@@ -41,6 +41,10 @@ class FeedbackSerializer(serializers.Serializer):
         choices=["topic", "author"], required=False, help_text="With kind=dismiss: fewer papers on this topic, or by `author`."
     )
     author = serializers.CharField(required=False, max_length=200, help_text="With reason=author: one of the paper's authors.")
+    via = serializers.ChoiceField(
+        choices=[v for v in Interaction.Via.values if v], required=False,
+        help_text="Where the reader was: feed, email, similar (a paper's similar papers) or round; leave out when they found it on their own.",
+    )
 
 
 class FeedbackStateSerializer(serializers.Serializer):
@@ -88,18 +92,18 @@ class PaperViewSet(viewsets.ReadOnlyModelViewSet):
         paper = self.get_object()
         body = FeedbackSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        kind = body.validated_data["kind"]
+        kind, via = body.validated_data["kind"], body.validated_data.get("via", "")
         try:
             if kind == "rate":
                 stars = parse_stars(body.validated_data.get("stars"))
                 if stars is None:
                     raise DjangoValidationError("A rating needs stars from 1 to 5; DELETE the rating to remove it.")
-                rating_set(user=request.user, paper=paper, stars=stars)
+                rating_set(user=request.user, paper=paper, stars=stars, via=via)
             elif kind == "read":
-                read_record(user=request.user, paper=paper)
+                read_record(user=request.user, paper=paper, via=via)
             else:
                 reason, author = body.validated_data.get("reason", ""), body.validated_data.get("author", "")
-                feedback_set(user=request.user, paper=paper, kind=kind, on=True, reason=reason, author=author)
+                feedback_set(user=request.user, paper=paper, kind=kind, on=True, reason=reason, author=author, via=via)
         except DjangoValidationError as exc:
             raise ValidationError({"stars" if kind == "rate" else "reason": exc.messages}) from None
         return Response(_state(request.user, paper))

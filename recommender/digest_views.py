@@ -11,7 +11,7 @@ from accounts.models import User
 from accounts.services import user_update_preferences
 from recommender.emails import digest_context
 from recommender.links import BadLink, read_action, read_unsubscribe
-from recommender.models import Paper
+from recommender.models import Interaction, Paper
 from recommender.services.digests import digests_compose, week_of
 from recommender.services.feedback import feedback_set, read_record
 
@@ -36,9 +36,9 @@ def digest_action(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "GET":
         return render(request, "recommender/digest_link.html", {"paper": paper, "action": action.action, "label": _CONFIRM[action.action]})
     if action.action == "open":
-        read_record(user=user, paper=paper)
+        read_record(user=user, paper=paper, via=Interaction.Via.EMAIL)
         return redirect(paper.url or paper.get_absolute_url())
-    feedback_set(user=user, paper=paper, kind=action.action, on=True)
+    feedback_set(user=user, paper=paper, kind=action.action, on=True, via=Interaction.Via.EMAIL)
     return render(request, "recommender/digest_link.html", {"paper": paper, "done": action.action})
 
 

@@ -81,11 +81,25 @@ class DismissReason(models.TextChoices):
     AUTHOR = "author", "less from this author"
 
 
+class FeedbackVia(models.TextChoices):
+    """Where the reader was when they gave the feedback: on their own, or acting on something we recommended.
+
+    The nightly gate judges models only on feedback given on the reader's own (a recommendation's own hits
+    would favour the model that made it)."""
+
+    OWN = "", "on their own (search, catalogue, a link)"
+    FEED = "feed", "their feed (page, API or Atom)"
+    EMAIL = "email", "the weekly email"
+    SIMILAR = "similar", "a paper page's similar papers"
+    ROUND = "round", "the onboarding rating round"
+
+
 class Interaction(models.Model):
     """One piece of feedback: a read (an event, may repeat) or a like/save/dismiss/rating (a state, one each)."""
 
     Kind = InteractionKind
     Reason = DismissReason
+    Via = FeedbackVia
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="interactions")
     paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="interactions")
@@ -95,6 +109,7 @@ class Interaction(models.Model):
         max_length=8, choices=DismissReason.choices, blank=True, default="", help_text="Why a paper was dismissed; empty otherwise."
     )
     author = models.CharField(max_length=200, blank=True, default="", help_text="The author to hear less from (reason 'author').")
+    via = models.CharField(max_length=8, choices=FeedbackVia.choices, blank=True, default="", help_text="Where it was given.")
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -36,7 +36,7 @@ class PersonalFeed(Feed):
         return item.paper.title
 
     def item_link(self, item: FeedItem) -> str:
-        return item.paper.get_absolute_url()
+        return f"{item.paper.get_absolute_url()}?via=feed"
 
     def item_guid(self, item: FeedItem) -> str:
         return f"paperfeed:{item.paper.external_id}"

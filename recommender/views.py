@@ -28,7 +28,7 @@ from recommender.selectors.papers import (
     reader_has_feedback,
 )
 from accounts.services import user_set_balance
-from recommender.services.feedback import TOGGLE_KINDS, feedback_set, parse_stars, rating_set, read_record
+from recommender.services.feedback import TOGGLE_KINDS, feedback_set, parse_stars, rating_set, read_record, via_checked
 
 _FEEDBACK_DONE = {
     ("like", True): "Liked.",
@@ -105,9 +105,12 @@ def search(request: HttpRequest) -> HttpResponse:
 @require_GET
 def paper_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     paper = get_object_or_404(Paper, external_id=external_id)
+    via = via_checked(request.GET.get("via"))  # a recommendation led here (feed, email, similar papers)
     if request.user.is_authenticated:
-        read_record(user=request.user, paper=paper)
-    context = {"paper": paper, "state": feedback_state(user=request.user, paper=paper), "neighbours": paper_neighbours(paper=paper)}
+        read_record(user=request.user, paper=paper, via=via)
+    context = {
+        "paper": paper, "state": feedback_state(user=request.user, paper=paper), "neighbours": paper_neighbours(paper=paper), "via": via,
+    }
     return render(request, "recommender/paper_detail.html", context)
 
 
@@ -116,7 +119,7 @@ def paper_open(request: HttpRequest, external_id: str) -> HttpResponse:
     """Follow a paper's link: records a read, then sends the reader to the paper itself."""
     paper = get_object_or_404(Paper, external_id=external_id)
     if request.user.is_authenticated:
-        read_record(user=request.user, paper=paper)
+        read_record(user=request.user, paper=paper, via=via_checked(request.POST.get("via")))
     return redirect(paper.url or paper.get_absolute_url())
 
 
@@ -134,18 +137,18 @@ def paper_feedback(request: HttpRequest, external_id: str) -> HttpResponse:
     paper = get_object_or_404(Paper, external_id=external_id)
     if not request.user.is_authenticated:
         return _login_then_back(request, paper)
-    kind = request.POST.get("kind", "")
+    kind, via = request.POST.get("kind", ""), via_checked(request.POST.get("via"))
     try:
         if kind == "rate":
             stars = parse_stars(request.POST.get("stars"))
-            rating_set(user=request.user, paper=paper, stars=stars)
+            rating_set(user=request.user, paper=paper, stars=stars, via=via)
             done = f"Rated {stars} star{'s' if stars != 1 else ''}." if stars else "Rating removed."
         elif kind in TOGGLE_KINDS:
             on = request.POST.get("on", "1")
             if on not in ("0", "1"):
                 raise ValidationError("'on' must be 1 or 0.")
             reason, author = request.POST.get("reason", ""), request.POST.get("author", "")
-            feedback_set(user=request.user, paper=paper, kind=kind, on=on == "1", reason=reason, author=author)
+            feedback_set(user=request.user, paper=paper, kind=kind, on=on == "1", reason=reason, author=author, via=via)
             done = _dismissed_because(reason, author) if on == "1" and reason else _FEEDBACK_DONE[(kind, on == "1")]
         else:
             raise ValidationError(f"Unknown feedback {kind[:20]!r}: use like, save, dismiss or rate.")
@@ -162,7 +165,10 @@ def _dismissed_because(reason: str, author: str) -> str:
 
 def _feedback_response(request: HttpRequest, paper: Paper, *, done: str = "", error: str = "", status: int = 200) -> HttpResponse:
     if request.htmx:
-        context = {"paper": paper, "state": feedback_state(user=request.user, paper=paper), "done": done, "error": error}
+        context = {
+            "paper": paper, "state": feedback_state(user=request.user, paper=paper), "done": done, "error": error,
+            "via": via_checked(request.POST.get("via")),
+        }
         response = render(request, "recommender/_feedback.html", context, status=status)
         if not error:
             response["HX-Trigger"] = "feedback-changed"  # the feed on the page reloads itself

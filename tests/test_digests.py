@@ -134,6 +134,7 @@ def test_action_links_confirm_on_get_and_act_on_post_for_the_signed_reader(subsc
     done = client.post(like_url, {"csrfmiddlewaretoken": token})
     assert done.status_code == 200 and "Liked" in done.text
     assert Interaction.objects.filter(user=reader, kind="like").count() == before + 1
+    assert Interaction.objects.filter(user=reader, kind="like").latest("pk").via == "email"  # acted on the email's recommendation
     dismiss_url = path_of(links(message)["dismiss"][1])
     client.post(dismiss_url, {"csrfmiddlewaretoken": token})
     assert Interaction.objects.filter(user=reader, kind="dismiss").count() == 1

@@ -185,3 +185,16 @@ def test_old_model_files_are_deleted_and_the_admin_is_told(community, settings, 
     assert model_files_prune() == [".half-written.npz.abc.tmp"]
     page = admin_client.get("/admin/recommender/trainingrun/").content.decode()
     assert "deleted" in page and "kept the previous model" in page
+
+
+def test_papers_readers_came_to_through_a_recommendation_are_not_what_a_model_is_judged_on():
+    """Hits on what the active model recommended would flatter it: the truth is what readers found on their own."""
+    events, times = events_of([(r, p, LIKE, 0, p) for r in range(3) for p in range(6)])
+    own = np.ones(len(times), dtype=bool)
+    own[(events.users == 0) & (events.items >= 3)] = False  # reader 0 came to papers 3-5 through the feed
+    holdout = build_holdout(events, times, 6, np.zeros(3), share=1, since=None, until=None, min_readers=3, max_readers=10, own=own)
+    assert holdout.own_only and holdout.describe()["found"] == "on their own"
+    assert [list(t) for t in holdout.truth] == [[1, 2], [3, 4, 5], [3, 4, 5]]  # reader 0: the newer half of 0-2
+    assert set(holdout.history.items[holdout.history.users == 0].tolist()) == {0, 3, 4, 5}  # what the feed led to: history
+    few = build_holdout(events, times, 6, np.zeros(3), share=1, since=None, until=None, min_readers=4, max_readers=10, own=own)
+    assert few.own_only and len(few.users) == 3  # too few readers whichever way: the first it could make

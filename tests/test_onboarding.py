@@ -101,6 +101,7 @@ def test_finishing_the_round_stores_the_ratings_and_the_feed_is_personal_at_once
     assert response.redirect_chain[-1][0] == "/feed/"
     assert "Your feed is ready: it follows the 2 papers you picked and the 1 you rated." in response.content.decode()
     assert Interaction.objects.get(user=charlie, paper=rated, kind="rate").value == 5
+    assert Interaction.objects.get(user=charlie, paper=rated, kind="rate").via == "round"  # we suggested it
     feed = feed_for_user(user=charlie, limit=6)
     assert set(topics(feed)) == {"lang", topics_of([rated])[0]}
     assert all(item.source != "popular" for item in feed)

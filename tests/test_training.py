@@ -36,7 +36,9 @@ def test_first_retrain_activates_and_records_everything(community, settings, cap
     assert 0 < gate_readers < 18 and run.sizes["trained_interactions"] == 90 - 5 * gate_readers
     assert set(run.timings) >= {"extract", "matrix", "content", "als", "evaluate", "artifact"}
     # Each gate reader liked five papers, all at once: the newer half (3) is to be found from the older two.
-    assert run.metrics["holdout"] == {"kind": "all-time", "readers": gate_readers, "papers": 3 * gate_readers, "since": None, "until": None}
+    assert run.metrics["holdout"] == {
+        "kind": "all-time", "readers": gate_readers, "papers": 3 * gate_readers, "since": None, "until": None, "found": "on their own"
+    }
     assert run.metrics["users"] == gate_readers and run.metrics["recall@20"] > 0.5  # the topics are easy
     assert f"hold-out: all-time, {gate_readers} readers" in out
     assert run.data_until == Interaction.objects.latest("created").created
@@ -225,13 +227,15 @@ def test_feedback_arrays_carry_every_field_and_leave_out_readers_who_opted_out(c
     rating = Interaction.objects.create(user=readers["bio0"], paper=papers["astro"][7], kind="rate", value=4, created=when)
     readers["lang5"].share_feedback = False
     readers["lang5"].save()
-    users, items, kinds, values, created = feedback_arrays()
+    Interaction.objects.create(user=readers["bio1"], paper=papers["astro"][6], kind="read", via="feed")
+    users, items, kinds, values, created, own = feedback_arrays()
     assert len(users) == Interaction.objects.exclude(user=readers["lang5"]).count()
+    assert own.sum() == len(own) - 1 and not own[(items == papers["astro"][6].pk) & (kinds == 0)].any()
     assert readers["lang5"].pk not in users
     at = np.flatnonzero((items == rating.paper_id) & (kinds == 4))
     assert len(at) == 1 and users[at[0]] == readers["bio0"].pk and kinds[at[0]] == 4 and values[at[0]] == 4
     assert created[at[0]] == when.timestamp()
-    assert set(kinds.tolist()) == {1, 4} and values[kinds == 1].max() == 0
+    assert set(kinds.tolist()) == {0, 1, 4} and values[kinds == 1].max() == 0
 
 
 TRAINER_CALLS = []

@@ -13,8 +13,9 @@ gate readers' feedback from *before* the active model went live (its data high-w
 - **all-time** (when too few readers can be scored that way, or for the first model): the same split over
   all of each gate reader's papers up to ``until``.
 
-A paper is a hit when the reader's final cell for it is positive (a read followed by "not interested"
-is not). The decision is paired over the same readers: the new model is refused only when we are 95%
+The papers to find are those the reader came to on their own (search, catalogue, a link), not through a
+recommendation (whose hits would flatter the model that made it), when enough readers can be scored so. A
+paper is a hit when the reader's final cell for it is positive (a read followed by "not interested" is not). The decision is paired over the same readers: the new model is refused only when we are 95%
 sure its recall@20 is more than the tolerance below the active model's. No Django here.
 """
 
@@ -57,36 +58,46 @@ class Holdout:
     truth: list[np.ndarray]
     since: float | None  # truth papers were first touched after this (temporal), epoch seconds
     until: float | None  # and no event after this is used: the active model's high-water mark
+    own_only: bool = False  # the papers to find are only those the readers came to on their own
 
     @property
     def papers(self) -> int:
         return int(sum(len(t) for t in self.truth))
 
     def describe(self) -> dict:
-        return {"kind": self.kind, "readers": len(self.users), "papers": self.papers, "since": self.since, "until": self.until}
+        return {
+            "kind": self.kind, "readers": len(self.users), "papers": self.papers, "since": self.since, "until": self.until,
+            "found": "on their own" if self.own_only else "any way",
+        }
 
 
 def build_holdout(
     events: Events, created: np.ndarray, n_items: int, reader_hash: np.ndarray, *, share: float, since: float | None,
-    until: float | None, min_readers: int, max_readers: int, weights: FeedbackWeights = FeedbackWeights(),
+    until: float | None, min_readers: int, max_readers: int, weights: FeedbackWeights = FeedbackWeights(), own: np.ndarray | None = None,
 ) -> Holdout | None:
     """The gate's hold-out from the events of readers whose ``reader_hash`` (n_readers,) is below ``share``, up to
     ``until``: temporal (papers first touched after ``since``) when at least ``min_readers`` readers can be scored
-    that way, else all-time; None when nobody can be scored.
+    that way, else all-time. The papers to find are those the readers came to on their own (``own`` (n_events,)
+    bool: not through a recommendation, whose hits would flatter the model that made it) when enough readers can
+    be scored so, else any. None when nobody can be scored at all.
 
     ``created`` (n_events,) is each event's time (epoch seconds); at most ``max_readers`` readers are kept,
     those with the smallest hash, so mostly the same readers night after night.
     """
-    if since is not None:
-        temporal = _split(events, created, n_items, reader_hash, share, since, until, max_readers, weights, TEMPORAL)
-        if temporal is not None and len(temporal.users) >= min_readers:
-            return temporal
-    return _split(events, created, n_items, reader_hash, share, None, until, max_readers, weights, ALL_TIME)
+    windows = ([(since, TEMPORAL)] if since is not None else []) + [(None, ALL_TIME)]
+    best = None
+    for own_only in ((True, False) if own is not None else (False,)):
+        for start, kind in windows:
+            holdout = _split(events, created, n_items, reader_hash, share, start, until, max_readers, weights, kind, own if own_only else None)
+            if holdout is not None and len(holdout.users) >= min_readers:
+                return holdout
+            best = best or holdout
+    return best
 
 
 def _split(
     events: Events, created: np.ndarray, n_items: int, reader_hash: np.ndarray, share: float, since: float | None,
-    until: float | None, max_readers: int, weights: FeedbackWeights, kind: str,
+    until: float | None, max_readers: int, weights: FeedbackWeights, kind: str, own: np.ndarray | None,
 ) -> Holdout | None:
     mine = reader_hash[events.users] < share if len(events.users) else np.zeros(0, dtype=bool)
     if until is not None:
@@ -102,8 +113,11 @@ def _split(
     first = order[np.r_[True, sorted_key[1:] != sorted_key[:-1]]]
     cell_user, cell_item, cell_time = users[first], items[first], stamps[first]
     wanted = wanted_events(Events(users, items, events.kinds[mine], events.values[mine]), n_items, weights)[first]
-    # Per reader, candidate cells (first touched after ``since``) by time; the newer half of them is the truth.
+    # Per reader, candidate cells (first touched after ``since``, on their own when ``own`` is given) by time;
+    # the newer half of them is the truth.
     candidate = cell_time > since if since is not None else np.ones(len(cell_user), dtype=bool)
+    if own is not None:
+        candidate &= own[mine][first]
     by_time = np.lexsort((first, cell_time, cell_user))
     cu, cand = cell_user[by_time], candidate[by_time]
     n_candidates = np.bincount(cu[cand], minlength=int(cu.max()) + 1)
@@ -130,7 +144,7 @@ def _split(
         row_of[users[in_history]], items[in_history], events.kinds[mine][in_history], events.values[mine][in_history],
         None if events.ages_days is None else events.ages_days[mine][in_history],
     )
-    return Holdout(kind, scored, history, [np.array(sorted(t), dtype=np.int64) for t in truth], since, until)
+    return Holdout(kind, scored, history, [np.array(sorted(t), dtype=np.int64) for t in truth], since, until, own is not None)
 
 
 def _rank_within_groups(groups: np.ndarray) -> np.ndarray:

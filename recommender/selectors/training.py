@@ -22,6 +22,7 @@ class TrainingSnapshot:
     events: Events
     created: np.ndarray  # (n_events,) seconds since the epoch
     taken_at: float  # when the feedback was read, seconds since the epoch
+    own: np.ndarray | None = None  # (n_events,) bool: given on the reader's own, not on something we recommended
 
     @property
     def data_until(self) -> datetime | None:
@@ -41,7 +42,7 @@ def training_snapshot() -> TrainingSnapshot:
     """All papers and all feedback, mapped to matrix rows and columns."""
     papers = list(Paper.objects.order_by("id").values_list("id", "external_id", "title", "abstract"))
     paper_pks = np.array([p[0] for p in papers], dtype=np.int64)
-    users, items, kinds, values, created = feedback_arrays()
+    users, items, kinds, values, created, own = feedback_arrays()
     columns = np.searchsorted(paper_pks, items)
     in_snapshot = (columns < len(paper_pks)) & (paper_pks[np.minimum(columns, len(paper_pks) - 1)] == items) if len(paper_pks) else np.zeros(len(items), bool)
     keep = np.flatnonzero(in_snapshot)  # feedback on a paper added after the papers were read waits for the next run
@@ -50,7 +51,8 @@ def training_snapshot() -> TrainingSnapshot:
     kinds, values, stamps = kinds[keep], values[keep], created[keep]
     now = timezone.now().timestamp()
     events = Events(user_rows, columns, kinds, values, (now - stamps) / 86400.0)
-    return TrainingSnapshot(paper_pks, [p[1] for p in papers], [paper_text(p[2], p[3]) for p in papers], user_pks, events, stamps, now)
+    texts = [paper_text(p[2], p[3]) for p in papers]
+    return TrainingSnapshot(paper_pks, [p[1] for p in papers], texts, user_pks, events, stamps, now, own[keep])
 
 
 def _dense_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -67,40 +69,43 @@ _KIND_SQL = " ".join(f"WHEN '{kind}' THEN {code}" for kind, code in KIND_CODES.i
 # One fixed-width row of PostgreSQL's binary COPY format: field count, then (length, value) per field, big-endian.
 _COPY_ROW = np.dtype([
     ("fields", ">i2"), ("n1", ">i4"), ("user", ">i8"), ("n2", ">i4"), ("paper", ">i8"), ("n3", ">i4"), ("kind", ">i2"),
-    ("n4", ">i4"), ("value", ">i2"), ("n5", ">i4"), ("created", ">f8"),
+    ("n4", ">i4"), ("value", ">i2"), ("n5", ">i4"), ("created", ">f8"), ("n6", ">i4"), ("own", ">i2"),
 ])
 _COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
 
 
-def feedback_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Training feedback as arrays: user pk, paper pk, kind code, stars (0 if none), created (epoch seconds).
+def feedback_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Training feedback as arrays: user pk, paper pk, kind code, stars (0 if none), created (epoch seconds), and
+    whether it was given on the reader's own (not on a recommendation: see ``FeedbackVia``).
 
     Readers who keep their feedback out of other readers' recommendations are left out. On
     PostgreSQL the rows arrive by binary COPY straight into numpy (no Python object per row).
     """
     if connection.vendor == "postgresql":
         return _feedback_arrays_copy()
-    rows = Interaction.objects.filter(user__share_feedback=True).order_by().values_list("user_id", "paper_id", "kind", "value", "created")
-    users, items, kinds, values, created = [], [], [], [], []
-    for user_id, paper_id, kind, value, when in rows.iterator(chunk_size=20_000):
+    rows = Interaction.objects.filter(user__share_feedback=True).order_by().values_list("user_id", "paper_id", "kind", "value", "created", "via")
+    users, items, kinds, values, created, own = [], [], [], [], [], []
+    for user_id, paper_id, kind, value, when, via in rows.iterator(chunk_size=20_000):
         users.append(user_id)
         items.append(paper_id)
         kinds.append(KIND_CODES[kind])
         values.append(value or 0)
         created.append(when.timestamp())
+        own.append(via == "")
     return (np.array(users, dtype=np.int64), np.array(items, dtype=np.int64), np.array(kinds, dtype=np.int8),
-            np.array(values, dtype=np.int16), np.array(created, dtype=np.float64))
+            np.array(values, dtype=np.int16), np.array(created, dtype=np.float64), np.array(own, dtype=bool))
 
 
-def _feedback_arrays_copy() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _feedback_arrays_copy() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     interaction, user = Interaction._meta.db_table, Interaction._meta.get_field("user").related_model._meta.db_table
     query = (
         f"SELECT i.user_id::int8, i.paper_id::int8, (CASE i.kind {_KIND_SQL} END)::int2, COALESCE(i.value, 0)::int2, "
-        f"EXTRACT(EPOCH FROM i.created)::float8 FROM {interaction} i JOIN {user} u ON u.id = i.user_id WHERE u.share_feedback"
+        f"EXTRACT(EPOCH FROM i.created)::float8, (CASE WHEN i.via = '' THEN 1 ELSE 0 END)::int2 "
+        f"FROM {interaction} i JOIN {user} u ON u.id = i.user_id WHERE u.share_feedback"
     )
     with connection.cursor() as cursor, cursor.cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
         data = b"".join(bytes(block) for block in copy)
     n = (len(data) - _COPY_HEADER - 2) // _COPY_ROW.itemsize
     rows = np.frombuffer(data, dtype=_COPY_ROW, count=n, offset=_COPY_HEADER)
     return (rows["user"].astype(np.int64), rows["paper"].astype(np.int64), rows["kind"].astype(np.int8),
-            rows["value"].astype(np.int16), rows["created"].astype(np.float64))
+            rows["value"].astype(np.int16), rows["created"].astype(np.float64), rows["own"] == 1)

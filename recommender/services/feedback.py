@@ -21,12 +21,14 @@ _OPPOSITES = {Kind.LIKE: (Kind.DISMISS,), Kind.SAVE: (Kind.DISMISS,), Kind.DISMI
 
 
 @transaction.atomic
-def feedback_set(*, user: User, paper: Paper, kind: str, on: bool, reason: str = "", author: str = "") -> Interaction | None:
+def feedback_set(
+    *, user: User, paper: Paper, kind: str, on: bool, reason: str = "", author: str = "", via: str = ""
+) -> Interaction | None:
     """Turn a like, save or dismissal on or off. Idempotent: a second like is a no-op.
 
     A dismissal may say why (``reason``): "topic" (fewer papers like this one) or "author"
-    (fewer papers by ``author``, one of this paper's authors). Returns the stored interaction
-    when ``on``, else None.
+    (fewer papers by ``author``, one of this paper's authors). ``via`` says where it was given
+    (see ``FeedbackVia``). Returns the stored interaction when ``on``, else None.
     """
     if kind not in TOGGLE_KINDS:
         raise ValidationError(f"Unknown feedback {kind!r}: expected one of {', '.join(TOGGLE_KINDS)}.")
@@ -37,7 +39,7 @@ def feedback_set(*, user: User, paper: Paper, kind: str, on: bool, reason: str =
         return None
     mine.filter(kind__in=_OPPOSITES[kind]).delete()
     interaction, _created = Interaction.objects.update_or_create(
-        user=user, paper=paper, kind=kind, defaults={"reason": reason, "author": author}
+        user=user, paper=paper, kind=kind, defaults={"reason": reason, "author": author}, create_defaults={"reason": reason, "author": author, "via": via_checked(via)}
     )
     return interaction
 
@@ -69,11 +71,16 @@ def likes_add(*, user: User, papers: list[Paper]) -> int:
     return len({p.pk for p in papers} - already)
 
 
+def via_checked(via: str | None) -> str:
+    """``via`` when it names a known place (``FeedbackVia``), else "" (on their own)."""
+    return via if via in Interaction.Via.values else ""
+
+
 @transaction.atomic
-def ratings_set(*, user: User, stars_by_paper: dict[Paper, int]) -> int:
+def ratings_set(*, user: User, stars_by_paper: dict[Paper, int], via: str = "") -> int:
     """Rate several papers at once, all or none; returns how many were rated."""
     for paper, stars in stars_by_paper.items():
-        rating_set(user=user, paper=paper, stars=stars)
+        rating_set(user=user, paper=paper, stars=stars, via=via)
     return len(stars_by_paper)
 
 
@@ -88,7 +95,7 @@ def parse_stars(raw: object) -> int | None:
 
 
 @transaction.atomic
-def rating_set(*, user: User, paper: Paper, stars: int | None) -> Interaction | None:
+def rating_set(*, user: User, paper: Paper, stars: int | None, via: str = "") -> Interaction | None:
     """Rate a paper 1-5 stars, replacing an earlier rating; ``None`` removes the rating."""
     if stars is None:
         Interaction.objects.filter(user=user, paper=paper, kind=Kind.RATE).delete()
@@ -96,15 +103,16 @@ def rating_set(*, user: User, paper: Paper, stars: int | None) -> Interaction | 
     if not isinstance(stars, int) or not 1 <= stars <= 5:
         raise ValidationError(f"A rating is a whole number of stars from 1 to 5, not {stars!r}.")
     interaction, _created = Interaction.objects.update_or_create(
-        user=user, paper=paper, kind=Kind.RATE, defaults={"value": stars, "created": timezone.now()}
+        user=user, paper=paper, kind=Kind.RATE, defaults={"value": stars, "created": timezone.now()},
+        create_defaults={"value": stars, "created": timezone.now(), "via": via_checked(via)},
     )
     return interaction
 
 
-def read_record(*, user: User, paper: Paper) -> Interaction | None:
-    """Record that ``user`` opened ``paper``. A repeat within READ_DEDUP_MINUTES is the same read."""
+def read_record(*, user: User, paper: Paper, via: str = "") -> Interaction | None:
+    """Record that ``user`` opened ``paper`` (coming from ``via``). A repeat within READ_DEDUP_MINUTES is the same read."""
     now = timezone.now()
     window = timedelta(minutes=settings.READ_DEDUP_MINUTES)
     if window and Interaction.objects.filter(user=user, paper=paper, kind=Kind.READ, created__gte=now - window).exists():
         return None
-    return Interaction.objects.create(user=user, paper=paper, kind=Kind.READ, created=now)
+    return Interaction.objects.create(user=user, paper=paper, kind=Kind.READ, created=now, via=via_checked(via))

@@ -332,7 +332,7 @@ def gate_metrics(
     holdout = build_holdout(
         snapshot.events, snapshot.created, len(snapshot.paper_ids), reader_hash, share=min(share, active.gate_share) if active else share,
         since=active.predecessor_data_until if active else None, until=active.data_until if active else None,
-        min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS, max_readers=settings.HOLDOUT_USERS, weights=weights,
+        min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS, max_readers=settings.HOLDOUT_USERS, weights=weights, own=snapshot.own,
     )
     if holdout is None:
         if active is None:
