@@ -30,7 +30,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone as dt_timezone
-from pathlib import Path
 
 import numpy as np
 
@@ -392,7 +391,7 @@ def report(args, scale: dict, nights: list[dict], days: list[dict], crippled_nig
         "worst_change_same_feedback": round(min(changes, default=0.0), 4), "worst_change_day_to_day": round(min(raw_changes, default=0.0), 4),
         "new_papers": arrived, "new_in_a_top20_share": round(reached / max(arrived, 1), 4),
         "new_in_a_fitting_top20_share": round(fitting / max(arrived, 1), 4), "seconds": round(seconds, 1), "machine": machine(),
-        "nights": nights, "days": days,
+        "nights": nights, "per_day": days,
     }
     print(f"honest nights activated: {activated} of {len(honest)}; crippled night: {summary['crippled']}; "
           f"killed night: {'killed' if summary['killed'] else 'not killed'}, next night {after_kill}")

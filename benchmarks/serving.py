@@ -18,7 +18,6 @@ import re
 import socket
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 

@@ -11,9 +11,9 @@ import pytest
 from django.core.management import call_command
 
 from recommender.engine.gate import ALL_TIME, TEMPORAL, build_holdout, gate_decision, gate_hash
-from recommender.engine.matrix import KIND_CODES, Events, FeedbackWeights
+from recommender.engine.matrix import KIND_CODES, Events
 from recommender.engine.synthetic import synthetic_feedback, synthetic_papers
-from recommender.models import Interaction, TrainingRun
+from recommender.models import TrainingRun
 from recommender.selectors.training import training_snapshot
 from recommender.services.training import model_files_prune, retrain
 

@@ -258,7 +258,6 @@ def test_the_als_trainer_is_a_setting(community, settings):
 
 
 def test_a_retrain_reuses_the_content_features_of_papers_already_seen(community):
-    import numpy as np
 
     from recommender.engine.artifacts import load_artifact
     from tests.factories import PaperFactory

@@ -16,7 +16,7 @@ from django.test import Client
 
 from accounts.models import User
 from recommender.models import DigestLog, Interaction
-from recommender.services.digests import digest_week_start, week_of
+from recommender.services.digests import digest_week_start
 from tests.integration.conftest import free_port, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
