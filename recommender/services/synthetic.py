@@ -71,8 +71,8 @@ def synthetic_community_create(
 def _write_users(rows: Iterator[tuple], progress: OnProgress) -> None:
     if connection.vendor == "postgresql":
         columns = ["username", "email", "password", "date_joined", "first_name", "last_name", "is_staff", "is_active", "is_superuser",
-                   "weekly_digest", "share_feedback"]
-        lines = (f"{u}\t{e}\t{p}\t{d.isoformat()}\t\t\tf\tt\tf\tf\tt\n" for u, e, p, d in rows)
+                   "weekly_digest", "share_feedback", "categories"]
+        lines = (f"{u}\t{e}\t{p}\t{d.isoformat()}\t\t\tf\tt\tf\tf\tt\t[]\n" for u, e, p, d in rows)
         _copy(User._meta.db_table, columns, _blocks(lines), progress)
     else:
         _bulk(User, (User(username=u, email=e, password=p, date_joined=d, weekly_digest=False) for u, e, p, d in rows), progress)
@@ -80,8 +80,9 @@ def _write_users(rows: Iterator[tuple], progress: OnProgress) -> None:
 
 def _write_papers(rows: Iterator[tuple], progress: OnProgress) -> None:
     if connection.vendor == "postgresql":
-        columns = ["external_id", "title", "abstract", "authors", "published", "url", "added_at"]
-        lines = (f"{i}\t{t}\t{a}\t[]\t{p.isoformat()}\t\t{added.isoformat()}\n" for i, t, a, p, added in rows)
+        columns = ["external_id", "title", "abstract", "authors", "published", "url", "added_at", "categories", "primary_category", "doi",
+                   "license", "comments", "source"]
+        lines = (f"{i}\t{t}\t{a}\t[]\t{p.isoformat()}\t\t{added.isoformat()}\t[]\t\t\t\t\timport\n" for i, t, a, p, added in rows)
         _copy(Paper._meta.db_table, columns, _blocks(lines), progress)
     else:
         _bulk(Paper, (Paper(external_id=i, title=t, abstract=a, authors=[], published=p, added_at=added) for i, t, a, p, added in rows), progress)
@@ -90,7 +91,7 @@ def _write_papers(rows: Iterator[tuple], progress: OnProgress) -> None:
 def _write_interactions(user_pks, paper_pks, kinds, values, stamps, progress: OnProgress) -> None:
     names = np.array([KIND_NAMES[code] for code in range(len(KIND_NAMES))])
     if connection.vendor == "postgresql":
-        columns = ["user_id", "paper_id", "kind", "value", "reason", "author", "created"]
+        columns = ["user_id", "paper_id", "kind", "value", "reason", "author", "created", "via"]
 
         def blocks() -> Iterator[tuple[str, int]]:
             for start in range(0, len(user_pks), CHUNK):
@@ -98,7 +99,7 @@ def _write_interactions(user_pks, paper_pks, kinds, values, stamps, progress: On
                 value_text = np.where(values[part] > 0, values[part].astype(str), "\\N")
                 when = [datetime.fromtimestamp(t, dt_timezone.utc).isoformat() for t in stamps[part].tolist()]
                 yield "".join(
-                    f"{u}\t{p}\t{k}\t{v}\t\t\t{w}\n"
+                    f"{u}\t{p}\t{k}\t{v}\t\t\t{w}\t\n"
                     for u, p, k, v, w in zip(user_pks[part].tolist(), paper_pks[part].tolist(), names[kinds[part]].tolist(), value_text.tolist(), when)
                 ), len(when)
 
