@@ -226,6 +226,8 @@ FEEDBACK_HALF_LIFE_DAYS = env_int("FEEDBACK_HALF_LIFE_DAYS", 0, minimum=0)
 GATE_READER_SHARE = env_float("GATE_READER_SHARE", 0.05, minimum=0.0, maximum=0.5)
 ACTIVATION_TOLERANCE = env_float("ACTIVATION_TOLERANCE", 0.10, minimum=-1.0, maximum=1.0)
 HOLDOUT_USERS = env_int("HOLDOUT_USERS", 1000, minimum=0)  # gate readers scored at most
+# The gate looks back over the gate readers' most recent papers, as many as this (all of them on a young site).
+GATE_WINDOW_PAPERS = env_int("GATE_WINDOW_PAPERS", 1000, minimum=10)
 # Hold-out metrics from fewer readers than this are too noisy to refuse a model on.
 ACTIVATION_MIN_HOLDOUT_USERS = env_int("ACTIVATION_MIN_HOLDOUT_USERS", 20, minimum=1)
 # Model files kept besides the active one (the newest activated ones); files of rejected and failed runs are deleted.

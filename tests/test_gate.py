@@ -38,25 +38,25 @@ def events_of(rows):
     return Events(users, items, kinds, values), times.astype(float)
 
 
-def test_a_temporal_holdout_takes_the_newer_half_of_each_readers_new_papers():
-    # Reader 0 (a gate reader) had papers 0-1 before the previous model's mark (100), touched 2-5 before the active
-    # model's (200), and paper 7 after it, while the active model was live; reader 1 is not a gate reader.
+def test_a_temporal_holdout_takes_the_newer_half_of_each_readers_papers_in_the_window():
+    # Reader 0 (a gate reader) touched papers 0-5 before the active model's mark (200), and paper 7 after it, while
+    # the active model was live; reader 1 is not a gate reader. The window holds the newest four: papers 2-5.
     events, times = events_of([
         (0, 0, LIKE, 0, 10), (0, 1, READ, 0, 20), (0, 2, LIKE, 0, 110), (0, 3, READ, 0, 120), (0, 4, SAVE, 0, 130),
         (0, 5, READ, 0, 140), (0, 5, DISMISS, 0, 150), (0, 7, LIKE, 0, 250), (1, 0, LIKE, 0, 115), (1, 6, LIKE, 0, 125),
     ])
     reader_hash = np.array([0.01, 0.9])
-    holdout = build_holdout(events, times, 8, reader_hash, share=0.05, since=100, until=200, min_readers=1, max_readers=10)
-    assert holdout.kind == TEMPORAL and list(holdout.users) == [0] and (holdout.since, holdout.until) == (100, 200)
+    holdout = build_holdout(events, times, 8, reader_hash, share=0.05, until=200, window_papers=4, min_readers=1, max_readers=10)
+    assert holdout.kind == TEMPORAL and list(holdout.users) == [0] and (holdout.since, holdout.until) == (20, 200)  # the newest four
     # Papers 4 and 5 are the newer half of 2-5; 5 was read, then dismissed: its final cell is negative, not a hit.
     assert [list(t) for t in holdout.truth] == [[4]]
     assert sorted(set(holdout.history.items.tolist())) == [0, 1, 2, 3]  # and nothing from after the active model's mark
 
 
-def test_without_enough_feedback_in_the_window_the_holdout_is_all_time_up_to_the_active_models_mark():
+def test_a_young_site_is_judged_on_all_of_its_gate_readers_history_up_to_the_active_models_mark():
     events, times = events_of([(r, p, LIKE, 0, 10 * p) for r in range(4) for p in range(5)])
     reader_hash = np.array([0.01, 0.03, 0.2, 0.9])
-    holdout = build_holdout(events, times, 5, reader_hash, share=0.05, since=35, until=35, min_readers=1, max_readers=10)
+    holdout = build_holdout(events, times, 5, reader_hash, share=0.05, until=35, window_papers=100, min_readers=1, max_readers=10)
     assert holdout.kind == ALL_TIME and holdout.since is None and holdout.until == 35
     assert list(holdout.users) == [0, 1]
     assert [list(t) for t in holdout.truth] == [[2, 3], [2, 3]]  # paper 4 (at 40) came while the active model was live
@@ -67,14 +67,14 @@ def test_low_ratings_are_not_hits_and_readers_with_nothing_to_find_are_left_out(
         (0, 0, LIKE, 0, 1), (0, 1, RATE, 1, 2),  # the newer half is paper 1, rated one star: nothing to find
         (1, 0, LIKE, 0, 1), (1, 2, RATE, 4, 2),
     ])
-    holdout = build_holdout(events, times, 3, np.array([0.0, 0.0]), share=1, since=None, until=None, min_readers=1, max_readers=10)
+    holdout = build_holdout(events, times, 3, np.array([0.0, 0.0]), share=1, until=None, window_papers=1000, min_readers=1, max_readers=10)
     assert list(holdout.users) == [1] and [list(t) for t in holdout.truth] == [[2]]
 
 
 def test_the_holdout_keeps_the_same_readers_when_capped():
     events, times = events_of([(r, p, LIKE, 0, p) for r in range(50) for p in range(4)])
     reader_hash = np.linspace(0, 0.04, 50)[::-1]
-    holdout = build_holdout(events, times, 4, reader_hash, share=0.05, since=None, until=None, min_readers=1, max_readers=5)
+    holdout = build_holdout(events, times, 4, reader_hash, share=0.05, until=None, window_papers=1000, min_readers=1, max_readers=5)
     assert list(holdout.users) == [45, 46, 47, 48, 49]  # the five smallest hashes
 
 
@@ -131,21 +131,20 @@ def test_readers_joining_between_nights_do_not_make_the_gate_refuse_and_a_crippl
     call_command("import_papers", str(tmp_path / "papers.jsonl"))
     call_command("import_interactions", str(tmp_path / "wave_one.csv"))
     first = retrain()
-    assert first.status == Status.ACTIVATED and first.metrics["holdout"]["kind"] == ALL_TIME
+    assert first.status == Status.ACTIVATED and first.metrics["holdout"]["until"] is None  # no model was live yet
     call_command("import_interactions", str(tmp_path / "wave_two.csv"))
     second = retrain()
     assert second.status == Status.ACTIVATED, second.message
     # Judged on what the gate readers did before the first model went live: neither model trained on it or caused it.
-    assert second.metrics["holdout"]["kind"] == ALL_TIME and second.metrics["holdout"]["until"] == first.data_until.timestamp()
+    assert second.metrics["holdout"]["until"] == first.data_until.timestamp() and second.metrics["holdout"]["kind"] == TEMPORAL
     assert second.data_until > first.data_until
-    assert second.parameters["gate"]["predecessor_data_until"] == first.data_until.timestamp()
 
     settings.ALS_FACTORS, settings.ALS_ITERATIONS = 1, 1  # as ALS_FACTORS=1 ALS_ITERATIONS=1 in the environment
     crippled = retrain()
-    # Judged on the new readers' feedback between the two marks: the window the first model was live in.
+    # Judged on the gate readers' most recent papers before the second model went live: the new readers' among them.
     holdout = crippled.metrics["holdout"]
-    assert holdout["kind"] == TEMPORAL and holdout["readers"] >= 20
-    assert (holdout["since"], holdout["until"]) == (first.data_until.timestamp(), second.data_until.timestamp())
+    assert holdout["kind"] == TEMPORAL and holdout["readers"] >= 20 and holdout["until"] == second.data_until.timestamp()
+    assert holdout["since"] < first.data_until.timestamp()  # the window reaches back past the first wave's end
     assert crippled.status == Status.REJECTED and not crippled.is_active, crippled.message
     assert crippled.metrics["gate"]["activate"] is False and crippled.metrics["gate"]["against"] == second.version
     assert "more than 10% below (95% sure)" in crippled.message and f"keeps serving {second.version}" in crippled.message
@@ -192,9 +191,9 @@ def test_papers_readers_came_to_through_a_recommendation_are_not_what_a_model_is
     events, times = events_of([(r, p, LIKE, 0, p) for r in range(3) for p in range(6)])
     own = np.ones(len(times), dtype=bool)
     own[(events.users == 0) & (events.items >= 3)] = False  # reader 0 came to papers 3-5 through the feed
-    holdout = build_holdout(events, times, 6, np.zeros(3), share=1, since=None, until=None, min_readers=3, max_readers=10, own=own)
+    holdout = build_holdout(events, times, 6, np.zeros(3), share=1, until=None, window_papers=1000, min_readers=3, max_readers=10, own=own)
     assert holdout.own_only and holdout.describe()["found"] == "on their own"
     assert [list(t) for t in holdout.truth] == [[1, 2], [3, 4, 5], [3, 4, 5]]  # reader 0: the newer half of 0-2
     assert set(holdout.history.items[holdout.history.users == 0].tolist()) == {0, 3, 4, 5}  # what the feed led to: history
-    few = build_holdout(events, times, 6, np.zeros(3), share=1, since=None, until=None, min_readers=4, max_readers=10, own=own)
+    few = build_holdout(events, times, 6, np.zeros(3), share=1, until=None, window_papers=1000, min_readers=4, max_readers=10, own=own)
     assert few.own_only and len(few.users) == 3  # too few readers whichever way: the first it could make

@@ -43,7 +43,7 @@ def test_first_retrain_activates_and_records_everything(community, settings, cap
     assert f"hold-out: all-time, {gate_readers} readers" in out
     assert run.data_until == Interaction.objects.latest("created").created
     assert run.parameters["als"]["factors"] == 3 and run.parameters["als"]["use_gpu"] is False
-    assert run.parameters["gate"] == {"reader_share": 0.5, "tolerance": settings.ACTIVATION_TOLERANCE, "predecessor_data_until": None}
+    assert run.parameters["gate"] == {"reader_share": 0.5, "tolerance": settings.ACTIVATION_TOLERANCE}
     assert (Path(settings.MODEL_DIR) / run.artifact).exists()
     assert store.current().version == run.version
 

@@ -5,17 +5,16 @@ that neither of them was trained on, and that neither of them caused.
 ever trains on (their feeds are served by fold-in, like every reader's). The feedback given while a
 model is live is shaped by that model's own recommendations (readers act on what they are shown), so
 judging the active model on it would favour it over any newcomer; the gate therefore uses only the
-gate readers' feedback from *before* the active model went live (its data high-water mark, ``until``):
+gate readers' feedback from *before* the active model went live (its data high-water mark), and of
+that, the papers they came to on their own (search, catalogue, a link) rather than through a
+recommendation, when there are enough:
 
-- **temporal** (preferred): the papers each gate reader first touched between the previous model's mark
-  and the active model's (``since``, ``until``]: the newer half of them is the truth, everything before
-  it is what the reader is known by;
-- **all-time** (when too few readers can be scored that way, or for the first model): the same split over
-  all of each gate reader's papers up to ``until``.
+- **temporal** (usually): the most recent window that holds ``window_papers`` such papers; per reader,
+  the newer half of their papers in the window is to be found, from everything before it;
+- **all-time** (a young site with less than that): the same split over all of their history.
 
-The papers to find are those the reader came to on their own (search, catalogue, a link), not through a
-recommendation (whose hits would flatter the model that made it), when enough readers can be scored so. A
-paper is a hit when the reader's final cell for it is positive (a read followed by "not interested" is not). The decision is paired over the same readers: the new model is refused only when we are 95%
+A paper is a hit when the reader's final cell for it is positive (a read followed by "not interested"
+is not). The decision is paired over the same readers: the new model is refused only when we are 95%
 sure its recall@20 is more than the tolerance below the active model's. No Django here.
 """
 
@@ -56,7 +55,7 @@ class Holdout:
     users: np.ndarray
     history: Events
     truth: list[np.ndarray]
-    since: float | None  # truth papers were first touched after this (temporal), epoch seconds
+    since: float | None  # the window's start (temporal), epoch seconds: papers to find were first touched after it
     until: float | None  # and no event after this is used: the active model's high-water mark
     own_only: bool = False  # the papers to find are only those the readers came to on their own
 
@@ -72,32 +71,31 @@ class Holdout:
 
 
 def build_holdout(
-    events: Events, created: np.ndarray, n_items: int, reader_hash: np.ndarray, *, share: float, since: float | None,
-    until: float | None, min_readers: int, max_readers: int, weights: FeedbackWeights = FeedbackWeights(), own: np.ndarray | None = None,
+    events: Events, created: np.ndarray, n_items: int, reader_hash: np.ndarray, *, share: float, until: float | None,
+    window_papers: int, min_readers: int, max_readers: int, weights: FeedbackWeights = FeedbackWeights(), own: np.ndarray | None = None,
 ) -> Holdout | None:
     """The gate's hold-out from the events of readers whose ``reader_hash`` (n_readers,) is below ``share``, up to
-    ``until``: temporal (papers first touched after ``since``) when at least ``min_readers`` readers can be scored
-    that way, else all-time. The papers to find are those the readers came to on their own (``own`` (n_events,)
-    bool: not through a recommendation, whose hits would flatter the model that made it) when enough readers can
-    be scored so, else any. None when nobody can be scored at all.
+    ``until`` (the active model's high-water mark): the papers they first touched in the most recent window that
+    holds ``window_papers`` of them (temporal), or in all their history when it holds fewer (all-time). Per reader,
+    the newer half of their papers in the window is to be found, from everything before.
 
-    ``created`` (n_events,) is each event's time (epoch seconds); at most ``max_readers`` readers are kept,
-    those with the smallest hash, so mostly the same readers night after night.
+    The papers to find are those the readers came to on their own (``own`` (n_events,) bool: not through a
+    recommendation, whose hits would flatter the model that made it) when at least ``min_readers`` readers can be
+    scored so, else any. None when nobody can be scored at all. ``created`` (n_events,) is each event's time
+    (epoch seconds); at most ``max_readers`` readers are kept, those with the smallest hash.
     """
-    windows = ([(since, TEMPORAL)] if since is not None else []) + [(None, ALL_TIME)]
     best = None
     for own_only in ((True, False) if own is not None else (False,)):
-        for start, kind in windows:
-            holdout = _split(events, created, n_items, reader_hash, share, start, until, max_readers, weights, kind, own if own_only else None)
-            if holdout is not None and len(holdout.users) >= min_readers:
-                return holdout
-            best = best or holdout
+        holdout = _split(events, created, n_items, reader_hash, share, until, window_papers, max_readers, weights, own if own_only else None)
+        if holdout is not None and len(holdout.users) >= min_readers:
+            return holdout
+        best = best or holdout
     return best
 
 
 def _split(
-    events: Events, created: np.ndarray, n_items: int, reader_hash: np.ndarray, share: float, since: float | None,
-    until: float | None, max_readers: int, weights: FeedbackWeights, kind: str, own: np.ndarray | None,
+    events: Events, created: np.ndarray, n_items: int, reader_hash: np.ndarray, share: float, until: float | None,
+    window_papers: int, max_readers: int, weights: FeedbackWeights, own: np.ndarray | None,
 ) -> Holdout | None:
     mine = reader_hash[events.users] < share if len(events.users) else np.zeros(0, dtype=bool)
     if until is not None:
@@ -113,11 +111,14 @@ def _split(
     first = order[np.r_[True, sorted_key[1:] != sorted_key[:-1]]]
     cell_user, cell_item, cell_time = users[first], items[first], stamps[first]
     wanted = wanted_events(Events(users, items, events.kinds[mine], events.values[mine]), n_items, weights)[first]
-    # Per reader, candidate cells (first touched after ``since``, on their own when ``own`` is given) by time;
-    # the newer half of them is the truth.
-    candidate = cell_time > since if since is not None else np.ones(len(cell_user), dtype=bool)
-    if own is not None:
-        candidate &= own[mine][first]
+    # The window: the newest ``window_papers`` cells (first touched on their own, when ``own`` is given); per reader,
+    # the newer half of their cells in it is the truth.
+    candidate = own[mine][first] if own is not None else np.ones(len(cell_user), dtype=bool)
+    since, kind = None, ALL_TIME
+    if candidate.sum() > window_papers:
+        since = float(np.sort(cell_time[candidate])[-window_papers - 1])
+        candidate &= cell_time > since
+        kind = TEMPORAL
     by_time = np.lexsort((first, cell_time, cell_user))
     cu, cand = cell_user[by_time], candidate[by_time]
     n_candidates = np.bincount(cu[cand], minlength=int(cu.max()) + 1)

@@ -249,12 +249,6 @@ class ActiveModel:
         return (self.run.data_until or self.run.started_at).timestamp()
 
     @property
-    def predecessor_data_until(self) -> float | None:
-        """The high-water mark of the model that was live while this one trained: from then until this one's mark,
-        readers acted on that model's recommendations, not on this one's."""
-        return self.run.parameters.get("gate", {}).get("predecessor_data_until")
-
-    @property
     def gate_share(self) -> float:
         """The share of readers it was not trained on (0 for models from before the gate readers)."""
         return float(self.run.parameters.get("gate", {}).get("reader_share", 0.0))
@@ -284,8 +278,6 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     active = active_model()
     if active is None and TrainingRun.objects.filter(is_active=True).exists():
         run.message = f"{run.message} The active model's file cannot be read, so this one was not compared with it.".strip()
-    run.parameters["gate"]["predecessor_data_until"] = active.data_until if active else None
-    run.save(update_fields=["parameters"])
     reused = reusable_content(snapshot, active.artifact) if active else None
     reuse_seconds = (timezone.now() - clock).total_seconds()
     stage("fitting the collaborative and content models")
@@ -331,7 +323,7 @@ def gate_metrics(
     the hold-out's kind and size, and the gate's decision (see ``engine.gate``)."""
     holdout = build_holdout(
         snapshot.events, snapshot.created, len(snapshot.paper_ids), reader_hash, share=min(share, active.gate_share) if active else share,
-        since=active.predecessor_data_until if active else None, until=active.data_until if active else None,
+        until=active.data_until if active else None, window_papers=settings.GATE_WINDOW_PAPERS,
         min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS, max_readers=settings.HOLDOUT_USERS, weights=weights, own=snapshot.own,
     )
     if holdout is None:
