@@ -158,3 +158,15 @@ def test_a_slice_of_citeulike_imports():
     call_command("import_interactions", str(source / "interactions.csv"))
     assert Paper.objects.count() == 300
     assert Interaction.objects.count() == len(set(rows))
+
+
+def test_a_nul_in_a_papers_file_is_reported_by_line_and_nothing_is_imported(tmp_path):
+    path = tmp_path / "papers.jsonl"
+    path.write_text('{"id": "p1", "title": "Fine"}\n{"id": "p2", "title": "Nul\\u0000here"}\n', encoding="utf-8")
+    with pytest.raises(CommandError, match=r"papers.jsonl, line 2: 'title' contains a NUL character .*Nothing was imported"):
+        call_command("import_papers", str(path))
+    raw = tmp_path / "raw.txt"
+    raw.write_bytes(b"header\nheader\nA title\nAn abstract\x00 with a raw NUL byte\n")
+    with pytest.raises(CommandError, match=r"raw.txt, line 4: 'abstract' contains a NUL character"):
+        call_command("import_papers", str(raw))
+    assert not Paper.objects.exists()
