@@ -177,10 +177,10 @@ def welcome(request: HttpRequest) -> HttpResponse:
 def welcome_rate(request: HttpRequest) -> HttpResponse:
     """Onboarding, step 2: rate a short round of papers chosen to teach the model the most; then the feed."""
     if request.method == "POST":
-        wanted = {key.removeprefix("stars-"): value for key, value in request.POST.items() if key.startswith("stars-")}
-        papers = Paper.objects.in_bulk([int(pk) for pk in wanted if pk.isdigit()])
+        wanted = {_paper_pk(key.removeprefix("stars-")): value for key, value in request.POST.items() if key.startswith("stars-")}
+        papers = Paper.objects.in_bulk([pk for pk in wanted if pk is not None])
         try:
-            stars = {papers[int(pk)]: parse_stars(value) for pk, value in wanted.items() if pk.isdigit() and int(pk) in papers}
+            stars = {papers[pk]: parse_stars(value) for pk, value in wanted.items() if pk in papers}
         except ValidationError as exc:
             context = {"papers": list(papers.values()), "error": " ".join(exc.messages)}
             return render(request, "accounts/welcome_rate.html", context, status=400)
@@ -189,3 +189,8 @@ def welcome_rate(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Your feed is ready: it follows the {picked} paper{'s' if picked != 1 else ''} you picked and the {rated} you rated.")
         return redirect("feed")
     return render(request, "accounts/welcome_rate.html", {"papers": onboarding_round(user=request.user)})
+
+
+def _paper_pk(text: str) -> int | None:
+    """A paper's id from a form field name; None for anything that cannot be one (not digits, or past a 64-bit id)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None

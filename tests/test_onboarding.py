@@ -126,3 +126,14 @@ def test_a_new_reader_s_feed_points_to_onboarding_until_they_give_feedback(commu
 
 def topics_of(papers):
     return [p.external_id.split("-")[0] for p in papers]
+
+
+@pytest.mark.parametrize("field", ["stars-99999999999999999999", "stars-²", "stars-" + "9" * 5000])
+def test_a_rating_for_an_impossible_paper_id_is_ignored_not_a_server_error(community, field):
+    from recommender.models import Interaction
+
+    from urllib.parse import urlencode
+
+    charlie = UserFactory(username="charlie")
+    response = client_for(charlie).post("/accounts/welcome/rate/", urlencode({field: "3"}), content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 302 and not Interaction.objects.filter(user=charlie).exists()
