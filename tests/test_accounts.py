@@ -138,3 +138,22 @@ def test_user_names_are_unique_regardless_of_case(alice):
 def test_settings_need_a_login(client):
     response = client.get(reverse("settings"))
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_sign_ups_of_one_name_create_one_account_and_tell_the_rest_it_is_taken():
+    from django.test import Client
+
+    from tests.concurrency import together
+
+    def sign_up(n: int):
+        def post():
+            response = Client().post(reverse("signup"), {**GOOD_SIGNUP, "email": f"charlie{n}@example.org"})
+            return response.status_code, "That user name is taken." in response.text
+
+        return post
+
+    results = together([sign_up(n) for n in range(20)])
+    assert sorted(code for code, _ in results) == [302] + [400] * 19
+    assert all(taken for code, taken in results if code == 400)
+    assert User.objects.filter(username__iexact="charlie").count() == 1
