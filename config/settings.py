@@ -1,6 +1,7 @@
 """Paperfeed settings, read from the environment (see .env.example for every variable)."""
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from dotenv import load_dotenv
@@ -102,6 +103,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The cache holds the rate limits of every web process (API, log-in, password resets), so it must be shared: a
+# Redis database of its own, by default database 1 of the server at REDIS_URL.
+CACHE_URL = env_str("CACHE_URL", urlunsplit(urlsplit(REDIS_URL)._replace(path="/1")))
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_URL,
+        "KEY_PREFIX": "paperfeed",
+        # A Redis that does not answer costs a request half a second at most; the limits then let requests through.
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+}
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -159,8 +172,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "recommender.api.json_exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle", "rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.ratelimit.AnonRateThrottle", "config.ratelimit.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": env_str("API_RATE_ANON", "300/min"), "user": env_str("API_RATE_USER", "600/min")},
+    # Behind our proxy only the address it appended to X-Forwarded-For counts (a client can send any other).
+    "NUM_PROXIES": 1 if env_bool("BEHIND_PROXY", False) else 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Paperfeed API",
@@ -250,6 +265,8 @@ MODEL_CHECK_SECONDS = env_int("MODEL_CHECK_SECONDS", 5, minimum=0)
 
 # Celery (broker: Redis). Job state lives in our tables, so there is no result backend.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+if CACHE_URL == CELERY_BROKER_URL:
+    raise ImproperlyConfigured(f"CACHE_URL and the Celery broker are the same Redis database ({CACHE_URL}): give the cache its own")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
