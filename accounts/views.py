@@ -17,8 +17,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import DeleteAccountForm, PreferencesForm, SignUpForm
 from accounts.models import FeedLink
+from accounts.security import password_reset_allowed
 from accounts.services import user_create, user_delete, user_reset_taste, user_update_preferences
 from accounts.tokens import api_token_create, api_token_revoke, feed_link_remove, feed_link_renew
+from config.views import refusal
 from recommender.models import Paper
 from recommender.selectors.feed import onboarding_round
 from recommender.selectors.papers import MAX_QUERY_LENGTH, library_for_user, papers_search
@@ -115,9 +117,19 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
 
 
 class PasswordResetView(auth_views.PasswordResetView):
-    """Reset links point at SITE_URL, not at whatever Host header the request carried."""
+    """Reset links point at SITE_URL, not at whatever Host header the request carried; requests are rate limited."""
 
     extra_email_context = {"protocol": urlsplit(settings.SITE_URL).scheme, "domain": urlsplit(settings.SITE_URL).netloc}
+
+    def form_valid(self, form):
+        allowed, wait = password_reset_allowed(self.request, email=form.cleaned_data["email"])
+        if not allowed:
+            minutes = max(1, round(wait / 60))
+            message = f"Too many password-reset requests for this address or from yours; no email was sent. Try again in {minutes} minutes."
+            response = refusal(self.request, "Too many requests", message, status=429)
+            response["Retry-After"] = str(int(wait))
+            return response
+        return super().form_valid(form)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

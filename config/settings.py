@@ -131,15 +131,22 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
-# Log-in throttling (django-axes): a username from one address is locked out after
-# AXES_FAILURE_LIMIT failures for AXES_COOLOFF_MINUTES.
+# Log-in lock-outs (django-axes with accounts.security.LoginLockout): an account is locked after AXES_FAILURE_LIMIT
+# failed log-ins from anywhere, and an address after LOGIN_ADDRESS_FAILURE_LIMIT failures on any accounts, each for
+# AXES_COOLOFF_MINUTES. A password reset lifts an account's lock.
+AXES_HANDLER = "accounts.security.LoginLockout"
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20, minimum=1)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 AXES_CLIENT_IP_CALLABLE = "accounts.security.client_ip"
+
+# Password-reset emails: at most this many an hour for one email address, and from one client address.
+PASSWORD_RESET_EMAIL_LIMIT = env_int("PASSWORD_RESET_EMAIL_LIMIT", 3, minimum=1)
+PASSWORD_RESET_ADDRESS_LIMIT = env_int("PASSWORD_RESET_ADDRESS_LIMIT", 10, minimum=1)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
