@@ -24,7 +24,7 @@ from config.views import refusal
 from recommender.models import Paper
 from recommender.selectors.feed import onboarding_round
 from recommender.selectors.papers import MAX_QUERY_LENGTH, library_for_user, papers_search
-from recommender.selectors.references import ReferencesTooLong, references_match
+from recommender.selectors.references import MAX_TITLE_LOOKUPS, ReferencesTooLong, references_match
 from recommender.services.feedback import likes_add, parse_stars, ratings_set
 
 
@@ -163,7 +163,7 @@ def delete_account(request: HttpRequest) -> HttpResponse:
 def welcome(request: HttpRequest) -> HttpResponse:
     """Onboarding, step 1: seed the feed by searching and picking papers, or by pasting ids, titles or BibTeX."""
     query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
-    context = {"query": query, "results": papers_search(query=query)[:10] if query else []}
+    context = {"query": query, "results": papers_search(query=query)[:10] if query else [], "max_titles": MAX_TITLE_LOOKUPS}
     status = 200
     if request.method == "POST" and "pick" in request.POST:
         paper = get_object_or_404(Paper, external_id=request.POST["pick"])
