@@ -227,3 +227,21 @@ def test_a_mail_server_failure_stops_the_command_clearly_and_a_rerun_sends_the_r
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     call_command("send_digests")
     assert len(mail.outbox) == 3
+
+
+def test_the_subject_is_plain_text_not_html_escaped(subscribers):
+    Paper.objects.update(title="<Attention> isn't \"all\" & more")
+    digest_batch_send(user_ids=[subscribers[0].pk], week=week_of())
+    (message,) = mail.outbox
+    assert "“<Attention> isn't \"all\" & more”" in message.subject
+    assert "&lt;" not in message.subject and "&#x27;" not in message.subject and "&amp;" not in message.subject
+    assert "&lt;Attention&gt;" in message.alternatives[0][0]  # the HTML part is still escaped
+
+
+def test_the_preview_frame_is_sandboxed_and_only_it_may_use_inline_styles(subscribers):
+    client = Client()
+    client.force_login(subscribers[0], backend="django.contrib.auth.backends.ModelBackend")
+    page = client.get("/digest/preview/")
+    assert re.search(r"<iframe [^>]*\bsandbox\b", page.text)
+    assert "style-src 'self' 'unsafe-inline'" in page["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in client.get("/accounts/settings/")["Content-Security-Policy"]
