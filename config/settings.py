@@ -322,6 +322,9 @@ DIGEST_CRON = env_str("DIGEST_CRON", "0 7 * * 1")
 # Weekly digest
 DIGEST_SIZE = env_int("DIGEST_SIZE", 10, minimum=1)
 DIGEST_BATCH_SIZE = env_int("DIGEST_BATCH_SIZE", 200, minimum=1)
+# A reader still pending this long after their batch was queued (it hit its time limit, or its message was lost) is
+# queued again by a sweep every ten minutes. Longer than a batch may run (its hard time limit is 1900 s).
+DIGEST_STALE_MINUTES = env_int("DIGEST_STALE_MINUTES", 45, minimum=35)
 # On a large catalogue a digest picks among recent and popular papers only (this many at most).
 DIGEST_MAX_CANDIDATES = env_int("DIGEST_MAX_CANDIDATES", 20_000, minimum=100)
 DIGEST_RECENT_DAYS = env_int("DIGEST_RECENT_DAYS", 28, minimum=1)

@@ -27,4 +27,5 @@ def schedule_periodic_jobs(sender: Celery, **kwargs) -> None:
         "nightly-retrain": {"task": "tasks.training.request_retrain", "schedule": cron(settings.RETRAIN_CRON)},
         "requeue-pending-retrains": {"task": "tasks.training.requeue_pending", "schedule": 300.0},
         "weekly-digest": {"task": "tasks.digests.send_weekly", "schedule": cron(settings.DIGEST_CRON)},
+        "requeue-stalled-digests": {"task": "tasks.digests.requeue_stalled", "schedule": 600.0},
     }
