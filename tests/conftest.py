@@ -113,6 +113,17 @@ def cache_redis(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def static_files(tmp_path_factory):
+    """Static files collected as in production (hashed names and a manifest, which every page's links need)."""
+    from django.core.management import call_command
+
+    root = tmp_path_factory.mktemp("static")
+    with override_settings(STATIC_ROOT=root):
+        call_command("collectstatic", "--no-input", verbosity=0)
+        yield root
+
+
 def pytest_report_header(config):
     from django.conf import settings
 
