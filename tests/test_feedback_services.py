@@ -82,7 +82,8 @@ def test_a_repeat_visit_soon_after_is_the_same_read(alice, paper, settings):
     assert Interaction.objects.filter(kind=Kind.READ).count() == 2
 
 
-def test_a_deadlock_reported_by_the_database_is_retried_and_other_errors_are_not(db):
+@pytest.mark.django_db(transaction=True)  # retried only as the outermost transaction
+def test_a_deadlock_reported_by_the_database_is_retried_and_other_errors_are_not():
     from django.db import OperationalError
 
     from recommender.services.feedback import serialised
