@@ -43,7 +43,7 @@ setup: install
 run: export DEBUG := $(if $(DEBUG),$(DEBUG),1)
 run: export SITE_URL := $(if $(SITE_URL),$(SITE_URL),http://$(HOST):$(PORT))
 run: setup
-	@echo "Paperfeed on http://$(HOST):$(PORT)/  (demo log-in: demo / paperfeed-demo; emails land in var/mail/; health at /status)"
+	@echo "Paperfeed on http://$(HOST):$(PORT)/  (demo log-in: demo / paperfeed-demo; emails land in var/mail/; health at /healthz and /status)"
 	WEB_HOST=$(HOST) WEB_PORT=$(PORT) bin/run
 
 test: install-dev chromium

@@ -18,6 +18,10 @@ class SignUpForm(BaseUserCreationForm):
         model = User
         fields = ("username", "email")
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].error_messages["unique"] = "That user name is taken."  # a parallel sign-up's name, too
+
     def clean_username(self) -> str:
         username = self.cleaned_data["username"]
         if User.objects.filter(username__iexact=username).exists():

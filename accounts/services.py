@@ -2,7 +2,7 @@
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -10,17 +10,27 @@ from accounts.models import User
 
 @transaction.atomic
 def user_create(*, username: str, email: str, password: str, weekly_digest: bool = True) -> User:
-    """Create a reader with a checked password; duplicate names or emails are refused."""
+    """Create a reader with a checked password; duplicate names or emails are refused (ValidationError), also when
+    another sign-up of the same name or address commits between the check and the insert."""
+    _refuse_taken(username, email)
+    user = User(username=username, email=email, weekly_digest=weekly_digest)
+    validate_password(password, user)
+    user.set_password(password)
+    user.full_clean(validate_unique=False, validate_constraints=False)  # names and addresses: _refuse_taken and the database
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # a parallel sign-up won the race; the database's unique rules said no
+        _refuse_taken(username, email)
+        raise
+    return user
+
+
+def _refuse_taken(username: str, email: str) -> None:
     if User.objects.filter(username__iexact=username).exists():
         raise ValidationError({"username": "That user name is taken."})
     if email and User.objects.filter(email__iexact=email).exists():
         raise ValidationError({"email": "An account with this email address already exists."})
-    user = User(username=username, email=email, weekly_digest=weekly_digest)
-    validate_password(password, user)
-    user.set_password(password)
-    user.full_clean()
-    user.save()
-    return user
 
 
 def user_update_preferences(

@@ -32,14 +32,17 @@ def api_token_revoke(*, user: User, token_id: int) -> bool:
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Bearer pf_...``. Requests signed this way need no CSRF token."""
+    """``Authorization: Bearer pf_...``. Requests signed this way need no CSRF token; any other bearer token is refused (401)."""
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).decode("latin-1")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX):
+        if scheme.lower() != "bearer":
             return None
-        row = ApiToken.objects.select_related("user").filter(key_hash=_hash(token.strip())).first()
+        token = token.strip()
+        if not token.startswith(TOKEN_PREFIX):
+            raise exceptions.AuthenticationFailed(f"Unknown or revoked API token (personal tokens start with {TOKEN_PREFIX}).")
+        row = ApiToken.objects.select_related("user").filter(key_hash=_hash(token)).first()
         if row is None or not row.user.is_active:
             raise exceptions.AuthenticationFailed("Unknown or revoked API token.")
         now = timezone.now()

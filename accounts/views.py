@@ -17,12 +17,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import CategoriesForm, DeleteAccountForm, PreferencesForm, SignUpForm
 from accounts.models import FeedLink
+from accounts.security import password_reset_allowed
 from accounts.services import user_create, user_delete, user_follow_categories, user_reset_taste, user_update_preferences
 from accounts.tokens import api_token_create, api_token_revoke, feed_link_remove, feed_link_renew
+from config.views import refusal
 from recommender.models import Paper
 from recommender.selectors.feed import onboarding_round
 from recommender.selectors.papers import MAX_QUERY_LENGTH, library_for_user, papers_search
-from recommender.selectors.references import ReferencesTooLong
+from recommender.selectors.references import MAX_TITLE_LOOKUPS, ReferencesTooLong
 from recommender.services.feedback import likes_add, parse_stars, ratings_set
 from recommender.services.onboarding import pasted_references_like
 
@@ -119,9 +121,19 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
 
 
 class PasswordResetView(auth_views.PasswordResetView):
-    """Reset links point at SITE_URL, not at whatever Host header the request carried."""
+    """Reset links point at SITE_URL, not at whatever Host header the request carried; requests are rate limited."""
 
     extra_email_context = {"protocol": urlsplit(settings.SITE_URL).scheme, "domain": urlsplit(settings.SITE_URL).netloc}
+
+    def form_valid(self, form):
+        allowed, wait = password_reset_allowed(self.request, email=form.cleaned_data["email"])
+        if not allowed:
+            minutes = max(1, round(wait / 60))
+            message = f"Too many password-reset requests for this address or from yours; no email was sent. Try again in {minutes} minutes."
+            response = refusal(self.request, "Too many requests", message, status=429)
+            response["Retry-After"] = str(int(wait))
+            return response
+        return super().form_valid(form)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
@@ -155,7 +167,7 @@ def delete_account(request: HttpRequest) -> HttpResponse:
 def welcome(request: HttpRequest) -> HttpResponse:
     """Onboarding, step 1: seed the feed by searching and picking papers, or by pasting ids, titles or BibTeX."""
     query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
-    context = {"query": query, "results": papers_search(query=query)[:10] if query else []}
+    context = {"query": query, "results": papers_search(query=query)[:10] if query else [], "max_titles": MAX_TITLE_LOOKUPS}
     status = 200
     if request.method == "POST" and "pick" in request.POST:
         paper = get_object_or_404(Paper, external_id=request.POST["pick"])
@@ -194,10 +206,10 @@ def follow_categories(request: HttpRequest) -> HttpResponse:
 def welcome_rate(request: HttpRequest) -> HttpResponse:
     """Onboarding, step 2: rate a short round of papers chosen to teach the model the most; then the feed."""
     if request.method == "POST":
-        wanted = {key.removeprefix("stars-"): value for key, value in request.POST.items() if key.startswith("stars-")}
-        papers = Paper.objects.in_bulk([int(pk) for pk in wanted if pk.isdigit()])
+        wanted = {_paper_pk(key.removeprefix("stars-")): value for key, value in request.POST.items() if key.startswith("stars-")}
+        papers = Paper.objects.in_bulk([pk for pk in wanted if pk is not None])
         try:
-            stars = {papers[int(pk)]: parse_stars(value) for pk, value in wanted.items() if pk.isdigit() and int(pk) in papers}
+            stars = {papers[pk]: parse_stars(value) for pk, value in wanted.items() if pk in papers}
         except ValidationError as exc:
             context = {"papers": list(papers.values()), "error": " ".join(exc.messages)}
             return render(request, "accounts/welcome_rate.html", context, status=400)
@@ -206,3 +218,8 @@ def welcome_rate(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Your feed is ready: it follows the {picked} paper{'s' if picked != 1 else ''} you picked and the {rated} you rated.")
         return redirect("feed")
     return render(request, "accounts/welcome_rate.html", {"papers": onboarding_round(user=request.user)})
+
+
+def _paper_pk(text: str) -> int | None:
+    """A paper's id from a form field name; None for anything that cannot be one (not digits, or past a 64-bit id)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None

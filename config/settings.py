@@ -1,10 +1,13 @@
 """Paperfeed settings, read from the environment (see .env.example for every variable)."""
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from dotenv import load_dotenv
 from django.core.exceptions import ImproperlyConfigured
+
+from csp.constants import NONE, SELF
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -41,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",  # trigram look-ups of pasted titles (PostgreSQL only; harmless on SQLite)
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -51,14 +55,17 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -100,6 +107,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The cache holds the rate limits of every web process (API, log-in, password resets), so it must be shared: a
+# Redis database of its own, by default database 1 of the server at REDIS_URL.
+CACHE_URL = env_str("CACHE_URL", urlunsplit(urlsplit(REDIS_URL)._replace(path="/1")))
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_URL,
+        "KEY_PREFIX": "paperfeed",
+        # A Redis that does not answer costs a request half a second at most; the limits then let requests through.
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+}
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -116,15 +135,24 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
-# Log-in throttling (django-axes): a username from one address is locked out after
-# AXES_FAILURE_LIMIT failures for AXES_COOLOFF_MINUTES.
+# Log-in lock-outs (django-axes with accounts.security.LoginLockout): an account is locked after AXES_FAILURE_LIMIT
+# failed log-ins from anywhere, and an address after LOGIN_ADDRESS_FAILURE_LIMIT failures on any accounts, each for
+# AXES_COOLOFF_MINUTES. A password reset lifts an account's lock.
+AXES_HANDLER = "accounts.security.LoginLockout"
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20, minimum=1)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes warns when its lock-out does not count by address; LoginLockout does, with its own limit (LOGIN_ADDRESS_FAILURE_LIMIT).
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 AXES_CLIENT_IP_CALLABLE = "accounts.security.client_ip"
+
+# Password-reset emails: at most this many an hour for one email address, and from one client address.
+PASSWORD_RESET_EMAIL_LIMIT = env_int("PASSWORD_RESET_EMAIL_LIMIT", 3, minimum=1)
+PASSWORD_RESET_ADDRESS_LIMIT = env_int("PASSWORD_RESET_ADDRESS_LIMIT", 10, minimum=1)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -135,7 +163,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},  # hashed names, cached for ever
 }
 
 REST_FRAMEWORK = {
@@ -145,14 +173,22 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # The token first: a request without valid credentials is then a 401 with `WWW-Authenticate: Bearer`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "accounts.tokens.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "recommender.api.json_exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle", "rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.ratelimit.AnonRateThrottle", "config.ratelimit.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": env_str("API_RATE_ANON", "300/min"), "user": env_str("API_RATE_USER", "600/min")},
+    # Behind our proxy only the address it appended to X-Forwarded-For counts (a client can send any other).
+    "NUM_PROXIES": 1 if env_bool("BEHIND_PROXY", False) else 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Paperfeed API",
@@ -190,6 +226,21 @@ BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
 if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_FAILURE_VIEW = "config.views.csrf_failure"
+# Content-Security-Policy (django-csp): scripts, styles and everything else from this site only; no inline script
+# or style anywhere (htmx is told not to inject its indicator styles; the API docs load their set-up as a file).
+# The weekly-email preview alone allows inline styles, which the email's HTML carries, in a sandboxed frame.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 LOGGING = {
     "version": 1,
@@ -262,6 +313,8 @@ INTAKE_TRENDING_CRON = env_str("INTAKE_TRENDING_CRON", "30 20 * * *")
 
 # Celery (broker: Redis). Job state lives in our tables, so there is no result backend.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+if CACHE_URL == CELERY_BROKER_URL:
+    raise ImproperlyConfigured(f"CACHE_URL and the Celery broker are the same Redis database ({CACHE_URL}): give the cache its own")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -289,6 +342,9 @@ DIGEST_CRON = env_str("DIGEST_CRON", "0 7 * * 1")
 # Weekly digest
 DIGEST_SIZE = env_int("DIGEST_SIZE", 10, minimum=1)
 DIGEST_BATCH_SIZE = env_int("DIGEST_BATCH_SIZE", 200, minimum=1)
+# A reader still pending this long after their batch was queued (it hit its time limit, or its message was lost) is
+# queued again by a sweep every ten minutes. Longer than a batch may run (its hard time limit is 1900 s).
+DIGEST_STALE_MINUTES = env_int("DIGEST_STALE_MINUTES", 45, minimum=35)
 # On a large catalogue a digest picks among recent and popular papers only (this many at most).
 DIGEST_MAX_CANDIDATES = env_int("DIGEST_MAX_CANDIDATES", 20_000, minimum=100)
 DIGEST_RECENT_DAYS = env_int("DIGEST_RECENT_DAYS", 28, minimum=1)

@@ -8,6 +8,15 @@ from django.views.decorators.http import require_GET
 from recommender.selectors.status import system_status
 
 
+def refusal(request: HttpRequest, title: str, message: str, *, status: int) -> HttpResponse:
+    """A refused request, said plainly: JSON ``{"detail": ...}`` for the API, text for htmx, else a page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=status)
+    if request.headers.get("HX-Request"):
+        return HttpResponse(message, status=status, content_type="text/plain")
+    return render(request, "error.html", {"title": title, "message": message}, status=status)
+
+
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """A plain explanation instead of Django's debug page: the form was stale or forged."""
     message = "Your request was refused because its security token was missing or out of date. Reload the page and try again."

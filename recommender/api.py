@@ -3,6 +3,8 @@
 import logging
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from rest_framework import generics, permissions, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -143,16 +145,23 @@ def _bounded_int(request: Request, name: str, default: int, low: int, high: int)
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not raw.isdecimal() or len(raw) > 9 or not low <= int(raw) <= high:
         raise ValidationError({name: f"must be a whole number from {low} to {high}"})
     return int(raw)
 
 
 log = logging.getLogger(__name__)
-
-
 def json_exception_handler(exc: Exception, context: dict) -> Response:
-    """DRF's handler for API errors; anything unexpected becomes a JSON 500 (logged), never an HTML page."""
+    """DRF's handler for API errors; anything unexpected becomes a JSON 500 (logged), never an HTML page.
+
+    A body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413 and one with too many form fields a 400, each with its limit.
+    """
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response({"detail": f"The request body is larger than the limit of {limit:,} bytes."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return Response({"detail": f"The request has more than {limit:,} fields."}, status=status.HTTP_400_BAD_REQUEST)
     response = exception_handler(exc, context)
     if response is None:
         log.exception("API error in %s", context.get("view").__class__.__name__, exc_info=exc)

@@ -6,6 +6,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
 
 from accounts.models import User
 from accounts.services import user_update_preferences
@@ -59,6 +61,7 @@ def digest_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 
 @login_required
 @require_GET
+@csp_replace({"style-src": [SELF, UNSAFE_INLINE]})  # the email's inline styles, in a sandboxed frame (no scripts run there)
 def digest_preview(request: HttpRequest) -> HttpResponse:
     """Exactly what the next email would contain (nothing is sent or logged)."""
     week = week_of()

@@ -158,7 +158,7 @@ class TrainingRun(models.Model):
     version = models.CharField(max_length=40, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     is_active = models.BooleanField(default=False, help_text="The model the site serves now.")
-    in_progress = models.BooleanField(default=True, help_text="Queued or running: holds the one-at-a-time claim.")
+    in_progress = models.BooleanField(default=False, help_text="Queued or running: holds the one-at-a-time claim.")
     claimed_by = models.CharField(max_length=200, blank=True, help_text="host:pid of the process running it.")
     attempts = models.PositiveSmallIntegerField(default=0)
     requested_at = models.DateTimeField(default=timezone.now)
@@ -209,6 +209,9 @@ class DigestLog(models.Model):
     message_id = models.CharField(max_length=200, blank=True)
     note = models.CharField(max_length=300, blank=True, help_text="Why it was skipped or failed.")
     created = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a batch task for it was last queued (the sweep queues a pending row again after DIGEST_STALE_MINUTES)."
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

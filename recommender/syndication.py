@@ -5,13 +5,21 @@ from django.http import Http404
 from django.utils.feedgenerator import Atom1Feed
 
 from accounts.models import FeedLink
+from recommender.engine.exchange import strip_unsafe
 from recommender.selectors.feed import FeedItem, feed_for_user
 
 FEED_ITEMS = 30
 
 
+class SafeAtom1Feed(Atom1Feed):
+    """Atom that leaves out the characters XML 1.0 cannot carry, so one bad paper in older rows cannot fail a whole feed."""
+
+    def add_item(self, **kwargs) -> None:
+        super().add_item(**{name: strip_unsafe(value) if isinstance(value, str) else value for name, value in kwargs.items()})
+
+
 class PersonalFeed(Feed):
-    feed_type = Atom1Feed
+    feed_type = SafeAtom1Feed
     description_template = "recommender/feed_entry.html"
 
     def get_object(self, request, token: str):

@@ -72,7 +72,10 @@ MAX_FEED_PAGES = 50
 
 
 def _positive_int(raw: str | None, *, default: int) -> int:
-    return min(int(raw), MAX_FEED_PAGES) if raw and raw.isdigit() and int(raw) > 0 else default
+    if not raw or not raw.isdecimal():
+        return default
+    value = int(raw) if len(raw) <= 9 else MAX_FEED_PAGES  # a longer number is past the last page anyway
+    return min(value, MAX_FEED_PAGES) if value > 0 else default
 
 
 @require_GET

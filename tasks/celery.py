@@ -28,6 +28,7 @@ def schedule_periodic_jobs(sender: Celery, **kwargs) -> None:
         "nightly-retrain": {"task": "tasks.training.request_retrain", "schedule": cron(settings.RETRAIN_CRON)},
         "requeue-pending-retrains": {"task": "tasks.training.requeue_pending", "schedule": 300.0},
         "weekly-digest": {"task": "tasks.digests.send_weekly", "schedule": cron(settings.DIGEST_CRON)},
+        "requeue-stalled-digests": {"task": "tasks.digests.requeue_stalled", "schedule": 600.0},
         "daily-arxiv-harvest": {"task": "tasks.intake.harvest_arxiv", "schedule": cron(settings.INTAKE_ARXIV_CRON)},
         "daily-trending-list": {"task": "tasks.intake.fetch_trending", "schedule": cron(settings.INTAKE_TRENDING_CRON)},
     }

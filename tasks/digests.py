@@ -6,7 +6,7 @@ from datetime import date
 
 from django.db import InterfaceError, OperationalError
 
-from recommender.services.digests import digest_batch_send, digest_week_start
+from recommender.services.digests import digest_batch_send, digest_stalled_requeue, digest_week_start
 from tasks.celery import app
 
 log = logging.getLogger(__name__)
@@ -36,3 +36,9 @@ def send_digest_batch(user_ids: list[int], week: str) -> dict:
     counts = digest_batch_send(user_ids=user_ids, week=date.fromisoformat(week))
     log.info("digest %s: batch of %d: %s", week, len(user_ids), counts)
     return counts
+
+
+@app.task(name="tasks.digests.requeue_stalled", autoretry_for=(OperationalError, InterfaceError), retry_backoff=30, retry_jitter=True, max_retries=3)
+def requeue_stalled() -> int:
+    """The sweep: queue again this week's readers left pending by a batch that stopped; returns how many batches."""
+    return len(digest_stalled_requeue())

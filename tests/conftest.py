@@ -1,7 +1,12 @@
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from tests.factories import PaperFactory, UserFactory
 
@@ -40,6 +45,83 @@ def paper(db):
         abstract="Vision Transformers have emerged as the de-facto choice for vision.",
         url="https://arxiv.org/abs/2407.12753",
     )
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float, what: str, every: float = 0.2):
+    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server of our own on a free port, which a test may stop and start again."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for(self.answers, timeout=15, what="redis-server to answer")
+
+    def answers(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(port=self.port, socket_timeout=0.5).ping())
+        except redis.exceptions.ConnectionError:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_redis(tmp_path_factory):
+    """The cache is Redis, as in production (rate limits shared by all processes): a private redis-server for the
+    session, so the tests never touch another checkout's data. Each test starts with it empty (``model_settings``)."""
+    if not shutil.which("redis-server"):
+        pytest.exit("The tests need redis-server (the cache is Redis): apt-get install redis-server", returncode=3)
+    from django.conf import settings
+
+    server = RedisServer(tmp_path_factory.mktemp("cache-redis"))
+    server.start()
+    location = f"redis://127.0.0.1:{server.port}/1"
+    with override_settings(CACHES={"default": {**settings.CACHES["default"], "LOCATION": location}}, CACHE_URL=location):
+        yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def static_files(tmp_path_factory):
+    """Static files collected as in production (hashed names and a manifest, which every page's links need)."""
+    from django.core.management import call_command
+
+    root = tmp_path_factory.mktemp("static")
+    with override_settings(STATIC_ROOT=root):
+        call_command("collectstatic", "--no-input", verbosity=0)
+        yield root
 
 
 def pytest_report_header(config):

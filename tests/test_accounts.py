@@ -54,26 +54,65 @@ def test_log_in_and_log_out(client, alice):
     assert client.get(reverse("library")).status_code == 302
 
 
-def test_log_in_is_throttled_per_account_and_address(client, alice, settings):
+def test_a_locked_account_is_locked_from_every_address(client, alice, settings):
     settings.AXES_FAILURE_LIMIT = 3
     for _ in range(3):
         response = client.post(reverse("login"), {"username": "alice", "password": "wrong"}, REMOTE_ADDR="10.0.0.1")
     assert response.status_code == 429
     locked = client.post(reverse("login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.0.0.1")
     assert locked.status_code == 429 and "Too many failed log-in attempts" in locked.text
-    # The same account from another address, and another account from this address, still get in.
-    assert client.post(reverse("login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.0.0.2").status_code == 302
+    # The right password from a second address does not get in either; another account from the first address does.
+    assert client.post(reverse("login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.0.0.2").status_code == 429
     UserFactory(username="bob")
     assert client.post(reverse("login"), {"username": "bob", "password": PASSWORD}, REMOTE_ADDR="10.0.0.1").status_code == 302
 
 
+def test_failures_spread_over_many_accounts_lock_the_address(client, settings):
+    settings.AXES_FAILURE_LIMIT = 5
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 20
+    readers = [UserFactory(username=f"reader{n}") for n in range(11)]
+    codes = [
+        client.post(reverse("login"), {"username": reader.username, "password": f"guess {n}"}, REMOTE_ADDR="10.0.0.7").status_code
+        for reader in readers
+        for n in range(4)
+    ]
+    assert codes[:19] == [200] * 19 and set(codes[19:]) == {429}  # 44 guesses, 4 per account: the 20th locks the address
+    here = client.post(reverse("login"), {"username": "reader1", "password": PASSWORD}, REMOTE_ADDR="10.0.0.7")
+    assert here.status_code == 429 and "Too many failed log-in attempts" in here.text
+    elsewhere = client.post(reverse("login"), {"username": "reader0", "password": PASSWORD}, REMOTE_ADDR="10.0.0.8")
+    assert elsewhere.status_code == 302  # the accounts themselves are not locked
+
+
 def test_behind_a_proxy_the_forwarded_address_is_throttled(client, alice, settings):
-    settings.AXES_FAILURE_LIMIT = 2
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 2
     settings.BEHIND_PROXY = True
-    for _ in range(2):
-        client.post(reverse("login"), {"username": "alice", "password": "wrong"}, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="203.0.113.5")
+    UserFactory(username="bob")
+    for name in ("bob", "carol"):
+        client.post(reverse("login"), {"username": name, "password": "wrong"}, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="203.0.113.5")
     other_reader = client.post(reverse("login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="198.51.100.7")
     assert other_reader.status_code == 302
+    client.post(reverse("logout"))
+    locked = client.post(reverse("login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="x, 203.0.113.5")
+    assert locked.status_code == 429
+    # Not an address: ignored, the proxy's own address counts (nothing unreadable reaches the lock-out table).
+    made_up = client.post(reverse("login"), {"username": "bob", "password": "wrong"}, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="not-an-ip")
+    assert made_up.status_code == 200
+    from axes.models import AccessAttempt
+
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.5", "10.9.9.9"}
+
+
+def test_password_reset_emails_are_limited_per_email_address_and_per_client_address(client, alice, bob, settings):
+    settings.PASSWORD_RESET_EMAIL_LIMIT = 3
+    settings.PASSWORD_RESET_ADDRESS_LIMIT = 5
+    codes = [client.post(reverse("password_reset"), {"email": "alice@example.org"}).status_code for _ in range(8)]
+    assert codes == [302] * 3 + [429] * 5 and len(mail.outbox) == 3
+    refused = client.post(reverse("password_reset"), {"email": "ALICE@example.org"}, REMOTE_ADDR="10.1.1.1")
+    assert refused.status_code == 429 and "no email was sent" in refused.text and int(refused["Retry-After"]) > 0
+    assert client.post(reverse("password_reset"), {"email": "bob@example.org"}, REMOTE_ADDR="10.1.1.1").status_code == 302
+    # From the first address, eight requests are already past its limit of five, whatever the email address.
+    assert client.post(reverse("password_reset"), {"email": "bob@example.org"}).status_code == 429
+    assert len(mail.outbox) == 4
 
 
 def test_a_password_reset_lifts_the_lockout(client, alice, settings):
@@ -138,3 +177,22 @@ def test_user_names_are_unique_regardless_of_case(alice):
 def test_settings_need_a_login(client):
     response = client.get(reverse("settings"))
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_sign_ups_of_one_name_create_one_account_and_tell_the_rest_it_is_taken():
+    from django.test import Client
+
+    from tests.concurrency import together
+
+    def sign_up(n: int):
+        def post():
+            response = Client().post(reverse("signup"), {**GOOD_SIGNUP, "email": f"charlie{n}@example.org"})
+            return response.status_code, "That user name is taken." in response.text
+
+        return post
+
+    results = together([sign_up(n) for n in range(20)])
+    assert sorted(code for code, _ in results) == [302] + [400] * 19
+    assert all(taken for code, taken in results if code == 400)
+    assert User.objects.filter(username__iexact="charlie").count() == 1

@@ -118,7 +118,8 @@ def test_bad_feedback_is_a_json_400_and_changes_nothing(alice, paper, body, fiel
 def test_feedback_needs_a_reader_and_csrf_and_a_real_paper(client, alice, paper):
     from rest_framework.test import APIClient
 
-    assert client.post(f"/api/papers/{paper.external_id}/feedback/", {"kind": "like"}).status_code == 403
+    anonymous = client.post(f"/api/papers/{paper.external_id}/feedback/", {"kind": "like"})
+    assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"] == "Bearer"
     no_csrf = APIClient(enforce_csrf_checks=True)
     no_csrf.force_login(alice, backend="django.contrib.auth.backends.ModelBackend")
     refused = no_csrf.post(f"/api/papers/{paper.external_id}/feedback/", {"kind": "like"}, format="json")

@@ -42,11 +42,15 @@ def test_a_revoked_or_made_up_token_is_refused(alice_client, alice, bob):
     assert bob_client.post(f"/accounts/settings/tokens/{row.pk}/revoke/").status_code == 404  # not bob's to revoke
     assert ApiToken.objects.filter(pk=row.pk).exists()
     alice_client.post(f"/accounts/settings/tokens/{row.pk}/revoke/")
-    for bad in (token, "pf_made-up-token"):
+    for bad in (token, "pf_made-up-token", "not-one-of-ours"):
         script = APIClient()
         script.credentials(HTTP_AUTHORIZATION=f"Bearer {bad}")
-        response = script.get("/api/feed/")
-        assert response.status_code == 403 and "Unknown or revoked" in response.json()["detail"]
+        for url in ("/api/feed/", "/api/papers/"):  # refused even where no log-in is needed
+            response = script.get(url)
+            assert response.status_code == 401 and "Unknown or revoked" in response.json()["detail"]
+            assert response["WWW-Authenticate"] == "Bearer"
+    missing = APIClient().get("/api/feed/")
+    assert missing.status_code == 401 and missing["WWW-Authenticate"] == "Bearer" and "credentials were not provided" in missing.json()["detail"]
 
 
 def test_rate_limits_are_per_reader_not_shared(alice, bob, monkeypatch):

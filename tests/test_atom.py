@@ -52,3 +52,15 @@ def test_a_new_address_revokes_the_old_and_turning_off_revokes_all(alice_client,
     alice_client.post("/accounts/settings/atom/", {"action": "remove"})
     assert alice_client.get(new).status_code == 404 and not FeedLink.objects.exists()
     assert alice_client.get("/atom/made-up/").status_code == 404
+
+
+def test_control_characters_in_stored_papers_do_not_break_the_feed(community, client):
+    from recommender.models import Paper
+
+    papers, readers = community
+    Paper.objects.filter(pk__in=[p.pk for p in papers["bio"]]).update(title="Bio\u0007 study\u001b", abstract="Bell\u0007 and escape\u001b.")
+    client.force_login(readers["bio1"], backend="django.contrib.auth.backends.ModelBackend")
+    response = client.get(make_link(client))
+    assert response.status_code == 200
+    titles = [e.find(f"{ATOM}title").text for e in ET.fromstring(response.content).findall(f"{ATOM}entry")]
+    assert "Bio study" in titles and not any("\u0007" in t or "\u001b" in t for t in titles)

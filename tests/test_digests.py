@@ -228,3 +228,70 @@ def test_a_mail_server_failure_stops_the_command_clearly_and_a_rerun_sends_the_r
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     call_command("send_digests")
     assert len(mail.outbox) == 3
+
+
+def test_the_subject_is_plain_text_not_html_escaped(subscribers):
+    Paper.objects.update(title="<Attention> isn't \"all\" & more")
+    digest_batch_send(user_ids=[subscribers[0].pk], week=week_of())
+    (message,) = mail.outbox
+    assert "“<Attention> isn't \"all\" & more”" in message.subject
+    assert "&lt;" not in message.subject and "&#x27;" not in message.subject and "&amp;" not in message.subject
+    assert "&lt;Attention&gt;" in message.alternatives[0][0]  # the HTML part is still escaped
+
+
+def test_the_preview_frame_is_sandboxed_and_only_it_may_use_inline_styles(subscribers):
+    client = Client()
+    client.force_login(subscribers[0], backend="django.contrib.auth.backends.ModelBackend")
+    page = client.get("/digest/preview/")
+    assert re.search(r"<iframe [^>]*\bsandbox\b", page.text)
+    assert "style-src 'self' 'unsafe-inline'" in page["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in client.get("/accounts/settings/")["Content-Security-Policy"]
+
+
+def test_a_batch_sends_over_one_connection(subscribers, settings, tmp_path):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = tmp_path / "mail"
+    digest_batch_send(user_ids=[u.pk for u in subscribers], week=week_of())
+    (written,) = list((tmp_path / "mail").iterdir())  # the file backend writes one file per connection
+    assert written.read_text().count("Subject: ") == 3
+
+
+def test_readers_left_pending_by_a_stopped_batch_are_queued_again_once(subscribers, monkeypatch, settings):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from recommender.services import digests
+    from recommender.services.digests import digest_stalled_requeue, digest_week_start
+
+    week, batches = digest_week_start(queue=False)
+    real_send, calls = digests._send_one, []
+
+    def stopped_after_one(digest, week, connection):
+        calls.append(digest.user.pk)
+        if len(calls) > 1:
+            raise SoftTimeLimitExceeded()
+        return real_send(digest, week, connection)
+
+    monkeypatch.setattr(digests, "_send_one", stopped_after_one)
+    with pytest.raises(SoftTimeLimitExceeded):
+        digest_batch_send(user_ids=batches[0], week=week)
+    monkeypatch.undo()
+    left = sorted(DigestLog.objects.filter(week=week, status=Status.PENDING).values_list("user_id", flat=True))
+    assert len(left) == 2 and len(mail.outbox) == 1
+    assert digest_stalled_requeue(queue=False) == []  # not stale yet: the batch may still be running
+    DigestLog.objects.filter(week=week).update(queued_at=timezone.now() - timedelta(minutes=settings.DIGEST_STALE_MINUTES + 1))
+    assert digest_stalled_requeue(queue=False) == [left]
+    assert digest_stalled_requeue(queue=False) == []  # queued again once, not at every sweep
+    digest_batch_send(user_ids=left, week=week)
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in subscribers)
+
+
+def test_the_sweep_is_scheduled_and_closes_rows_of_past_weeks(subscribers):
+    from recommender.services.digests import digest_stalled_requeue
+    from tasks.celery import app
+
+    app.finalize()
+    assert app.conf.beat_schedule["requeue-stalled-digests"]["task"] == "tasks.digests.requeue_stalled"
+    old = DigestLog.objects.create(user=subscribers[0], week=week_of() - timedelta(days=7), queued_at=timezone.now() - timedelta(days=7))
+    digest_stalled_requeue(queue=False)
+    old.refresh_from_db()
+    assert old.status == Status.FAILED and "Not sent within its week" in old.note

@@ -174,3 +174,52 @@ def test_a_failed_write_leaves_the_old_file(tmp_path):
 def test_slug():
     assert slug("M^3ViT: Mixture-of-Experts ViT!") == "m-3vit-mixture-of-experts-vit"
     assert len(slug("word " * 100)) <= 100
+
+
+def test_clean_text_refuses_nul_and_lone_surrogates_and_strips_other_control_characters():
+    from recommender.engine.exchange import UnsafeText, clean_text
+
+    assert clean_text(" A\ttitle\r\nover\x01 two\x1b lines\x7f ", field="title") == "A title over two lines"
+    assert clean_text("First line.\r\n  Second\x0c  line\t here.\n", field="abstract", multiline=True) == "First line.\nSecond line here."
+    with pytest.raises(UnsafeText, match=r"'title' contains a NUL character"):
+        clean_text("bad\x00title", field="title")
+    with pytest.raises(UnsafeText, match=r"'abstract' contains a lone surrogate"):
+        clean_text("bad \ud800", field="abstract", multiline=True)
+
+
+@pytest.mark.parametrize(
+    ("obj", "reason"),
+    [
+        ({"id": "p1", "title": "Nul\u0000title"}, "line 2: 'title' contains a NUL character"),
+        ({"id": "p\u00001", "title": "T"}, "line 2: 'id' contains a NUL character"),
+        ({"id": "p1", "title": "T", "abstract": "a\u0000b"}, "line 2: 'abstract' contains a NUL character"),
+        ({"id": "p1", "title": "T", "authors": ["A\u0000"]}, "line 2: 'authors' contains a NUL character"),
+        ({"id": "p\u00071", "title": "T"}, "line 2: 'id' must be a non-empty string without spaces"),
+        ({"id": "p1", "title": "T", "url": "https://x.org/\u0007"}, "line 2: 'url' must be an http"),
+    ],
+)
+def test_jsonl_with_nul_or_control_characters_in_the_wrong_place_names_the_line(tmp_path, obj, reason):
+    path = write(tmp_path, "p.jsonl", json.dumps({"id": "ok", "title": "Fine"}) + "\n" + json.dumps(obj) + "\n")
+    with pytest.raises(DatasetError, match=reason):
+        read_papers_jsonl(path)
+
+
+def test_control_characters_in_titles_abstracts_and_authors_are_removed_at_import(tmp_path):
+    obj = {"id": "p1", "title": "Bell\u0007 and\ttab\nnewline", "abstract": "One\u000b.\r\nTwo.", "authors": ["Ada\u001b Lovelace"]}
+    (paper,) = read_papers_jsonl(write(tmp_path, "p.jsonl", json.dumps(obj) + "\n"))
+    assert paper.title == "Bell and tab newline" and paper.abstract == "One.\nTwo." and paper.authors == ("Ada Lovelace",)
+
+
+def test_the_text_dump_names_the_line_of_a_nul_and_strips_control_characters(tmp_path):
+    path = write(tmp_path, "t.txt", "h1\nh2\nTitle\u0007 one\nAbstract one.\nTitle two\nAbstract\u0000 two.\n")
+    with pytest.raises(DatasetError, match=r"t.txt, line 6: 'abstract' contains a NUL character"):
+        read_papers_text(path)
+    path = write(tmp_path, "t.txt", "h1\nh2\nTitle\u0007 one\nAbstract\u001b one.\n")
+    (paper,) = read_papers_text(path)
+    assert paper.title == "Title one" and paper.abstract == "Abstract one."
+
+
+def test_interactions_with_a_nul_name_the_line(tmp_path):
+    path = write(tmp_path, "i.csv", HEADER + "alice,p1,like,,\nbob\u0000,p1,like,,\n")
+    with pytest.raises(DatasetError, match=r"line 3: contains a NUL character"):
+        read_interactions_csv(path)

@@ -154,7 +154,7 @@ def test_feed_page_costs_a_fixed_number_of_queries(community, django_assert_max_
 def test_api_feed(community, client):
     _, readers = community
     run = retrain()
-    assert client.get("/api/feed/").status_code == 403
+    assert client.get("/api/feed/").status_code == 401
     client = client_for(readers["astro1"])
     body = client.get("/api/feed/", {"limit": 3}).json()
     assert body["model"] == run.version and len(body["results"]) == 3

@@ -80,3 +80,28 @@ def test_a_repeat_visit_soon_after_is_the_same_read(alice, paper, settings):
     Interaction.objects.filter(kind=Kind.READ).update(created=timezone.now() - timedelta(minutes=31))
     assert read_record(user=alice, paper=paper) is not None
     assert Interaction.objects.filter(kind=Kind.READ).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)  # retried only as the outermost transaction
+def test_a_deadlock_reported_by_the_database_is_retried_and_other_errors_are_not():
+    from django.db import OperationalError
+
+    from recommender.services.feedback import serialised
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    calls = []
+
+    @serialised
+    def flaky(error_cause):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from error_cause
+        return "done"
+
+    assert flaky(Deadlock()) == "done" and len(calls) == 2
+    calls.clear()
+    with pytest.raises(OperationalError):
+        flaky(ValueError("something else"))
+    assert len(calls) == 1

@@ -136,17 +136,30 @@ def test_export_then_import_into_an_empty_database_round_trips(tmp_path, two_pap
     Paper.objects.filter(external_id="p1").update(authors=["Ada Lovelace"], url="https://example.org/p1")
     out = tmp_path / "export"
     call_command("export_dataset", str(out))
-    before = snapshot()
+    call_command("export_dataset", str(tmp_path / "again"))
+    for name in ("papers.jsonl", "interactions.csv"):  # the same database exports byte for byte the same
+        assert (tmp_path / "again" / name).read_text() == (out / name).read_text()
+    papers, interactions = snapshot()
     Interaction.objects.all().delete()
     User.objects.all().delete()
     Paper.objects.all().delete()
     call_command("import_papers", str(out / "papers.jsonl"))
     call_command("import_interactions", str(out / "interactions.csv"))
-    assert snapshot() == before
-    # and the export of the re-import is byte-for-byte the same
-    call_command("export_dataset", str(tmp_path / "again"))
-    for name in ("papers.jsonl", "interactions.csv"):
-        assert (tmp_path / "again" / name).read_text() == (out / name).read_text()
+    (pseudonym,) = User.objects.values_list("username", flat=True)
+    assert snapshot() == (papers, [(pseudonym, *rest) for _, *rest in interactions])  # everything but the reader's name
+
+
+def test_the_export_leaves_out_readers_who_keep_their_feedback_private_and_names_nobody(tmp_path, two_papers, alice, bob):
+    from recommender.services.datasets import reader_pseudonym
+
+    for reader in (alice, bob):
+        Interaction.objects.create(user=reader, paper=Paper.objects.get(external_id="p1"), kind="like")
+    User.objects.filter(pk=bob.pk).update(share_feedback=False)
+    call_command("export_dataset", str(tmp_path / "out"))
+    text = (tmp_path / "out" / "interactions.csv").read_text()
+    assert text.splitlines()[1:] == [f"{reader_pseudonym(alice.pk)},p1,like,,{Interaction.objects.get(user=alice).created.isoformat()}"]
+    assert "alice" not in text and "bob" not in text and reader_pseudonym(bob.pk) not in text
+    assert reader_pseudonym(alice.pk) != reader_pseudonym(bob.pk)
 
 
 def test_a_slice_of_citeulike_imports():
@@ -158,3 +171,15 @@ def test_a_slice_of_citeulike_imports():
     call_command("import_interactions", str(source / "interactions.csv"))
     assert Paper.objects.count() == 300
     assert Interaction.objects.count() == len(set(rows))
+
+
+def test_a_nul_in_a_papers_file_is_reported_by_line_and_nothing_is_imported(tmp_path):
+    path = tmp_path / "papers.jsonl"
+    path.write_text('{"id": "p1", "title": "Fine"}\n{"id": "p2", "title": "Nul\\u0000here"}\n', encoding="utf-8")
+    with pytest.raises(CommandError, match=r"papers.jsonl, line 2: 'title' contains a NUL character .*Nothing was imported"):
+        call_command("import_papers", str(path))
+    raw = tmp_path / "raw.txt"
+    raw.write_bytes(b"header\nheader\nA title\nAn abstract\x00 with a raw NUL byte\n")
+    with pytest.raises(CommandError, match=r"raw.txt, line 4: 'abstract' contains a NUL character"):
+        call_command("import_papers", str(raw))
+    assert not Paper.objects.exists()

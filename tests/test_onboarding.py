@@ -127,3 +127,54 @@ def test_a_new_reader_s_feed_points_to_onboarding_until_they_give_feedback(commu
 
 def topics_of(papers):
     return [p.external_id.split("-")[0] for p in papers]
+
+
+@pytest.mark.parametrize("field", ["stars-99999999999999999999", "stars-²", "stars-" + "9" * 5000])
+def test_a_rating_for_an_impossible_paper_id_is_ignored_not_a_server_error(community, field):
+    from recommender.models import Interaction
+
+    from urllib.parse import urlencode
+
+    charlie = UserFactory(username="charlie")
+    response = client_for(charlie).post("/accounts/welcome/rate/", urlencode({field: "3"}), content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 302 and not Interaction.objects.filter(user=charlie).exists()
+
+
+def test_a_paste_of_many_titles_looks_up_a_bounded_number_and_lists_the_rest(community, django_assert_max_num_queries):
+    from recommender.selectors.references import MAX_TITLE_LOOKUPS
+
+    charlie = UserFactory(username="charlie")
+    titles = [f"Astro Study {n % 8}: a title that is not quite right number {n}" for n in range(499)]
+    text = "astro-1\n" + "\n".join(titles)
+    with django_assert_max_num_queries(60 + 5 * MAX_TITLE_LOOKUPS):
+        response = client_for(charlie).post("/accounts/welcome/", {"references": text})
+    page = response.content.decode()
+    assert response.status_code == 200
+    cut = 499 - MAX_TITLE_LOOKUPS
+    assert f"{cut} not looked up" in page and f"Not looked up: {cut} titles past the first {MAX_TITLE_LOOKUPS} of one paste" in page
+    assert f"<li>{titles[-1]}</li>" in page and f"<li>{titles[MAX_TITLE_LOOKUPS]}</li>" in page
+    assert Interaction.objects.filter(user=charlie, paper__external_id="astro-1").exists()  # ids are always looked up
+
+
+def test_a_title_with_typos_is_found(community):
+    from recommender.selectors.references import references_match
+
+    PaperFactory(external_id="attn", title="Attention Is All You Need")
+    found = references_match(text="Atention is all you ned\nSomething else entirely, not in the catalogue")
+    assert [p.external_id for p in found.papers] == ["attn"] and found.unmatched == ["Something else entirely, not in the catalogue"]
+
+
+def test_titles_are_looked_up_through_the_trigram_index(community):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the trigram index exists on PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'paper_title_trgm'")
+        assert "gin_trgm_ops" in cursor.fetchone()[0]
+        cursor.execute("SET enable_seqscan = off")
+        from recommender.models import Paper
+
+        sql, params = Paper.objects.filter(title__trigram_similar="Atention is all you ned").query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        assert "paper_title_trgm" in " ".join(row[0] for row in cursor.fetchall())

@@ -60,3 +60,17 @@ def test_a_reader_who_keeps_feedback_private_is_left_out_of_training(community, 
     from recommender.selectors.feed import feed_for_user
 
     assert all(item.paper.external_id.startswith("astro") for item in feed_for_user(user=alice, limit=3))  # her own feed still uses it
+
+
+def test_braces_in_a_url_cannot_break_out_of_the_bibtex_field(alice_client, alice):
+    import bibtexparser
+
+    evil = PaperFactory(external_id="2401.00009", title="Closing } brace", url="https://example.org/a}, author = {Mallory}, x = {b\\c", authors=["Ada"])
+    feedback_set(user=alice, paper=evil, kind="like", on=True)
+    text = alice_client.get("/me/library.bib").content.decode()
+    library = bibtexparser.parse_string(text)
+    (entry,) = library.entries
+    assert not library.failed_blocks
+    fields = {field.key: field.value for field in entry.fields}
+    assert fields["author"] == "Ada" and "x" not in fields
+    assert fields["url"] == "https://example.org/a%7D, author = %7BMallory%7D, x = %7Bb%5Cc"

@@ -286,3 +286,21 @@ def test_many_new_papers_refit_the_vocabulary(community, settings):
         PaperFactory(external_id=f"chem-{n}", title=f"Chemistry study {n}", abstract="molecule reaction catalyst solvent bond")
     run = training.retrain()
     assert run.sizes["content_reused"] is False
+
+
+def test_a_run_that_lost_its_claim_mid_training_writes_nothing_more(community, settings):
+    def taken_over(stage: str) -> None:
+        if stage.startswith("fitting"):  # meanwhile the run was closed as abandoned (its heartbeat looked stale)
+            TrainingRun.objects.filter(in_progress=True).update(status=Status.FAILED, in_progress=False, message="Abandoned: no heartbeat.")
+
+    run = retrain(on_stage=taken_over)
+    row = TrainingRun.objects.get(pk=run.pk)
+    assert row.status == Status.FAILED and row.message == "Abandoned: no heartbeat." and not row.is_active
+    assert row.metrics == {} and row.timings == {} and row.artifact == ""  # nothing written after the claim was lost
+    assert not list(settings.MODEL_DIR.glob("*.npz"))
+    assert retrain().is_active  # the next run starts cleanly
+
+
+def test_a_run_row_holds_the_claim_only_when_created_to(db):
+    assert not TrainingRun.objects.create(version="made-by-hand").in_progress
+    assert training_run_claim().in_progress  # the service claims explicitly

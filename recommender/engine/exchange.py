@@ -3,6 +3,8 @@
 A data set is a folder with ``papers.jsonl`` and ``interactions.csv``. Readers check
 every line and raise :class:`DatasetError` naming the file, the line and the reason;
 they return whole lists so that a caller can refuse a file before writing anything.
+Every text that becomes part of a paper passes :func:`clean_text` (any source of papers
+should do the same), so nothing stored breaks a page, an Atom feed or the database.
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ INTERACTION_COLUMNS = ["user", "paper", "kind", "value", "timestamp"]
 MAX_ID_LENGTH = 128
 MAX_TITLE_LENGTH = 500
 MAX_URL_LENGTH = 500
-_ID_PATTERN = re.compile(r"^\S+$")
+_ID_PATTERN = re.compile(r"^[^\s\x00-\x1f\x7f]+$")
+# Characters XML 1.0 cannot carry (C0 controls but tab, newline and carriage return; DEL; U+FFFE/U+FFFF), NUL and lone surrogates included.
+UNSAFE_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_BLANKS = re.compile(r"[ \t\f\v\u00a0]+")
 
 
 class DatasetError(ValueError):
@@ -34,6 +40,36 @@ class DatasetError(ValueError):
     def __init__(self, path: str | os.PathLike, line: int, reason: str) -> None:
         self.path, self.line, self.reason = str(path), line, reason
         super().__init__(f"{path}, line {line}: {reason}")
+
+
+class UnsafeText(ValueError):
+    """Text no field may hold: a NUL character or a lone surrogate. The message names the field."""
+
+
+def clean_text(value: str, *, field: str, multiline: bool = False) -> str:
+    """``value`` made safe to store and to serve as HTML, Atom (XML 1.0) and email; raises UnsafeText.
+
+    Refused, naming ``field``: a NUL character (PostgreSQL text cannot hold it, and in an input it means a
+    broken file or a probe) and a lone surrogate (not text: it cannot be written as UTF-8). Removed: the other
+    C0 control characters, DEL, U+FFFE and U+FFFF, which XML 1.0 cannot carry. Tabs, carriage returns and
+    newlines become spaces, and runs of blanks one space; with ``multiline`` (an abstract) line breaks are kept
+    as ``\\n`` and only the blanks within a line are collapsed. The result has no leading or trailing blanks.
+    Any source of papers (files, the arXiv intake) should pass every text field through this before storing it.
+    """
+    if "\x00" in value:
+        raise UnsafeText(f"{field!r} contains a NUL character (\\x00), which no text may hold")
+    if _SURROGATE.search(value):
+        raise UnsafeText(f"{field!r} contains a lone surrogate (\\ud800-\\udfff), which is not text")
+    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    if not multiline:
+        return " ".join(UNSAFE_CHARACTERS.sub("", text).split())
+    lines = (_BLANKS.sub(" ", UNSAFE_CHARACTERS.sub("", line)).strip() for line in text.split("\n"))
+    return "\n".join(lines).strip()
+
+
+def strip_unsafe(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot carry (NUL included): for text already stored, never refused."""
+    return UNSAFE_CHARACTERS.sub("", text)
 
 
 @dataclass(frozen=True)
@@ -136,8 +172,10 @@ def read_papers_text(path: str | os.PathLike) -> list[PaperRecord]:
         if index + 1 >= len(lines):
             raise DatasetError(path, title_number, "title without an abstract line after it")
         abstract_number, abstract = lines[index + 1]
+        abstract = _clean(path, abstract_number, abstract, "abstract")
         if not abstract:
             raise DatasetError(path, abstract_number, "empty abstract line")
+        title = _clean(path, title_number, title, "title")
         paper_id = slug(title)
         if not paper_id:
             raise DatasetError(path, title_number, "title has no letters or digits to make an id from")
@@ -159,23 +197,36 @@ def slug(text: str, max_length: int = 100) -> str:
     return result or "-".join(words)[:max_length]
 
 
+def _clean(path, number: int, value: str, field: str, *, multiline: bool = False) -> str:
+    try:
+        return clean_text(value, field=field, multiline=multiline)
+    except UnsafeText as exc:
+        raise DatasetError(path, number, str(exc)) from None
+
+
 def _paper_from_object(path, number: int, obj: dict) -> PaperRecord:
     paper_id = obj.get("id")
     if isinstance(paper_id, int) and not isinstance(paper_id, bool):
         paper_id = str(paper_id)
+    if isinstance(paper_id, str):
+        _clean(path, number, paper_id, "id")  # a NUL is named as such; other control characters fail the pattern below
     if not isinstance(paper_id, str) or not _ID_PATTERN.match(paper_id) or len(paper_id) > MAX_ID_LENGTH:
         raise DatasetError(path, number, f"'id' must be a non-empty string without spaces, at most {MAX_ID_LENGTH} characters")
     title = obj.get("title")
-    if not isinstance(title, str) or not title.strip():
+    if isinstance(title, str):
+        title = _clean(path, number, title, "title")
+    if not isinstance(title, str) or not title:
         raise DatasetError(path, number, "'title' must be a non-empty string")
     if len(title) > MAX_TITLE_LENGTH:
         raise DatasetError(path, number, f"'title' is longer than {MAX_TITLE_LENGTH} characters")
     abstract = obj.get("abstract", "")
     if not isinstance(abstract, str):
         raise DatasetError(path, number, "'abstract' must be a string")
+    abstract = _clean(path, number, abstract, "abstract", multiline=True)
     authors = obj.get("authors", [])
     if not isinstance(authors, list) or not all(isinstance(a, str) for a in authors):
         raise DatasetError(path, number, "'authors' must be a list of strings")
+    authors = [_clean(path, number, author, "authors") for author in authors]
     published = obj.get("published")
     if published in (None, ""):
         published_date = None
@@ -187,13 +238,15 @@ def _paper_from_object(path, number: int, obj: dict) -> PaperRecord:
         if published_date is None:
             raise DatasetError(path, number, f"'published' must be a date YYYY-MM-DD, not {published!r}")
     url = obj.get("url", "") or ""
-    if not isinstance(url, str) or (url and not re.match(r"^https?://\S+$", url)) or len(url) > MAX_URL_LENGTH:
+    if isinstance(url, str):
+        _clean(path, number, url, "url")  # a NUL is named as such; other control characters fail the pattern below
+    if not isinstance(url, str) or (url and not re.match(r"^https?://[^\s\x00-\x1f\x7f]+$", url)) or len(url) > MAX_URL_LENGTH:
         raise DatasetError(path, number, "'url' must be an http(s) address")
     return PaperRecord(
         id=paper_id,
-        title=" ".join(title.split()),
-        abstract=abstract.strip(),
-        authors=tuple(a.strip() for a in authors if a.strip()),
+        title=title,
+        abstract=abstract,
+        authors=tuple(a for a in authors if a),
         published=published_date,
         url=url,
         line=number,
@@ -243,6 +296,8 @@ def read_interactions_csv(path: str | os.PathLike) -> list[InteractionRecord]:
             number = reader.line_num
             if not row or all(not cell.strip() for cell in row):
                 continue
+            if any("\x00" in cell for cell in row):
+                raise DatasetError(path, number, "contains a NUL character (\\x00), which no text may hold")
             records.append(_interaction_from_row(path, number, row))
     return records
 

@@ -40,7 +40,7 @@ def _entry(paper: Paper) -> str:
     if paper.published:
         fields["year"] = str(paper.published.year)
     if paper.url:
-        fields["url"] = "{" + paper.url + "}"
+        fields["url"] = "{" + _url(paper.url) + "}"
     fields["note"] = "{Paperfeed id: " + _escape(paper.external_id) + "}"
     body = ",\n".join(f"  {name} = {value}" for name, value in fields.items())
     return f"@misc{{{_key(paper)},\n{body}\n}}\n"
@@ -48,6 +48,11 @@ def _entry(paper: Paper) -> str:
 
 def _escape(text: str) -> str:
     return _BIBTEX_SPECIAL.sub(r"\\\1", text)
+
+
+def _url(url: str) -> str:
+    """A URL with its braces and backslashes percent-encoded (the same address), so it cannot close the field early."""
+    return url.replace("\\", "%5C").replace("{", "%7B").replace("}", "%7D")
 
 
 def _key(paper: Paper) -> str:

@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import difflib
 import re
+import time
 import unicodedata
 from dataclasses import dataclass, field
 
 import bibtexparser
 from bibtexparser.middlewares import LatexDecodingMiddleware
+from django.contrib.postgres.search import TrigramSimilarity
+from django.db import connection
 from django.db.models import Q
 
 from recommender.models import Paper
 
 MAX_REFERENCES_CHARS = 200_000
 MAX_REFERENCES = 500
+# Ids are index look-ups; titles cost more (a fuzzy search each), so one paste looks up this many titles at most,
+# and stops looking up titles after TITLE_LOOKUP_SECONDS. What was not looked up is listed back, in the pasted words.
+MAX_TITLE_LOOKUPS = 50
+TITLE_LOOKUP_SECONDS = 5.0
 TITLE_MATCH_RATIO = 0.85  # difflib similarity of normalised titles that counts as the same paper
+TITLE_CANDIDATES = 20  # closest titles by trigram similarity (PostgreSQL) compared with difflib
 
 _ARXIV_NEW = r"\d{4}\.\d{4,5}"
 _ARXIV_OLD = r"[a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?/\d{7}"
@@ -44,12 +52,14 @@ class Reference:
 
 @dataclass
 class ReferenceMatch:
-    """Papers found (in the order pasted, each once) and the references that found nothing; of those, the ones
-    that are arXiv ids (id -> the reference as pasted), which arXiv may still know."""
+    """Papers found (in the order pasted, each once), the references that found nothing (and of those, the arXiv
+    ids, id -> the reference as pasted, which arXiv may still know), and those not looked up (titles past
+    MAX_TITLE_LOOKUPS or TITLE_LOOKUP_SECONDS)."""
 
     papers: list[Paper] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
     unmatched_arxiv: dict[str, str] = field(default_factory=dict)
+    not_looked_up: list[str] = field(default_factory=list)
 
 
 class ReferencesTooLong(ValueError):
@@ -127,8 +137,14 @@ def references_match(*, text: str) -> ReferenceMatch:
     """Look up every reference in ``text``; see the module docstring. Raises ReferencesTooLong."""
     result = ReferenceMatch()
     found_pks: set[int] = set()
+    titles = TitleBudget()
     for reference in references_parse(text):
-        paper = _find(reference)
+        paper = _by_ids(reference)
+        if paper is None and reference.title:
+            if not titles.spend():
+                result.not_looked_up.append(reference.text)
+                continue
+            paper = _by_title(reference.title)
         if paper is None:
             result.unmatched.append(reference.text)
             if reference.arxiv_id:
@@ -139,16 +155,28 @@ def references_match(*, text: str) -> ReferenceMatch:
     return result
 
 
-def _find(reference: Reference) -> Paper | None:
+class TitleBudget:
+    """How many title look-ups one paste may still make: MAX_TITLE_LOOKUPS, within TITLE_LOOKUP_SECONDS."""
+
+    def __init__(self) -> None:
+        self.left = MAX_TITLE_LOOKUPS
+        self.deadline = time.monotonic() + TITLE_LOOKUP_SECONDS
+
+    def spend(self) -> bool:
+        if self.left <= 0 or time.monotonic() > self.deadline:
+            return False
+        self.left -= 1
+        return True
+
+
+def _by_ids(reference: Reference) -> Paper | None:
     if reference.arxiv_id:
         paper = _by_arxiv_id(reference.arxiv_id)
         if paper:
             return paper
     if reference.paper_id:
-        paper = Paper.objects.filter(external_id=reference.paper_id).first()
-        if paper:
-            return paper
-    return _by_title(reference.title) if reference.title else None
+        return Paper.objects.filter(external_id=reference.paper_id).first()
+    return None
 
 
 def _by_arxiv_id(arxiv_id: str) -> Paper | None:
@@ -165,20 +193,35 @@ def _by_arxiv_id(arxiv_id: str) -> Paper | None:
 
 
 def _by_title(title: str) -> Paper | None:
-    """The paper with this title, allowing for case, accents, punctuation and small typos."""
+    """The paper with this title, allowing for case, accents, punctuation and small typos.
+
+    On PostgreSQL the candidates are the titles closest by trigram similarity (``pg_trgm``, a GIN index on the
+    title: one indexed query); elsewhere, titles that hold the longest words of the wanted one."""
     wanted = normalise_title(title)
     words = sorted(set(wanted.split()), key=len, reverse=True)
     if len(wanted) < 8 or not words:
         return None
-    best, best_ratio = None, TITLE_MATCH_RATIO
+    if connection.vendor == "postgresql":
+        candidates = (
+            Paper.objects.filter(title__trigram_similar=title)
+            .annotate(similarity=TrigramSimilarity("title", title))
+            .order_by("-similarity")[:TITLE_CANDIDATES]
+        )
+        return _closest(wanted, candidates)
     for clue in [words[:2], *[[w] for w in words[:4]]]:  # narrow by the longest words; one may hold the typo
         candidates = Paper.objects.all()
         for word in clue:
             candidates = candidates.filter(title__icontains=word)
-        for paper in candidates[:200]:
-            ratio = difflib.SequenceMatcher(None, wanted, normalise_title(paper.title)).ratio()
-            if ratio > best_ratio:
-                best, best_ratio = paper, ratio
+        best = _closest(wanted, candidates[:200])
         if best is not None:
             return best
     return None
+
+
+def _closest(wanted: str, candidates) -> Paper | None:
+    best, best_ratio = None, TITLE_MATCH_RATIO
+    for paper in candidates:
+        ratio = difflib.SequenceMatcher(None, wanted, normalise_title(paper.title)).ratio()
+        if ratio > best_ratio:
+            best, best_ratio = paper, ratio
+    return best

@@ -9,12 +9,15 @@ has already read the paper, is not counted again).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
@@ -201,7 +204,11 @@ def interactions_import(
 
 
 def dataset_export(*, directory: str | os.PathLike) -> tuple[int, int]:
-    """Write ``papers.jsonl`` and ``interactions.csv`` into ``directory``; returns (papers, interactions)."""
+    """Write ``papers.jsonl`` and ``interactions.csv`` into ``directory``; returns (papers, interactions).
+
+    Only the feedback of readers who let it help others (``share_feedback``) is written, each reader under a
+    pseudonym (``reader_pseudonym``), never their user name.
+    """
     outermost = not connection.in_atomic_block
     with transaction.atomic():
         if connection.vendor == "postgresql" and outermost:  # one snapshot for both files
@@ -218,9 +225,17 @@ def _write_dataset(target: Path) -> tuple[int, int]:
         .iterator(chunk_size=BATCH_SIZE)
     )
     interactions: Iterable[InteractionRecord] = (
-        InteractionRecord(user=user, paper=paper, kind=kind, value=value, timestamp=created)
-        for user, paper, kind, value, created in Interaction.objects.order_by("id")
-        .values_list("user__username", "paper__external_id", "kind", "value", "created")
+        InteractionRecord(user=reader_pseudonym(user_id), paper=paper, kind=kind, value=value, timestamp=created)
+        for user_id, paper, kind, value, created in Interaction.objects.filter(user__share_feedback=True)
+        .order_by("id")
+        .values_list("user_id", "paper__external_id", "kind", "value", "created")
         .iterator(chunk_size=BATCH_SIZE)
     )
     return write_papers_jsonl(target / "papers.jsonl", papers), write_interactions_csv(target / "interactions.csv", interactions)
+
+
+def reader_pseudonym(user_id: int) -> str:
+    """A reader's name in exported data sets: the same in every export made with this SECRET_KEY, and telling
+    nothing of who they are without it (a keyed hash of their id)."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"export-reader:{user_id}".encode(), hashlib.sha256).hexdigest()
+    return f"r{digest[:16]}"

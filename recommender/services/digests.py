@@ -1,9 +1,14 @@
 """The weekly digest: compose with the feed's ranking, send at most once per reader and week.
 
-A batch of readers is composed together (one scoring pass for the batch). Each reader's row in
-DigestLog moves pending -> sending -> sent by conditional updates, so a retried, redelivered or
-repeated batch never sends twice. A reader whose row is left "sending" by a crash is not sent
-again: the mail server may already have it (at most once); the admin sees those rows.
+The weekly job writes a ``pending`` DigestLog row for every recipient, then queues one task per
+batch. A batch is composed together (one scoring pass) and sent over one SMTP connection. Each
+reader's row moves pending -> sending -> sent by conditional updates, so a retried, redelivered or
+repeated batch never sends twice. A row whose email may have reached the mail server stays
+"sending" and is never sent again (at most once): a crash while sending, or a connection that broke
+while the message was being handed over (the server may have accepted it without our hearing so).
+Only failures known to leave the email unsent (no connection, or the server answered with an error)
+put the row back to ``pending`` for the retry. A sweep queues again rows left ``pending`` by a
+batch that stopped (its soft time limit, a lost message) after DIGEST_STALE_MINUTES.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 from django.conf import settings
+from django.core.mail import get_connection
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -87,17 +94,22 @@ def digests_compose(*, users: list[User], week: date) -> list[Digest]:
 
 
 def digest_batch_send(*, user_ids: list[int], week: date) -> dict[str, int]:
-    """Compose and send the digests of ``user_ids`` for ``week``; safe to run again. Returns counts by outcome."""
-    DigestLog.objects.bulk_create([DigestLog(user_id=uid, week=week) for uid in user_ids], ignore_conflicts=True)
+    """Compose and send the digests of ``user_ids`` for ``week`` over one mail connection; safe to run again.
+    Returns counts by outcome. Raises the mail error (rows not handed over are pending again) for a retry."""
+    DigestLog.objects.bulk_create([DigestLog(user_id=uid, week=week, queued_at=timezone.now()) for uid in user_ids], ignore_conflicts=True)
     pending = set(DigestLog.objects.filter(user_id__in=user_ids, week=week, status=Status.PENDING).values_list("user_id", flat=True))
     counts = {"sent": 0, "skipped": 0, "failed": 0, "not_pending": len(user_ids) - len(pending)}
     users = list(User.objects.filter(pk__in=pending).order_by("id"))
-    for digest in digests_compose(users=users, week=week):
-        counts[_send_one(digest, week)] += 1
+    connection = get_connection()
+    try:
+        for digest in digests_compose(users=users, week=week):
+            counts[_send_one(digest, week, connection)] += 1
+    finally:
+        connection.close()
     return counts
 
 
-def _send_one(digest: Digest, week: date) -> str:
+def _send_one(digest: Digest, week: date, connection) -> str:
     user = digest.user
     mine = DigestLog.objects.filter(user=user, week=week, status=Status.PENDING)
     if not digest.items:
@@ -105,32 +117,72 @@ def _send_one(digest: Digest, week: date) -> str:
         log.info("digest %s for %s: skipped, nothing new", week, user.username)
         return "skipped"
     message = digest_message(user=user, items=digest.items, week=week)
+    connection.open()  # once per batch (a no-op while open); if it fails, nothing is claimed and the row stays pending
     claimed = mine.update(
         status=Status.SENDING, papers=[item.paper.pk for item in digest.items], subject=message.subject, message_id=message.extra_headers["Message-ID"]
     )
     if not claimed:
         return "not_pending"  # another worker took this reader
+    sending = DigestLog.objects.filter(user=user, week=week, status=Status.SENDING)
     try:
-        message.send()
+        connection.send_messages([message])
     except smtplib.SMTPRecipientsRefused as exc:
-        DigestLog.objects.filter(user=user, week=week).update(status=Status.FAILED, note=f"Address refused: {exc}"[:300])
+        sending.update(status=Status.FAILED, note=f"Address refused: {exc}"[:300])
         return "failed"
-    except (smtplib.SMTPException, OSError):
-        DigestLog.objects.filter(user=user, week=week, status=Status.SENDING).update(status=Status.PENDING)  # never handed over
+    except smtplib.SMTPResponseException:
+        sending.update(status=Status.PENDING)  # the server answered with an error: it did not take the email
         raise
-    DigestLog.objects.filter(user=user, week=week).update(status=Status.SENT, sent_at=timezone.now())
+    except (smtplib.SMTPException, OSError) as exc:
+        # The connection broke while the email was being handed over: the server may have accepted it. At most once.
+        sending.update(note=f"Connection lost while sending ({type(exc).__name__}): the server may have it; not sent again."[:300])
+        raise
+    sending.update(status=Status.SENT, sent_at=timezone.now())
     return "sent"
 
 
+def digest_stalled_requeue(*, stale_minutes: int | None = None, queue: bool = True) -> list[list[int]]:
+    """Queue again this week's readers whose rows are still ``pending`` DIGEST_STALE_MINUTES after their batch was
+    queued (it stopped at its time limit, or its message was lost); returns the batches. Earlier weeks' rows left
+    pending are closed as failed. Each row is re-stamped by a conditional update, so two sweeps queue it once."""
+    now = timezone.now()
+    week = week_of(now)
+    DigestLog.objects.filter(status=Status.PENDING, week__lt=week).update(status=Status.FAILED, note="Not sent within its week.")
+    cutoff = now - timedelta(minutes=settings.DIGEST_STALE_MINUTES if stale_minutes is None else stale_minutes)
+    stale = DigestLog.objects.filter(week=week, status=Status.PENDING).filter(
+        Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True, created__lt=cutoff)
+    )
+    user_ids = []
+    for pk, user_id, queued_at in stale.values_list("pk", "user_id", "queued_at"):
+        if DigestLog.objects.filter(pk=pk, status=Status.PENDING, queued_at=queued_at).update(queued_at=now):
+            user_ids.append(user_id)
+    batches = _batches(sorted(user_ids))
+    if queue:
+        _queue(batches, week)
+    if batches:
+        log.info("digest %s: %d readers left pending by a stopped batch queued again", week, len(user_ids))
+    return batches
+
+
+def _batches(user_ids: list[int]) -> list[list[int]]:
+    size = settings.DIGEST_BATCH_SIZE
+    return [user_ids[i : i + size] for i in range(0, len(user_ids), size)]
+
+
+def _queue(batches: list[list[int]], week: date) -> None:
+    from tasks.digests import send_digest_batch
+
+    for batch in batches:
+        transaction.on_commit(lambda batch=batch: send_digest_batch.apply_async(args=[batch, week.isoformat()]))
+
+
 def digest_week_start(*, week: date | None = None, queue: bool = True) -> tuple[date, list[list[int]]]:
-    """Split this week's recipients into batches; queue one task per batch (after commit), or return them to run here."""
+    """Write a pending row for each of this week's recipients and split them into batches; queue one task per batch
+    (after commit), or return them to run here. Readers already handled this week are left as they are."""
     week = week or week_of()
     recipients = digest_recipients()
-    size = settings.DIGEST_BATCH_SIZE
-    batches = [recipients[i : i + size] for i in range(0, len(recipients), size)]
+    now = timezone.now()
+    DigestLog.objects.bulk_create([DigestLog(user_id=uid, week=week, queued_at=now) for uid in recipients], ignore_conflicts=True)
+    batches = _batches(recipients)
     if queue:
-        from tasks.digests import send_digest_batch
-
-        for batch in batches:
-            transaction.on_commit(lambda batch=batch: send_digest_batch.apply_async(args=[batch, week.isoformat()]))
+        _queue(batches, week)
     return week, batches

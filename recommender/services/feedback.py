@@ -3,13 +3,21 @@
 Likes, saves, dismissals and ratings are states (at most one each per reader and paper,
 enforced by the database); reads are events. Liking or saving a paper takes back a
 "not interested" on it, and dismissing it takes back a like or save.
+
+One reader's feedback is written one change at a time: each change locks the reader's row
+first, so parallel requests (a double click, several tabs, a script) cannot both insert
+the same state or leave a like and a "not interested" stored together. A deadlock or
+serialisation failure reported by the database is retried.
 """
 
+import functools
+import random
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -18,9 +26,33 @@ from recommender.models import Interaction, Paper
 Kind = Interaction.Kind
 TOGGLE_KINDS = (Kind.LIKE, Kind.SAVE, Kind.DISMISS)
 _OPPOSITES = {Kind.LIKE: (Kind.DISMISS,), Kind.SAVE: (Kind.DISMISS,), Kind.DISMISS: (Kind.LIKE, Kind.SAVE)}
+RETRIES = 3
+_RETRYABLE = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialization failure
 
 
-@transaction.atomic
+def serialised(func):
+    """Run ``func`` in a transaction (retried a few times on a deadlock when it is the outermost one)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        for attempt in range(1, RETRIES + 1):
+            try:
+                with transaction.atomic():
+                    return func(*args, **kwargs)
+            except OperationalError as exc:
+                if connection.in_atomic_block or attempt == RETRIES or getattr(exc.__cause__, "sqlstate", None) not in _RETRYABLE:
+                    raise
+                time.sleep(random.uniform(0.01, 0.05) * attempt)
+
+    return wrapper
+
+
+def _lock_reader(user: User) -> None:
+    """Hold the reader's row until the transaction ends: their feedback changes one at a time."""
+    list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+
+
+@serialised
 def feedback_set(
     *, user: User, paper: Paper, kind: str, on: bool, reason: str = "", author: str = "", via: str = ""
 ) -> Interaction | None:
@@ -33,13 +65,15 @@ def feedback_set(
     if kind not in TOGGLE_KINDS:
         raise ValidationError(f"Unknown feedback {kind!r}: expected one of {', '.join(TOGGLE_KINDS)}.")
     reason, author = _dismiss_reason(paper, kind, reason, author)
+    _lock_reader(user)
     mine = Interaction.objects.filter(user=user, paper=paper)
     if not on:
         mine.filter(kind=kind).delete()
         return None
     mine.filter(kind__in=_OPPOSITES[kind]).delete()
     interaction, _created = Interaction.objects.update_or_create(
-        user=user, paper=paper, kind=kind, defaults={"reason": reason, "author": author}, create_defaults={"reason": reason, "author": author, "via": via_checked(via)}
+        user=user, paper=paper, kind=kind, defaults={"reason": reason, "author": author},
+        create_defaults={"reason": reason, "author": author, "via": via_checked(via)},
     )
     return interaction
 
@@ -62,9 +96,10 @@ def _dismiss_reason(paper: Paper, kind: str, reason: str, author: str) -> tuple[
     return reason, ""
 
 
-@transaction.atomic
+@serialised
 def likes_add(*, user: User, papers: list[Paper]) -> int:
     """Like each of ``papers`` (seeding a new reader's taste); returns how many were not liked before."""
+    _lock_reader(user)
     already = set(Interaction.objects.filter(user=user, paper__in=papers, kind=Kind.LIKE).values_list("paper_id", flat=True))
     for paper in papers:
         feedback_set(user=user, paper=paper, kind=Kind.LIKE, on=True)
@@ -76,7 +111,7 @@ def via_checked(via: str | None) -> str:
     return via if via in Interaction.Via.values else ""
 
 
-@transaction.atomic
+@serialised
 def ratings_set(*, user: User, stars_by_paper: dict[Paper, int], via: str = "") -> int:
     """Rate several papers at once, all or none; returns how many were rated."""
     for paper, stars in stars_by_paper.items():
@@ -94,9 +129,10 @@ def parse_stars(raw: object) -> int | None:
     return int(text)
 
 
-@transaction.atomic
+@serialised
 def rating_set(*, user: User, paper: Paper, stars: int | None, via: str = "") -> Interaction | None:
     """Rate a paper 1-5 stars, replacing an earlier rating; ``None`` removes the rating."""
+    _lock_reader(user)
     if stars is None:
         Interaction.objects.filter(user=user, paper=paper, kind=Kind.RATE).delete()
         return None
@@ -109,8 +145,11 @@ def rating_set(*, user: User, paper: Paper, stars: int | None, via: str = "") ->
     return interaction
 
 
+@serialised
 def read_record(*, user: User, paper: Paper, via: str = "") -> Interaction | None:
-    """Record that ``user`` opened ``paper`` (coming from ``via``). A repeat within READ_DEDUP_MINUTES is the same read."""
+    """Record that ``user`` opened ``paper`` (coming from ``via``). A repeat within READ_DEDUP_MINUTES is the same read
+    (parallel visits too)."""
+    _lock_reader(user)
     now = timezone.now()
     window = timedelta(minutes=settings.READ_DEDUP_MINUTES)
     if window and Interaction.objects.filter(user=user, paper=paper, kind=Kind.READ, created__gte=now - window).exists():

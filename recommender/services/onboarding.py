@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 class PasteResult:
     papers: list[Paper] = field(default_factory=list)  # found or fetched, now liked
     unmatched: list[str] = field(default_factory=list)  # references that found nothing, as pasted
+    not_looked_up: list[str] = field(default_factory=list)  # titles past the paste's budget of look-ups
     fetched: list[Paper] = field(default_factory=list)  # of ``papers``: new to the catalogue, just taken from arXiv
     pending: list[str] = field(default_factory=list)  # arXiv ids still being fetched in the background
     source_error: str = ""  # why unknown arXiv ids could not be fetched
@@ -34,7 +35,7 @@ def pasted_references_like(*, user: User, text: str) -> PasteResult:
     arXiv for at most INTAKE_PASTE_WAIT_SECONDS; if it does not answer in time they are fetched (and liked) by a
     background task; if it cannot be reached at all they are reported as not found, with the reason."""
     found = references_match(text=text)
-    result = PasteResult(papers=list(found.papers))
+    result = PasteResult(papers=list(found.papers), not_looked_up=found.not_looked_up)
     missing = list(found.unmatched_arxiv)
     if missing:
         try:

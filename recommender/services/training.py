@@ -39,6 +39,17 @@ class RetrainAlreadyRunning(Exception):
     """Another retrain holds the claim; this one did nothing."""
 
 
+class ClaimLost(Exception):
+    """The run no longer holds its claim (closed as abandoned, or resumed by another process): it writes nothing more."""
+
+
+def _save_claimed(run: TrainingRun, fields: list[str]) -> None:
+    """Save ``fields`` of ``run`` only while it still holds its claim (in progress, claimed by this process)."""
+    values = {name: getattr(run, name) for name in fields}
+    if not TrainingRun.objects.filter(pk=run.pk, in_progress=True, claimed_by=run.claimed_by).update(**values):
+        raise ClaimLost(f"Training run {run.version} lost its claim; it stops without writing to its row.")
+
+
 def als_params() -> ALSParams:
     return ALSParams(
         factors=settings.ALS_FACTORS,
@@ -87,7 +98,9 @@ def _new_run(status: str) -> TrainingRun:
     fields = {"claimed_by": claimant(), "attempts": 1, "heartbeat_at": now} if status == Status.RUNNING else {}
     try:
         with transaction.atomic():
-            return TrainingRun.objects.create(version=now.strftime("%Y%m%dT%H%M%S%fZ"), status=status, requested_at=now, started_at=now, **fields)
+            return TrainingRun.objects.create(
+                version=now.strftime("%Y%m%dT%H%M%S%fZ"), status=status, in_progress=True, requested_at=now, started_at=now, **fields
+            )
     except IntegrityError:
         busy = TrainingRun.objects.filter(in_progress=True).first()
         what = f" ({busy.version}, {busy.status} since {busy.requested_at:%Y-%m-%d %H:%M:%S} UTC)" if busy else ""
@@ -176,6 +189,9 @@ def _execute(run: TrainingRun, stage: Callable[[str], None]) -> None:
     try:
         with _heartbeat(run.pk):
             _train(run, stage)
+    except ClaimLost as exc:  # another process owns the row now; it says what happened
+        log.warning("%s", exc)
+        run.refresh_from_db()
     except Exception as exc:  # the run row must say what happened; the active model stays as it was
         log.exception("retrain %s failed", run.version)
         TrainingRun.objects.filter(pk=run.pk, in_progress=True, claimed_by=run.claimed_by).update(
@@ -272,7 +288,7 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
         "gate_readers": int((reader_hash < share).sum()), "trained_interactions": int(trained_on.sum()),
     }
     run.data_until = snapshot.data_until
-    run.save(update_fields=["parameters", "sizes", "data_until"])
+    _save_claimed(run, ["parameters", "sizes", "data_until"])
 
     clock = timezone.now()
     active = active_model()
@@ -307,7 +323,11 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     run.artifact = relative
     run.timings = timings
     run.sizes = {**run.sizes, "nonzeros": int(fit.confidence.nnz), "artifact_bytes": size, "holdout_users": run.metrics.get("users", 0)}
-    run.save(update_fields=["metrics", "timings", "artifact", "sizes"])
+    try:
+        _save_claimed(run, ["metrics", "timings", "artifact", "sizes"])
+    except ClaimLost:
+        (Path(settings.MODEL_DIR) / relative).unlink(missing_ok=True)  # no row owns this file
+        raise
     stage("activating")
     training_run_activate(run)
 

@@ -30,8 +30,20 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(scope="session")
+def production_static_files():
+    """The live server hands static URLs to Django's finders, which know no hashed names: let WhiteNoise serve them
+    from the collected files instead, as it does in production."""
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+
+    should_handle = StaticFilesHandler._should_handle
+    StaticFilesHandler._should_handle = lambda self, path: False
+    yield
+    StaticFilesHandler._should_handle = should_handle
+
+
 @pytest.fixture
-def page(browser, live_server, tmp_path):
+def page(browser, production_static_files, live_server, tmp_path):
     context = browser.new_context(base_url=live_server.url, accept_downloads=True, viewport={"width": 1200, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()

@@ -27,11 +27,17 @@ class Inbox:
 
     def __init__(self, hold: float = 0.0) -> None:
         self.messages: list[email.message.EmailMessage] = []
+        self.connections: list[tuple] = []  # the client's address and port of each message's connection
         self.hold = hold
         self.holding = threading.Event()
+        self.drop_after_accepting = 0  # this many next messages are kept, then the connection is cut before the reply
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        self.connections.append(session.peer)
+        if self.drop_after_accepting:
+            self.drop_after_accepting -= 1
+            server.transport.close()  # accepted, but the client never hears so
         if self.hold:
             import asyncio
 
@@ -73,6 +79,7 @@ def test_n_subscribers_get_exactly_n_messages_with_working_links(community, smtp
     Interaction.objects.bulk_create([Interaction(user=nothing_new, paper=p, kind="read") for p in Paper.objects.all()])
     call_command("send_digests")
     assert inbox.per_recipient() == Counter({u.email: 1 for u in subscribers})
+    assert len(set(inbox.connections)) == 1  # one SMTP connection for the batch
     for message in inbox.messages:
         assert message.get_content_type() == "multipart/alternative"
         assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
@@ -111,6 +118,26 @@ def test_killing_the_worker_mid_batch_then_rerunning_sends_everyone_exactly_one(
     assert inbox.per_recipient() == Counter({u.email: 1 for u in subscribers})
     statuses = Counter(DigestLog.objects.filter(week=week).values_list("status", flat=True))
     assert statuses["sent"] + statuses["sending"] == len(subscribers) and statuses["sending"] <= 1
+
+
+def test_a_connection_cut_after_the_server_accepted_an_email_never_sends_it_twice(community, smtp):
+    import smtplib
+
+    from recommender.services.digests import digest_batch_send
+
+    inbox, _ = smtp
+    _, readers = community
+    subscribers = sorted(opt_in([readers[name] for name in ("astro0", "bio1", "lang2")]), key=lambda u: u.pk)
+    inbox.drop_after_accepting = 1
+    week, batches = digest_week_start(queue=False)
+    with pytest.raises((smtplib.SMTPServerDisconnected, ConnectionError)):
+        digest_batch_send(user_ids=batches[0], week=week)
+    cut = DigestLog.objects.get(user=subscribers[0], week=week)
+    assert cut.status == DigestLog.Status.SENDING and "the server may have it" in cut.note
+    assert DigestLog.objects.filter(week=week, status=DigestLog.Status.PENDING).count() == 2
+    counts = digest_batch_send(user_ids=batches[0], week=week)  # the task's retry
+    assert counts == {"sent": 2, "skipped": 0, "failed": 0, "not_pending": 1}
+    assert inbox.per_recipient() == Counter({u.email: 1 for u in subscribers})  # the first reader's email arrived once
 
 
 def _kill_worker(worker) -> None:

@@ -4,7 +4,7 @@ from recommender.services.datasets import dataset_export
 
 
 class Command(BaseCommand):
-    help = "Write the catalogue and all feedback to DIR/papers.jsonl and DIR/interactions.csv (exchange format)."
+    help = "Write the catalogue and the feedback of readers who share it, under pseudonyms, to DIR/papers.jsonl and DIR/interactions.csv."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("directory")
