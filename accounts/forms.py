@@ -35,7 +35,11 @@ class SignUpForm(BaseUserCreationForm):
         return email
 
 
-CATEGORY = re.compile(r"^[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?$")
+CATEGORY = re.compile(r"^(?P<archive>[a-z][a-z-]*)(?:\.[A-Za-z][A-Za-z-]*)?$")
+ARXIV_ARCHIVES = {
+    "astro-ph", "cond-mat", "cs", "econ", "eess", "gr-qc", "hep-ex", "hep-lat", "hep-ph", "hep-th", "math", "math-ph", "nlin",
+    "nucl-ex", "nucl-th", "physics", "q-bio", "q-fin", "quant-ph", "stat",
+}
 MAX_CATEGORIES = 40
 
 
@@ -54,7 +58,7 @@ class CategoriesField(forms.CharField):
     def clean(self, value) -> list[str]:
         text = super().clean(value) or ""
         names = sorted({name for name in re.split(r"[\s,;]+", text) if name})
-        wrong = [name for name in names if not CATEGORY.match(name) or len(name) > 40]
+        wrong = [name for name in names if len(name) > 40 or not (found := CATEGORY.match(name)) or found["archive"] not in ARXIV_ARCHIVES]
         if wrong:
             raise forms.ValidationError(f"Not an arXiv category: {', '.join(wrong[:3])[:80]} (write them like cs.LG or math.CO).")
         if len(names) > MAX_CATEGORIES:

@@ -3,7 +3,7 @@
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from recommender.selectors.status import system_status
 
@@ -26,7 +26,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def status(request: HttpRequest) -> JsonResponse:
     """Health for a load balancer or a person: 200 while the database answers, 503 otherwise."""
     report = system_status()

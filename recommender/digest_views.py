@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_safe, require_http_methods
 from csp.constants import SELF, UNSAFE_INLINE
 from csp.decorators import csp_replace
 
@@ -60,7 +60,7 @@ def digest_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 @csp_replace({"style-src": [SELF, UNSAFE_INLINE]})  # the email's inline styles, in a sandboxed frame (no scripts run there)
 def digest_preview(request: HttpRequest) -> HttpResponse:
     """Exactly what the next email would contain (nothing is sent or logged)."""

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_safe, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from recommender.models import Paper
@@ -44,7 +44,7 @@ def _page(request: HttpRequest, items):
     return Paginator(items, settings.FEED_PAGE_SIZE).get_page(request.GET.get("page"))
 
 
-@require_GET
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     """The reader's feed; the catalogue for visitors."""
     if request.user.is_authenticated:
@@ -53,7 +53,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def feed(request: HttpRequest) -> HttpResponse:
     page = _positive_int(request.GET.get("page"), default=1)
     window = "week" if request.GET.get("window") == "week" else "all"
@@ -78,24 +78,24 @@ def _positive_int(raw: str | None, *, default: int) -> int:
     return min(value, MAX_FEED_PAGES) if value > 0 else default
 
 
-@require_GET
+@require_safe
 def catalogue(request: HttpRequest) -> HttpResponse:
     return render(request, "recommender/catalogue.html", {"page": _page(request, papers_newest())})
 
 
-@require_GET
+@require_safe
 def author_papers(request: HttpRequest, name: str) -> HttpResponse:
     papers = papers_by_author(name=name[:200])
     return render(request, "recommender/author.html", {"name": name[:200], "page": _page(request, papers)})
 
 
-@require_GET
+@require_safe
 def trending(request: HttpRequest) -> HttpResponse:
     papers = papers_trending(days=settings.TRENDING_DAYS, limit=settings.FEED_PAGE_SIZE)
     return render(request, "recommender/trending.html", {"papers": papers, "days": settings.TRENDING_DAYS})
 
 
-@require_GET
+@require_safe
 def search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     if len(query) > MAX_QUERY_LENGTH:
@@ -105,11 +105,11 @@ def search(request: HttpRequest) -> HttpResponse:
     return render(request, "recommender/search.html", {"query": query, "page": page})
 
 
-@require_GET
+@require_safe
 def paper_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     paper = get_object_or_404(Paper, external_id=external_id)
     via = via_checked(request.GET.get("via"))  # a recommendation led here (feed, email, similar papers)
-    if request.user.is_authenticated:
+    if request.user.is_authenticated and request.method == "GET":  # a HEAD (a link checker) is not a read
         read_record(user=request.user, paper=paper, via=via)
     context = {
         "paper": paper, "state": feedback_state(user=request.user, paper=paper), "neighbours": paper_neighbours(paper=paper), "via": via,
@@ -186,13 +186,13 @@ def _feedback_response(request: HttpRequest, paper: Paper, *, done: str = "", er
 
 
 @login_required
-@require_GET
+@require_safe
 def library(request: HttpRequest) -> HttpResponse:
     return render(request, "recommender/library.html", library_for_user(user=request.user))
 
 
 @login_required
-@require_GET
+@require_safe
 def export_data(request: HttpRequest) -> HttpResponse:
     """All of the reader's feedback as a JSON download."""
     response = JsonResponse(my_data(user=request.user), json_dumps_params={"indent": 2, "ensure_ascii": False})
@@ -201,7 +201,7 @@ def export_data(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def export_bibtex(request: HttpRequest) -> HttpResponse:
     """The reader's liked and saved papers as BibTeX."""
     response = HttpResponse(library_bibtex(user=request.user), content_type="application/x-bibtex; charset=utf-8")

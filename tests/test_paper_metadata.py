@@ -89,3 +89,14 @@ def test_a_reader_we_know_nothing_about_sees_what_is_trending(alice, community):
     trending = PaperFactory(title="A paper everyone upvoted", abstract="nothing like the community's topics", upvotes=250)
     PaperFactory(title="A paper few upvoted", abstract="nothing like it either", upvotes=2)
     assert feed_for_user(user=alice)[0].paper == trending
+
+
+def test_only_arxiv_categories_can_be_followed(alice_client):
+    response = alice_client.post("/accounts/welcome/categories/", {"categories": "not a cs.LG"})
+    assert response.status_code == 400 and "Not an arXiv category: a, not" in response.content.decode()
+
+
+def test_pages_answer_a_head_request_and_it_records_no_read(alice, alice_client, arxiv_paper):
+    for url in ("/", "/papers/", "/trending/", arxiv_paper.get_absolute_url()):
+        assert alice_client.head(url).status_code == 200, url
+    assert not Interaction.objects.filter(user=alice).exists()
