@@ -197,9 +197,13 @@ def live_one_day(world: Community, day_start: float, scale: dict, yesterday) -> 
         for u, p, k, v, t, via in rows
     ], batch_size=5000)
     mean = lambda values: round(float(np.mean(values)), 4) if values else None  # noqa: E731
+    paired = np.array(recalls) - np.array(recalls_before)
+    before_mean = float(np.mean(recalls_before)) if recalls_before else 0.0
+    margin = 1.96 * paired.std(ddof=1) / np.sqrt(len(paired)) / before_mean if len(paired) > 1 and before_mean else None
     return {
         "events": len(rows), "active": len(active), "served": today.version, "recall@20": mean(recalls),
         "yesterdays_model_recall@20": mean(recalls_before), "readers_scored": len(recalls),
+        "change_margin95": round(float(margin), 4) if margin is not None else None,  # half-width of the change's 95% interval
     }, today
 
 
@@ -366,19 +370,19 @@ def report(args, scale: dict, nights: list[dict], days: list[dict], crippled_nig
     print("night: the retrain's outcome, its hold-out and both models' recall@20 on it, its time in seconds;")
     print("next day: recall@20 of the model then served on what readers found on their own the next day, and of the")
     print("model served the day before on the same feedback (the change is what this night's update did)")
-    print(f"{'night':>5} {'outcome':<10} {'hold-out':<24} {'new r@20':>9} {'active':>8} {'secs':>6} {'next day':>9} {'before':>8} {'change':>7}  note")
+    print(f"{'night':>5} {'outcome':<10} {'hold-out':<24} {'new r@20':>9} {'active':>8} {'secs':>6} {'next day':>9} {'before':>8} {'change (95%)':>16}  note")
     for n in nights:
         day = days[n["night"]] if n["night"] < len(days) else {}
         holdout = n.get("holdout") or {}
         where = f"{holdout.get('kind', '-')} {holdout.get('readers', 0)}r/{holdout.get('papers', 0)}p" if holdout else "-"
-        change = _change(day)
         note = "crippled" if n["night"] == crippled_night else "killed midway" if n["killed"] else ""
         print(f"{n['night']:>5} {n['status']:<10} {where:<24} {fmt(n.get('new_recall@20')):>9} {fmt(n.get('active_recall@20')):>8} "
               f"{n.get('run_seconds') or n['seconds']:>6} {fmt(day.get('recall@20')):>9} {fmt(day.get('yesterdays_model_recall@20')):>8} "
-              f"{'-' if change is None else f'{change:+.1%}':>7}  {note}")
+              f"{_change_text(day):>16}  {note}")
     honest = [n for n in nights[1:] if n["night"] not in (crippled_night, killed_night)]
     activated = sum(n["status"] == "activated" for n in honest)
     changes = [c for c in map(_change, days) if c is not None]
+    significant = [c for c, d in zip(map(_change, days), days) if c is not None and d.get("change_margin95") and c + d["change_margin95"] < -0.10]
     series = [d["recall@20"] for d in days if d["recall@20"] is not None]
     raw_changes = [b / a - 1 for a, b in zip(series, series[1:]) if a]
     arrived = sum(d["arrived"] for d in days)
@@ -389,6 +393,7 @@ def report(args, scale: dict, nights: list[dict], days: list[dict], crippled_nig
         "benchmark": "living", "days": args.days, "scale": args.scale, "honest_activated": activated, "honest_nights": len(honest),
         "crippled": nights[crippled_night]["status"], "killed": nights[killed_night]["killed"], "after_kill": after_kill,
         "worst_change_same_feedback": round(min(changes, default=0.0), 4), "worst_change_day_to_day": round(min(raw_changes, default=0.0), 4),
+        "falls_surely_over_10_percent": len(significant),
         "new_papers": arrived, "new_in_a_top20_share": round(reached / max(arrived, 1), 4),
         "new_in_a_fitting_top20_share": round(fitting / max(arrived, 1), 4), "seconds": round(seconds, 1), "machine": machine(),
         "nights": nights, "per_day": days,
@@ -396,12 +401,20 @@ def report(args, scale: dict, nights: list[dict], days: list[dict], crippled_nig
     print(f"honest nights activated: {activated} of {len(honest)}; crippled night: {summary['crippled']}; "
           f"killed night: {'killed' if summary['killed'] else 'not killed'}, next night {after_kill}")
     print(f"next-day recall@20 of the served model against the model before it, on the same feedback: worst change "
-          f"{summary['worst_change_same_feedback']:+.1%} (day to day, on different feedback: {summary['worst_change_day_to_day']:+.1%})")
+          f"{summary['worst_change_same_feedback']:+.1%} (day to day, on different feedback: {summary['worst_change_day_to_day']:+.1%}); "
+          f"nights whose fall is more than 10% even at the 95% interval's edge: {len(significant)}")
     print(f"new papers in someone's top 20 the evening they arrived (no retrain): {reached} of {arrived} ({reached / max(arrived, 1):.1%}); "
           f"in the top 20 of a reader of their field: {fitting / max(arrived, 1):.1%}")
     print(json.dumps(summary))
     if summary["crippled"] != "rejected" or not summary["killed"] or after_kill != "activated":
         raise SystemExit("the gate did not hold: see the table above")
+
+
+def _change_text(day: dict) -> str:
+    change, margin = _change(day), day.get("change_margin95")
+    if change is None:
+        return "-"
+    return f"{change:+.1%} ±{margin:.0%}" if margin is not None else f"{change:+.1%}"
 
 
 def _change(day: dict) -> float | None:
