@@ -1,6 +1,6 @@
 """Sign-up and the settings page. Log-in, log-out and passwords are Django's own views."""
 
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from axes.utils import reset as axes_reset
 from django.conf import settings
@@ -10,23 +10,16 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.forms import CategoriesForm, DeleteAccountForm, PreferencesForm, SignUpForm
+from accounts.forms import DeleteAccountForm, PreferencesForm, SignUpForm
 from accounts.models import FeedLink
 from accounts.security import password_reset_allowed
-from accounts.services import user_create, user_delete, user_follow_categories, user_reset_taste, user_update_preferences
+from accounts.services import user_create, user_delete, user_reset_taste, user_update_preferences
 from accounts.tokens import api_token_create, api_token_revoke, feed_link_remove, feed_link_renew
 from config.views import refusal
-from recommender.models import Paper
-from recommender.selectors.feed import onboarding_round
-from recommender.selectors.papers import MAX_QUERY_LENGTH, library_for_user, papers_search
-from recommender.selectors.references import MAX_TITLE_LOOKUPS, ReferencesTooLong
-from recommender.services.feedback import likes_add, parse_stars, ratings_set
-from recommender.services.onboarding import pasted_references_like
 
 
 @require_http_methods(["GET", "POST"])
@@ -160,66 +153,3 @@ def delete_account(request: HttpRequest) -> HttpResponse:
         form.add_error("password", "That is not your password; nothing was deleted.")
         return render(request, "accounts/delete.html", {"form": form}, status=400)
     return render(request, "accounts/delete.html", {"form": form})
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def welcome(request: HttpRequest) -> HttpResponse:
-    """Onboarding, step 1: seed the feed by searching and picking papers, or by pasting ids, titles or BibTeX."""
-    query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
-    context = {"query": query, "results": papers_search(query=query)[:10] if query else [], "max_titles": MAX_TITLE_LOOKUPS}
-    status = 200
-    if request.method == "POST" and "pick" in request.POST:
-        paper = get_object_or_404(Paper, external_id=request.POST["pick"])
-        likes_add(user=request.user, papers=[paper])
-        messages.success(request, f"Picked “{paper.title}”.")
-        return redirect(f"{reverse('welcome')}?{urlencode({'q': request.POST.get('q', '')[:MAX_QUERY_LENGTH]})}")
-    if request.method == "POST":
-        text = request.POST.get("references", "")
-        try:
-            found = pasted_references_like(user=request.user, text=text)
-        except ReferencesTooLong as exc:
-            context["paste_error"], status = str(exc), 400
-        else:
-            context.update(pasted=text, found=found, added=found.added)
-    liked = library_for_user(user=request.user)["liked"]
-    context.update(picks=[i.paper for i in liked], picked_ids={i.paper_id for i in liked})
-    context.setdefault("categories_form", CategoriesForm(initial={"categories": request.user.categories}))
-    return render(request, "accounts/welcome.html", context, status=status)
-
-
-@login_required
-@require_POST
-def follow_categories(request: HttpRequest) -> HttpResponse:
-    """Onboarding: the arXiv categories the reader's feed keeps to."""
-    form = CategoriesForm(request.POST)
-    if not form.is_valid():
-        return render(request, "accounts/welcome.html", {"categories_form": form}, status=400)
-    user_follow_categories(user=request.user, categories=form.cleaned_data["categories"])
-    followed = ", ".join(form.cleaned_data["categories"]) or "every category"
-    messages.success(request, f"Your feed follows {followed}.")
-    return redirect("welcome")
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def welcome_rate(request: HttpRequest) -> HttpResponse:
-    """Onboarding, step 2: rate a short round of papers chosen to teach the model the most; then the feed."""
-    if request.method == "POST":
-        wanted = {_paper_pk(key.removeprefix("stars-")): value for key, value in request.POST.items() if key.startswith("stars-")}
-        papers = Paper.objects.in_bulk([pk for pk in wanted if pk is not None])
-        try:
-            stars = {papers[pk]: parse_stars(value) for pk, value in wanted.items() if pk in papers}
-        except ValidationError as exc:
-            context = {"papers": list(papers.values()), "error": " ".join(exc.messages)}
-            return render(request, "accounts/welcome_rate.html", context, status=400)
-        rated = ratings_set(user=request.user, stars_by_paper={p: s for p, s in stars.items() if s is not None}, via="round")
-        picked = len(library_for_user(user=request.user)["liked"])
-        messages.success(request, f"Your feed is ready: it follows the {picked} paper{'s' if picked != 1 else ''} you picked and the {rated} you rated.")
-        return redirect("feed")
-    return render(request, "accounts/welcome_rate.html", {"papers": onboarding_round(user=request.user)})
-
-
-def _paper_pk(text: str) -> int | None:
-    """A paper's id from a form field name; None for anything that cannot be one (not digits, or past a 64-bit id)."""
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from config.views import status
+from recommender import onboarding_views
 from recommender.api import FeedView, PaperViewSet, SearchView
 
 class ActionsFirstRouter(DefaultRouter):
@@ -20,6 +21,10 @@ api.register("papers", PaperViewSet, basename="api-paper")
 urlpatterns = [
     path("status", status, name="status"),
     path("admin/", admin.site.urls),
+    # Onboarding belongs to the recommender; its addresses stay under /accounts/, where sign-up leads.
+    path("accounts/welcome/", onboarding_views.welcome, name="welcome"),
+    path("accounts/welcome/rate/", onboarding_views.welcome_rate, name="welcome_rate"),
+    path("accounts/welcome/categories/", onboarding_views.follow_categories, name="follow_categories"),
     path("accounts/", include("accounts.urls")),
     path("api/feed/", FeedView.as_view(), name="api-feed"),
     path("api/search/", SearchView.as_view(), name="api-search"),
