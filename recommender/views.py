@@ -16,12 +16,14 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from recommender.models import Paper
 from recommender.selectors.feed import feed_for_user, paper_neighbours
+from recommender.selectors.showcase import example_feed
 from recommender.selectors.portability import library_bibtex, my_data
 from recommender.selectors.papers import (
     MAX_QUERY_LENGTH,
     feedback_state,
     library_for_user,
     papers_by_author,
+    papers_listed,
     papers_newest,
     papers_search,
     papers_trending,
@@ -35,7 +37,7 @@ _FEEDBACK_DONE = {
     ("like", False): "Like removed.",
     ("save", True): "Saved to your library.",
     ("save", False): "Removed from saved.",
-    ("dismiss", True): "Marked as not interested.",
+    ("dismiss", True): "Hidden: not interested.",
     ("dismiss", False): "Not-interested mark removed.",
 }
 
@@ -46,10 +48,12 @@ def _page(request: HttpRequest, items):
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    """The reader's feed; the catalogue for visitors."""
+    """The reader's feed; for visitors, what Paperfeed does, a real feed for an example reader, and the newest papers."""
     if request.user.is_authenticated:
         return feed(request)
-    return catalogue(request)
+    liked, items = example_feed(limit=3)
+    context = {"example_liked": liked, "example_items": items, "newest": papers_newest()[:8], "count": papers_listed().count()}
+    return render(request, "recommender/home_visitor.html", context)
 
 
 @login_required
@@ -102,7 +106,8 @@ def search(request: HttpRequest) -> HttpResponse:
         message = f"A search can be at most {MAX_QUERY_LENGTH} characters long."
         return render(request, "recommender/search.html", {"query": query[:MAX_QUERY_LENGTH], "error": message}, status=400)
     page = _page(request, papers_search(query=query)) if query else None
-    return render(request, "recommender/search.html", {"query": query, "page": page})
+    hint = "Type a word or two from a title or an abstract." if "q" in request.GET and not query else ""
+    return render(request, "recommender/search.html", {"query": query, "page": page, "hint": hint})
 
 
 @require_safe
@@ -111,6 +116,9 @@ def paper_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     via = via_checked(request.GET.get("via"))  # a recommendation led here (feed, email, similar papers)
     if request.user.is_authenticated and request.method == "GET":  # a HEAD (a link checker) is not a read
         read_record(user=request.user, paper=paper, via=via)
+        done = _pending_feedback(request, paper)
+        if done:
+            messages.success(request, done)
     context = {
         "paper": paper, "state": feedback_state(user=request.user, paper=paper), "neighbours": paper_neighbours(paper=paper), "via": via,
     }
@@ -126,12 +134,46 @@ def paper_open(request: HttpRequest, external_id: str) -> HttpResponse:
     return redirect(paper.url or paper.get_absolute_url())
 
 
+PENDING_FEEDBACK = "pending_feedback"  # session key: what a visitor asked for before logging in
+_VISITOR_VERB = {"like": "like", "save": "save", "dismiss": "hide", "rate": "rate"}
+
+
 def _login_then_back(request: HttpRequest, paper: Paper) -> HttpResponse:
+    """A visitor gave feedback: keep it in their session, ask them to log in (or sign up), and come back to the paper,
+    where it is recorded (``_pending_feedback``)."""
+    kind = request.POST.get("kind", "")
+    if (kind in TOGGLE_KINDS and request.POST.get("on", "1") == "1") or kind == "rate":
+        request.session[PENDING_FEEDBACK] = {
+            "paper": paper.external_id, "kind": kind, "stars": request.POST.get("stars", "")[:2],
+            "reason": request.POST.get("reason", "")[:10], "author": request.POST.get("author", "")[:200],
+            "via": via_checked(request.POST.get("via")),
+        }
     url = f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': paper.get_absolute_url()})}"
+    messages.info(request, f"Log in to {_VISITOR_VERB.get(kind, 'keep track of')} this paper (or sign up): it is done as soon as you are in.")
     if request.htmx:
         return HttpResponseClientRedirect(url)
-    messages.info(request, "Log in to keep track of the papers you like.")
     return redirect(url)
+
+
+def _pending_feedback(request: HttpRequest, paper: Paper) -> str:
+    """Record the feedback a visitor asked for on ``paper`` before logging in, now that they have; what to tell them."""
+    pending = request.session.get(PENDING_FEEDBACK)
+    if not isinstance(pending, dict) or pending.get("paper") != paper.external_id:
+        return ""
+    del request.session[PENDING_FEEDBACK]
+    kind, via = pending.get("kind"), pending.get("via", "")
+    try:
+        if kind == "rate":
+            stars = parse_stars(pending.get("stars"))
+            if stars is None:
+                return ""
+            rating_set(user=request.user, paper=paper, stars=stars, via=via)
+            return f"Rated {stars} star{'s' if stars != 1 else ''}."
+        reason, author = pending.get("reason", ""), pending.get("author", "")
+        feedback_set(user=request.user, paper=paper, kind=kind, on=True, reason=reason, author=author, via=via)
+    except ValidationError:
+        return ""
+    return _dismissed_because(reason, author) if reason else _FEEDBACK_DONE[(kind, True)]
 
 
 @require_POST
@@ -162,11 +204,19 @@ def paper_feedback(request: HttpRequest, external_id: str) -> HttpResponse:
 
 def _dismissed_because(reason: str, author: str) -> str:
     if reason == "author":
-        return f"You will see fewer papers by {author}."
-    return "You will see fewer papers on this topic."
+        return f"Hidden: less from {author}."
+    return "Hidden: less on this topic."
 
 
 def _feedback_response(request: HttpRequest, paper: Paper, *, done: str = "", error: str = "", status: int = 200) -> HttpResponse:
+    if request.htmx and request.POST.get("next") and not error:
+        # From a list (the feed): the card leaves it, so say what happened, with an undo, for a few seconds.
+        kind, on = request.POST.get("kind", ""), request.POST.get("on", "1") == "1"
+        context = {"paper": paper, "done": done, "kind": kind, "undo": on and kind in TOGGLE_KINDS, "next": request.POST["next"],
+                   "via": via_checked(request.POST.get("via"))}
+        response = render(request, "recommender/_toast.html", context)
+        response["HX-Trigger"] = "feedback-changed"
+        return response
     if request.htmx:
         context = {
             "paper": paper, "state": feedback_state(user=request.user, paper=paper), "done": done, "error": error,

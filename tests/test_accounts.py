@@ -61,6 +61,7 @@ def test_a_locked_account_is_locked_from_every_address(client, alice, settings):
     assert response.status_code == 429
     locked = client.post(reverse("login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.0.0.1")
     assert locked.status_code == 429 and "Too many failed log-in attempts" in locked.text
+    assert "(for 15 minutes)" in locked.text and "PT15M" not in locked.text
     # The right password from a second address does not get in either; another account from the first address does.
     assert client.post(reverse("login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.0.0.2").status_code == 429
     UserFactory(username="bob")

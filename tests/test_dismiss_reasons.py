@@ -91,7 +91,7 @@ def test_the_feed_page_offers_the_reasons_and_the_dismissal_takes_effect_at_once
     assert "Less on this topic" in page and "Less from Ada Lovelace" in page
     dismissed = next(item.paper for item in feed_for_user(user=reader, limit=6) if item.paper.external_id.startswith("bio"))
     response = client.post(f"/feedback/{dismissed.external_id}", {"kind": "dismiss", "on": "1", "reason": "topic"}, HTTP_HX_REQUEST="true")
-    assert response.status_code == 200 and "fewer papers on this topic" in response.content.decode()
+    assert response.status_code == 200 and "Hidden: less on this topic." in response.content.decode()
     assert response["HX-Trigger"] == "feedback-changed"
     shown = re.findall(r'data-paper="(\w+)-\d+"', client.get("/feed/", HTTP_HX_REQUEST="true").content.decode())
     assert "bio" not in shown[:12] and len(shown) > 12  # the other topics' 14 papers come first

@@ -148,3 +148,39 @@ def test_ids_with_dots_and_slashes_work_in_urls(alice_client, alice):
         assert alice_client.get(odd.get_absolute_url()).status_code == 200
         alice_client.post(feedback_url(odd), {"kind": "like", "on": "1"})
         assert stored(alice, odd) == [("like", None)]
+
+
+def test_a_visitor_who_likes_a_paper_is_asked_to_log_in_and_the_like_is_recorded_after(client, paper, bob):
+    from tests.conftest import PASSWORD
+
+    bob.set_password(PASSWORD)
+    bob.save()
+    response = client.post(f"/feedback/{paper.external_id}", {"kind": "like", "on": "1"}, follow=True)
+    assert "Log in to like this paper" in response.content.decode() and response.redirect_chain[-1][0].startswith("/accounts/login/")
+    assert not Interaction.objects.exists()
+    landed = client.post("/accounts/login/", {"username": "bob", "password": PASSWORD, "next": paper.get_absolute_url()}, follow=True)
+    assert landed.redirect_chain[-1][0] == paper.get_absolute_url() and "Liked." in landed.content.decode()
+    assert Interaction.objects.filter(user=bob, paper=paper, kind="like").count() == 1
+    client.get(paper.get_absolute_url())
+    assert Interaction.objects.filter(user=bob, paper=paper, kind="like").count() == 1  # done once
+
+
+def test_a_visitor_who_signs_up_to_save_a_paper_finds_it_saved(client, paper):
+    client.post(f"/feedback/{paper.external_id}", {"kind": "save", "on": "1"})
+    client.post("/accounts/signup/", {
+        "username": "dora", "email": "dora@example.org", "password1": "a long enough password 42", "password2": "a long enough password 42",
+        "next": paper.get_absolute_url(),
+    }, follow=True)
+    assert Interaction.objects.filter(user__username="dora", paper=paper, kind="save").exists()
+
+
+def test_feedback_from_the_feed_says_what_happened_with_an_undo(alice, alice_client, paper):
+    headers = {"HX-Request": "true"}
+    response = alice_client.post(f"/feedback/{paper.external_id}", {"kind": "dismiss", "on": "1", "reason": "topic", "next": "/feed/", "via": "feed"}, headers=headers)
+    page = response.content.decode()
+    assert response.status_code == 200 and response["HX-Trigger"] == "feedback-changed"
+    assert 'id="toast"' in page and 'hx-swap-oob="true"' in page and "Hidden: less on this topic." in page
+    assert 'name="on" value="0"' in page and ">Undo</button>" in page and 'name="kind" value="dismiss"' in page
+    undone = alice_client.post(f"/feedback/{paper.external_id}", {"kind": "dismiss", "on": "0", "next": "/feed/"}, headers=headers)
+    assert "Not-interested mark removed." in undone.content.decode() and ">Undo</button>" not in undone.content.decode()
+    assert not Interaction.objects.filter(user=alice, kind="dismiss").exists()

@@ -82,3 +82,27 @@ def test_library_needs_a_login(client):
 def test_unknown_paper_page_is_a_friendly_404(client):
     response = client.get("/papers/nope/")
     assert response.status_code == 404 and "There is no such page or paper" in response.text
+
+
+def test_a_visitor_is_told_what_paperfeed_does_and_shown_a_real_feed(client, community):
+    from recommender.services.training import retrain
+
+    retrain()
+    page = client.get("/").content.decode()
+    assert "Research papers worth your time" in page and "/accounts/signup/" in page
+    assert "What a feed looks like" in page and "For a reader who liked" in page
+    assert "Readers who liked" in page or "Similar to" in page  # the example's reasons are real ones
+
+
+def test_a_search_of_only_spaces_says_what_to_type(client, db):
+    page = client.get("/search/?q=%20%20%20").content.decode()
+    assert "Type a word or two from a title or an abstract." in page
+
+
+def test_durations_read_as_words():
+    from datetime import timedelta
+
+    from accounts.templatetags.durations import in_words
+
+    assert in_words("PT15M") == "15 minutes" and in_words("PT1H30M") == "1 hour 30 minutes"
+    assert in_words(timedelta(hours=2)) == "2 hours" and in_words(60) == "1 minute" and in_words("soon") == "soon"

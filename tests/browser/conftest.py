@@ -15,6 +15,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update", "--disable-sync",
 ]
 SCREENSHOTS = REPO / "var" / "screenshots"
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1 from npm (MPL-2.0), vendored: no download at test time
 
 
 @pytest.fixture(scope="session")
@@ -51,14 +52,27 @@ def page(browser, production_static_files, live_server, tmp_path):
     context.close()
 
 
+def accessibility_problems(page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now, one line each (rule, impact, where)."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))  # evaluated by the browser's debugger, so the site's CSP does not apply
+    results = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{page.url}: {violation['id']} ({violation['impact']}): {violation['help']} at {[node['target'] for node in violation['nodes']][:3]}"
+        for violation in results["violations"] if violation["impact"] in ("serious", "critical")
+    ]
+
+
 @pytest.fixture
 def screenshot(page):
-    """Save a full-page screenshot of what the browser shows now, as var/screenshots/<name>.png."""
+    """Save a full-page screenshot of what the browser shows now, as var/screenshots/<name>.png, and check the page with
+    axe-core: no serious or critical accessibility violation on any page of a journey."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def take(name: str) -> Path:
         path = SCREENSHOTS / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
+        assert accessibility_problems(page) == [], name
         return path
 
     return take

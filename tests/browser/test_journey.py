@@ -97,7 +97,15 @@ def test_a_newcomer_s_journey(site, page, screenshot):
     screenshot("06-not-interested-menu")
     item.get_by_role("button", name="Not this paper").click()
     expect(page.locator(f'#feed li[data-paper="{dismissed}"]')).to_have_count(0)
+    expect(page.locator("#toast")).to_contain_text("Hidden: not interested.")
     screenshot("07-feed-after-dismissal")
+    page.locator("#toast").get_by_role("button", name="Undo").click()  # changed my mind: the paper comes back
+    expect(page.locator(f'#feed li[data-paper="{dismissed}"]')).to_have_count(1)
+    assert not Interaction.objects.filter(user__username="dora", paper__external_id=dismissed, kind="dismiss").exists()
+    item = page.locator(f'#feed li[data-paper="{dismissed}"]')
+    item.locator("summary", has_text="Not interested").click()
+    item.get_by_role("button", name="Not this paper").click()
+    expect(page.locator(f'#feed li[data-paper="{dismissed}"]')).to_have_count(0)
 
     # The weekly email, previewed.
     page.goto("/digest/preview/")

@@ -1,0 +1,40 @@
+"""What a visitor is shown of Paperfeed before signing up: a real feed, with its reasons, for an example reader."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from django.core.cache import cache
+from scipy import sparse
+
+from recommender.model_store import store
+from recommender.models import Paper
+from recommender.selectors.feed import FeedItem, ReaderFeedback, explained_papers, rank_readers
+
+EXAMPLE_CACHE_SECONDS = 600
+
+
+def example_feed(*, limit: int = 3) -> tuple[Paper | None, list[FeedItem]]:
+    """The feed of a reader who liked the catalogue's best-known paper (that paper, and the top ``limit`` items with
+    their reasons), ranked by the served model exactly as a reader's feed is. Cached for a few minutes."""
+    served = store.current()
+    key = f"example-feed:{served.version}:{served.catalogue_key}:{limit}"
+    found = cache.get(key)
+    if found is None:
+        found = _example(served, limit)
+        cache.set(key, found, EXAMPLE_CACHE_SECONDS)
+    return found
+
+
+def _example(served, limit: int) -> tuple[Paper | None, list[FeedItem]]:
+    model = served.model
+    if model.n_items < 2 or not served.recommendable.any():
+        return None, []
+    seed = int(np.argmax(np.where(served.recommendable, model.popularity, -np.inf)))
+    weights = sparse.csr_matrix(([served.weights.like], ([0], [seed])), shape=(1, model.n_items), dtype=np.float32)
+    empty = np.zeros(0, dtype=np.int64)
+    feedback = ReaderFeedback([0], weights, np.array([np.nan]), [np.array([seed])], [{seed: "liked"}], [empty], [empty])
+    picks = rank_readers(served, feedback, limit=limit, now=time.time())
+    liked = Paper.objects.filter(pk=int(served.paper_pks[seed])).first()
+    return liked, explained_papers(served, feedback, picks)[0]
