@@ -1,11 +1,37 @@
 from django.contrib import admin, messages
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path
 from django.views.decorators.http import require_POST
 
 from recommender.models import DigestLog, IntakeRun, Interaction, Paper, TrainingRun
+from recommender.charts import Chart, bar_chart, line_chart
+from recommender.selectors.health import Health, model_health
 from recommender.selectors.status import system_status
 from recommender.services.training import RetrainAlreadyRunning, retrain_request
+
+
+DECISION_COLOURS = {"activated": "#1e7b34", "rejected": "#b3261e", "failed": "#5d6b7a"}
+
+
+def model_health_charts(health: Health) -> list[Chart]:
+    """The staff's charts, from ``model_health``."""
+    nights = health.nights
+    labels = [f"{night.started:%d %b}" for night in nights]
+    quality = line_chart(
+        "Nightly hold-out recall@20: the new model and the one served, on the same unseen feedback (dots: the decision)",
+        labels, {"new model": [n.new for n in nights], "model served": [n.served for n in nights]}, fmt=".2f",
+        marks=[(i, DECISION_COLOURS.get(n.status, "#5d6b7a"), f"{n.version}: {n.status}") for i, n in enumerate(nights)],
+    )
+    stages = sorted({stage for night in nights for stage in night.stages})
+    timing = bar_chart("Retrain time by stage (seconds)", labels, {stage: [n.stages.get(stage, 0.0) for n in nights] for stage in stages}, fmt=".1f")
+    papers = bar_chart("Papers taken in per day", [f"{day:%d %b}" for day, _ in health.papers_per_day], {"papers": [n for _, n in health.papers_per_day]})
+    emails = bar_chart("Weekly emails sent", [f"{week:%d %b}" for week, _ in health.emails_per_week], {"emails": [n for _, n in health.emails_per_week]})
+    actions = bar_chart(
+        "Actions taken from the weekly email (opens, likes, not interested)",
+        [f"{week:%d %b}" for week, _ in health.email_actions_per_week], {"actions": [n for _, n in health.email_actions_per_week]},
+    )
+    return [quality, timing, papers, emails, actions]
 
 
 @admin.register(Paper)
@@ -77,7 +103,17 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         request_view = self.admin_site.admin_view(require_POST(self.request_retrain))
-        return [path("request/", request_view, name="recommender_trainingrun_request"), *super().get_urls()]
+        health_view = self.admin_site.admin_view(self.model_health)
+        return [
+            path("request/", request_view, name="recommender_trainingrun_request"),
+            path("health/", health_view, name="recommender_trainingrun_health"),
+            *super().get_urls(),
+        ]
+
+    def model_health(self, request):
+        """Charts over time: nightly quality and decisions, retrain time by stage, papers taken in, weekly emails."""
+        context = {**self.admin_site.each_context(request), "title": "Model health", "charts": model_health_charts(model_health(days=60))}
+        return TemplateResponse(request, "admin/recommender/model_health.html", context)
 
     def request_retrain(self, request):
         """Queue a retrain for the training worker (after this request's transaction commits)."""

@@ -56,3 +56,26 @@ def test_training_runs_are_listed_read_only(admin_client, community):
     assert listing.status_code == 200 and run.version in listing.text
     assert admin_client.get(f"/admin/recommender/trainingrun/{run.pk}/change/").status_code == 200
     assert admin_client.get("/admin/recommender/trainingrun/add/").status_code == 403
+
+
+def test_staff_see_the_model_health_over_time_as_charts(admin_client, community, settings):
+    from recommender.models import DigestLog, IntakeRun, Interaction
+    from recommender.services.training import retrain
+
+    settings.GATE_READER_SHARE, settings.ACTIVATION_MIN_HOLDOUT_USERS = 0.5, 3
+    retrain()
+    settings.ACTIVATION_TOLERANCE = -1.0
+    refused = retrain()
+    IntakeRun.objects.create(source="arxiv", status="succeeded", created=42)
+    papers, readers = community
+    DigestLog.objects.create(user=readers["astro0"], week="2026-11-23", status="sent")
+    Interaction.objects.create(user=readers["astro0"], paper=papers["bio"][7], kind="like", via="email")
+    page = admin_client.get("/admin/recommender/trainingrun/health/").content.decode()
+    assert page.count("<svg viewBox") == 5 and "Nightly hold-out recall@20" in page
+    assert f"{refused.version}: rejected" in page and 'fill="#b3261e"' in page  # the refused night, marked red
+    assert "Papers taken in per day" in page and ": papers 42" in page and "Weekly emails sent" in page
+    assert admin_client.get("/admin/recommender/trainingrun/").content.decode().count("/admin/recommender/trainingrun/health/") == 1
+
+
+def test_the_model_health_page_is_for_staff_only(alice_client):
+    assert alice_client.get("/admin/recommender/trainingrun/health/").status_code == 302
