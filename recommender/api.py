@@ -1,4 +1,4 @@
-"""Read-only JSON API for papers (Django REST framework)."""
+"""The JSON API (Django REST framework): papers, search, the reader's feed, and feedback (record and undo)."""
 
 import logging
 

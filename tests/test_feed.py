@@ -1,5 +1,6 @@
 """The personalised feed: fallback, fold-in on every like, dismissals, reasons, pages and API."""
 
+import numpy as np
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -142,15 +143,6 @@ def test_feed_page_reloads_itself_after_feedback(community):
     assert "Bio study 4: folding" in partial.text  # ... and it is the reason for what replaced it
 
 
-def test_feed_page_costs_a_fixed_number_of_queries(community, django_assert_max_num_queries):
-    _, readers = community
-    retrain()
-    client = client_for(readers["astro1"])
-    client.get(reverse("feed"))  # loads the model
-    with django_assert_max_num_queries(8):
-        client.get(reverse("feed"))
-
-
 def test_api_feed(community, client):
     _, readers = community
     run = retrain()
@@ -194,20 +186,13 @@ def test_a_reader_with_only_dismissals_gets_their_effect(community, newcomer):
     for paper in papers["astro"][:3]:
         feedback_set(user=newcomer, paper=paper, kind="dismiss", on=True)
     after = feed_for_user(user=newcomer, limit=24)
-    astro_rank = lambda items: sum(i for i, item in enumerate(items) if item.paper.external_id.startswith("astro"))
-    assert [i.paper.pk for i in after] != [i.paper.pk for i in baseline]
-    assert astro_rank(after) / max(1, sum(1 for i in after if i.paper.external_id.startswith("astro"))) > astro_rank(baseline) / 8
 
+    def astro_positions(items):
+        return [i for i, item in enumerate(items) if item.paper.external_id.startswith("astro")]
 
-def test_feed_queries_do_not_grow_with_the_page_size(community, settings, django_assert_max_num_queries):
-    _, readers = community
-    retrain()
-    client = client_for(readers["astro1"])
-    client.get(reverse("feed"))
-    for size in (2, 12):
-        settings.FEED_PAGE_SIZE = size
-        with django_assert_max_num_queries(8):
-            client.get(reverse("feed"))
+    assert not {p.pk for p in papers["astro"][:3]} & {item.paper.pk for item in after}  # the dismissed papers are gone
+    assert len(astro_positions(after)) == 5
+    assert np.mean(astro_positions(after)) > np.mean(astro_positions(baseline)) + 3  # and the rest of their topic sinks
 
 
 def test_a_paper_added_after_training_reaches_feeds_through_its_content(community, newcomer):
@@ -282,14 +267,20 @@ def test_the_reader_leans_the_feed_to_content_or_to_readers(community):
     assert client.post("/feed/balance/", {"balance": "everything"}).status_code == 400
 
 
-@pytest.mark.parametrize("likes", [1, 6])
-def test_the_feed_page_takes_the_same_few_queries_however_much_the_reader_has_done(community, newcomer, likes, django_assert_max_num_queries):
+FEED_PAGE_QUERIES = 8  # session, user, active model, catalogue key, the reader's feedback, their feed settings, the papers shown, "any feedback yet?"
+
+
+@pytest.mark.parametrize(("likes", "page_size"), [(0, 20), (1, 20), (6, 20), (6, 2), (6, 12)])
+def test_the_feed_page_takes_a_fixed_number_of_queries_whatever_the_reader_did_and_the_page_size(
+    community, newcomer, likes, page_size, settings, django_assert_num_queries
+):
     papers, _ = community
     retrain()
+    settings.FEED_PAGE_SIZE = page_size
     for paper in papers["astro"][:likes]:
         feedback_set(user=newcomer, paper=paper, kind="like", on=True)
     client = client_for(newcomer)
     client.get("/feed/")  # the served model is loaded once per process, not per request
-    with django_assert_max_num_queries(8):
+    with django_assert_num_queries(FEED_PAGE_QUERIES):
         response = client.get("/feed/")
-    assert response.status_code == 200 and len(response.context["items"]) == min(20, 24 - likes)
+    assert response.status_code == 200 and len(response.context["items"]) == min(page_size, 24 - likes)

@@ -98,22 +98,24 @@ def fold_in_batch(
     if len(light) == 0:
         return out
     m_inv = shared_inverse(gram, regularization) if m_inv is None else m_inv
+    # Woodbury: (M + Y' D Y)^-1 = M^-1 - M^-1 Y' (D^-1 + Y M^-1 Y')^-1 Y M^-1, with Y a reader's k item rows and D their
+    # confidences less one; the solution x = (M + Y' D Y)^-1 b then needs only a k x k solve per reader.
     for chunk in np.array_split(light[np.argsort(counts[light])], max(1, len(light) // 256)):
         k = int(counts[chunk].max())
-        y = np.zeros((len(chunk), k, f))
-        c = np.zeros((len(chunk), k))
+        rows = np.zeros((len(chunk), k, f))  # Y per reader, zero-padded to k rows
+        confidence = np.zeros((len(chunk), k))  # alpha * weight per row (negative for negative evidence)
         for i, row in enumerate(chunk):
             start, end = weights.indptr[row], weights.indptr[row + 1]
-            y[i, : end - start] = item_factors[weights.indices[start:end]]
-            c[i, : end - start] = alpha * weights.data[start:end]
-        d = np.abs(c) - 1.0
-        d[c == 0] = 1.0  # padding rows have y = 0 and change nothing
+            rows[i, : end - start] = item_factors[weights.indices[start:end]]
+            confidence[i, : end - start] = alpha * weights.data[start:end]
+        d = np.abs(confidence) - 1.0
+        d[confidence == 0] = 1.0  # padding rows have y = 0 and change nothing
         d[d == 0] = 1e-12  # a confidence of exactly 1 adds nothing to the system
-        b = np.einsum("ukf,uk->uf", y, np.where(c > 0, c, 0.0))
-        z = b @ m_inv
-        p = y @ m_inv  # (readers, k, f)
-        s = np.einsum("ukf,ujf->ukj", p, y) + np.einsum("uk,kj->ukj", 1.0 / d, np.eye(k))
-        v = np.einsum("ukf,uf->uk", y, z)
-        w = np.linalg.solve(s, v[..., None])[..., 0]
-        out[chunk] = (z - np.einsum("ukf,uk->uf", p, w)).astype(np.float32)
+        b = np.einsum("ukf,uk->uf", rows, np.where(confidence > 0, confidence, 0.0))  # Y' c for the wanted papers
+        m_inv_b = b @ m_inv  # M^-1 b
+        m_inv_rows = rows @ m_inv  # Y M^-1, (readers, k, f)
+        system = np.einsum("ukf,ujf->ukj", m_inv_rows, rows) + np.einsum("uk,kj->ukj", 1.0 / d, np.eye(k))  # D^-1 + Y M^-1 Y'
+        rhs = np.einsum("ukf,uf->uk", rows, m_inv_b)  # Y M^-1 b
+        correction = np.linalg.solve(system, rhs[..., None])[..., 0]
+        out[chunk] = (m_inv_b - np.einsum("ukf,uk->uf", m_inv_rows, correction)).astype(np.float32)
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 from scipy import sparse
@@ -51,49 +52,94 @@ class ReaderFeedback:
     muted: list[np.ndarray]  # per reader: columns by authors the reader asked to hear less from
 
 
+@dataclass(frozen=True)
+class _Event:
+    """One piece of a reader's feedback, placed in the served model: their row, the paper's column."""
+
+    row: int
+    column: int
+    kind: str
+    stars: int
+    created: datetime
+
+
 def readers_feedback(served: ServedModel, user_ids: list[int], now: float) -> ReaderFeedback:
-    """All feedback of ``user_ids`` in one query, folded into rows over the model's columns."""
+    """All feedback of ``user_ids`` (one query), folded into rows over the served model's columns, in named steps:
+    the events and the dismissals' reasons, each reader's feed settings, the confidence rows that steer the feed
+    (feedback since a reset), the papers seen (all feedback, reset or not), and what the reader did with each
+    paper they wanted (for the reasons shown)."""
     row_of = {user_id: row for row, user_id in enumerate(user_ids)}
-    rows = Interaction.objects.filter(user_id__in=user_ids).values_list("user_id", "paper_id", "kind", "value", "created", "reason", "author")
-    everything, avoided_topics, muted_authors = [], [[] for _ in user_ids], [set() for _ in user_ids]
-    for uid, pid, kind, value, created, reason, author in rows.iterator(chunk_size=20_000):
-        if reason == Interaction.Reason.AUTHOR:
-            muted_authors[row_of[uid]].add(author)
-        if pid in served.column_of:
-            everything.append((row_of[uid], served.column_of[pid], kind, value or 0, created))
-            if reason == Interaction.Reason.TOPIC:
-                avoided_topics[row_of[uid]].append(served.column_of[pid])
-    reset, balance = {}, np.full(len(user_ids), np.nan)
-    for uid, since, chosen in User.objects.filter(pk__in=user_ids).exclude(taste_since__isnull=True, cf_balance__isnull=True).values_list(
-        "pk", "taste_since", "cf_balance"
-    ):
-        if since is not None:
-            reset[row_of[uid]] = since
-        if chosen is not None:
-            balance[row_of[uid]] = chosen
-    known = [event for event in everything if event[0] not in reset or event[4] >= reset[event[0]]]  # feedback that steers the feed
-    n_items = served.model.n_items
-    events = Events(
-        [k[0] for k in known], [k[1] for k in known], [KIND_CODES[k[2]] for k in known], [k[3] for k in known],
-        np.array([(now - k[4].timestamp()) / 86400.0 for k in known]),
-    )
-    weights = confidence_matrix(events, (len(user_ids), n_items), served.weights)
-    seen: list[set[int]] = [set() for _ in user_ids]
-    for row, column, *_ in everything:  # seen before a reset is still seen
-        seen[row].add(column)
-    positive = [
-        set(weights.indices[weights.indptr[r] : weights.indptr[r + 1]][weights.data[weights.indptr[r] : weights.indptr[r + 1]] > 0].tolist())
-        for r in range(len(user_ids))
-    ]
-    verbs: list[dict[int, str]] = [{} for _ in user_ids]
-    for kind, verb in reversed(_VERB_ORDER):
-        for row, column, k, value, _ in known:
-            if k == kind and column in positive[row] and (kind != Kind.RATE or value >= 3):
-                verbs[row][column] = verb if kind != Kind.RATE else f"rated {value}★"
+    events, avoided_topics, muted_authors = _feedback_events(served, user_ids, row_of)
+    reset, balance = _feed_settings(user_ids, row_of)
+    steering = [e for e in events if e.row not in reset or e.created >= reset[e.row]]
+    weights = _confidence_rows(served, steering, len(user_ids), now)
     return ReaderFeedback(
-        list(user_ids), weights, balance, [np.array(sorted(s), dtype=np.int64) for s in seen], verbs,
+        list(user_ids), weights, balance, _seen_columns(events, len(user_ids)), _verbs(steering, weights, len(user_ids)),
         [np.array(columns, dtype=np.int64) for columns in avoided_topics], _columns_by_authors(served, muted_authors),
     )
+
+
+def _feedback_events(served: ServedModel, user_ids: list[int], row_of: dict[int, int]) -> tuple[list[_Event], list[list[int]], list[set[str]]]:
+    """The readers' events on papers the served model has, the columns each dismissed as "less on this topic", and
+    the authors each muted ("less from this author"; kept even for papers the model lacks)."""
+    rows = Interaction.objects.filter(user_id__in=user_ids).values_list("user_id", "paper_id", "kind", "value", "created", "reason", "author")
+    events: list[_Event] = []
+    avoided_topics: list[list[int]] = [[] for _ in user_ids]
+    muted_authors: list[set[str]] = [set() for _ in user_ids]
+    for user_id, paper_id, kind, stars, created, reason, author in rows.iterator(chunk_size=20_000):
+        row = row_of[user_id]
+        if reason == Interaction.Reason.AUTHOR:
+            muted_authors[row].add(author)
+        column = served.column_of.get(paper_id)
+        if column is None:
+            continue
+        events.append(_Event(row, column, kind, stars or 0, created))
+        if reason == Interaction.Reason.TOPIC:
+            avoided_topics[row].append(column)
+    return events, avoided_topics, muted_authors
+
+
+def _feed_settings(user_ids: list[int], row_of: dict[int, int]) -> tuple[dict[int, datetime], np.ndarray]:
+    """Per reader row: when they reset their personalisation (readers who did), and the collaborative share they
+    chose (NaN for the tuned blend)."""
+    reset: dict[int, datetime] = {}
+    balance = np.full(len(user_ids), np.nan)
+    chosen = User.objects.filter(pk__in=user_ids).exclude(taste_since__isnull=True, cf_balance__isnull=True)
+    for user_id, since, share in chosen.values_list("pk", "taste_since", "cf_balance"):
+        if since is not None:
+            reset[row_of[user_id]] = since
+        if share is not None:
+            balance[row_of[user_id]] = share
+    return reset, balance
+
+
+def _confidence_rows(served: ServedModel, events: list[_Event], n_readers: int, now: float) -> sparse.csr_matrix:
+    """(n_readers, n_items) the confidence matrix of ``events`` with the served model's feedback weights."""
+    as_arrays = Events(
+        [e.row for e in events], [e.column for e in events], [KIND_CODES[e.kind] for e in events], [e.stars for e in events],
+        np.array([(now - e.created.timestamp()) / 86400.0 for e in events]),
+    )
+    return confidence_matrix(as_arrays, (n_readers, served.model.n_items), served.weights)
+
+
+def _seen_columns(events: list[_Event], n_readers: int) -> list[np.ndarray]:
+    """Per reader, the columns of every paper they gave any feedback on (before a reset too): never recommended."""
+    seen: list[set[int]] = [set() for _ in range(n_readers)]
+    for event in events:
+        seen[event.row].add(event.column)
+    return [np.array(sorted(columns), dtype=np.int64) for columns in seen]
+
+
+def _verbs(events: list[_Event], weights: sparse.csr_matrix, n_readers: int) -> list[dict[int, str]]:
+    """Per reader, what they did with each paper they want (positive cell): "liked", "saved", "rated 5★", "read";
+    the strongest verb wins."""
+    positive = [set(weights[row].indices[weights[row].data > 0].tolist()) for row in range(n_readers)]
+    verbs: list[dict[int, str]] = [{} for _ in range(n_readers)]
+    for kind, verb in reversed(_VERB_ORDER):  # weakest first, so that stronger verbs overwrite
+        for e in events:
+            if e.kind == kind and e.column in positive[e.row] and (kind != Kind.RATE or e.stars >= 3):
+                verbs[e.row][e.column] = verb if kind != Kind.RATE else f"rated {e.stars}★"
+    return verbs
 
 
 def _columns_by_authors(served: ServedModel, authors_per_reader: list[set[str]]) -> list[np.ndarray]:
@@ -122,7 +168,8 @@ def rank_readers(
     exclude: list[np.ndarray] | None = None, boost: np.ndarray | None = None, columns: np.ndarray | None = None,
     pool_size: int = CANDIDATE_POOL,
 ) -> list[list[Pick]]:
-    """The blended ranking for each reader (batched scoring), fresh-boosted, diversified and explained.
+    """The blended ranking for each reader: scored together (batched), then per reader the topics and papers they
+    asked to leave out, a pool of the best, the diversity re-rank, and a reason for each pick.
 
     ``exclude`` adds columns to leave out per reader; ``boost`` (n_readers, n_items) is added to the
     scores; ``columns`` limits the candidates to those papers (all papers when None).
@@ -141,24 +188,37 @@ def rank_readers(
     scores[:, ~served.recommendable[pool_columns]] = -np.inf
     result = []
     for row in range(len(feedback.user_ids)):
-        mine = scores[row].copy()
-        if len(feedback.avoided_topics[row]):
-            mine -= TOPIC_AVOIDANCE * _closeness(model.content, None if columns is None else pool_columns, feedback.avoided_topics[row])
-        left_out = np.concatenate([feedback.seen[row], feedback.muted[row], *([] if exclude is None else [exclude[row]])])
-        mine[_positions_in(pool_columns, left_out)] = -np.inf
-        available = int(np.isfinite(mine).sum())
-        pool = min(available, max(pool_size, 2 * (offset + limit)), MAX_POOL)
-        if pool == 0:
-            result.append([])
-            continue
-        positions = np.argpartition(-mine, pool - 1)[:pool]
-        positions = positions[np.argsort(-mine[positions])]
+        mine = _without_what_the_reader_left_out(served, feedback, row, scores[row], pool_columns, columns, exclude)
+        positions = _best_positions(mine, max(pool_size, 2 * (offset + limit)))
         chosen = diversify(pool_columns[positions], mine[positions], model.content, offset + limit, model.blend.diversity)[offset:]
         position_of = {int(pool_columns[p]): int(p) for p in positions}
         chosen_positions = np.array([position_of[int(j)] for j in chosen], dtype=np.int64)
         reasons = _reasons(served, feedback, parts, row, chosen, chosen_positions)
         result.append([Pick(int(j), float(mine[p]), *reason) for j, p, reason in zip(chosen, chosen_positions, reasons)])
     return result
+
+
+def _without_what_the_reader_left_out(
+    served: ServedModel, feedback: ReaderFeedback, row: int, scores: np.ndarray, pool_columns: np.ndarray, columns: np.ndarray | None,
+    exclude: list[np.ndarray] | None,
+) -> np.ndarray:
+    """One reader's scores over ``pool_columns``: papers close to a topic they avoid sink, and the papers they have
+    seen, the muted authors' and the caller's exclusions are out (-inf)."""
+    mine = scores.copy()
+    if len(feedback.avoided_topics[row]):
+        mine -= TOPIC_AVOIDANCE * _closeness(served.model.content, None if columns is None else pool_columns, feedback.avoided_topics[row])
+    left_out = np.concatenate([feedback.seen[row], feedback.muted[row], *([] if exclude is None else [exclude[row]])])
+    mine[_positions_in(pool_columns, left_out)] = -np.inf
+    return mine
+
+
+def _best_positions(scores: np.ndarray, wanted: int) -> np.ndarray:
+    """Positions of the best ``wanted`` finite scores (at most MAX_POOL, for the quadratic re-rank), best first."""
+    pool = min(int(np.isfinite(scores).sum()), wanted, MAX_POOL)
+    if pool == 0:
+        return np.zeros(0, dtype=np.int64)
+    positions = np.argpartition(-scores, pool - 1)[:pool]
+    return positions[np.argsort(-scores[positions])]
 
 
 def _closeness(content: sparse.csr_matrix, columns: np.ndarray | None, anchors: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ from recommender.selectors.feed import FeedItem, explained_papers, rank_readers,
 
 log = logging.getLogger(__name__)
 Status = DigestLog.Status
-NEW_PAPER_BOOST = 1.0  # in standard deviations of the reader's scores: papers added since their last digest come first
+NEW_PAPER_BOOST = 1.0  # added to the blended score (a blend of per-reader standardised parts): papers new since the last digest come first
 
 
 def week_of(moment: datetime | date | None = None) -> date:
