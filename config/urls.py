@@ -3,16 +3,17 @@ from csp.decorators import csp_replace
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import DefaultRouter, Route
 
 from config.views import status
 from recommender import onboarding_views
 from recommender.api import FeedView, PaperViewSet, SearchView
 
 class ActionsFirstRouter(DefaultRouter):
-    """Paper ids may contain "/", so a paper's actions (``similar/``, ``feedback/``) are matched before its detail route."""
+    """Paper ids may contain "/", so a paper's actions (``similar/``, ``feedback/``) are matched before its detail route:
+    DRF's routes, with the plain detail route last (picked by kind, not by position in DRF's list)."""
 
-    routes = [DefaultRouter.routes[0], DefaultRouter.routes[1], DefaultRouter.routes[3], DefaultRouter.routes[2]]
+    routes = sorted(DefaultRouter.routes, key=lambda route: isinstance(route, Route) and route.detail)
 
 
 api = ActionsFirstRouter()
