@@ -15,7 +15,7 @@ from django.views.decorators.http import require_safe, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from recommender.models import Paper
-from recommender.selectors.feed import feed_for_user, paper_neighbours
+from recommender.selectors.feed import feed_page_for_user, paper_neighbours
 from recommender.selectors.showcase import example_feed
 from recommender.selectors.portability import library_bibtex, my_data
 from recommender.selectors.papers import (
@@ -27,7 +27,6 @@ from recommender.selectors.papers import (
     papers_newest,
     papers_search,
     papers_trending,
-    reader_has_feedback,
 )
 from accounts.services import user_set_balance
 from recommender.services.feedback import TOGGLE_KINDS, feedback_set, parse_stars, rating_set, read_record, via_checked
@@ -62,11 +61,12 @@ def feed(request: HttpRequest) -> HttpResponse:
     page = _positive_int(request.GET.get("page"), default=1)
     window = "week" if request.GET.get("window") == "week" else "all"
     size = settings.FEED_PAGE_SIZE
-    items = feed_for_user(user=request.user, limit=size + 1, offset=(page - 1) * size, within_days=7 if window == "week" else None)
+    found = feed_page_for_user(user=request.user, limit=size + 1, offset=(page - 1) * size, within_days=7 if window == "week" else None)
+    items = found.items
     balance = next((name for name, share in BALANCES.items() if share == request.user.cf_balance), "blend")
     context = {
         "items": items[:size], "page_number": page, "has_next": len(items) > size, "window": window, "balance": balance,
-        "newcomer": not reader_has_feedback(user=request.user),
+        "newcomer": not found.has_feedback,
     }
     template = "recommender/_feed_list.html" if request.htmx else "recommender/feed.html"
     return render(request, template, context)

@@ -63,14 +63,17 @@ class _Event:
     created: datetime
 
 
-def readers_feedback(served: ServedModel, user_ids: list[int], now: float) -> ReaderFeedback:
+def readers_feedback(
+    served: ServedModel, user_ids: list[int], now: float, *, feed_settings: dict[int, tuple[datetime | None, float | None]] | None = None
+) -> ReaderFeedback:
     """All feedback of ``user_ids`` (one query), folded into rows over the served model's columns, in named steps:
     the events and the dismissals' reasons, each reader's feed settings, the confidence rows that steer the feed
     (feedback since a reset), the papers seen (all feedback, reset or not), and what the reader did with each
-    paper they wanted (for the reasons shown)."""
+    paper they wanted (for the reasons shown). ``feed_settings`` (user id -> (taste_since, cf_balance)) spares a query
+    when the caller has the readers at hand."""
     row_of = {user_id: row for row, user_id in enumerate(user_ids)}
     events, avoided_topics, muted_authors = _feedback_events(served, user_ids, row_of)
-    reset, balance = _feed_settings(user_ids, row_of)
+    reset, balance = _feed_settings(user_ids, row_of, feed_settings)
     steering = [e for e in events if e.row not in reset or e.created >= reset[e.row]]
     weights = _confidence_rows(served, steering, len(user_ids), now)
     return ReaderFeedback(
@@ -99,13 +102,17 @@ def _feedback_events(served: ServedModel, user_ids: list[int], row_of: dict[int,
     return events, avoided_topics, muted_authors
 
 
-def _feed_settings(user_ids: list[int], row_of: dict[int, int]) -> tuple[dict[int, datetime], np.ndarray]:
+def _feed_settings(
+    user_ids: list[int], row_of: dict[int, int], known: dict[int, tuple[datetime | None, float | None]] | None
+) -> tuple[dict[int, datetime], np.ndarray]:
     """Per reader row: when they reset their personalisation (readers who did), and the collaborative share they
     chose (NaN for the tuned blend)."""
     reset: dict[int, datetime] = {}
     balance = np.full(len(user_ids), np.nan)
-    chosen = User.objects.filter(pk__in=user_ids).exclude(taste_since__isnull=True, cf_balance__isnull=True)
-    for user_id, since, share in chosen.values_list("pk", "taste_since", "cf_balance"):
+    if known is None:
+        chosen = User.objects.filter(pk__in=user_ids).exclude(taste_since__isnull=True, cf_balance__isnull=True)
+        known = {user_id: (since, share) for user_id, since, share in chosen.values_list("pk", "taste_since", "cf_balance")}
+    for user_id, (since, share) in known.items():
         if since is not None:
             reset[row_of[user_id]] = since
         if share is not None:
@@ -256,7 +263,13 @@ def explained_papers(served: ServedModel, feedback: ReaderFeedback, picks: list[
     return items
 
 
-def feed_for_user(*, user: User, limit: int = 20, offset: int = 0, within_days: int | None = None) -> list[FeedItem]:
+@dataclass(frozen=True)
+class FeedPage:
+    items: list[FeedItem]
+    has_feedback: bool  # whether the reader has told us anything yet (else the page points to onboarding)
+
+
+def feed_page_for_user(*, user: User, limit: int = 20, offset: int = 0, within_days: int | None = None) -> FeedPage:
     """The reader's next ``limit`` papers after ``offset``: blended, fresh-boosted, diversified, explained.
 
     ``within_days`` keeps only papers published (or, undated, added) in that many last days; a reader who follows
@@ -264,15 +277,21 @@ def feed_for_user(*, user: User, limit: int = 20, offset: int = 0, within_days: 
     """
     served = store.current()
     now = time.time()
-    feedback = readers_feedback(served, [user.pk], now)
+    feedback = readers_feedback(served, [user.pk], now, feed_settings={user.pk: (user.taste_since, user.cf_balance)})
+    has_feedback = bool(len(feedback.seen[0]) or len(feedback.muted[0]))
     columns = None if within_days is None else np.flatnonzero(served.born >= now - within_days * 86400)
     if user.categories:  # the reader follows some arXiv categories: papers in them (and papers without any)
         followed = served.columns_in(user.categories)
         columns = followed if columns is None else np.intersect1d(columns, followed)
     if columns is not None and len(columns) == 0:
-        return []
+        return FeedPage([], has_feedback)
     picks = rank_readers(served, feedback, limit=limit, offset=offset, now=now, columns=columns)
-    return explained_papers(served, feedback, picks)[0]
+    return FeedPage(explained_papers(served, feedback, picks)[0], has_feedback)
+
+
+def feed_for_user(*, user: User, limit: int = 20, offset: int = 0, within_days: int | None = None) -> list[FeedItem]:
+    """The items of :func:`feed_page_for_user`."""
+    return feed_page_for_user(user=user, limit=limit, offset=offset, within_days=within_days).items
 
 
 def _reasons(

@@ -100,10 +100,6 @@ def _dismiss_reason_text(reason: str, author: str) -> str:
     return Interaction.Reason(reason).label if reason else ""
 
 
-def reader_has_feedback(*, user: User) -> bool:
-    return Interaction.objects.filter(user=user).exists()
-
-
 def library_for_user(*, user: User) -> dict[str, list[Interaction]]:
     """The reader's liked, saved and rated papers, most recent first, as interactions with their paper."""
     rows = (
