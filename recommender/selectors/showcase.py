@@ -8,6 +8,7 @@ import numpy as np
 from django.core.cache import cache
 from scipy import sparse
 
+from config.ratelimit import CACHE_ERRORS
 from recommender.model_store import store
 from recommender.models import Paper
 from recommender.selectors.feed import FeedItem, ReaderFeedback, explained_papers, rank_readers
@@ -20,10 +21,16 @@ def example_feed(*, limit: int = 3) -> tuple[Paper | None, list[FeedItem]]:
     their reasons), ranked by the served model exactly as a reader's feed is. Cached for a few minutes."""
     served = store.current()
     key = f"example-feed:{served.version}:{served.catalogue_key}:{limit}"
-    found = cache.get(key)
+    try:
+        found = cache.get(key)
+    except CACHE_ERRORS:  # Redis down: rank it afresh, the page still answers
+        return _example(served, limit)
     if found is None:
         found = _example(served, limit)
-        cache.set(key, found, EXAMPLE_CACHE_SECONDS)
+        try:
+            cache.set(key, found, EXAMPLE_CACHE_SECONDS)
+        except CACHE_ERRORS:
+            pass
     return found
 
 
