@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from recommender.models import Interaction
 from recommender.selectors.feed import feed_for_user
 from recommender.services.feedback import feedback_set
+from recommender.services.training import retrain
 from tests.factories import PaperFactory, UserFactory
 from tests.test_feed import client_for, topics
 
@@ -120,3 +121,21 @@ def test_the_api_takes_a_reason(community, reader):
     assert Interaction.objects.get(user=reader, paper=paper, kind="dismiss").reason == "topic"
     response = client.post(f"/api/papers/{paper.external_id}/feedback/", {"kind": "like", "reason": "topic"}, content_type="application/json")
     assert response.status_code == 400 and "reason" in response.json()
+
+
+def test_muted_authors_cost_one_query_however_many_there_are(community, reader, django_assert_num_queries):
+    from tests.test_feed import FEED_PAGE_QUERIES, client_for
+
+    papers, _ = community
+    for n, paper in enumerate(papers["astro"][:4]):
+        paper.authors = [f"Astronomer {n}", "Ada Lovelace"]
+        paper.save()
+    for n in range(3):
+        feedback_set(user=reader, paper=papers["astro"][n], kind="dismiss", on=True, reason="author", author=f"Astronomer {n}")
+    retrain()
+    reader.refresh_from_db()
+    client = client_for(reader)
+    client.get("/feed/")
+    with django_assert_num_queries(FEED_PAGE_QUERIES + 1):
+        page = client.get("/feed/").content.decode()
+    assert "Astro study 3" in page  # by Astronomer 3, whom nobody muted

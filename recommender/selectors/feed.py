@@ -19,6 +19,7 @@ from recommender.engine.content import similar_items
 from recommender.engine.matrix import KIND_CODES, Events, confidence_matrix
 from recommender.model_store import ServedModel, store
 from recommender.models import Interaction, Paper
+from recommender.selectors.papers import papers_by_any_author
 
 Kind = Interaction.Kind
 _VERB_ORDER = [(Kind.LIKE, "liked"), (Kind.SAVE, "saved"), (Kind.RATE, "rated highly"), (Kind.READ, "read")]
@@ -150,13 +151,14 @@ def _verbs(events: list[_Event], weights: sparse.csr_matrix, n_readers: int) -> 
 
 
 def _columns_by_authors(served: ServedModel, authors_per_reader: list[set[str]]) -> list[np.ndarray]:
-    """Per reader, the model's columns of papers written by any of that reader's muted authors."""
+    """Per reader, the model's columns of papers written by any of that reader's muted authors (one query for all)."""
     wanted = set().union(*authors_per_reader)
     papers_by: dict[str, list[int]] = {name: [] for name in wanted}
-    for name in wanted:  # the JSON text search narrows; the exact check is in Python
-        for pk, authors in Paper.objects.filter(authors__icontains=name).values_list("pk", "authors"):
-            if name in authors and pk in served.column_of:
-                papers_by[name].append(served.column_of[pk])
+    if wanted:
+        for pk, authors in papers_by_any_author(names=wanted).values_list("pk", "authors"):
+            for name in wanted.intersection(authors or ()):
+                if pk in served.column_of:
+                    papers_by[name].append(served.column_of[pk])
     return [np.array(sorted({c for name in names for c in papers_by[name]}), dtype=np.int64) for names in authors_per_reader]
 
 

@@ -24,11 +24,20 @@ def papers_newest() -> QuerySet[Paper]:
     return papers_listed().order_by(F("published").desc(nulls_last=True), "-added_at", "-id")
 
 
+def papers_by_any_author(*, names: set[str]) -> QuerySet[Paper]:
+    """Papers with any of ``names`` among their authors: exactly on PostgreSQL (JSON containment, by the GIN index on
+    authors), a superset elsewhere (a text search; callers check ``authors``)."""
+    lookup = "authors__contains" if connection.vendor == "postgresql" else "authors__icontains"
+    found = Q()
+    for name in names:
+        found |= Q(**{lookup: [name] if connection.vendor == "postgresql" else name})
+    return Paper.objects.filter(found) if names else Paper.objects.none()
+
+
 def papers_by_author(*, name: str) -> list[Paper]:
     """The catalogue's papers with ``name`` among their authors (exactly), newest first."""
-    if connection.vendor == "postgresql":  # JSON containment
-        return list(papers_newest().filter(authors__contains=[name]))
-    return [paper for paper in papers_newest().filter(authors__icontains=name) if name in paper.authors]
+    papers = papers_by_any_author(names={name}).filter(withdrawn_at__isnull=True).order_by(F("published").desc(nulls_last=True), "-added_at", "-id")
+    return [paper for paper in papers if name in paper.authors]
 
 
 def papers_trending(*, days: int, limit: int = 20) -> list[Paper]:
