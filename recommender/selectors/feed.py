@@ -14,8 +14,7 @@ import numpy as np
 from scipy import sparse
 
 from accounts.models import User
-from recommender.engine.blend import diversify, standardize
-from recommender.engine.content import similar_items
+from recommender.engine.blend import HybridModel, diversify, standardize
 from recommender.engine.matrix import KIND_CODES, Events, confidence_matrix
 from recommender.model_store import ServedModel, store
 from recommender.models import Interaction, Paper
@@ -215,7 +214,7 @@ def _without_what_the_reader_left_out(
     seen, the muted authors' and the caller's exclusions are out (-inf)."""
     mine = scores.copy()
     if len(feedback.avoided_topics[row]):
-        mine -= TOPIC_AVOIDANCE * _closeness(served.model.content, None if columns is None else pool_columns, feedback.avoided_topics[row])
+        mine -= TOPIC_AVOIDANCE * _closeness(served.model, None if columns is None else pool_columns, feedback.avoided_topics[row])
     left_out = np.concatenate([feedback.seen[row], feedback.muted[row], *([] if exclude is None else [exclude[row]])])
     mine[_positions_in(pool_columns, left_out)] = -np.inf
     return mine
@@ -230,10 +229,13 @@ def _best_positions(scores: np.ndarray, wanted: int) -> np.ndarray:
     return positions[np.argsort(-scores[positions])]
 
 
-def _closeness(content: sparse.csr_matrix, columns: np.ndarray | None, anchors: np.ndarray) -> np.ndarray:
-    """(len(columns),) the highest content similarity of each column (every paper when None) to any of the ``anchors``."""
-    block = content if columns is None else content[columns]
-    return np.asarray((block @ content[anchors].T).max(axis=1).todense()).ravel()
+def _closeness(model: HybridModel, columns: np.ndarray | None, anchors: np.ndarray) -> np.ndarray:
+    """(len(columns),) the highest content similarity of each column (every paper when None) to any of the ``anchors``,
+    through the model's kept term-by-paper matrix (no pass to transpose the catalogue's vectors)."""
+    sims = (model.content[anchors] @ model.content_by_term).tocsc()  # (anchors, papers), sparse
+    if columns is not None:
+        sims = sims[:, columns]
+    return np.asarray(sims.max(axis=0).todense()).ravel()
 
 
 def _positions_in(sorted_columns: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -345,7 +347,7 @@ def onboarding_round(*, user: User, size: int = 8) -> list[Paper]:
     popularity = standardize(model.popularity[candidates][None, :].astype(np.float64))[0]  # of log(1 + readers)
     picked = np.array(sorted(feedback.verbs[0]), dtype=np.int64)
     if len(picked):
-        popularity -= ONBOARDING_NOVELTY * _closeness(model.content, candidates, picked)
+        popularity -= ONBOARDING_NOVELTY * _closeness(model, candidates, picked)
     pool = candidates[np.argsort(-popularity)[: min(len(candidates), ONBOARDING_POOL)]]
     chosen = diversify(pool, popularity[np.searchsorted(candidates, pool)], model.content, size, ONBOARDING_SPREAD)
     papers = Paper.objects.in_bulk([int(served.paper_pks[c]) for c in chosen])
@@ -358,6 +360,15 @@ class Neighbours:
     also_liked: list[Paper]  # by readers' feedback (collaborative)
 
 
+def _most_similar(model: HybridModel, column: int, n: int) -> np.ndarray:
+    """The ``n`` columns closest in content to ``column`` (itself left out), best first, through the kept term-by-paper
+    matrix (one sparse row product)."""
+    sims = np.asarray((model.content[column] @ model.content_by_term).todense()).ravel()
+    sims[column] = 0.0
+    positive = np.flatnonzero(sims > 0)
+    return positive[np.argsort(-sims[positive], kind="stable")][:n]
+
+
 def paper_neighbours(*, paper: Paper, limit: int = 5) -> Neighbours:
     """Papers close to ``paper`` by content, and papers its readers also liked."""
     served = store.current()
@@ -365,7 +376,7 @@ def paper_neighbours(*, paper: Paper, limit: int = 5) -> Neighbours:
     if column is None:
         return Neighbours([], [])
     model = served.model
-    similar_columns, _ = similar_items(model.content, column, limit + 5)
+    similar_columns = _most_similar(model, column, limit + 5)
     also: list[int] = []
     if model.known_items[column] and served.version:
         unit = model.unit_factors_of(np.array([column]))[0]
