@@ -18,6 +18,7 @@ import re
 import socket
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -124,6 +125,8 @@ def main() -> None:
     sessions_file = REPO / "var" / f"bench-sessions-{args.scale}.txt"
     sessions = sign_in_readers(args.readers, sessions_file)
 
+    # Static files are served by hashed name (whitenoise's manifest), as in production: collect them first.
+    subprocess.run([sys.executable, str(REPO / "manage.py"), "collectstatic", "--no-input", "-v0"], check=True, env=os.environ)
     port = free_port()
     server = subprocess.Popen(
         [str(REPO / ".venv" / "bin" / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
