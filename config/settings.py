@@ -1,5 +1,6 @@
 """Paperfeed settings, read from the environment (see .env.example for every variable)."""
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -264,6 +265,31 @@ ALS_ITERATIONS = env_int("ALS_ITERATIONS", 15, minimum=1)
 ALS_ALPHA = env_float("ALS_ALPHA", 40.0, minimum=0.0)
 ALS_USE_GPU = env_bool("ALS_USE_GPU", False)
 ALS_NUM_THREADS = env_int("ALS_NUM_THREADS", 0, minimum=0)  # 0: all cores
+# The item-item graph (RP3beta, engine.graph) and the blend. Each of these and the ALS ones above is a starting point
+# that the weekly search (below) may change on the site's own data; one set in the environment is pinned: never searched.
+GRAPH_ALPHA = env_float("GRAPH_ALPHA", 0.5, minimum=0.0)
+GRAPH_BETA = env_float("GRAPH_BETA", 0.3, minimum=0.0)
+GRAPH_NEIGHBOURS = env_int("GRAPH_NEIGHBOURS", 200, minimum=1)
+BLEND_CF_WEIGHT = env_float("BLEND_CF_WEIGHT", 0.85, minimum=0.0, maximum=1.0)
+BLEND_GRAPH_SHARE = env_float("BLEND_GRAPH_SHARE", 0.45, minimum=0.0, maximum=1.0)
+BLEND_COLD_CF_WEIGHT = env_float("BLEND_COLD_CF_WEIGHT", 0.7, minimum=0.0, maximum=1.0)
+BLEND_MAP_REGULARIZATION = env_float("BLEND_MAP_REGULARIZATION", 1.0, minimum=0.0)
+BLEND_DIVERSITY = env_float("BLEND_DIVERSITY", 1.0, minimum=0.0)
+TUNABLE_SETTINGS = {
+    "ALS_FACTORS": "als.factors", "ALS_REGULARIZATION": "als.regularization", "ALS_ALPHA": "als.alpha",
+    "GRAPH_ALPHA": "graph.alpha", "GRAPH_BETA": "graph.beta", "GRAPH_NEIGHBOURS": "graph.neighbours",
+    "BLEND_CF_WEIGHT": "blend.cf_weight", "BLEND_GRAPH_SHARE": "blend.graph_share", "BLEND_COLD_CF_WEIGHT": "blend.cold_cf_weight",
+    "BLEND_MAP_REGULARIZATION": "blend.map_regularization", "BLEND_DIVERSITY": "blend.diversity",
+}
+TUNING_PINNED = frozenset(name for setting, name in TUNABLE_SETTINGS.items() if os.environ.get(setting, "").strip())
+# The search (README "Parameters chosen by the data"): on a validation split of the night's training data, at most
+# TUNING_BUDGET_SECONDS and TUNING_BUDGET_FITS times one full ALS fit; again when TUNING_EVERY_DAYS have passed since
+# the last search or the trained feedback has grown by TUNING_GROWTH (a share) since; other nights reuse its choice.
+TUNING_BUDGET_SECONDS = env_float("TUNING_BUDGET_SECONDS", 600.0, minimum=0.0)  # 0: never search
+TUNING_BUDGET_FITS = env_float("TUNING_BUDGET_FITS", 1.5, minimum=0.0)
+TUNING_EVERY_DAYS = env_float("TUNING_EVERY_DAYS", 7.0, minimum=0.0)
+TUNING_GROWTH = env_float("TUNING_GROWTH", 0.25, minimum=0.0)
+TUNING_READERS = env_int("TUNING_READERS", 2000, minimum=1)  # validation readers
 # A retrain reuses the active model's TF-IDF rows and vocabulary unless more than this share of the papers is new to it.
 CONTENT_REFIT_SHARE = env_float("CONTENT_REFIT_SHARE", 0.2, minimum=0.0, maximum=1.0)
 # The function that factorises the confidence matrix (see engine.pipeline.fit_hybrid); a cluster trainer plugs in here.

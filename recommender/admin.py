@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -58,14 +60,48 @@ class TrainingRunAdmin(admin.ModelAdmin):
     """History of retrains (nightly, `manage.py retrain` or *Retrain now*): read-only.
 
     Each run shows both models' recall@20 on feedback neither was trained on (the gate, README "How a new
-    model earns its place") and whether its model file is kept: the active model's and the newest few
+    model earns its place"), how its parameters were chosen (searched on a validation split, or reused; README
+    "Parameters chosen by the data") and whether its model file is kept: the active model's and the newest few
     are, files of rejected and failed runs are deleted.
     """
 
-    list_display = ("version", "status", "is_active", "started_at", "recall_at_20", "active_recall_at_20", "holdout", "file", "interactions")
+    list_display = (
+        "version", "status", "is_active", "started_at", "recall_at_20", "active_recall_at_20", "holdout", "parameters_chosen", "file",
+        "interactions",
+    )
     list_filter = ("status", "is_active")
     search_fields = ("version", "message")
-    readonly_fields = [f.name for f in TrainingRun._meta.fields]
+    readonly_fields = ["tuning_summary", "chosen_values", *[f.name for f in TrainingRun._meta.fields]]
+
+    @admin.display(description="parameters")
+    def parameters_chosen(self, run: TrainingRun) -> str:
+        if not run.tuning:
+            return ""
+        if not run.tuning.get("searched"):
+            return "reused"
+        validation = run.tuning.get("validation", {})
+        figures = f": validation recall@20 {validation['start']} -> {validation['chosen']}" if "start" in validation else ""
+        return f"searched{figures}"
+
+    @admin.display(description="how the parameters were chosen")
+    def tuning_summary(self, run: TrainingRun) -> str:
+        tuning = run.tuning or {}
+        if not tuning:
+            return "-"
+        lines = [tuning.get("reason", "")]
+        if tuning.get("searched"):
+            lines.insert(0, f"Searched because {tuning.get('why', '')}, from the choice of {tuning.get('started_from', 'settings')}, "
+                            f"in {tuning.get('seconds')} s of a {tuning.get('budget_seconds')} s budget.")
+            lines.append("Validation: " + ", ".join(f"{key} {value}" for key, value in tuning.get("validation", {}).items()))
+            lines += [f"{t['stage']}: {t['trial']} -> recall@20 {t['recall@20']} ({t['seconds']} s)" for t in tuning.get("trials", [])]
+        if tuning.get("pinned"):
+            lines.append("Pinned in the environment (not searched): " + ", ".join(tuning["pinned"]))
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines if line))
+
+    @admin.display(description="values used")
+    def chosen_values(self, run: TrainingRun) -> str:
+        chosen = (run.tuning or {}).get("chosen") or {}
+        return ", ".join(f"{name} = {value:g}" for name, value in chosen.items()) or "-"
 
     @admin.display(description="recall@20")
     def recall_at_20(self, run: TrainingRun):

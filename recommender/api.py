@@ -179,7 +179,7 @@ _FEED_RESPONSE = inline_serializer(
                 "paper": PaperSerializer(),
                 "score": serializers.FloatField(),
                 "reason": serializers.CharField(),
-                "source": serializers.ChoiceField(choices=["content", "collaborative", "popular"]),
+                "source": serializers.ChoiceField(choices=["content", "collaborative", "graph", "popular"]),
                 "because": serializers.CharField(allow_null=True, help_text="Id of the reader's paper behind the reason."),
             },
             many=True,

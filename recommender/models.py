@@ -179,6 +179,11 @@ class TrainingRun(models.Model):
         null=True, blank=True, help_text="The newest feedback it saw: feedback after this is unseen by this model (the gate's hold-out)."
     )
     message = models.TextField(blank=True, help_text="Why the run failed, or why it was or was not activated.")
+    tuning = models.JSONField(
+        default=dict, blank=True,
+        help_text="How its parameters were chosen: searched on a validation split of its training data (the values chosen, the "
+        "validation figures, every trial) or reused from an earlier search; values pinned in the environment are not searched.",
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]

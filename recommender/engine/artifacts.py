@@ -19,6 +19,7 @@ from scipy import sparse
 from recommender.engine.blend import BlendParams, HybridModel
 from recommender.engine.collaborative import ALSParams
 from recommender.engine.content import TfidfEncoder
+from recommender.engine.graph import GraphParams
 from recommender.engine.matrix import FeedbackWeights
 
 FORMAT_VERSION = 1
@@ -47,9 +48,11 @@ def save_artifact(path: str | os.PathLike, *, model: HybridModel, item_ids: list
         "format": FORMAT_VERSION,
         "als": model.als.as_dict(),
         "blend": model.blend.as_dict(),
+        "graph": model.graph_params.as_dict() if model.graph is not None and model.graph_params is not None else None,
         "weights": {f.name: getattr(weights, f.name) for f in fields(weights)},
         "meta": meta,
     }
+    graph = model.graph.tocsr() if model.graph is not None else sparse.csr_matrix((0, 0), dtype=np.float32)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -67,6 +70,9 @@ def save_artifact(path: str | os.PathLike, *, model: HybridModel, item_ids: list
                 terms=np.asarray(encoder.terms if encoder.terms is not None else [], dtype=str),
                 idf=np.asarray(encoder.idf if encoder.idf is not None else [], dtype=np.float32),
                 content_map=model.content_map if model.content_map is not None else np.zeros((0, model.item_factors.shape[1]), np.float32),
+                graph_data=graph.data.astype(np.float32),
+                graph_indices=graph.indices,  # one index type for both, as scipy keeps them (else loading copies)
+                graph_indptr=graph.indptr,
             )
             handle.flush()
             os.fsync(handle.fileno())
@@ -95,6 +101,8 @@ def with_new_papers(artifact: Artifact, new_ids: list[str], texts: list[str]) ->
         als=model.als,
         blend=model.blend,
         content_map=model.content_map,
+        graph=_graph_grown(model.graph, len(new_ids)),
+        graph_params=model.graph_params,
     )
     item_ids = np.concatenate([np.asarray(artifact.item_ids, dtype=str), np.array(new_ids, dtype=str)])
     return Artifact(model=extended, item_ids=item_ids, encoder=artifact.encoder, weights=artifact.weights, meta=artifact.meta)
@@ -113,10 +121,21 @@ def aligned_model(artifact: Artifact, item_ids: list[str], texts: list[str]) -> 
     return HybridModel(
         item_factors=model.item_factors[rows], content=model.content[rows], popularity=model.popularity[rows],
         known_items=model.known_items[rows], als=model.als, blend=model.blend, content_map=model.content_map,
+        graph=model.graph[rows][:, rows].tocsr() if model.graph is not None else None, graph_params=model.graph_params,
     )
 
 
-MAPPED = ("item_factors", "content_data", "content_indices", "content_indptr")  # the large arrays
+def _graph_grown(graph: sparse.csr_matrix | None, new: int) -> sparse.csr_matrix | None:
+    """``graph`` with ``new`` papers appended as empty rows and columns (the graph knows nothing of them); the
+    large arrays are shared, not copied."""
+    if graph is None or new == 0:
+        return graph
+    n = graph.shape[0] + new
+    indptr = np.concatenate([graph.indptr, np.full(new, graph.indptr[-1], dtype=graph.indptr.dtype)])
+    return sparse.csr_matrix((graph.data, graph.indices, indptr), shape=(n, n), copy=False)
+
+
+MAPPED = ("item_factors", "content_data", "content_indices", "content_indptr", "graph_data", "graph_indices")  # the large arrays
 
 
 def load_artifact(path: str | os.PathLike) -> Artifact:
@@ -127,7 +146,7 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     """
     try:
         with np.load(path, allow_pickle=False) as loaded:
-            data = {name: loaded[name] for name in loaded.files if name not in MAPPED} | _mapped_members(path, MAPPED)
+            data = {name: loaded[name] for name in loaded.files if name not in MAPPED} | _mapped_members(path, [m for m in MAPPED if m in loaded.files])
             params = json.loads(str(data["params"]))
             if params.get("format") != FORMAT_VERSION:
                 raise ValueError(f"{path}: unknown artifact format {params.get('format')!r}")
@@ -144,6 +163,8 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
                 als=ALSParams(**params["als"]),
                 blend=BlendParams(**params["blend"]),
                 content_map=data["content_map"] if "content_map" in data and data["content_map"].size else None,
+                graph=_graph_of(data, len(data["item_ids"])) if params.get("graph") else None,
+                graph_params=GraphParams(**params["graph"]) if params.get("graph") else None,
             )
             encoder = TfidfEncoder(terms=data["terms"], idf=data["idf"])
             return Artifact(model=model, item_ids=data["item_ids"], encoder=encoder, weights=FeedbackWeights(**weights_params), meta=params["meta"])
@@ -151,7 +172,11 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
         raise ValueError(f"{path}: not a readable model artifact ({exc})") from exc
 
 
-def _mapped_members(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+def _graph_of(data: dict, n_items: int) -> sparse.csr_matrix:
+    return sparse.csr_matrix((data["graph_data"], data["graph_indices"], data["graph_indptr"]), shape=(n_items, n_items), copy=False)
+
+
+def _mapped_members(path: str | os.PathLike, names: list[str]) -> dict[str, np.ndarray]:
     """Members of an uncompressed .npz (as np.savez writes) memory-mapped read-only: each is an .npy file
     stored as is inside the zip, so its data starts at a fixed offset in the file."""
     arrays = {}

@@ -1,11 +1,14 @@
-"""The hybrid recommender: collaborative (ALS) and content scores on one scale, blended per reader.
+"""The hybrid recommender: collaborative (ALS and the item-item graph) and content scores on one scale,
+blended per reader.
 
 Every score vector is standardised per reader over the candidate papers, so "one standard
-deviation above this reader's average" means the same on both sides. The collaborative
+deviation above this reader's average" means the same on every side. The collaborative
 share grows with what we know about the reader: ``cf_weight * n / (n + cf_half_count)`` for
-``n`` papers they wanted, so a new reader leans on content; a reader who wanted nothing yet gets
+``n`` papers they wanted, so a new reader leans on content; ``graph_share`` of it goes to the
+item-item graph (RP3beta, ``engine.graph``) and the rest to ALS. A reader who wanted nothing yet gets
 the popular papers (minus those like the ones they dismissed). Papers no one has
-touched get collaborative scores through a ridge map from content to the factor space.
+touched get collaborative scores through a ridge map from content to the factor space (the graph
+knows nothing of them).
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from scipy import sparse
 import scipy.linalg
 
 from recommender.engine.collaborative import ALSParams, fold_in_batch, item_gram, shared_inverse
+from recommender.engine.graph import GraphParams, graph_scores
 
 
 @dataclass(frozen=True)
 class BlendParams:
     cf_weight: float = 0.85
+    graph_share: float = 0.45  # of the collaborative share, what goes to the item-item graph (none when a model has no graph)
     cf_half_count: float = 0.5
     cold_cf_weight: float = 0.7
     negative_weight: float = 0.5
@@ -109,7 +114,8 @@ class HybridModel:
 
     Shapes: ``item_factors`` (n_items, f) with content-mapped rows for papers without feedback,
     ``content`` (n_items, n_terms) CSR, ``popularity`` (n_items,),
-    ``known_items`` (n_items,) bool: papers with feedback in training (the others have mapped factors).
+    ``known_items`` (n_items,) bool: papers with feedback in training (the others have mapped factors),
+    ``graph`` (n_items, n_items) CSR: each paper's strongest item-item neighbours (None: no graph signal).
     """
 
     item_factors: np.ndarray
@@ -119,6 +125,8 @@ class HybridModel:
     als: ALSParams
     blend: BlendParams
     content_map: np.ndarray | None = None  # (n_terms, f): predicts factors of papers without feedback
+    graph: sparse.csr_matrix | None = None
+    graph_params: GraphParams | None = None
 
     def __post_init__(self) -> None:
         self.gram = item_gram(self.item_factors)
@@ -152,10 +160,15 @@ class HybridModel:
     def gram_inverse(self) -> np.ndarray:
         return shared_inverse(self.gram, self.als.regularization)
 
-    def component_scores(self, weights: sparse.csr_matrix, columns: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Raw scores (n_readers, n_columns) of each part: collaborative, content and popularity.
+    @property
+    def uses_graph(self) -> bool:
+        return self.graph is not None and self.blend.graph_share > 0
 
-        ``columns`` restricts scoring to those papers (all papers when None).
+    def component_scores(self, weights: sparse.csr_matrix, columns: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Raw scores (n_readers, n_columns) of each part: collaborative (ALS), item-item graph, content and popularity.
+
+        ``columns`` restricts scoring to those papers (all papers when None). ``graph`` is None when the blend
+        gives it no share.
         """
         from recommender.engine.content import profile_scores
 
@@ -164,8 +177,9 @@ class HybridModel:
         content = profile_scores(
             self.content, weights, negative_weight=self.blend.negative_weight, columns=columns, by_term=None if columns is not None else self.content_by_term
         )
+        graph = graph_scores(self.graph, weights, negative_weight=self.blend.negative_weight, columns=columns) if self.uses_graph else None
         popularity = np.broadcast_to(self.popularity if columns is None else self.popularity[columns], cf.shape)
-        return {"cf": cf, "content": content, "popularity": popularity}
+        return {"cf": cf, "graph": graph, "content": content, "popularity": popularity}
 
     def score_parts(
         self, weights: sparse.csr_matrix, candidates: np.ndarray | None = None, *, freshness: np.ndarray | None = None,
@@ -178,7 +192,8 @@ class HybridModel:
         ``cf_balance`` (n_readers,) replaces the collaborative share for readers who chose one (NaN: the tuned blend).
         ``popularity`` (n_items,) replaces the model's own for readers who wanted nothing yet (say, with outside votes).
 
-        Keys: ``blended``, ``z_cf``, ``z_content``, ``w_cf`` (the collaborative share per cell).
+        Keys: ``blended``, ``z_cf`` (ALS, or ALS and the graph together), ``z_als``, ``z_graph`` (None without the
+        graph), ``z_content``, ``w_cf`` (the collaborative share per cell) and ``g`` (the graph's part of it per column).
         """
         parts = self.component_scores(weights, columns)
         if popularity is not None:
@@ -186,8 +201,16 @@ class HybridModel:
         known_items = self.known_items if columns is None else self.known_items[columns]
         if freshness is not None and columns is not None:
             freshness = freshness[columns]
-        z_cf = standardize(parts["cf"], candidates)
+        z_als = standardize(parts["cf"], candidates)
         z_content = standardize(parts["content"], candidates)
+        z_graph, g = None, np.zeros(len(known_items), dtype=np.float32)
+        z_cf = z_als
+        if parts["graph"] is not None:  # papers the graph knows: (1 - g) * z_als + g * z_graph; the others ALS alone
+            z_graph = standardize(parts["graph"], candidates)
+            g = np.where(known_items, np.float32(self.blend.graph_share), np.float32(0.0))
+            z_cf = z_graph - z_als
+            z_cf *= g
+            z_cf += z_als
         known = np.asarray((weights > 0).sum(axis=1), dtype=np.float32)
         share = known / (known + np.float32(self.blend.cf_half_count))
         w_cf = np.where(known_items, np.float32(self.blend.cf_weight), np.float32(self.blend.cold_cf_weight)).astype(np.float32) * share
@@ -203,7 +226,10 @@ class HybridModel:
             blended[unknown] = standardize(parts["popularity"][unknown], candidates) + z_content[unknown]
         if freshness is not None and self.blend.recency_boost:
             blended += np.float32(self.blend.recency_boost) * freshness.astype(np.float32)
-        return {"blended": blended, "z_cf": z_cf, "z_content": z_content, "w_cf": np.broadcast_to(w_cf, blended.shape)}
+        return {
+            "blended": blended, "z_cf": z_cf, "z_als": z_als, "z_graph": z_graph, "z_content": z_content,
+            "w_cf": np.broadcast_to(w_cf, blended.shape), "g": g,
+        }
 
     def scores(self, weights: sparse.csr_matrix, candidates: np.ndarray | None = None, *, freshness: np.ndarray | None = None) -> np.ndarray:
         """Blended scores (n_readers, n_items) for readers whose feedback rows are ``weights``."""

@@ -1,6 +1,6 @@
 """Offline evaluation (GUIDE section 4): warm and cold splits, recall@20, nDCG@20, recall@100.
 
-Methods compared in one run: popularity, content only, ALS only and the blend.
+Methods compared in one run: popularity, content only, ALS only, the item-item graph only and the blend.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import numpy as np
 from scipy import sparse
 from threadpoolctl import threadpool_limits
 
-from recommender.engine.blend import standardize, top_k
-from recommender.engine.content import profile_scores
+from recommender.engine.blend import diversify, standardize, top_k
+from recommender.engine.content import TfidfEncoder, profile_scores
 from recommender.engine.exchange import InteractionRecord, PaperRecord
+from recommender.engine.graph import graph_scores
 from recommender.engine.matrix import KIND_CODES, Events, wanted_events
 from recommender.engine.pipeline import FitResult
 
-METHODS = ("popularity", "content", "als", "blend")
+METHODS = ("popularity", "content", "als", "graph", "blend")
 
 
 @dataclass
@@ -117,6 +118,10 @@ def method_scores(fit: FitResult, method: str, weights: sparse.csr_matrix, candi
     if method == "als":
         factors = np.where(model.known_items[:, None], model.item_factors, 0.0)
         return model.user_factors(weights) @ factors.T
+    if method == "graph":
+        if model.graph is None:
+            return np.zeros((weights.shape[0], model.n_items), dtype=np.float32)
+        return graph_scores(model.graph, weights, negative_weight=model.blend.negative_weight)
     if method == "blend":
         return model.scores(weights, candidates)
     raise ValueError(f"unknown method {method!r}")
@@ -136,7 +141,10 @@ def rank_users(
             scores = method_scores(fit, method, chunk, candidates)
             if method != "blend":
                 scores = standardize(scores, candidates)
-            return top_k(scores, k, exclude=chunk, candidates=candidates)
+            top = top_k(scores, k, exclude=chunk, candidates=candidates)
+            if method == "blend" and fit.model.blend.diversity > 0:  # the diversity re-rank, as the feed serves it
+                return np.vstack([diversify(row, scores[i, row], fit.model.content, len(row), fit.model.blend.diversity) for i, row in enumerate(top)])
+            return top
 
         out[method] = ranked_in_chunks(rank, weights, batch=batch, threads=threads) if len(users) else np.zeros((0, width), dtype=np.int64)
     return out
@@ -185,6 +193,14 @@ def run_evaluation(
     results = {method: metrics(ranked[method], [truth[u] for u in users]) for method in METHODS}
     timings = {**fit.timings, "fit_total": round(fitted - start, 3), "rank": round(ranked_at - fitted, 3)}
     return EvaluationResult(results, users, {m: r[:, :k] for m, r in ranked.items()}, timings)
+
+
+def content_as_served(texts: list[str], known: np.ndarray) -> tuple[TfidfEncoder, sparse.csr_matrix]:
+    """TF-IDF vectors of every paper as production has them: the encoder is fitted on the ``known`` papers (n_items,)
+    bool, those in the catalogue at training time; the others (arriving later) are encoded with its vocabulary."""
+    encoder = TfidfEncoder()
+    encoder.fit_transform([text for text, seen in zip(texts, known) if seen])
+    return encoder, encoder.transform(texts)
 
 
 def truth_from_records(dataset: Dataset, records: list[InteractionRecord]) -> dict[int, np.ndarray]:

@@ -12,6 +12,7 @@ from scipy import sparse
 from recommender.engine.blend import BlendParams, HybridModel, content_to_factor_map
 from recommender.engine.collaborative import ALSParams, als_fit
 from recommender.engine.content import TfidfEncoder
+from recommender.engine.graph import GraphParams, rp3beta_neighbours
 from recommender.engine.matrix import Events, FeedbackWeights, confidence_matrix
 
 MAP_MIN_READERS = 2  # a paper teaches the content-to-factor map only when this many readers wanted it
@@ -36,9 +37,11 @@ def fit_hybrid(
     blend: BlendParams = BlendParams(),
     encoder: TfidfEncoder | None = None,
     content: sparse.csr_matrix | None = None,
+    graph: GraphParams | None = GraphParams(),
     factorize: Callable[[sparse.csr_matrix, ALSParams], tuple[np.ndarray, np.ndarray]] = als_fit,
 ) -> FitResult:
-    """Build the confidence matrix, fit ALS and the content model, map content into the factor space.
+    """Build the confidence matrix, fit ALS, the item-item graph (unless ``graph`` is None) and the content model,
+    map content into the factor space.
 
     ``factorize`` is the seam for another ALS trainer (a cluster's, say): it takes the (n_users, n_items)
     confidence CSR and the parameters and returns user and item factors, as ``als_fit`` does.
@@ -64,14 +67,27 @@ def fit_hybrid(
     else:
         item_factors = np.zeros((n_items, als.factors), dtype=np.float32)
     lap("als")
+    neighbours = rp3beta_neighbours(confidence, graph, seed=als.random_state) if graph is not None else None
+    lap("graph")
+    model = hybrid_model(confidence, content, item_factors, als=als, blend=blend, graph=neighbours, graph_params=graph)
+    lap("content_map")
+    return FitResult(model=model, confidence=confidence, encoder=encoder, known_items=model.known_items, timings=timings)
+
+
+def hybrid_model(
+    confidence: sparse.csr_matrix, content: sparse.csr_matrix, item_factors: np.ndarray, *, als: ALSParams, blend: BlendParams,
+    graph: sparse.csr_matrix | None, graph_params: GraphParams | None, content_map: np.ndarray | None = None,
+) -> HybridModel:
+    """The served model from its fitted parts: ALS ``item_factors`` (n_items, f) from ``confidence`` (n_users, n_items),
+    TF-IDF ``content`` and the item-item ``graph``; papers nobody wanted get factors mapped from their content
+    (``content_map`` when the caller has fitted it, else fitted here)."""
     wanted_by = np.asarray((confidence > 0).sum(axis=0), dtype=np.float32).ravel()  # readers who wanted each paper
     known = wanted_by > 0  # their ALS factors are served; the others' are predicted from their content
-    content_map = content_to_factor_map(content, item_factors, wanted_by >= MAP_MIN_READERS, blend)
+    if content_map is None:
+        content_map = content_to_factor_map(content, item_factors, wanted_by >= MAP_MIN_READERS, blend)
     item_factors = item_factors.copy()
     item_factors[~known] = np.asarray(content[~known] @ content_map, dtype=np.float32)
-    popularity = np.log1p(wanted_by)
-    model = HybridModel(
-        item_factors=item_factors, content=content, popularity=popularity, known_items=known, als=als, blend=blend, content_map=content_map
+    return HybridModel(
+        item_factors=item_factors, content=content, popularity=np.log1p(wanted_by), known_items=known, als=als, blend=blend,
+        content_map=content_map, graph=graph, graph_params=graph_params,
     )
-    lap("content_map")
-    return FitResult(model=model, confidence=confidence, encoder=encoder, known_items=known, timings=timings)

@@ -15,6 +15,7 @@ from scipy import sparse
 
 from accounts.models import User
 from recommender.engine.blend import HybridModel, diversify, standardize
+from recommender.engine.graph import strongest_link
 from recommender.engine.matrix import KIND_CODES, Events, confidence_matrix
 from recommender.model_store import ServedModel, store
 from recommender.models import Interaction, Paper
@@ -35,7 +36,7 @@ class FeedItem:
     paper: Paper
     score: float
     reason: str
-    source: str  # "content", "collaborative" or "popular"
+    source: str  # "content", "collaborative", "graph" or "popular"
     because: Paper | None = None
 
 
@@ -302,15 +303,28 @@ def _reasons(
     served: ServedModel, feedback: ReaderFeedback, parts: dict, row: int, columns: np.ndarray, positions: np.ndarray
 ) -> list[tuple[str, int | None]]:
     """For each chosen paper (``columns``, at ``positions`` in the scored columns): which side put it on the
-    page ("content", "collaborative" or "popular") and the reader's own paper behind it."""
+    page ("collaborative", "graph", "content" or "popular"), the one whose weighted score is largest, and the
+    reader's own paper behind it."""
     model = served.model
     positives = np.array(sorted(feedback.verbs[row]), dtype=np.int64)
     if len(positives) == 0 or len(columns) == 0:
         return [("popular", None)] * len(columns)
-    w = parts["w_cf"][row, positions]
-    cf_side = (w * parts["z_cf"][row, positions] > (1 - w) * parts["z_content"][row, positions]) & model.known_items[columns]
+    w, g = parts["w_cf"][row, positions], parts["g"][positions]
+    sides = [w * (1 - g) * parts["z_als"][row, positions], (1 - w) * parts["z_content"][row, positions]]
+    if parts["z_graph"] is not None:
+        sides.append(w * g * parts["z_graph"][row, positions])
+    side = np.argmax(np.vstack(sides), axis=0)  # 0: ALS, 1: content, 2: the item-item graph
+    side[(side == 0) & ~model.known_items[columns]] = 1  # a paper nobody wanted has only mapped factors: its content put it there
     reasons: list[tuple[str, int | None]] = [("popular", None)] * len(columns)
-    cf_picks, content_picks = np.flatnonzero(cf_side), np.flatnonzero(~cf_side)
+    graph_picks = np.flatnonzero(side == 2)
+    if len(graph_picks):
+        best, strength = strongest_link(model.graph, positives, columns[graph_picks])
+        for i, b, s in zip(graph_picks, best, strength):
+            if s > 0:
+                reasons[i] = ("graph", int(positives[b]))
+            else:
+                side[i] = 0
+    cf_picks, content_picks = np.flatnonzero(side == 0), np.flatnonzero(side == 1)
     if len(cf_picks):
         cosines = model.unit_factors_of(positives) @ model.unit_factors_of(columns[cf_picks]).T  # (positives, picks)
         for i, best in zip(cf_picks, np.argmax(cosines, axis=0)):
@@ -326,6 +340,8 @@ def _reasons(
 def _reason_text(reason: str, because: Paper | None, verb: str | None) -> str:
     if reason == "collaborative" and because:
         return f"Readers who liked “{because.title}”, which you {verb or 'liked'}, also liked this"
+    if reason == "graph" and because:
+        return f"Often saved together with “{because.title}”, which you {verb or 'liked'}"
     if reason == "content" and because:
         return f"Similar to “{because.title}”, which you {verb or 'liked'}"
     return "New and popular"

@@ -20,7 +20,6 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from recommender.engine.artifacts import Artifact, aligned_model, load_artifact, save_artifact
-from recommender.engine.blend import BlendParams
 from recommender.engine.collaborative import ALSParams
 from recommender.engine.content import TfidfEncoder
 from recommender.engine.evaluation import metrics, subset
@@ -29,6 +28,7 @@ from recommender.engine.matrix import FeedbackWeights
 from recommender.engine.pipeline import FitResult, fit_hybrid
 from recommender.models import TrainingRun
 from recommender.services.claims import claimant, claimant_is_dead
+from recommender.services.tuning import training_parameters
 from recommender.selectors.training import TrainingSnapshot, training_snapshot
 
 log = logging.getLogger(__name__)
@@ -275,13 +275,12 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     stage("extracting feedback from the database")
     snapshot = training_snapshot()
     extract_seconds = (timezone.now() - clock).total_seconds()
-    als, blend, weights = als_params(), BlendParams(), feedback_weights()
+    weights = feedback_weights()
     share = settings.GATE_READER_SHARE
     reader_hash = gate_hash(snapshot.user_pks)
     trained_on = reader_hash[snapshot.events.users] >= share  # the gate readers' feedback is never trained on
     run.parameters = {
-        "als": als.as_dict(), "blend": blend.as_dict(), "weights": {"half_life_days": weights.half_life_days},
-        "gate": {"reader_share": share, "tolerance": settings.ACTIVATION_TOLERANCE},
+        "weights": {"half_life_days": weights.half_life_days}, "gate": {"reader_share": share, "tolerance": settings.ACTIVATION_TOLERANCE},
     }
     run.sizes = {
         "papers": len(snapshot.paper_pks), "users": len(snapshot.user_pks), "interactions": len(snapshot.events.users),
@@ -296,12 +295,32 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
         run.message = f"{run.message} The active model's file cannot be read, so this one was not compared with it.".strip()
     reused = reusable_content(snapshot, active.artifact) if active else None
     reuse_seconds = (timezone.now() - clock).total_seconds()
-    stage("fitting the collaborative and content models")
-    fit = fit_hybrid(
-        subset(snapshot.events, trained_on), n_users=len(snapshot.user_pks), texts=snapshot.texts, weights=weights, als=als, blend=blend,
-        factorize=import_string(settings.ALS_TRAINER), encoder=reused[0] if reused else None, content=reused[1] if reused else None,
+    clock = timezone.now()
+    encoder, content = reused if reused else (TfidfEncoder(), None)
+    if content is None:
+        content = encoder.fit_transform(snapshot.texts)
+    content_seconds = (timezone.now() - clock).total_seconds()
+
+    stage("choosing the parameters")
+    clock = timezone.now()
+    trained = subset(snapshot.events, trained_on)
+    threads = settings.ALS_NUM_THREADS or os.cpu_count() or 1
+    chosen, run.tuning = training_parameters(
+        events=trained, n_users=len(snapshot.user_pks), content=content, weights=weights, threads=threads, on_progress=stage,
     )
-    timings = {"extract": round(extract_seconds, 3), "content_reuse": round(reuse_seconds, 3), **fit.timings}
+    tuning_seconds = (timezone.now() - clock).total_seconds()
+    run.parameters = {**run.parameters, "als": chosen.als.as_dict(), "graph": chosen.graph.as_dict(), "blend": chosen.blend.as_dict()}
+    _save_claimed(run, ["parameters", "tuning"])
+
+    stage("fitting the collaborative, item-item and content models")
+    fit = fit_hybrid(
+        trained, n_users=len(snapshot.user_pks), texts=snapshot.texts, weights=weights, als=chosen.als, blend=chosen.blend,
+        graph=chosen.graph, factorize=import_string(settings.ALS_TRAINER), encoder=encoder, content=content,
+    )
+    timings = {
+        "extract": round(extract_seconds, 3), "content_reuse": round(reuse_seconds, 3), **fit.timings,
+        "content": round(content_seconds, 3), "tuning": round(tuning_seconds, 3),
+    }
     run.sizes = {**run.sizes, "content_reused": reused is not None}
 
     stage("scoring the new and the active model on feedback neither has seen")

@@ -1,20 +1,33 @@
-"""Offline evaluation of the recommender on files; needs no database."""
+"""Offline evaluation of the recommender on files; needs no database.
+
+As the nightly retrain does: the parameters are searched on a validation split of the training part (never the
+test part) from the settings' starting point, within ``--tuning-budget`` seconds (``--fixed``: the settings'
+parameters as they are), and the TF-IDF vocabulary is fitted on the papers known at training time only (papers
+held out as new are encoded with it, as production encodes papers that arrive after a retrain).
+"""
 
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from recommender.engine.evaluation import METHODS, dataset_from_records, run_evaluation, split_cold, split_warm, subset, truth_from_records
+from recommender.engine.evaluation import (
+    METHODS, content_as_served, dataset_from_records, run_evaluation, split_cold, split_warm, subset, truth_from_records,
+)
 from recommender.engine.exchange import DatasetError, read_interactions_csv, read_papers
-from recommender.services.training import als_params, feedback_weights
+from recommender.engine.tuning import tune
+from recommender.services.training import feedback_weights
+from recommender.services.tuning import parameters_from_settings, pinned_parameters
 
 
 class Command(BaseCommand):
     help = (
-        "Train on --train only and rank for every reader in --test (or split --dataset by --protocol), "
-        "printing recall@20, nDCG@20 and recall@100 for popularity, content, ALS and the blend."
+        "Train on --train only and rank for every reader in --test (or split --dataset by --protocol), printing recall@20, "
+        "nDCG@20 and recall@100 for popularity, content, ALS, the item-item graph and the blend; the parameters are searched "
+        "on a validation split of the training part first (unless --fixed)."
     )
     requires_system_checks: list = []
 
@@ -29,6 +42,8 @@ class Command(BaseCommand):
         parser.add_argument("--k", type=int, default=100, help="how many papers to recommend per reader (default 100)")
         parser.add_argument("--recs-out", help="write the blend's recommendations here, one JSON line per reader")
         parser.add_argument("--json", help="write the metrics here as JSON")
+        parser.add_argument("--fixed", action="store_true", help="use the settings' parameters as they are (no search)")
+        parser.add_argument("--tuning-budget", type=float, default=300.0, help="seconds the parameter search may take (default 300)")
 
     def handle(self, *args, **options) -> None:
         if options["k"] < 1:
@@ -42,9 +57,25 @@ class Command(BaseCommand):
         if not truth:
             raise CommandError("no reader in the test set has a paper to find")
         self.stderr.write(f"{label}: {len(dataset.user_ids)} readers, {len(dataset.item_ids)} papers, {len(train.users)} training events, {len(truth)} test readers")
-        fit_options = {"als": als_params(), "weights": feedback_weights()}
+        known = np.ones(len(dataset.item_ids), dtype=bool)
+        if candidates is not None:
+            known[candidates] = False  # papers held out as new: not in the catalogue when the vocabulary was fitted
+        encoder, content = content_as_served(dataset.texts, known)
+        weights, parameters, tuning = feedback_weights(), parameters_from_settings(), None
+        if not options["fixed"]:
+            started = time.perf_counter()
+            result = tune(
+                train, n_users=len(dataset.user_ids), content=content, start=parameters, pinned=pinned_parameters(), weights=weights,
+                budget_seconds=options["tuning_budget"], threads=parameters.als.num_threads or os.cpu_count() or 1, seed=options["seed"] + 1,
+                on_progress=lambda message: self.stderr.write(message),
+            )
+            parameters, tuning = result.chosen, result.as_dict()
+            self.stderr.write(f"parameters searched in {time.perf_counter() - started:.0f} s: {result.reason}")
+        fit_options = {
+            "als": parameters.als, "graph": parameters.graph, "blend": parameters.blend, "weights": weights, "encoder": encoder, "content": content,
+        }
         result = run_evaluation(dataset, train, truth, candidates=candidates, k=options["k"], fit_options=fit_options)
-        self._report(result, options, dataset, label)
+        self._report(result, options, dataset, label, parameters, tuning)
 
     def _load(self, options):
         if options["dataset"]:
@@ -76,7 +107,7 @@ class Command(BaseCommand):
             truth = {u: items for u, items in truth.items() if len(items)}
         return dataset, dataset.events, truth, candidates, Path(options["test"]).name
 
-    def _report(self, result, options, dataset, label) -> None:
+    def _report(self, result, options, dataset, label, parameters, tuning) -> None:
         header = f"{'method':<12}{'recall@20':>11}{'nDCG@20':>10}{'recall@100':>12}"
         self.stdout.write(header)
         for method in METHODS:
@@ -88,5 +119,7 @@ class Command(BaseCommand):
                 for row, user in zip(result.ranked["blend"], result.users):
                     handle.write(json.dumps({"user": dataset.user_ids[user], "recommended": [dataset.item_ids[j] for j in row]}) + "\n")
         if options["json"]:
-            payload = {"data": label, "metrics": result.metrics, "timings": result.timings}
+            payload = {
+                "data": label, "metrics": result.metrics, "timings": result.timings, "parameters": parameters.tunable_values(), "tuning": tuning,
+            }
             Path(options["json"]).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

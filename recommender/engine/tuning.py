@@ -1,0 +1,505 @@
+"""Choosing the engine's parameters on the site's own data, inside a time budget. No Django here.
+
+A validation split is carved from the training events (the caller has already left the gate's readers
+out): some readers lose a fifth of the papers they wanted (*warm*), and a tenth of the papers lose all
+their feedback (*cold*, as papers that arrive after training). The search starts from the last choice
+and runs in stages, each keeping the best found so far, while the budget lasts:
+
+1. the start point's ALS, fitted for a third of its iterations; its time sets the budget (``budget_fits``
+   single fits at most) and the cost of every later trial;
+2. the item-item graph: alpha, beta and the neighbours kept, one step each way;
+3. ALS factors, regularization and alpha, one step each way, each fitted for a third of the iterations;
+   around a new best the steps are tried again; then the start point and the best other run all their
+   iterations and the better one wins (successive halving);
+4. the blend's collaborative and graph shares, on a pool of each validation reader's best candidates;
+5. the content-to-factor ridge and the share of mapped factors, on the cold papers;
+6. the diversity trade-off: the largest whose recall@20 is within 1% of the best.
+
+The objective is recall@20 of the blend as the site serves it. A change is kept only when it improves the
+figure by at least ``MIN_GAIN`` (relative), so a noisy night does not move the site's parameters. Values
+the caller pins are never changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+from threadpoolctl import threadpool_limits
+
+from recommender.engine.blend import BlendParams, HybridModel, content_to_factor_map, diversify, top_k
+from recommender.engine.collaborative import ALSParams
+from recommender.engine.evaluation import ranked_in_chunks, subset
+from recommender.engine.gate import recall_per_reader
+from recommender.engine.graph import GraphParams, rp3beta_neighbours
+from recommender.engine.matrix import Events, FeedbackWeights, confidence_matrix, wanted_events
+from recommender.engine.pipeline import MAP_MIN_READERS, hybrid_model
+
+TUNABLE = (
+    "als.factors", "als.regularization", "als.alpha",
+    "graph.alpha", "graph.beta", "graph.neighbours",
+    "blend.cf_weight", "blend.graph_share", "blend.cold_cf_weight", "blend.map_regularization", "blend.diversity",
+)
+MIN_GAIN = 0.005  # a change must raise validation recall@20 by this much (relative) to be kept
+MIN_READERS = 100  # validation readers needed before anything is tuned
+POOL = 100  # per signal, each reader's best candidates pooled for the share grid
+DIVERSITY_READERS = 500  # readers the diversity stage re-ranks
+DIVERSITY_COST = 0.01  # the diversity kept is the largest within this share of the best recall
+CF_WEIGHTS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+GRAPH_SHARES = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8)
+COLD_CF_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+DIVERSITIES = (0.0, 0.5, 1.0, 2.0)
+# One step each way per parameter, within these bounds.
+BOUNDS = {
+    "als.factors": (4, 512), "als.regularization": (0.01, 300.0), "als.alpha": (1.0, 200.0),
+    "graph.alpha": (0.1, 1.5), "graph.beta": (0.0, 1.0), "graph.neighbours": (25, 400),
+}
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """Everything the search may change: ALS, the item-item graph and the blend."""
+
+    als: ALSParams = ALSParams()
+    graph: GraphParams = GraphParams()
+    blend: BlendParams = BlendParams()
+
+    def value(self, name: str):
+        group, attribute = name.split(".")
+        return getattr(getattr(self, group), attribute)
+
+    def changed(self, changes: dict[str, float]) -> Parameters:
+        """A copy with ``changes`` ({"als.factors": 128, ...}) applied."""
+        groups: dict[str, dict] = {}
+        for name, value in changes.items():
+            group, attribute = name.split(".")
+            groups.setdefault(group, {})[attribute] = value
+        return dataclasses.replace(self, **{group: dataclasses.replace(getattr(self, group), **values) for group, values in groups.items()})
+
+    def tunable_values(self) -> dict[str, float]:
+        return {name: self.value(name) for name in TUNABLE}
+
+
+@dataclass
+class ValidationSplit:
+    """Training events less what is held out, and per validation reader (a row) the papers to find."""
+
+    train: Events
+    warm_readers: np.ndarray
+    warm_truth: list[np.ndarray]
+    cold_items: np.ndarray  # papers whose feedback is all held out
+    cold_readers: np.ndarray
+    cold_truth: list[np.ndarray]  # per cold reader: the cold papers they wanted
+
+
+def validation_split(
+    events: Events, n_items: int, *, weights: FeedbackWeights = FeedbackWeights(), seed: int = 1, max_readers: int = 2000,
+    fraction: float = 0.2, cold_fraction: float = 0.1, min_items: int = 5,
+) -> ValidationSplit:
+    """Hold out ``cold_fraction`` of the papers someone wanted (all their feedback), and of up to ``max_readers``
+    readers with at least ``min_items`` other wanted papers, ``fraction`` of those (all feedback on them)."""
+    rng = np.random.default_rng(seed)
+    n = max(n_items, 1)
+    key = events.users * n + events.items
+    cells = np.unique(key[wanted_events(events, n_items, weights)])
+    cell_users, cell_items = cells // n, cells % n
+    wanted_items = np.unique(cell_items)
+    cold = np.sort(rng.choice(wanted_items, size=int(round(cold_fraction * len(wanted_items))), replace=False))
+    is_cold = np.isin(cell_items, cold)
+    warm_cells = cells[~is_cold]  # sorted by reader, then paper
+    warm_users = warm_cells // n
+    readers, counts = np.unique(warm_users, return_counts=True)
+    eligible = readers[counts >= min_items]
+    chosen = np.sort(rng.choice(eligible, size=min(max_readers, len(eligible)), replace=False))
+    starts, ends = np.searchsorted(warm_users, chosen), np.searchsorted(warm_users, chosen, side="right")
+    held = [rng.choice(warm_cells[s:e], size=max(1, int(round(fraction * (e - s)))), replace=False) for s, e in zip(starts, ends)]
+    held_keys = np.concatenate(held) if held else np.zeros(0, dtype=np.int64)
+    train = subset(events, ~(np.isin(key, held_keys) | np.isin(events.items, cold)))
+    warm_truth = [np.sort(h % n) for h in held]
+    # Cold readers: those who wanted a cold paper and still have feedback to be known by.
+    trained_readers = np.unique(train.users)
+    cold_users, cold_papers = cell_users[is_cold], cell_items[is_cold]
+    candidates = np.intersect1d(np.unique(cold_users), trained_readers)
+    cold_readers = np.sort(rng.choice(candidates, size=min(max_readers, len(candidates)), replace=False))
+    order = np.argsort(cold_users, kind="stable")
+    cold_users, cold_papers = cold_users[order], cold_papers[order]
+    cold_truth = [cold_papers[np.searchsorted(cold_users, r) : np.searchsorted(cold_users, r, side="right")] for r in cold_readers]
+    return ValidationSplit(train, chosen, warm_truth, cold, cold_readers, cold_truth)
+
+
+@dataclass
+class TuningResult:
+    chosen: Parameters
+    searched: bool
+    reason: str
+    seconds: float = 0.0
+    budget_seconds: float = 0.0  # the budget that applied: the smaller of the seconds given and ``budget_fits`` fits
+    validation: dict = field(default_factory=dict)  # readers, and the start point's and the choice's figures
+    trials: list[dict] = field(default_factory=list)  # every trial: stage, what changed, its figure, its seconds
+
+    def as_dict(self) -> dict:
+        return {
+            "searched": self.searched, "reason": self.reason, "seconds": round(self.seconds, 2), "budget_seconds": round(self.budget_seconds, 2),
+            "chosen": self.chosen.tunable_values(), "validation": self.validation, "trials": self.trials,
+        }
+
+
+class _AlsRun:
+    """One ALS configuration fitted a few iterations at a time (each call continues from the factors so far)."""
+
+    def __init__(self, confidence: sparse.csr_matrix, params: ALSParams) -> None:
+        from implicit.als import AlternatingLeastSquares
+
+        self.params, self.done, self.seconds = params, 0, 0.0
+        self._confidence = confidence.astype(np.float32)
+        with threadpool_limits(limits=1, user_api="blas"):  # implicit checks BLAS threads when it is created
+            self._model = AlternatingLeastSquares(
+                factors=params.factors, regularization=params.regularization, iterations=1, alpha=params.alpha,
+                use_gpu=params.use_gpu, num_threads=params.num_threads, random_state=params.random_state,
+            )
+
+    def advance(self, iterations: int) -> None:
+        """Fit until ``iterations`` have run in all."""
+        if iterations <= self.done:
+            return
+        started = time.perf_counter()
+        self._model.iterations = iterations - self.done
+        with threadpool_limits(limits=1, user_api="blas"):
+            self._model.fit(self._confidence, show_progress=False)
+        self.done = iterations
+        self.seconds += time.perf_counter() - started
+
+    @property
+    def item_factors(self) -> np.ndarray:
+        model = self._model.to_cpu() if self.params.use_gpu else self._model
+        return np.ascontiguousarray(model.item_factors, dtype=np.float32)
+
+
+class _Bench:
+    """The split's fixed parts, and how a set of parameters scores on it."""
+
+    def __init__(self, split: ValidationSplit, *, n_users: int, content: sparse.csr_matrix, weights: FeedbackWeights, threads: int) -> None:
+        self.split, self.content, self.threads = split, content, threads
+        self.confidence = confidence_matrix(split.train, (n_users, content.shape[0]), weights)
+        self.warm_rows = self.confidence[split.warm_readers]
+        self.cold_rows = self.confidence[split.cold_readers]
+        self._graphs: dict[GraphParams, sparse.csr_matrix] = {}
+        self.wanted_by = np.asarray((self.confidence > 0).sum(axis=0), dtype=np.float32).ravel()
+
+    def graph(self, params: GraphParams) -> sparse.csr_matrix:
+        if params not in self._graphs:
+            self._graphs[params] = rp3beta_neighbours(self.confidence, params)
+        return self._graphs[params]
+
+    def model(self, factors: np.ndarray, params: Parameters, content_map: np.ndarray | None = None) -> HybridModel:
+        """The validation model; without ``content_map`` papers nobody wanted get no factors (warm readers hardly
+        ever want them, and the map costs more than the rest of a trial)."""
+        if content_map is None:
+            content_map = np.zeros((self.content.shape[1], factors.shape[1]), dtype=np.float32)
+        return hybrid_model(
+            self.confidence, self.content, factors, als=params.als, blend=params.blend, graph=self.graph(params.graph),
+            graph_params=params.graph, content_map=content_map,
+        )
+
+    def content_map(self, factors: np.ndarray, ridge: float) -> np.ndarray:
+        return content_to_factor_map(self.content, factors, self.wanted_by >= MAP_MIN_READERS, BlendParams(map_regularization=ridge))
+
+    def warm_recall(self, model: HybridModel) -> float:
+        """Mean recall@20 of the blend (before the diversity re-rank) over the warm readers."""
+        ranked = ranked_in_chunks(lambda chunk: top_k(model.scores(chunk), 20, exclude=chunk), self.warm_rows, batch=256, threads=self.threads)
+        return float(np.mean(recall_per_reader(ranked, self.split.warm_truth)))
+
+    def cold_recall(self, model: HybridModel) -> float:
+        """Mean recall@20 over the cold readers, each ranking only the cold papers."""
+        cold = self.split.cold_items
+
+        def rank(chunk: sparse.csr_matrix) -> np.ndarray:
+            return cold[top_k(model.score_parts(chunk, columns=cold)["blended"], 20)]
+
+        ranked = ranked_in_chunks(rank, self.cold_rows, batch=256, threads=self.threads)
+        return float(np.mean(recall_per_reader(ranked, self.split.cold_truth)))
+
+    def pools(self, model: HybridModel) -> _Pools:
+        """Each warm reader's best ``POOL`` candidates by every signal, with the standardised signals there."""
+        parts_of: list[dict] = []
+        for start in range(0, self.warm_rows.shape[0], 256):
+            chunk = self.warm_rows[start : start + 256]
+            parts = model.score_parts(chunk)
+            signals = [parts["z_als"], parts["z_content"]] + ([parts["z_graph"]] if parts["z_graph"] is not None else [])
+            rows, cols = chunk.nonzero()
+            for signal in signals:
+                signal[rows, cols] = -np.inf  # what the reader already has is never a candidate
+            known = np.asarray((chunk > 0).sum(axis=1), dtype=np.float32).ravel()
+            for i in range(chunk.shape[0]):
+                best = np.unique(np.concatenate([np.argpartition(-s[i], POOL)[:POOL] for s in signals]))
+                parts_of.append({
+                    "columns": best, "als": parts["z_als"][i, best], "content": parts["z_content"][i, best],
+                    "graph": parts["z_graph"][i, best] if parts["z_graph"] is not None else np.zeros(len(best), dtype=np.float32),
+                    "share": known[i] / (known[i] + model.blend.cf_half_count),
+                })
+        return _Pools(parts_of, model.known_items, self.split.warm_truth)
+
+
+@dataclass
+class _Pools:
+    readers: list[dict]
+    known_items: np.ndarray
+    truth: list[np.ndarray]
+
+    def blended(self, i: int, blend: BlendParams) -> tuple[np.ndarray, np.ndarray]:
+        reader = self.readers[i]
+        known = self.known_items[reader["columns"]]
+        g = np.where(known, blend.graph_share, 0.0)
+        w = np.where(known, blend.cf_weight, blend.cold_cf_weight) * reader["share"]
+        cf = (1 - g) * reader["als"] + g * reader["graph"]
+        return reader["columns"], w * cf + (1 - w) * reader["content"]
+
+    def recall(self, blend: BlendParams) -> float:
+        hits = []
+        for i, truth in enumerate(self.truth):
+            columns, scores = self.blended(i, blend)
+            top = columns[np.argsort(-scores, kind="stable")[:20]]
+            hits.append(np.isin(top, truth).sum() / min(20, len(truth)))
+        return float(np.mean(hits))
+
+    def diversified_recall(self, blend: BlendParams, content: sparse.csr_matrix, trade_off: float, readers: int) -> float:
+        hits = []
+        for i, truth in enumerate(self.truth[:readers]):
+            columns, scores = self.blended(i, blend)
+            order = np.argsort(-scores, kind="stable")[:100]
+            top = diversify(columns[order], scores[order], content, 20, trade_off)
+            hits.append(np.isin(top, truth).sum() / min(20, len(truth)))
+        return float(np.mean(hits))
+
+
+def neighbourhood(params: Parameters, names: tuple[str, ...], pinned: frozenset[str]) -> list[tuple[str, Parameters]]:
+    """One step each way for every name in ``names`` not pinned (doubling or halving sizes and strengths, +-0.25
+    for the graph's alpha and +-0.15 for its beta), inside BOUNDS; labelled "name=value"."""
+    out = []
+    for name in names:
+        if name in pinned:
+            continue
+        value = params.value(name)
+        if name in ("graph.alpha", "graph.beta"):
+            step = 0.25 if name == "graph.alpha" else 0.15
+            steps = [round(value + step, 3), round(value - step, 3)]
+        elif name == "als.regularization":
+            steps = [value * 3, value / 3]
+        else:
+            steps = [value * 2, value / 2]
+        low, high = BOUNDS[name]
+        for candidate in steps:
+            if name in ("als.factors", "graph.neighbours"):
+                candidate = int(round(candidate))
+            if low <= candidate <= high and candidate != value:
+                out.append((f"{name}={candidate:g}", params.changed({name: candidate})))
+    return out
+
+
+def tune(
+    events: Events, *, n_users: int, content: sparse.csr_matrix, start: Parameters, pinned: frozenset[str] = frozenset(),
+    budget_seconds: float, budget_fits: float = float("inf"), weights: FeedbackWeights = FeedbackWeights(), readers: int = 2000,
+    threads: int = 1, seed: int = 1, clock: Callable[[], float] = time.monotonic, on_progress: Callable[[str], None] = lambda message: None,
+) -> TuningResult:
+    """Search parameters for ``events`` (the training events; ``content`` (n_items, n_terms) the papers' vectors)
+    from ``start``, never changing ``pinned`` names (see TUNABLE), within ``budget_seconds`` and ``budget_fits``
+    times the estimated time of one full ALS fit. Returns the choice (``start`` where nothing beat it)."""
+    began = clock()
+    split = validation_split(events, content.shape[0], weights=weights, seed=seed, max_readers=readers)
+    if len(split.warm_readers) < MIN_READERS:
+        return TuningResult(start, False, f"too few readers to tune on ({len(split.warm_readers)} with 5 papers or more, {MIN_READERS} needed)")
+    search = _Search(_Bench(split, n_users=n_users, content=content, weights=weights, threads=threads), start, pinned, clock, on_progress)
+    search.run(began, budget_seconds, budget_fits)
+    return TuningResult(
+        search.best, True, search.summary(), clock() - began, search.deadline - began, search.validation(), search.trials,
+    )
+
+
+class _Search:
+    """The stages of :func:`tune`, with the best parameters so far and every trial's record."""
+
+    def __init__(self, bench: _Bench, start: Parameters, pinned: frozenset[str], clock, on_progress) -> None:
+        self.bench, self.start, self.pinned, self.clock, self.say = bench, start, pinned, clock, on_progress
+        self.best = start
+        self.trials: list[dict] = []
+        self.deadline = float("inf")
+        self.rung = max(1, start.als.iterations // 3)
+        self.figures: dict[str, float] = {}
+        self.skipped: list[str] = []
+
+    def run(self, began: float, budget_seconds: float, budget_fits: float) -> None:
+        self.deadline = began + budget_seconds
+        start_run = self._als_trial("start", self.start)
+        per_iteration = start_run.seconds / start_run.done
+        self.deadline = began + min(budget_seconds, budget_fits * per_iteration * self.start.als.iterations)
+        self.per_iteration = per_iteration
+        runs = {self.start.als: start_run}
+        self._graph_stage(start_run)
+        best_run = self._als_stage(runs)
+        model = self.bench.model(best_run.item_factors, self.best)
+        self._share_stage(model)
+        self._cold_stage(best_run.item_factors)
+        self._diversity_stage(model)
+        self._final_figures(runs, best_run)
+
+    # -- time --------------------------------------------------------------------------------------------------
+    def _affordable(self, seconds: float, what: str) -> bool:
+        if self.clock() + seconds <= self.deadline:
+            return True
+        self.skipped.append(what)
+        return False
+
+    def _record(self, stage: str, label: str, figure: float, seconds: float, **extra) -> None:
+        self.trials.append({"stage": stage, "trial": label, "recall@20": round(figure, 4), "seconds": round(seconds, 2), **extra})
+        self.say(f"tuning {stage}: {label} recall@20 {figure:.4f} ({seconds:.1f} s)")
+
+    def _better(self, figure: float, than: float) -> bool:
+        return figure > than * (1 + MIN_GAIN) or (than == 0 and figure > 0)
+
+    # -- stages ------------------------------------------------------------------------------------------------
+    def _als_trial(self, label: str, params: Parameters, run: _AlsRun | None = None, iterations: int | None = None) -> _AlsRun:
+        started = self.clock()
+        run = run or _AlsRun(self.bench.confidence, params.als)
+        run.advance(iterations or self.rung)
+        figure = self.bench.warm_recall(self.bench.model(run.item_factors, params))
+        self.eval_seconds = max(0.0, self.clock() - started - run.seconds) if label == "start" else self.eval_seconds
+        run.figure = figure  # type: ignore[attr-defined]
+        self._record("als", label, figure, self.clock() - started, iterations=run.done)
+        return run
+
+    def _graph_stage(self, start_run: _AlsRun) -> None:
+        factors = start_run.item_factors
+        current = start_run.figure  # type: ignore[attr-defined]
+        graph_seconds = None
+        for label, candidate in neighbourhood(self.best, ("graph.alpha", "graph.beta", "graph.neighbours"), self.pinned):
+            if not self._affordable((graph_seconds or 2 * self.eval_seconds) + self.eval_seconds, f"graph {label}"):
+                break
+            started = self.clock()
+            figure = self.bench.warm_recall(self.bench.model(factors, candidate))
+            seconds = self.clock() - started
+            graph_seconds = max(0.0, seconds - self.eval_seconds)
+            self._record("graph", label, figure, seconds)
+            if self._better(figure, current):
+                self.best, current = self.best.changed({n: candidate.value(n) for n in ("graph.alpha", "graph.beta", "graph.neighbours")}), figure
+
+    def _als_cost(self, params: ALSParams, iterations: int) -> float:
+        return self.per_iteration * iterations * (params.factors / self.start.als.factors) ** 1.5 + self.eval_seconds
+
+    def _als_stage(self, runs: dict[ALSParams, _AlsRun]) -> _AlsRun:
+        """Steps around the best ALS parameters at the rung, re-centred on each new best; then the finalists in full."""
+        start_run = runs[self.start.als]
+        start_run.figure = self.bench.warm_recall(self.bench.model(start_run.item_factors, self.best))  # with the chosen graph
+        center = start_run
+        while True:
+            moved = False
+            for label, candidate in neighbourhood(self.best, ("als.factors", "als.regularization", "als.alpha"), self.pinned):
+                if candidate.als in runs:
+                    continue
+                if not self._affordable(self._als_cost(candidate.als, self.rung), f"ALS {label}"):
+                    break
+                runs[candidate.als] = self._als_trial(label, candidate)
+            leader = max(runs.values(), key=lambda run: run.figure)
+            if leader is not center and self._better(leader.figure, center.figure):
+                center, moved = leader, True
+                self.best = dataclasses.replace(self.best, als=leader.params)
+            if not moved or self.skipped:
+                break
+        for run in [start_run] + ([center] if center is not start_run else []):  # the finalists, in full
+            if self._affordable(self._als_cost(run.params, run.params.iterations - run.done), f"ALS {run.params.factors} factors in full"):
+                label = "start in full" if run is start_run else "best in full"
+                self._als_trial(label, dataclasses.replace(self.best, als=run.params), run, run.params.iterations)
+        if center is start_run:
+            return start_run
+        if center.done == start_run.done and not self._better(center.figure, start_run.figure):  # the rung's lead did not last
+            self.best = dataclasses.replace(self.best, als=start_run.params)
+            return start_run
+        return center
+
+    def _share_stage(self, model: HybridModel) -> None:
+        names = [n for n in ("blend.cf_weight", "blend.graph_share") if n not in self.pinned]
+        if not names or not self._affordable(2 * self.eval_seconds, "blend shares"):
+            return
+        started = self.clock()
+        pools = self.bench.pools(model)
+        current = pools.recall(self.best.blend)
+        values = {"blend.cf_weight": CF_WEIGHTS, "blend.graph_share": GRAPH_SHARES}
+        grid = [dict(zip(names, point)) for point in itertools.product(*(values[name] for name in names))]
+        scored = [(pools.recall(self.best.changed(point).blend), point) for point in grid]
+        figure, point = max(scored, key=lambda pair: pair[0])
+        self._record("shares", ", ".join(f"{k}={v:g}" for k, v in point.items()), figure, self.clock() - started, before=round(current, 4))
+        if self._better(figure, current):
+            self.best = self.best.changed(point)
+        self.pools = pools
+
+    def _cold_stage(self, factors: np.ndarray) -> None:
+        names = [n for n in ("blend.map_regularization", "blend.cold_cf_weight") if n not in self.pinned]
+        if not names or len(self.bench.split.cold_readers) < MIN_READERS // 5:
+            return
+        ridge = self.best.blend.map_regularization
+        ridges = [ridge, ridge / 3, ridge * 3] if "blend.map_regularization" in names else [ridge]
+        shares = COLD_CF_WEIGHTS if "blend.cold_cf_weight" in names else (self.best.blend.cold_cf_weight,)
+        current = None
+        best_point, best_figure = None, -1.0
+        for value in ridges:
+            if not self._affordable(3 * self.eval_seconds, f"cold ridge={value:g}"):
+                break
+            started = self.clock()
+            content_map = self.bench.content_map(factors, value)
+            model = self.bench.model(factors, self.best.changed({"blend.map_regularization": value}), content_map)
+            for share in shares:
+                model.blend = dataclasses.replace(model.blend, cold_cf_weight=share)
+                figure = self.bench.cold_recall(model)
+                if value == ridge and share == self.best.blend.cold_cf_weight:
+                    current = figure
+                if figure > best_figure:
+                    best_point, best_figure = {"blend.map_regularization": value, "blend.cold_cf_weight": share}, figure
+            self._record("cold", f"blend.map_regularization={value:g}", best_figure, self.clock() - started)
+        if current is None:
+            current = -1.0
+        self.figures["cold_start"] = current
+        if best_point is not None and self._better(best_figure, current):
+            self.best = self.best.changed(best_point)
+            self.figures["cold_chosen"] = best_figure
+        else:
+            self.figures["cold_chosen"] = current
+
+    def _diversity_stage(self, model: HybridModel) -> None:
+        if "blend.diversity" in self.pinned or not hasattr(self, "pools"):
+            return
+        if not self._affordable(4 * self.eval_seconds, "diversity"):
+            return
+        started = self.clock()
+        figures = {d: self.pools.diversified_recall(self.best.blend, self.bench.content, d, DIVERSITY_READERS) for d in DIVERSITIES}
+        best = max(figures.values())
+        chosen = max(d for d, figure in figures.items() if figure >= (1 - DIVERSITY_COST) * best)
+        self._record("diversity", f"blend.diversity={chosen:g}", figures[chosen], self.clock() - started, all={f"{d:g}": round(f, 4) for d, f in figures.items()})
+        self.best = self.best.changed({"blend.diversity": chosen})
+
+    def _final_figures(self, runs: dict[ALSParams, _AlsRun], best_run: _AlsRun) -> None:
+        start_run = runs[self.start.als]
+        iterations = min(start_run.done, best_run.done)
+        if start_run.done == best_run.done:
+            self.figures["start"] = self.bench.warm_recall(self.bench.model(start_run.item_factors, self.start))
+            self.figures["chosen"] = self.bench.warm_recall(self.bench.model(best_run.item_factors, self.best))
+            self.figures["iterations"] = iterations
+
+    def validation(self) -> dict:
+        split = self.bench.split
+        out = {"readers": len(split.warm_readers), "cold_readers": len(split.cold_readers), "cold_papers": len(split.cold_items)}
+        for key, value in self.figures.items():
+            out[key] = round(value, 4) if isinstance(value, float) else value
+        return out
+
+    def summary(self) -> str:
+        changed = [f"{name} {self.start.value(name):g} -> {self.best.value(name):g}" for name in TUNABLE if self.best.value(name) != self.start.value(name)]
+        text = "changed " + ", ".join(changed) if changed else "kept the start point"
+        if "start" in self.figures:
+            text += f" (validation recall@20 {self.figures['start']:.4f} -> {self.figures['chosen']:.4f})"
+        if self.skipped:
+            text += f"; out of time before: {', '.join(self.skipped[:3])}{' ...' if len(self.skipped) > 3 else ''}"
+        return text
