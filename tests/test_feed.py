@@ -287,3 +287,23 @@ def test_the_feed_page_takes_a_fixed_number_of_queries_whatever_the_reader_did_a
     with django_assert_num_queries(FEED_PAGE_QUERIES):
         response = client.get("/feed/")
     assert response.status_code == 200 and len(response.context["items"]) == min(page_size, 24 - likes)
+
+def test_a_paper_often_saved_with_one_you_liked_is_explained_by_the_graph(community, newcomer, settings):
+    """Ten readers save an astronomy paper and a compiler paper together (nothing alike in their texts): after liking
+    the first, a newcomer is shown the second because the two are so often saved together."""
+    papers, _ = community
+    settings.BLEND_GRAPH_SHARE = 1.0
+    astro, lang = papers["astro"][0], papers["lang"][7]
+    for n in range(10):
+        pair_reader = UserFactory(username=f"pair{n}")
+        for paper in (astro, lang):
+            Interaction.objects.create(user=pair_reader, paper=paper, kind="save")
+    run = retrain()
+    assert run.parameters["blend"]["graph_share"] == 1.0
+    feedback_set(user=newcomer, paper=astro, kind="like", on=True)
+    items = feed_for_user(user=newcomer, limit=5)
+    pick = next(item for item in items if item.paper == lang)
+    assert pick.source == "graph" and pick.because == astro
+    assert pick.reason == f"Often saved together with “{astro.title}”, which you liked"
+    # The paper page's "readers who liked this also liked" lists it from the same neighbours.
+    assert lang in paper_neighbours(paper=astro).also_liked

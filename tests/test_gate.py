@@ -139,7 +139,8 @@ def test_readers_joining_between_nights_do_not_make_the_gate_refuse_and_a_crippl
     assert second.metrics["holdout"]["until"] == first.data_until.timestamp() and second.metrics["holdout"]["kind"] == TEMPORAL
     assert second.data_until > first.data_until
 
-    settings.ALS_FACTORS, settings.ALS_ITERATIONS = 1, 1  # as ALS_FACTORS=1 ALS_ITERATIONS=1 in the environment
+    settings.ALS_FACTORS, settings.ALS_ITERATIONS = 1, 1  # as ALS_FACTORS=1 ALS_ITERATIONS=1 in the environment,
+    settings.TUNING_PINNED = frozenset({"als.factors"})  # which pins what it sets
     crippled = retrain()
     # Judged on the gate readers' most recent papers before the second model went live: the new readers' among them.
     holdout = crippled.metrics["holdout"]

@@ -52,7 +52,7 @@ DIVERSITY_READERS = 500  # readers the diversity stage re-ranks
 DIVERSITY_COST = 0.01  # the diversity kept is the largest within this share of the best recall
 CF_WEIGHTS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 GRAPH_SHARES = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8)
-COLD_CF_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+COLD_CF_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # with the start's own
 DIVERSITIES = (0.0, 0.5, 1.0, 2.0)
 # One step each way per parameter, within these bounds.
 BOUNDS = {
@@ -214,15 +214,22 @@ class _Bench:
         ranked = ranked_in_chunks(lambda chunk: top_k(model.scores(chunk), 20, exclude=chunk), self.warm_rows, batch=256, threads=self.threads)
         return float(np.mean(recall_per_reader(ranked, self.split.warm_truth)))
 
-    def cold_recall(self, model: HybridModel) -> float:
-        """Mean recall@20 over the cold readers, each ranking only the cold papers."""
-        cold = self.split.cold_items
-
-        def rank(chunk: sparse.csr_matrix) -> np.ndarray:
-            return cold[top_k(model.score_parts(chunk, columns=cold)["blended"], 20)]
-
-        ranked = ranked_in_chunks(rank, self.cold_rows, batch=256, threads=self.threads)
-        return float(np.mean(recall_per_reader(ranked, self.split.cold_truth)))
+    def cold_recalls(self, model: HybridModel, shares: tuple[float, ...]) -> dict[float, float]:
+        """Mean recall@20 over the cold readers, each ranking only the cold papers, for each share of mapped factors
+        (``cold_cf_weight``): the standardised parts are computed once and blended for every share."""
+        cold, ranked = self.split.cold_items, {share: [] for share in shares}
+        for start in range(0, self.cold_rows.shape[0], 256):
+            chunk = self.cold_rows[start : start + 256]
+            parts = model.score_parts(chunk, columns=cold)  # cold papers have no feedback: mapped factors, no graph
+            known = np.asarray((chunk > 0).sum(axis=1), dtype=np.float32)
+            knowledge = known / (known + np.float32(model.blend.cf_half_count))
+            nothing_known = known.ravel() == 0  # those get popularity (see HybridModel.score_parts), whatever the share
+            for share in shares:
+                w = share * knowledge
+                blended = w * parts["z_cf"] + (1 - w) * parts["z_content"]
+                blended[nothing_known] = parts["blended"][nothing_known]
+                ranked[share].append(cold[top_k(blended, 20)])
+        return {share: float(np.mean(recall_per_reader(np.vstack(rows), self.split.cold_truth))) for share, rows in ranked.items()}
 
     def pools(self, model: HybridModel) -> _Pools:
         """Each warm reader's best ``POOL`` candidates by every signal, with the standardised signals there."""
@@ -440,33 +447,29 @@ class _Search:
         names = [n for n in ("blend.map_regularization", "blend.cold_cf_weight") if n not in self.pinned]
         if not names or len(self.bench.split.cold_readers) < MIN_READERS // 5:
             return
-        ridge = self.best.blend.map_regularization
+        ridge, share = self.best.blend.map_regularization, self.best.blend.cold_cf_weight
         ridges = [ridge, ridge / 3, ridge * 3] if "blend.map_regularization" in names else [ridge]
-        shares = COLD_CF_WEIGHTS if "blend.cold_cf_weight" in names else (self.best.blend.cold_cf_weight,)
-        current = None
-        best_point, best_figure = None, -1.0
+        shares = tuple(sorted({share, *COLD_CF_WEIGHTS})) if "blend.cold_cf_weight" in names else (share,)
+        figures: dict[tuple[float, float], float] = {}
         for value in ridges:
-            if not self._affordable(3 * self.eval_seconds, f"cold ridge={value:g}"):
+            if not self._affordable(3 * self.eval_seconds, f"blend.map_regularization={value:g}"):
                 break
             started = self.clock()
-            content_map = self.bench.content_map(factors, value)
-            model = self.bench.model(factors, self.best.changed({"blend.map_regularization": value}), content_map)
-            for share in shares:
-                model.blend = dataclasses.replace(model.blend, cold_cf_weight=share)
-                figure = self.bench.cold_recall(model)
-                if value == ridge and share == self.best.blend.cold_cf_weight:
-                    current = figure
-                if figure > best_figure:
-                    best_point, best_figure = {"blend.map_regularization": value, "blend.cold_cf_weight": share}, figure
-            self._record("cold", f"blend.map_regularization={value:g}", best_figure, self.clock() - started)
-        if current is None:
-            current = -1.0
-        self.figures["cold_start"] = current
-        if best_point is not None and self._better(best_figure, current):
-            self.best = self.best.changed(best_point)
-            self.figures["cold_chosen"] = best_figure
-        else:
-            self.figures["cold_chosen"] = current
+            model = self.bench.model(factors, self.best.changed({"blend.map_regularization": value}), self.bench.content_map(factors, value))
+            by_share = self.bench.cold_recalls(model, shares)
+            figures |= {(value, s): figure for s, figure in by_share.items()}
+            best_share = max(by_share, key=by_share.get)
+            self._record("cold", f"blend.map_regularization={value:g}, blend.cold_cf_weight={best_share:g}", by_share[best_share],
+                         self.clock() - started)
+        if not figures:
+            return
+        current = figures.get((ridge, share), -1.0)
+        (best_ridge, best_share), best_figure = max(figures.items(), key=lambda item: item[1])
+        self.figures["cold_before"] = current  # the start's ridge and share, on the chosen ALS
+        if self._better(best_figure, current):
+            self.best = self.best.changed({"blend.map_regularization": best_ridge, "blend.cold_cf_weight": best_share})
+            current = best_figure
+        self.figures["cold_chosen"] = current
 
     def _diversity_stage(self, model: HybridModel) -> None:
         if "blend.diversity" in self.pinned or not hasattr(self, "pools"):

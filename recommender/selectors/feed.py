@@ -386,7 +386,8 @@ def _most_similar(model: HybridModel, column: int, n: int) -> np.ndarray:
 
 
 def paper_neighbours(*, paper: Paper, limit: int = 5) -> Neighbours:
-    """Papers close to ``paper`` by content, and papers its readers also liked."""
+    """Papers close to ``paper`` by content, and papers its readers also liked (its item-item neighbours, else the
+    papers closest to it in the factor space)."""
     served = store.current()
     column = served.column_of.get(paper.pk)
     if column is None:
@@ -394,7 +395,10 @@ def paper_neighbours(*, paper: Paper, limit: int = 5) -> Neighbours:
     model = served.model
     similar_columns = _most_similar(model, column, limit + 5)
     also: list[int] = []
-    if model.known_items[column] and served.version:
+    if model.graph is not None and model.graph[column].nnz:  # its kept item-item neighbours: papers often saved with it
+        row = model.graph[column]
+        also = [int(j) for j in row.indices[np.argsort(-row.data, kind="stable")][: limit + 5]]
+    elif model.known_items[column] and served.version:
         unit = model.unit_factors_of(np.array([column]))[0]
         cosines = np.where(model.known_items, (model.item_factors @ unit) / model.factor_norms, -np.inf)
         cosines[column] = -np.inf

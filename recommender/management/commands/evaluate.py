@@ -14,11 +14,9 @@ from pathlib import Path
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from recommender.engine.evaluation import (
-    METHODS, content_as_served, dataset_from_records, run_evaluation, split_cold, split_warm, subset, truth_from_records,
-)
+from recommender.engine.evaluation import METHODS, dataset_from_records, split_cold, split_warm, subset, truth_from_records
 from recommender.engine.exchange import DatasetError, read_interactions_csv, read_papers
-from recommender.engine.tuning import tune
+from recommender.engine.protocol import evaluate_as_served
 from recommender.services.training import feedback_weights
 from recommender.services.tuning import parameters_from_settings, pinned_parameters
 
@@ -57,24 +55,17 @@ class Command(BaseCommand):
         if not truth:
             raise CommandError("no reader in the test set has a paper to find")
         self.stderr.write(f"{label}: {len(dataset.user_ids)} readers, {len(dataset.item_ids)} papers, {len(train.users)} training events, {len(truth)} test readers")
-        known = np.ones(len(dataset.item_ids), dtype=bool)
-        if candidates is not None:
-            known[candidates] = False  # papers held out as new: not in the catalogue when the vocabulary was fitted
-        encoder, content = content_as_served(dataset.texts, known)
-        weights, parameters, tuning = feedback_weights(), parameters_from_settings(), None
-        if not options["fixed"]:
-            started = time.perf_counter()
-            result = tune(
-                train, n_users=len(dataset.user_ids), content=content, start=parameters, pinned=pinned_parameters(), weights=weights,
-                budget_seconds=options["tuning_budget"], threads=parameters.als.num_threads or os.cpu_count() or 1, seed=options["seed"] + 1,
-                on_progress=lambda message: self.stderr.write(message),
-            )
-            parameters, tuning = result.chosen, result.as_dict()
-            self.stderr.write(f"parameters searched in {time.perf_counter() - started:.0f} s: {result.reason}")
-        fit_options = {
-            "als": parameters.als, "graph": parameters.graph, "blend": parameters.blend, "weights": weights, "encoder": encoder, "content": content,
-        }
-        result = run_evaluation(dataset, train, truth, candidates=candidates, k=options["k"], fit_options=fit_options)
+        parameters = parameters_from_settings()
+        started = time.perf_counter()
+        result, parameters, tuning = evaluate_as_served(
+            dataset, train, truth, parameters=parameters, candidates=candidates, search_seconds=None if options["fixed"] else options["tuning_budget"],
+            pinned=pinned_parameters(), weights=feedback_weights(), k=options["k"], seed=options["seed"],
+            threads=parameters.als.num_threads or os.cpu_count() or 1, on_progress=lambda message: self.stderr.write(message),
+        )
+        if tuning is not None:
+            self.stderr.write(f"parameters searched in {tuning.seconds:.0f} s: {tuning.reason}")
+            tuning = tuning.as_dict()
+        self.stderr.write(f"fitted and ranked in {time.perf_counter() - started:.0f} s")
         self._report(result, options, dataset, label, parameters, tuning)
 
     def _load(self, options):
