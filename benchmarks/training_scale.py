@@ -44,7 +44,10 @@ def child_pipeline() -> dict:
     wall = time.perf_counter() - clock
     if run.status != "activated":
         raise SystemExit(f"retrain ended {run.status}: {run.message}")
-    return {"seconds": round(wall, 2), "stages": run.timings, "sizes": run.sizes, "peak_rss_mib": round(peak_rss_mib())}
+    return {
+        "seconds": round(wall, 2), "stages": run.timings, "sizes": run.sizes, "peak_rss_mib": round(peak_rss_mib()),
+        "searched": bool(run.tuning.get("searched")), "tuning": {k: v for k, v in run.tuning.items() if k != "trials"},
+    }
 
 
 def child_bare() -> dict:
@@ -58,11 +61,15 @@ def child_bare() -> dict:
     from recommender.selectors.training import training_snapshot
     from recommender.services.training import als_params, feedback_weights
 
+    from recommender.engine.collaborative import ALSParams
+    from recommender.models import TrainingRun
+
     snapshot = training_snapshot()
     matrix = confidence_matrix(snapshot.events, (len(snapshot.user_pks), len(snapshot.paper_pks)), feedback_weights()).astype("float32")
     del snapshot
     before = peak_rss_mib()
-    params = als_params()
+    active = TrainingRun.objects.filter(is_active=True).first()
+    params = ALSParams(**active.parameters["als"]) if active and "als" in active.parameters else als_params()  # the model's own
     with threadpool_limits(limits=1, user_api="blas"):
         model = AlternatingLeastSquares(
             factors=params.factors, regularization=params.regularization, iterations=params.iterations, alpha=params.alpha,
@@ -71,7 +78,10 @@ def child_bare() -> dict:
         clock = time.perf_counter()
         model.fit(matrix, show_progress=False)
         fit = time.perf_counter() - clock
-    return {"seconds": round(fit, 2), "nonzeros": int(matrix.nnz), "peak_rss_mib": round(peak_rss_mib()), "rss_before_fit_mib": round(before)}
+    return {
+        "seconds": round(fit, 2), "nonzeros": int(matrix.nnz), "peak_rss_mib": round(peak_rss_mib()), "rss_before_fit_mib": round(before),
+        "factors": params.factors,
+    }
 
 
 def run_child(stage: str, env: dict) -> dict:
@@ -131,22 +141,28 @@ def main() -> None:
         shutil.rmtree(env["MODEL_DIR"], ignore_errors=True)
     prepared = prepare_database(args.scale, env, args.fresh)
     first = run_child("pipeline", env) if not active_model_exists(env) else None
-    pipeline = run_child("pipeline", env)
+    pipeline = run_child("pipeline", env)  # a later night that reuses the last search's choice
+    searching = run_child("pipeline", {**env, "TUNING_EVERY_DAYS": "0"})  # a later night that searches again (weekly)
     bare = run_child("bare", env)
     users, papers, interactions = SCALES[args.scale]
     ratio = pipeline["seconds"] / bare["seconds"]
+    search_ratio = searching["seconds"] / bare["seconds"]
     print(f"training scale {args.scale}: {users:,} users, {papers:,} papers, {interactions:,} interactions ({machine()})")
-    print(f"{'stage':<14}{'first night':>12}{'later night':>12}")
-    for stage, seconds in pipeline["stages"].items():
-        print(f"{stage:<14}{first['stages'].get(stage, 0) if first else float('nan'):>12.2f}{seconds:>12.2f}")
+    print(f"{'stage':<14}{'first night':>12}{'later night':>12}{'search night':>13}")
+    for stage in {**pipeline["stages"], **searching["stages"]}:
+        first_seconds = first["stages"].get(stage, 0) if first else float("nan")
+        print(f"{stage:<14}{first_seconds:>12.2f}{pipeline['stages'].get(stage, 0):>12.2f}{searching['stages'].get(stage, 0):>13.2f}")
     if first:
-        print(f"{'pipeline':<14}{first['seconds']:>12.2f}{'':>12}   first night, peak RSS {first['peak_rss_mib']:,} MiB")
-    print(f"{'pipeline':<14}{'':>12}{pipeline['seconds']:>12.2f}   later night, peak RSS {pipeline['peak_rss_mib']:,} MiB")
-    print(f"{'bare ALS fit':<14}{bare['seconds']:>10.2f}   peak RSS {bare['peak_rss_mib']:,} MiB")
-    print(f"pipeline / bare fit = {ratio:.2f}")
+        print(f"{'pipeline':<14}{first['seconds']:>12.2f}{'':>12}   first night (searched: {first['searched']}), peak RSS {first['peak_rss_mib']:,} MiB")
+    print(f"{'pipeline':<14}{'':>12}{pipeline['seconds']:>12.2f}   later night (searched: {pipeline['searched']}), peak RSS {pipeline['peak_rss_mib']:,} MiB")
+    print(f"{'pipeline':<14}{'':>24}{searching['seconds']:>13.2f}   search night, peak RSS {searching['peak_rss_mib']:,} MiB")
+    print(f"{'bare ALS fit':<14}{bare['seconds']:>10.2f}   {bare['factors']} factors, peak RSS {bare['peak_rss_mib']:,} MiB")
+    print(f"pipeline / bare fit = {ratio:.2f} (later night), {search_ratio:.2f} (search night)")
+    print(f"search night: {searching['tuning'].get('reason')}")
     print(json.dumps({
         "benchmark": "training_scale", "scale": args.scale, "users": users, "papers": papers, "interactions": interactions,
         "pipeline_seconds": pipeline["seconds"], "stages": pipeline["stages"], "content_reused": pipeline["sizes"].get("content_reused"),
+        "search_night": searching, "search_ratio": round(search_ratio, 3),
         "first_night": first, "bare_fit_seconds": bare["seconds"], "ratio": round(ratio, 3),
         "pipeline_peak_rss_mib": pipeline["peak_rss_mib"], "bare_peak_rss_mib": bare["peak_rss_mib"], "nonzeros": bare["nonzeros"],
         "machine": machine(), **prepared,

@@ -62,9 +62,10 @@ def rp3beta_neighbours(wanted: sparse.csr_matrix, params: GraphParams = GraphPar
             end += 1
         block = (paper_to_reader[start:end] @ reader_to_paper).tocsr()  # (end - start, n_items): P(i -> j) in three steps
         block.data *= penalty[block.indices]
-        block = block.tocoo()
-        keep = block.row + start != block.col
-        blocks.append(_top_per_row(block.row[keep] + start, block.col[keep], block.data[keep], params.neighbours))
+        block.setdiag(0.0, k=start)  # a paper is not its own neighbour
+        block.eliminate_zeros()
+        rows, cols, values = _top_per_row(block, params.neighbours)
+        blocks.append((rows + start, cols, values))
         start = end
     if not blocks:
         return sparse.csr_matrix((n_items, n_items), dtype=np.float32)
@@ -118,11 +119,15 @@ def _row_normalised(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
     return out
 
 
-def _top_per_row(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The ``k`` largest values of each row among the given entries (rows, cols, values), in any order."""
-    order = np.lexsort((-values, rows))
-    rows, cols, values = rows[order], cols[order], values[order]
-    starts = np.r_[0, np.flatnonzero(rows[1:] != rows[:-1]) + 1] if len(rows) else np.zeros(0, dtype=np.int64)
-    rank = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
-    keep = (rank < k) & (values > 0)
-    return rows[keep], cols[keep], values[keep]
+def _top_per_row(block: sparse.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``k`` largest entries of each row of ``block`` as (rows, cols, values), in any order: rows with at most
+    ``k`` entries keep them all, the others are cut by a partition of their own entries."""
+    counts = np.diff(block.indptr)
+    keep = np.ones(block.nnz, dtype=bool)
+    for row in np.flatnonzero(counts > k):
+        start, end = block.indptr[row], block.indptr[row + 1]
+        segment = keep[start:end]
+        segment[:] = False
+        segment[np.argpartition(-block.data[start:end], k - 1)[:k]] = True
+    rows = np.repeat(np.arange(block.shape[0]), counts)
+    return rows[keep], block.indices[keep], block.data[keep]

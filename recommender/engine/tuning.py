@@ -341,6 +341,9 @@ class _Search:
 
     def run(self, began: float, budget_seconds: float, budget_fits: float) -> None:
         self.deadline = began + budget_seconds
+        started = self.clock()
+        self.bench.graph(self.start.graph)
+        self.graph_seconds = self.clock() - started
         start_run = self._als_trial("start", self.start)
         per_iteration = start_run.seconds / start_run.done
         self.deadline = began + min(budget_seconds, budget_fits * per_iteration * self.start.als.iterations)
@@ -382,14 +385,12 @@ class _Search:
     def _graph_stage(self, start_run: _AlsRun) -> None:
         factors = start_run.item_factors
         current = start_run.figure  # type: ignore[attr-defined]
-        graph_seconds = None
         for label, candidate in neighbourhood(self.best, ("graph.alpha", "graph.beta", "graph.neighbours"), self.pinned):
-            if not self._affordable((graph_seconds or 2 * self.eval_seconds) + self.eval_seconds, f"graph {label}"):
+            if not self._affordable(self.graph_seconds * candidate.graph.neighbours / self.start.graph.neighbours + self.eval_seconds, f"graph {label}"):
                 break
             started = self.clock()
             figure = self.bench.warm_recall(self.bench.model(factors, candidate))
             seconds = self.clock() - started
-            graph_seconds = max(0.0, seconds - self.eval_seconds)
             self._record("graph", label, figure, seconds)
             if self._better(figure, current):
                 self.best, current = self.best.changed({n: candidate.value(n) for n in ("graph.alpha", "graph.beta", "graph.neighbours")}), figure
