@@ -118,11 +118,25 @@ def aligned_model(artifact: Artifact, item_ids: list[str], texts: list[str]) -> 
     index = extended.index_of()
     rows = np.array([index[paper_id] for paper_id in item_ids], dtype=np.int64)
     model = extended.model
+    if len(rows) == model.n_items and np.array_equal(rows, np.arange(len(rows))):
+        return model  # the catalogue as the artifact has it, with papers added at the end: nothing to reorder
     return HybridModel(
         item_factors=model.item_factors[rows], content=model.content[rows], popularity=model.popularity[rows],
         known_items=model.known_items[rows], als=model.als, blend=model.blend, content_map=model.content_map,
-        graph=model.graph[rows][:, rows].tocsr() if model.graph is not None else None, graph_params=model.graph_params,
+        graph=_graph_reordered(model.graph, rows), graph_params=model.graph_params,
     )
+
+
+def _graph_reordered(graph: sparse.csr_matrix | None, rows: np.ndarray) -> sparse.csr_matrix | None:
+    """``graph`` with row and column j taken from ``rows[j]`` (papers not in ``rows`` dropped), by relabelling its
+    entries once rather than slicing rows then columns."""
+    if graph is None:
+        return None
+    new_of = np.full(graph.shape[0], -1, dtype=np.int64)
+    new_of[rows] = np.arange(len(rows))
+    coo = graph.tocoo()
+    keep = (new_of[coo.row] >= 0) & (new_of[coo.col] >= 0)
+    return sparse.csr_matrix((coo.data[keep], (new_of[coo.row[keep]], new_of[coo.col[keep]])), shape=(len(rows), len(rows)), dtype=np.float32)
 
 
 def _graph_grown(graph: sparse.csr_matrix | None, new: int) -> sparse.csr_matrix | None:

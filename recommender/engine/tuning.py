@@ -489,7 +489,8 @@ class _Search:
         iterations = min(start_run.done, best_run.done)
         if start_run.done == best_run.done:
             self.figures["start"] = self.bench.warm_recall(self.bench.model(start_run.item_factors, self.start))
-            self.figures["chosen"] = self.bench.warm_recall(self.bench.model(best_run.item_factors, self.best))
+            unchanged = self.best == self.start and best_run is start_run
+            self.figures["chosen"] = self.figures["start"] if unchanged else self.bench.warm_recall(self.bench.model(best_run.item_factors, self.best))
             self.figures["iterations"] = iterations
 
     def validation(self) -> dict:
