@@ -286,7 +286,7 @@ TUNING_PINNED = frozenset(name for setting, name in TUNABLE_SETTINGS.items() if 
 # TUNING_BUDGET_SECONDS and TUNING_BUDGET_FITS times one full ALS fit; again when TUNING_EVERY_DAYS have passed since
 # the last search or the trained feedback has grown by TUNING_GROWTH (a share) since; other nights reuse its choice.
 TUNING_BUDGET_SECONDS = env_float("TUNING_BUDGET_SECONDS", 600.0, minimum=0.0)  # 0: never search
-TUNING_BUDGET_FITS = env_float("TUNING_BUDGET_FITS", 1.0, minimum=0.0)
+TUNING_BUDGET_FITS = env_float("TUNING_BUDGET_FITS", 1.5, minimum=0.0)
 TUNING_EVERY_DAYS = env_float("TUNING_EVERY_DAYS", 7.0, minimum=0.0)
 TUNING_GROWTH = env_float("TUNING_GROWTH", 0.25, minimum=0.0)
 TUNING_READERS = env_int("TUNING_READERS", 1000, minimum=1)  # validation readers

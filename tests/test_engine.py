@@ -1,5 +1,7 @@
 """The engine on tiny matrices with known answers (no database)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import sparse
@@ -278,3 +280,16 @@ def test_evaluation_counts_a_paper_found_only_when_the_readers_last_word_is_posi
     events = Events([0, 0, 0, 1, 1, 2, 2], [0, 0, 1, 2, 3, 4, 4], [READ, DISMISS, LIKE, RATE, RATE, READ, LIKE], [0, 0, 0, 1, 3, 0, 0])
     truth = _truth(events, np.ones(7, dtype=bool))
     assert {u: list(t) for u, t in truth.items()} == {0: [1], 1: [3], 2: [4]}
+
+
+def test_a_fit_started_from_factors_fitted_on_nearly_the_same_data_needs_few_iterations():
+    events, _ = block_community()
+    confidence = confidence_matrix(events, (24, 24), FeedbackWeights())
+    params = ALSParams(factors=4, iterations=20, regularization=0.1, num_threads=1)
+    _, converged = als_fit(confidence, params)
+    _, one_step = als_fit(confidence, dataclasses.replace(params, iterations=1))
+    _, warm = als_fit(confidence, params, item_factors=converged, iterations=1)
+    scores = lambda items: confidence.maximum(0) @ items @ items.T  # noqa: E731
+    assert np.abs(scores(warm) - scores(converged)).max() < np.abs(scores(one_step) - scores(converged)).max() / 5
+    with pytest.raises(ValueError, match="item_factors must be"):
+        als_fit(confidence, params, item_factors=converged[:, :2], iterations=1)

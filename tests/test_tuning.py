@@ -103,3 +103,29 @@ def test_too_few_readers_to_tune_on_keeps_the_start(site):
     small = Events(events.users[few], events.items[few], events.kinds[few], events.values[few])
     result = tune(small, n_users=READERS, content=content, start=start_point(), budget_seconds=60)
     assert not result.searched and "too few readers" in result.reason and result.chosen == start_point()
+
+
+def test_the_cold_protocol_fits_the_vocabulary_on_known_papers_only():
+    from recommender.engine.evaluation import content_as_served
+
+    texts = ["galaxy star survey", "galaxy star telescope", "enzyme cell protein", "enzyme cell membrane", "quasar galaxy star"]
+    known = np.array([True, True, True, True, False])  # the last paper arrives after training
+    encoder, content = content_as_served(texts, known)
+    assert "quasar" not in set(encoder.terms) and "galaxy" in set(encoder.terms)
+    assert content.shape[0] == 5 and content[4].nnz > 0  # encoded with the vocabulary it has, as production does
+
+
+def test_the_evaluated_blend_is_diversified_as_the_feed_is(site):
+    from recommender.engine.evaluation import rank_users
+    from recommender.engine.pipeline import fit_hybrid
+
+    events, content = site
+    texts = [f"paper {j}" for j in range(PAPERS)]
+    fit = fit_hybrid(events, n_users=READERS, texts=texts, content=content, encoder=TfidfEncoder(terms=np.array(["x"]), idf=np.ones(1)),
+                     als=ALSParams(factors=8, num_threads=1), blend=BlendParams(diversity=0.0))
+    readers = np.arange(50)
+    plain = rank_users(fit, readers, methods=("blend",), k=20)["blend"]
+    fit.model.blend = BlendParams(diversity=3.0)
+    diverse = rank_users(fit, readers, methods=("blend",), k=20)["blend"]
+    assert (np.sort(plain, axis=1) == np.sort(diverse, axis=1)).all()  # the same twenty, re-ranked
+    assert (plain != diverse).any()

@@ -26,8 +26,14 @@ class ALSParams:
         return asdict(self)
 
 
-def als_fit(confidence: sparse.csr_matrix, params: ALSParams) -> tuple[np.ndarray, np.ndarray]:
-    """Fit ALS on an (n_users, n_items) confidence CSR; returns float32 user (n_users, f) and item (n_items, f) factors."""
+def als_fit(
+    confidence: sparse.csr_matrix, params: ALSParams, *, item_factors: np.ndarray | None = None, iterations: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ALS on an (n_users, n_items) confidence CSR; returns float32 user (n_users, f) and item (n_items, f) factors.
+
+    ``item_factors`` (n_items, f) starts the fit from a model fitted on nearly the same data (the parameter search's),
+    for ``iterations`` instead of ``params.iterations``: the first step solves every reader against them.
+    """
     from implicit.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
@@ -37,12 +43,16 @@ def als_fit(confidence: sparse.csr_matrix, params: ALSParams) -> tuple[np.ndarra
         model = AlternatingLeastSquares(
             factors=params.factors,
             regularization=params.regularization,
-            iterations=params.iterations,
+            iterations=iterations or params.iterations,
             alpha=params.alpha,
             use_gpu=params.use_gpu,
             num_threads=params.num_threads,
             random_state=params.random_state,
         )
+        if item_factors is not None:
+            if item_factors.shape != (confidence.shape[1], params.factors):
+                raise ValueError(f"item_factors must be ({confidence.shape[1]}, {params.factors}), not {item_factors.shape}")
+            model.item_factors = np.array(item_factors, dtype=np.float32)
         model.fit(confidence.astype(np.float32), show_progress=False)
     if params.use_gpu:
         model = model.to_cpu()

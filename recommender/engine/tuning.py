@@ -132,6 +132,15 @@ def validation_split(
     return ValidationSplit(train, chosen, warm_truth, cold, cold_readers, cold_truth)
 
 
+@dataclass(frozen=True)
+class WarmStart:
+    """Item factors (n_items, f) of the chosen ALS parameters fitted on the validation split (nearly all of the
+    training data), and the iterations that are enough from there (a third of a fit once it has run in full)."""
+
+    item_factors: np.ndarray
+    iterations: int
+
+
 @dataclass
 class TuningResult:
     chosen: Parameters
@@ -141,6 +150,7 @@ class TuningResult:
     budget_seconds: float = 0.0  # the budget that applied: the smaller of the seconds given and ``budget_fits`` fits
     validation: dict = field(default_factory=dict)  # readers, and the start point's and the choice's figures
     trials: list[dict] = field(default_factory=list)  # every trial: stage, what changed, its figure, its seconds
+    warm_start: WarmStart | None = None  # the chosen ALS fitted on the validation split, to start tonight's fit from
 
     def as_dict(self) -> dict:
         return {
@@ -321,9 +331,11 @@ def tune(
     if len(split.warm_readers) < MIN_READERS:
         return TuningResult(start, False, f"too few readers to tune on ({len(split.warm_readers)} with 5 papers or more, {MIN_READERS} needed)")
     search = _Search(_Bench(split, n_users=n_users, content=content, weights=weights, threads=threads), start, pinned, clock, on_progress)
-    search.run(began, budget_seconds, budget_fits)
+    best_run = search.run(began, budget_seconds, budget_fits)
+    iterations = search.rung if best_run.done >= best_run.params.iterations else best_run.params.iterations - best_run.done
     return TuningResult(
         search.best, True, search.summary(), clock() - began, search.deadline - began, search.validation(), search.trials,
+        WarmStart(best_run.item_factors, iterations),
     )
 
 
@@ -339,7 +351,7 @@ class _Search:
         self.figures: dict[str, float] = {}
         self.skipped: list[str] = []
 
-    def run(self, began: float, budget_seconds: float, budget_fits: float) -> None:
+    def run(self, began: float, budget_seconds: float, budget_fits: float) -> _AlsRun:
         self.deadline = began + budget_seconds
         started = self.clock()
         self.bench.graph(self.start.graph)
@@ -356,6 +368,7 @@ class _Search:
         self._cold_stage(best_run.item_factors)
         self._diversity_stage(model)
         self._final_figures(runs, best_run)
+        return best_run
 
     # -- time --------------------------------------------------------------------------------------------------
     def _affordable(self, seconds: float, what: str) -> bool:

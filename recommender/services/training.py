@@ -2,6 +2,7 @@
 and the active model on feedback neither has seen, write the artifact atomically, activate the new one
 unless it is clearly worse, and delete model files no longer needed."""
 
+import functools
 import logging
 import os
 import threading
@@ -20,7 +21,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from recommender.engine.artifacts import Artifact, aligned_model, load_artifact, save_artifact
-from recommender.engine.collaborative import ALSParams
+from recommender.engine.collaborative import ALSParams, als_fit
 from recommender.engine.content import TfidfEncoder
 from recommender.engine.evaluation import metrics, subset
 from recommender.engine.gate import GateDecision, build_holdout, gate_decision, gate_hash, holdout_ranking, recall_per_reader
@@ -305,9 +306,12 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     clock = timezone.now()
     trained = subset(snapshot.events, trained_on)
     threads = settings.ALS_NUM_THREADS or os.cpu_count() or 1
-    chosen, run.tuning = training_parameters(
+    chosen, run.tuning, warm_start = training_parameters(
         events=trained, n_users=len(snapshot.user_pks), content=content, weights=weights, threads=threads, on_progress=stage,
     )
+    factorize = import_string(settings.ALS_TRAINER)
+    if warm_start is not None and factorize is als_fit:  # from the search's own fit of the chosen parameters
+        factorize = functools.partial(als_fit, item_factors=warm_start.item_factors, iterations=warm_start.iterations)
     tuning_seconds = (timezone.now() - clock).total_seconds()
     run.parameters = {**run.parameters, "als": chosen.als.as_dict(), "graph": chosen.graph.as_dict(), "blend": chosen.blend.as_dict()}
     _save_claimed(run, ["parameters", "tuning"])
@@ -315,7 +319,7 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     stage("fitting the collaborative, item-item and content models")
     fit = fit_hybrid(
         trained, n_users=len(snapshot.user_pks), texts=snapshot.texts, weights=weights, als=chosen.als, blend=chosen.blend,
-        graph=chosen.graph, factorize=import_string(settings.ALS_TRAINER), encoder=encoder, content=content,
+        graph=chosen.graph, factorize=factorize, encoder=encoder, content=content,
     )
     timings = {
         "extract": round(extract_seconds, 3), "content_reuse": round(reuse_seconds, 3), **fit.timings,

@@ -18,7 +18,7 @@ from scipy import sparse
 from recommender.engine.blend import BlendParams
 from recommender.engine.graph import GraphParams
 from recommender.engine.matrix import Events, FeedbackWeights
-from recommender.engine.tuning import TUNABLE, Parameters, tune
+from recommender.engine.tuning import TUNABLE, Parameters, WarmStart, tune
 from recommender.models import TrainingRun
 
 
@@ -73,19 +73,23 @@ def search_due(trained_interactions: int) -> str:
 def training_parameters(
     *, events: Events, n_users: int, content: sparse.csr_matrix, weights: FeedbackWeights, threads: int,
     on_progress: Callable[[str], None] = lambda message: None,
-) -> tuple[Parameters, dict]:
-    """Tonight's parameters and the record of how they were chosen (``TrainingRun.tuning``)."""
+) -> tuple[Parameters, dict, WarmStart | None]:
+    """Tonight's parameters, the record of how they were chosen (``TrainingRun.tuning``) and, after a search, the
+    chosen ALS as fitted on its validation split (tonight's fit starts from it: a third of the iterations)."""
     start, source = last_choice()
     pinned = sorted(pinned_parameters())
     reason = search_due(len(events.users))
     origin = source.version if source else "settings"
     if not reason:
         why = "searching is off (TUNING_BUDGET_SECONDS=0)" if settings.TUNING_BUDGET_SECONDS <= 0 else "no search due"
-        return start, {"searched": False, "reason": f"{why}: the choice of {origin}", "chosen": start.tunable_values(), "pinned": pinned}
+        return start, {"searched": False, "reason": f"{why}: the choice of {origin}", "chosen": start.tunable_values(), "pinned": pinned}, None
     result = tune(
         events, n_users=n_users, content=content, start=start, pinned=frozenset(pinned), budget_seconds=settings.TUNING_BUDGET_SECONDS,
         budget_fits=settings.TUNING_BUDGET_FITS, weights=weights, readers=settings.TUNING_READERS, threads=threads,
         seed=settings.RANDOM_SEED + 1, on_progress=on_progress,
     )
     chosen = dataclasses.replace(result.chosen, als=dataclasses.replace(result.chosen.als, iterations=start.als.iterations))
-    return chosen, {**result.as_dict(), "why": reason, "started_from": origin, "pinned": pinned}
+    record = {**result.as_dict(), "why": reason, "started_from": origin, "pinned": pinned}
+    if result.warm_start is not None:
+        record["warm_start_iterations"] = result.warm_start.iterations
+    return chosen, record, result.warm_start
