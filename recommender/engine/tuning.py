@@ -356,7 +356,9 @@ class _Search:
         started = self.clock()
         self.bench.graph(self.start.graph)
         self.graph_seconds = self.clock() - started
+        self.eval_seconds = 0.0
         start_run = self._als_trial("start", self.start)
+        self.start_figure = start_run.figure  # type: ignore[attr-defined]  # the start point as it is, at the rung
         per_iteration = start_run.seconds / start_run.done
         self.deadline = began + min(budget_seconds, budget_fits * per_iteration * self.start.als.iterations)
         self.per_iteration = per_iteration
@@ -372,7 +374,8 @@ class _Search:
 
     # -- time --------------------------------------------------------------------------------------------------
     def _affordable(self, seconds: float, what: str) -> bool:
-        if self.clock() + seconds <= self.deadline:
+        """Whether ``seconds`` more fit before the deadline, keeping one evaluation for the closing figures."""
+        if self.clock() + seconds + self.eval_seconds <= self.deadline:
             return True
         self.skipped.append(what)
         return False
@@ -414,7 +417,8 @@ class _Search:
     def _als_stage(self, runs: dict[ALSParams, _AlsRun]) -> _AlsRun:
         """Steps around the best ALS parameters at the rung, re-centred on each new best; then the finalists in full."""
         start_run = runs[self.start.als]
-        start_run.figure = self.bench.warm_recall(self.bench.model(start_run.item_factors, self.best))  # with the chosen graph
+        if self.best.graph != self.start.graph:  # the start's figure with the chosen graph, so the ALS steps compare fairly
+            start_run.figure = self.bench.warm_recall(self.bench.model(start_run.item_factors, self.best))
         center = start_run
         while True:
             moved = False
@@ -501,7 +505,8 @@ class _Search:
         start_run = runs[self.start.als]
         iterations = min(start_run.done, best_run.done)
         if start_run.done == best_run.done:
-            self.figures["start"] = self.bench.warm_recall(self.bench.model(start_run.item_factors, self.start))
+            at_rung = start_run.done == self.rung and self.start_figure is not None
+            self.figures["start"] = self.start_figure if at_rung else self.bench.warm_recall(self.bench.model(start_run.item_factors, self.start))
             unchanged = self.best == self.start and best_run is start_run
             self.figures["chosen"] = self.figures["start"] if unchanged else self.bench.warm_recall(self.bench.model(best_run.item_factors, self.best))
             self.figures["iterations"] = iterations
