@@ -13,6 +13,7 @@ from recommender.engine.content import TfidfEncoder, profile_scores, similar_ite
 from recommender.engine.evaluation import metrics, split_cold, split_warm
 from recommender.engine.matrix import KIND_CODES, Events, FeedbackWeights, confidence_matrix
 from recommender.engine.pipeline import fit_hybrid
+from tests.arrays import memory_mapped
 
 LIKE, READ, DISMISS, RATE = (KIND_CODES[k] for k in ("like", "read", "dismiss", "rate"))
 TOPICS = ["galaxy star telescope cosmology", "protein enzyme cell genome", "compiler parser grammar type"]
@@ -187,13 +188,30 @@ def test_splits_are_deterministic_and_honest():
 def test_artifact_round_trip_gives_the_same_scores(tmp_path):
     events, texts = block_community()
     fit = fit_hybrid(events, n_users=24, texts=texts, als=ALSParams(factors=8, num_threads=1), blend=BlendParams(diversity=0.2))
-    path = tmp_path / "models" / "v1.npz"
+    path = tmp_path / "models" / "v1"
     save_artifact(path, model=fit.model, item_ids=[f"p{j}" for j in range(24)], encoder=fit.encoder, weights=FeedbackWeights(), meta={"version": "v1"})
+    assert sorted(f.name for f in path.iterdir())[:3] == ["content_data.npy", "content_indices.npy", "content_indptr.npy"]
     loaded = load_artifact(path)
     assert list(loaded.item_ids[:2]) == ["p0", "p1"] and loaded.meta == {"version": "v1"}
     assert loaded.model.blend == fit.model.blend and loaded.model.als == fit.model.als
     assert np.allclose(loaded.model.scores(fit.confidence[:3]), fit.model.scores(fit.confidence[:3]))
-    assert not list(path.parent.glob(".*"))
+    assert memory_mapped(loaded.model.item_factors) and memory_mapped(loaded.model.content.data)
+    assert not list(path.parent.glob(".*"))  # no temporary folder left behind
+
+
+def test_a_model_saved_as_one_npz_file_before_still_loads(tmp_path):
+    """Models written before the folder format (format 1: one .npz) keep serving until the next retrain."""
+    import json
+
+    events, texts = block_community()
+    fit = fit_hybrid(events, n_users=24, texts=texts, als=ALSParams(factors=8, num_threads=1))
+    folder = tmp_path / "v2"
+    save_artifact(folder, model=fit.model, item_ids=[f"p{j}" for j in range(24)], encoder=fit.encoder, weights=FeedbackWeights(), meta={})
+    params = json.loads((folder / "params.json").read_text()) | {"format": 1}
+    old = tmp_path / "v1.npz"
+    np.savez(old, params=np.array(json.dumps(params)), **{f.stem: np.load(f) for f in folder.glob("*.npy")})
+    loaded = load_artifact(old)
+    assert np.allclose(loaded.model.scores(fit.confidence[:3]), fit.model.scores(fit.confidence[:3]))
 
 
 def test_a_truncated_artifact_is_refused(tmp_path):

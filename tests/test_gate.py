@@ -181,8 +181,10 @@ def test_old_model_files_are_deleted_and_the_admin_is_told(community, settings, 
         run.refresh_from_db()
     assert [(folder / run.artifact).exists() for run in [*runs, rejected]] == [False, True, True, False]
     assert runs[0].artifact_deleted_at and rejected.artifact_deleted_at and runs[2].artifact_deleted_at is None
-    (folder / ".half-written.npz.abc.tmp").write_bytes(b"x")  # left by a process killed while saving
-    assert model_files_prune() == [".half-written.npz.abc.tmp"]
+    (folder / ".half-written.abc.tmp").mkdir()  # left by a process killed while saving
+    (folder / ".half-written.abc.tmp" / "item_factors.npy").write_bytes(b"x")
+    assert model_files_prune() == [".half-written.abc.tmp"]
+    assert not (folder / ".half-written.abc.tmp").exists()
     page = admin_client.get("/admin/recommender/trainingrun/").content.decode()
     assert "deleted" in page and "kept the previous model" in page
 

@@ -11,16 +11,9 @@ from recommender.engine.evaluation import rank_users
 from recommender.engine.graph import GraphParams, graph_scores, rp3beta_neighbours, strongest_link
 from recommender.engine.matrix import KIND_CODES, Events, FeedbackWeights
 from recommender.engine.pipeline import fit_hybrid
+from tests.arrays import memory_mapped
 
 LIKE = KIND_CODES["like"]
-
-
-def memory_mapped(array: np.ndarray) -> bool:
-    while array is not None:
-        if isinstance(array, np.memmap):
-            return True
-        array = getattr(array, "base", None)
-    return False
 
 
 def likes(pairs: list[tuple[int, int]], shape: tuple[int, int]) -> sparse.csr_matrix:
@@ -124,7 +117,7 @@ def test_the_blend_gives_the_graph_its_share():
 def test_the_graph_is_saved_memory_mapped_and_grows_with_new_papers_without_copies(tmp_path):
     events, texts = two_fields()
     fit = fit_hybrid(events, n_users=41, texts=texts, als=ALSParams(factors=4, num_threads=1))
-    path = tmp_path / "model.npz"
+    path = tmp_path / "model"
     save_artifact(path, model=fit.model, item_ids=[f"p{j}" for j in range(20)], encoder=fit.encoder, weights=FeedbackWeights(), meta={})
     loaded = load_artifact(path)
     assert abs(loaded.model.graph - fit.model.graph).max() == 0

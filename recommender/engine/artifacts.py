@@ -1,13 +1,16 @@
-"""Saving and loading a fitted model as one .npz file (plain arrays and JSON text, no pickle).
+"""Saving and loading a fitted model as a folder: one ``.npy`` file per array and ``params.json`` (no pickle).
 
-The file is written beside its final name and renamed into place, so a reader never
-sees half a file; which file is live is decided elsewhere (the active training run).
+The folder is written beside its final name and renamed into place, so a reader never sees half a model;
+which model is live is decided elsewhere (the active training run). The large arrays are memory-mapped
+read-only (``np.load(mmap_mode="r")``), so the web processes of one host share one copy of them in the page
+cache. Models saved as one ``.npz`` file (format 1, before) are still read, into memory.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass, fields
@@ -22,7 +25,8 @@ from recommender.engine.content import TfidfEncoder
 from recommender.engine.graph import GraphParams
 from recommender.engine.matrix import FeedbackWeights
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MAPPED = ("item_factors", "content_data", "content_indices", "content_indptr", "graph_data", "graph_indices", "graph_indptr")
 
 
 @dataclass
@@ -40,10 +44,11 @@ class Artifact:
 
 
 def save_artifact(path: str | os.PathLike, *, model: HybridModel, item_ids: list[str], encoder: TfidfEncoder, weights: FeedbackWeights, meta: dict) -> int:
-    """Write the model to ``path`` atomically; returns the file size in bytes."""
+    """Write the model to the folder ``path`` (which must not exist yet) atomically; returns its size in bytes."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     content = model.content.tocsr()
+    graph = model.graph.tocsr() if model.graph is not None else sparse.csr_matrix((0, 0), dtype=np.float32)
     params = {
         "format": FORMAT_VERSION,
         "als": model.als.as_dict(),
@@ -52,35 +57,39 @@ def save_artifact(path: str | os.PathLike, *, model: HybridModel, item_ids: list
         "weights": {f.name: getattr(weights, f.name) for f in fields(weights)},
         "meta": meta,
     }
-    graph = model.graph.tocsr() if model.graph is not None else sparse.csr_matrix((0, 0), dtype=np.float32)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    arrays = {
+        "item_ids": np.array(item_ids, dtype=str),
+        "item_factors": model.item_factors,
+        "known_items": model.known_items,
+        "popularity": model.popularity,
+        "content_data": content.data,
+        "content_indices": content.indices,
+        "content_indptr": content.indptr,
+        "content_shape": np.array(content.shape),
+        "terms": np.asarray(encoder.terms if encoder.terms is not None else [], dtype=str),
+        "idf": np.asarray(encoder.idf if encoder.idf is not None else [], dtype=np.float32),
+        "content_map": model.content_map if model.content_map is not None else np.zeros((0, model.item_factors.shape[1]), np.float32),
+        "graph_data": graph.data.astype(np.float32),
+        "graph_indices": graph.indices,  # one index type for both, as scipy keeps them (else loading copies)
+        "graph_indptr": graph.indptr,
+    }
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(
-                handle,
-                params=np.array(json.dumps(params)),
-                item_ids=np.array(item_ids, dtype=str),
-                item_factors=model.item_factors,
-                known_items=model.known_items,
-                popularity=model.popularity,
-                content_data=content.data,
-                content_indices=content.indices,
-                content_indptr=content.indptr,
-                content_shape=np.array(content.shape),
-                terms=np.asarray(encoder.terms if encoder.terms is not None else [], dtype=str),
-                idf=np.asarray(encoder.idf if encoder.idf is not None else [], dtype=np.float32),
-                content_map=model.content_map if model.content_map is not None else np.zeros((0, model.item_factors.shape[1]), np.float32),
-                graph_data=graph.data.astype(np.float32),
-                graph_indices=graph.indices,  # one index type for both, as scipy keeps them (else loading copies)
-                graph_indptr=graph.indptr,
-            )
-            handle.flush()
-            os.fsync(handle.fileno())
+        for name, array in arrays.items():
+            _write(tmp / f"{name}.npy", lambda handle, array=array: np.save(handle, np.ascontiguousarray(array), allow_pickle=False))
+        _write(tmp / "params.json", lambda handle: handle.write(json.dumps(params).encode()))
         os.replace(tmp, target)
     except BaseException:
-        os.unlink(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return target.stat().st_size
+    return sum(file.stat().st_size for file in target.iterdir())
+
+
+def _write(path: Path, write) -> None:
+    with open(path, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def with_new_papers(artifact: Artifact, new_ids: list[str], texts: list[str]) -> Artifact:
@@ -149,67 +158,45 @@ def _graph_grown(graph: sparse.csr_matrix | None, new: int) -> sparse.csr_matrix
     return sparse.csr_matrix((graph.data, graph.indices, indptr), shape=(n, n), copy=False)
 
 
-MAPPED = ("item_factors", "content_data", "content_indices", "content_indptr", "graph_data", "graph_indices")  # the large arrays
-
-
 def load_artifact(path: str | os.PathLike) -> Artifact:
-    """Read a file written by :func:`save_artifact`; a missing, truncated or foreign file raises ValueError.
-
-    The large arrays are memory-mapped read-only from the file, not copied: the web processes of one
-    host share one copy of them in the page cache.
-    """
+    """Read a model written by :func:`save_artifact` (or a format-1 ``.npz`` file); a missing, truncated or foreign
+    one raises ValueError. The large arrays are memory-mapped read-only, not copied."""
+    folder = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as loaded:
-            data = {name: loaded[name] for name in loaded.files if name not in MAPPED} | _mapped_members(path, [m for m in MAPPED if m in loaded.files])
-            params = json.loads(str(data["params"]))
+        if folder.is_file():  # format 1: one .npz file, read into memory
+            with np.load(folder, allow_pickle=False) as loaded:
+                data = {name: loaded[name] for name in loaded.files}
+            params = json.loads(str(data.pop("params")))
+            if params.get("format") != 1:
+                raise ValueError(f"unknown artifact format {params.get('format')!r}")
+        else:
+            params = json.loads((folder / "params.json").read_text(encoding="utf-8"))
             if params.get("format") != FORMAT_VERSION:
-                raise ValueError(f"{path}: unknown artifact format {params.get('format')!r}")
-            content = sparse.csr_matrix(
-                (data["content_data"], data["content_indices"], data["content_indptr"]), shape=tuple(data["content_shape"])
-            )
-            weights_params = dict(params["weights"])
-            weights_params["stars"] = tuple(weights_params["stars"])
-            model = HybridModel(
-                item_factors=data["item_factors"],
-                content=content,
-                popularity=data["popularity"],
-                known_items=data["known_items"],
-                als=ALSParams(**params["als"]),
-                blend=BlendParams(**params["blend"]),
-                content_map=data["content_map"] if "content_map" in data and data["content_map"].size else None,
-                graph=_graph_of(data, len(data["item_ids"])) if params.get("graph") else None,
-                graph_params=GraphParams(**params["graph"]) if params.get("graph") else None,
-            )
-            encoder = TfidfEncoder(terms=data["terms"], idf=data["idf"])
-            return Artifact(model=model, item_ids=data["item_ids"], encoder=encoder, weights=FeedbackWeights(**weights_params), meta=params["meta"])
-    except (OSError, KeyError, EOFError, json.JSONDecodeError, zipfile.BadZipFile) as exc:
+                raise ValueError(f"unknown artifact format {params.get('format')!r}")
+            data = {
+                file.stem: np.load(file, mmap_mode="r" if file.stem in MAPPED else None, allow_pickle=False) for file in folder.glob("*.npy")
+            }
+        return _artifact(data, params)
+    except (OSError, KeyError, EOFError, json.JSONDecodeError, zipfile.BadZipFile, ValueError) as exc:
         raise ValueError(f"{path}: not a readable model artifact ({exc})") from exc
 
 
-def _graph_of(data: dict, n_items: int) -> sparse.csr_matrix:
-    return sparse.csr_matrix((data["graph_data"], data["graph_indices"], data["graph_indptr"]), shape=(n_items, n_items), copy=False)
-
-
-def _mapped_members(path: str | os.PathLike, names: list[str]) -> dict[str, np.ndarray]:
-    """Members of an uncompressed .npz (as np.savez writes) memory-mapped read-only: each is an .npy file
-    stored as is inside the zip, so its data starts at a fixed offset in the file."""
-    arrays = {}
-    with open(path, "rb") as handle, zipfile.ZipFile(handle) as archive:
-        for name in names:
-            info = archive.getinfo(f"{name}.npy")
-            if info.compress_type != zipfile.ZIP_STORED:
-                raise ValueError(f"{name} is compressed; cannot be mapped")
-            handle.seek(info.header_offset)
-            local = handle.read(30)
-            start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
-            handle.seek(start)
-            version = np.lib.format.read_magic(handle)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read_header(handle)
-            if dtype.hasobject:
-                raise ValueError(f"{name} holds Python objects")
-            count = int(np.prod(shape))
-            arrays[name] = np.asarray(
-                np.memmap(path, dtype=dtype, mode="r", offset=handle.tell(), shape=shape, order="F" if fortran else "C")
-            ) if count else np.zeros(shape, dtype=dtype)
-    return arrays
+def _artifact(data: dict[str, np.ndarray], params: dict) -> Artifact:
+    n_items = len(data["item_ids"])
+    content = sparse.csr_matrix((data["content_data"], data["content_indices"], data["content_indptr"]), shape=tuple(data["content_shape"]), copy=False)
+    weights_params = dict(params["weights"])
+    weights_params["stars"] = tuple(weights_params["stars"])
+    model = HybridModel(
+        item_factors=data["item_factors"],
+        content=content,
+        popularity=data["popularity"],
+        known_items=data["known_items"],
+        als=ALSParams(**params["als"]),
+        blend=BlendParams(**params["blend"]),
+        content_map=data["content_map"] if "content_map" in data and data["content_map"].size else None,
+        graph=sparse.csr_matrix((data["graph_data"], data["graph_indices"], data["graph_indptr"]), shape=(n_items, n_items), copy=False)
+        if params.get("graph") else None,
+        graph_params=GraphParams(**params["graph"]) if params.get("graph") else None,
+    )
+    encoder = TfidfEncoder(terms=data["terms"], idf=data["idf"])
+    return Artifact(model=model, item_ids=data["item_ids"], encoder=encoder, weights=FeedbackWeights(**weights_params), meta=params["meta"])

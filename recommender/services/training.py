@@ -5,6 +5,7 @@ unless it is clearly worse, and delete model files no longer needed."""
 import functools
 import logging
 import os
+import shutil
 import threading
 import traceback
 from collections.abc import Callable
@@ -216,17 +217,25 @@ def model_files_prune() -> list[str]:
     keep = {*done.filter(is_active=True).values_list("pk", flat=True), *previous[: settings.MODEL_FILES_KEEP]}
     deleted = []
     for run in done.exclude(pk__in=keep):
-        (folder / run.artifact).unlink(missing_ok=True)
+        _remove(folder / run.artifact)
         TrainingRun.objects.filter(pk=run.pk).update(artifact_deleted_at=timezone.now())
         deleted.append(run.artifact)
-    running = {f"{version}.npz" for version in TrainingRun.objects.filter(in_progress=True).values_list("version", flat=True)}
+    running = set(TrainingRun.objects.filter(in_progress=True).values_list("version", flat=True))
     for partial in folder.glob(".*.tmp") if folder.is_dir() else []:
         if not any(partial.name.startswith(f".{name}.") for name in running):  # save_artifact's temporary name
-            partial.unlink(missing_ok=True)
+            _remove(partial)
             deleted.append(partial.name)
     if deleted:
         log.info("deleted model files no longer needed: %s", ", ".join(deleted))
     return deleted
+
+
+def _remove(path: Path) -> None:
+    """A model folder (or a model file of format 1, from before) and everything in it; nothing if it is gone."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -334,7 +343,7 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
 
     stage("writing the model file")
     clock = timezone.now()
-    relative = f"{run.version}.npz"
+    relative = run.version  # a folder of arrays
     size = save_artifact(
         Path(settings.MODEL_DIR) / relative, model=fit.model, item_ids=snapshot.paper_ids, encoder=fit.encoder, weights=weights,
         meta={
@@ -349,7 +358,7 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     try:
         _save_claimed(run, ["metrics", "timings", "artifact", "sizes"])
     except ClaimLost:
-        (Path(settings.MODEL_DIR) / relative).unlink(missing_ok=True)  # no row owns this file
+        _remove(Path(settings.MODEL_DIR) / relative)  # no row owns these files
         raise
     stage("activating")
     training_run_activate(run)
