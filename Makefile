@@ -9,7 +9,7 @@ PORT ?= 8000
 -include .env
 export
 
-.PHONY: install install-dev chromium run setup test check clean
+.PHONY: install install-dev chromium run setup test lint format check clean
 
 install: $(VENV)/.runtime var/secret_key
 
@@ -46,8 +46,17 @@ run: setup
 	@echo "Paperfeed on http://$(HOST):$(PORT)/  (demo log-in: demo / paperfeed-demo; emails land in var/mail/; health at /healthz and /status)"
 	WEB_HOST=$(HOST) WEB_PORT=$(PORT) bin/run
 
-test: install-dev chromium
+test: install-dev chromium lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff: lint (pycodestyle, pyflakes, import order; 140 columns) and the formatter's check; `make format` applies both.
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 # The browser tests drive Debian's Chromium; installed here when missing (as root), never downloaded by Playwright.
 chromium:

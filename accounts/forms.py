@@ -10,9 +10,7 @@ class SignUpForm(BaseUserCreationForm):
     """Name, email (needed for password resets and the weekly email), password twice."""
 
     email = forms.EmailField(required=True)
-    weekly_digest = forms.BooleanField(
-        required=False, initial=True, label="Send me a weekly email with the papers I should not miss"
-    )
+    weekly_digest = forms.BooleanField(required=False, initial=True, label="Send me a weekly email with the papers I should not miss")
 
     class Meta:
         model = User
@@ -37,8 +35,26 @@ class SignUpForm(BaseUserCreationForm):
 
 CATEGORY = re.compile(r"^(?P<archive>[a-z][a-z-]*)(?:\.[A-Za-z][A-Za-z-]*)?$")
 ARXIV_ARCHIVES = {
-    "astro-ph", "cond-mat", "cs", "econ", "eess", "gr-qc", "hep-ex", "hep-lat", "hep-ph", "hep-th", "math", "math-ph", "nlin",
-    "nucl-ex", "nucl-th", "physics", "q-bio", "q-fin", "quant-ph", "stat",
+    "astro-ph",
+    "cond-mat",
+    "cs",
+    "econ",
+    "eess",
+    "gr-qc",
+    "hep-ex",
+    "hep-lat",
+    "hep-ph",
+    "hep-th",
+    "math",
+    "math-ph",
+    "nlin",
+    "nucl-ex",
+    "nucl-th",
+    "physics",
+    "q-bio",
+    "q-fin",
+    "quant-ph",
+    "stat",
 }
 MAX_CATEGORIES = 40
 
@@ -49,7 +65,9 @@ class CategoriesField(forms.CharField):
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("required", False)
         kwargs.setdefault("max_length", 1000)
-        kwargs.setdefault("help_text", "arXiv categories such as cs.LG cs.CL stat.ML; your feed shows only papers in them. Leave empty for every paper.")
+        kwargs.setdefault(
+            "help_text", "arXiv categories such as cs.LG cs.CL stat.ML; your feed shows only papers in them. Leave empty for every paper."
+        )
         super().__init__(**kwargs)
 
     def prepare_value(self, value):

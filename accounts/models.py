@@ -14,11 +14,14 @@ class User(AbstractUser):
         help_text="Send me a weekly email with the papers I should not miss.",
     )
     cf_balance = models.FloatField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="0: papers like mine (content) ... 1: what readers like me read (collaborative); empty: the tuned blend.",
     )
     taste_since = models.DateTimeField(
-        null=True, blank=True, help_text="Personalisation was reset then: earlier feedback stays in the library but no longer steers the feed."
+        null=True,
+        blank=True,
+        help_text="Personalisation was reset then: earlier feedback stays in the library but no longer steers the feed.",
     )
     share_feedback = models.BooleanField(
         "help other readers",
@@ -26,7 +29,9 @@ class User(AbstractUser):
         help_text="Let my feedback train the collaborative model behind other readers' recommendations.",
     )
     categories = models.JSONField(
-        "categories I follow", default=list, blank=True,
+        "categories I follow",
+        default=list,
+        blank=True,
         help_text="arXiv categories (cs.LG, stat.ML, ...): the feed shows only papers in them. Empty: every paper.",
     )
 

@@ -65,7 +65,9 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             user_update_preferences(
-                user=request.user, weekly_digest=form.cleaned_data["weekly_digest"], share_feedback=form.cleaned_data["share_feedback"],
+                user=request.user,
+                weekly_digest=form.cleaned_data["weekly_digest"],
+                share_feedback=form.cleaned_data["share_feedback"],
                 categories=form.cleaned_data["categories"],
             )
             state = "on" if form.cleaned_data["weekly_digest"] else "off"

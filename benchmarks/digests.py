@@ -14,7 +14,6 @@ import json
 import time
 
 import numpy as np
-
 from common import machine, setup_django
 
 
@@ -48,10 +47,19 @@ def main() -> None:
     content = encoder.fit_transform(texts)
     item_factors = (rng.normal(size=(100, f))[topics] + 0.3 * rng.normal(size=(n, f))).astype(np.float32) * 0.05
     popularity = np.log1p(rng.pareto(1.2, size=n)).astype(np.float32)
-    model = HybridModel(item_factors=item_factors, content=content, popularity=popularity, known_items=np.ones(n, bool), als=ALSParams(factors=f), blend=BlendParams())
+    model = HybridModel(
+        item_factors=item_factors,
+        content=content,
+        popularity=popularity,
+        known_items=np.ones(n, bool),
+        als=ALSParams(factors=f),
+        blend=BlendParams(),
+    )
     now = time.time()
     added = now - rng.uniform(0, 365 * 86400, size=n)
-    served = ServedModel(Artifact(model, np.array([str(i) for i in range(n)]), encoder, FeedbackWeights(), {}), "bench", np.arange(n), added, added, {})
+    served = ServedModel(
+        Artifact(model, np.array([str(i) for i in range(n)]), encoder, FeedbackWeights(), {}), "bench", np.arange(n), added, added, {}
+    )
     build = time.perf_counter() - started
 
     columns = digest_candidates(served, now)
@@ -69,7 +77,9 @@ def main() -> None:
         weights.sum_duplicates()
         seen = [weights.indices[weights.indptr[r] : weights.indptr[r + 1]] for r in range(size)]
         nothing = [np.array([], dtype=np.int64)] * size
-        feedback = ReaderFeedback(list(range(size)), weights, np.full(size, np.nan), seen, [{int(c): "liked" for c in s} for s in seen], nothing, nothing)
+        feedback = ReaderFeedback(
+            list(range(size)), weights, np.full(size, np.nan), seen, [{int(c): "liked" for c in s} for s in seen], nothing, nothing
+        )
         t0 = time.perf_counter()
         picks = rank_readers(served, feedback, limit=settings.DIGEST_SIZE, now=now, columns=columns, pool_size=50)
         timed += time.perf_counter() - t0
@@ -77,12 +87,23 @@ def main() -> None:
     per_second = sample / timed
     projected = args.readers / per_second
     report = {
-        "machine": machine(), "papers": n, "factors": f, "candidates": int(len(columns)) if columns is not None else n,
-        "sample_readers": sample, "batch": batch, "seconds": round(timed, 2), "digests_per_second": round(per_second, 1),
-        "projected_seconds_for_readers": round(projected, 1), "readers": args.readers, "setup_seconds": round(build, 1),
+        "machine": machine(),
+        "papers": n,
+        "factors": f,
+        "candidates": int(len(columns)) if columns is not None else n,
+        "sample_readers": sample,
+        "batch": batch,
+        "seconds": round(timed, 2),
+        "digests_per_second": round(per_second, 1),
+        "projected_seconds_for_readers": round(projected, 1),
+        "readers": args.readers,
+        "setup_seconds": round(build, 1),
     }
     print(f"{'papers':<22}{n:>12}\n{'candidates per digest':<22}{report['candidates']:>12}\n{'factors':<22}{f:>12}")
-    print(f"{'readers timed':<22}{sample:>12}\n{'digests / second':<22}{per_second:>12.1f}\n{'all ' + str(args.readers) + ' readers':<22}{projected:>11.0f}s")
+    print(
+        f"{'readers timed':<22}{sample:>12}\n{'digests / second':<22}{per_second:>12.1f}\n"
+        f"{'all ' + str(args.readers) + ' readers':<22}{projected:>11.0f}s"
+    )
     print(json.dumps(report))
 
 

@@ -16,7 +16,6 @@ import os
 import time
 
 import numpy as np
-
 from common import machine, setup_django
 
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
@@ -28,7 +27,9 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=300)
     args = parser.parse_args()
     os.environ["DATABASE_URL"] = f"{SERVER}/paperfeed_bench_{args.scale.lower()}"
-    os.environ.setdefault("MODEL_DIR", str(__import__("pathlib").Path(__file__).resolve().parent.parent / "var" / "bench-models" / args.scale))
+    os.environ.setdefault(
+        "MODEL_DIR", str(__import__("pathlib").Path(__file__).resolve().parent.parent / "var" / "bench-models" / args.scale)
+    )
     setup_django()
     from accounts.models import User
     from recommender.model_store import store
@@ -50,8 +51,16 @@ def main() -> None:
             feed_page_for_user(user=reader)
             seconds[label].append(time.perf_counter() - clock)
     model.blend = with_graph
-    report = {"machine": machine(), "scale": args.scale, "papers": model.n_items, "graph_entries": int(model.graph.nnz), "readers": len(readers)}
-    print(f"feed selector at {args.scale}: {model.n_items:,} papers, graph {model.graph.nnz:,} entries, {len(readers)} readers ({machine()})")
+    report = {
+        "machine": machine(),
+        "scale": args.scale,
+        "papers": model.n_items,
+        "graph_entries": int(model.graph.nnz),
+        "readers": len(readers),
+    }
+    print(
+        f"feed selector at {args.scale}: {model.n_items:,} papers, graph {model.graph.nnz:,} entries, {len(readers)} readers ({machine()})"
+    )
     for label, values in seconds.items():
         ms = np.array(values) * 1000
         report[label] = {"p50_ms": round(float(np.median(ms)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2)}

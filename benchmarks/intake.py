@@ -20,8 +20,8 @@ import subprocess
 import sys
 import threading
 import time
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -45,15 +45,32 @@ def snapshot_lines(n: int, seed: int = 0):
             i = start + k
             month = 1 + i % 12
             created = datetime(2020 + (i // 400_000) % 6, month, 1 + i % 28, 12, 0, tzinfo=timezone.utc)
-            versions = [{"version": f"v{v + 1}", "created": format_datetime(created + timedelta(days=30 * v), usegmt=True)} for v in range(1 + i % 3)]
+            versions = [
+                {"version": f"v{v + 1}", "created": format_datetime(created + timedelta(days=30 * v), usegmt=True)}
+                for v in range(1 + i % 3)
+            ]
             authors = [[f"Surname{rng.randrange(50_000)}", f"Given {rng.randrange(1000)}", ""] for _ in range(1 + i % 6)]
-            yield json.dumps({
-                "id": f"{20 + i // 1_200_000:02d}{1 + (i // 100_000) % 12:02d}.{i % 100_000:05d}", "submitter": authors[0][1], "authors": "",
-                "title": title, "comments": f"{5 + i % 30} pages", "journal-ref": None, "doi": None, "report-no": None,
-                "categories": " ".join(rng.sample(CATEGORIES, 1 + i % 3)), "license": None, "abstract": f"  {abstract}\n",
-                "versions": versions, "update_date": (created + timedelta(days=30 * (len(versions) - 1))).date().isoformat(),
-                "authors_parsed": authors,
-            }) + "\n"
+            yield (
+                json.dumps(
+                    {
+                        "id": f"{20 + i // 1_200_000:02d}{1 + (i // 100_000) % 12:02d}.{i % 100_000:05d}",
+                        "submitter": authors[0][1],
+                        "authors": "",
+                        "title": title,
+                        "comments": f"{5 + i % 30} pages",
+                        "journal-ref": None,
+                        "doi": None,
+                        "report-no": None,
+                        "categories": " ".join(rng.sample(CATEGORIES, 1 + i % 3)),
+                        "license": None,
+                        "abstract": f"  {abstract}\n",
+                        "versions": versions,
+                        "update_date": (created + timedelta(days=30 * (len(versions) - 1))).date().isoformat(),
+                        "authors_parsed": authors,
+                    }
+                )
+                + "\n"
+            )
 
 
 def write_snapshot(path: Path, n: int) -> None:
@@ -76,7 +93,9 @@ def import_child(path: Path, env: dict) -> dict:
 
     clock = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        child = subprocess.Popen([sys.executable, str(REPO / "manage.py"), "import_papers", str(path)], env=env, stdout=out, stderr=err, text=True)
+        child = subprocess.Popen(
+            [sys.executable, str(REPO / "manage.py"), "import_papers", str(path)], env=env, stdout=out, stderr=err, text=True
+        )
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - clock
         out.seek(0)
@@ -98,10 +117,11 @@ class FakeArxiv(BaseHTTPRequestHandler):
         page = int(query.get("resumptionToken", ["0|0"])[0].split("|")[1])
         chunk = self.records[page * 1000 : (page + 1) * 1000]
         more = (page + 1) * 1000 < len(self.records)
-        token = f'<resumptionToken cursor="{page * 1000}" completeListSize="{len(self.records)}">{"page|" + str(page + 1) if more else ""}</resumptionToken>'
+        next_token = "page|" + str(page + 1) if more else ""
+        token = f'<resumptionToken cursor="{page * 1000}" completeListSize="{len(self.records)}">{next_token}</resumptionToken>'
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><responseDate>2026-11-29T02:00:00Z</responseDate>'
-            f'<ListRecords>{"".join(chunk)}{token}</ListRecords></OAI-PMH>'
+            f"<ListRecords>{''.join(chunk)}{token}</ListRecords></OAI-PMH>"
         ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/xml; charset=utf-8")
@@ -115,12 +135,14 @@ class FakeArxiv(BaseHTTPRequestHandler):
 
 def oai_record(line: str, arxiv_id: str) -> str:
     obj = {**json.loads(line), "id": arxiv_id}
-    authors = "".join(f"<author><keyname>{escape(a[0])}</keyname><forenames>{escape(a[1])}</forenames></author>" for a in obj["authors_parsed"])
+    authors = "".join(
+        f"<author><keyname>{escape(a[0])}</keyname><forenames>{escape(a[1])}</forenames></author>" for a in obj["authors_parsed"]
+    )
     return (
-        f'<record><header><identifier>oai:arXiv.org:{obj["id"]}</identifier><datestamp>2026-11-28</datestamp><setSpec>cs</setSpec></header>'
+        f"<record><header><identifier>oai:arXiv.org:{obj['id']}</identifier><datestamp>2026-11-28</datestamp><setSpec>cs</setSpec></header>"
         f'<metadata><arXiv xmlns="http://arxiv.org/OAI/arXiv/"><id>{obj["id"]}</id><created>2026-11-27</created><authors>{authors}</authors>'
-        f'<title>{escape(obj["title"])}</title><categories>{obj["categories"]}</categories><comments>{obj["comments"]}</comments>'
-        f'<abstract>{escape(obj["abstract"])}</abstract></arXiv></metadata></record>'
+        f"<title>{escape(obj['title'])}</title><categories>{obj['categories']}</categories><comments>{obj['comments']}</comments>"
+        f"<abstract>{escape(obj['abstract'])}</abstract></arXiv></metadata></record>"
     )
 
 
@@ -144,8 +166,16 @@ def harvest(n: int, env: dict) -> dict:
     seconds = time.perf_counter() - clock
     server.shutdown()
     run = runs[0]
-    return {"records": n, "pages": run.pages, "status": run.status, "created": run.created, "updated": run.updated, "seconds": round(seconds, 1),
-            "pauses_seconds": round(client.waited, 1), "own_seconds": round(seconds - client.waited, 1)}
+    return {
+        "records": n,
+        "pages": run.pages,
+        "status": run.status,
+        "created": run.created,
+        "updated": run.updated,
+        "seconds": round(seconds, 1),
+        "pauses_seconds": round(client.waited, 1),
+        "own_seconds": round(seconds - client.waited, 1),
+    }
 
 
 def main() -> None:
@@ -171,7 +201,13 @@ def main() -> None:
         env["DATABASE_URL"] = fresh_database("paperfeed_bench_intake")
         subprocess.run([sys.executable, str(REPO / "manage.py"), "migrate", "-v0"], env=env, check=True)
         report[f"backfill_{label}"] = {"records": n, "bytes": path.stat().st_size, **import_child(path, env)}
-    child = subprocess.run([sys.executable, __file__, "--child-harvest", "--harvest", str(args.harvest)], env=env, capture_output=True, text=True, cwd=REPO / "benchmarks")
+    child = subprocess.run(
+        [sys.executable, __file__, "--child-harvest", "--harvest", str(args.harvest)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO / "benchmarks",
+    )
     if child.returncode:
         sys.stderr.write(child.stderr[-3000:])
         raise SystemExit("harvest failed")
@@ -181,8 +217,10 @@ def main() -> None:
     print(f"{'':<28}{'records':>10}{'seconds':>9}{'records/s':>11}{'peak RSS':>10}")
     for name, row in (("backfill (a tenth)", small), ("backfill", full)):
         print(f"{name:<28}{row['records']:>10,}{row['seconds']:>9.1f}{row['records'] / row['seconds']:>11,.0f}{row['peak_rss_mib']:>7} MiB")
-    print(f"daily harvest: {daily['records']:,} records in {daily['pages']} pages: {daily['seconds']:.1f} s, of which arXiv's pauses "
-          f"{daily['pauses_seconds']:.1f} s and our own time {daily['own_seconds']:.1f} s")
+    print(
+        f"daily harvest: {daily['records']:,} records in {daily['pages']} pages: {daily['seconds']:.1f} s, of which arXiv's pauses "
+        f"{daily['pauses_seconds']:.1f} s and our own time {daily['own_seconds']:.1f} s"
+    )
     print(json.dumps(report))
 
 

@@ -4,8 +4,8 @@
     .venv/bin/python benchmarks/living.py --days 7 --scale small   # the smoke check CI runs
 
 Each day: readers open their feed (the site's own ranking, from the served model) and respond to what it
-shows by their tastes (that feedback is marked as given in the feed), and also find papers on their own (their field, a second field, now and then
-anything; new papers more often); at 20:30 new papers arrive, and every reader's feed is ranked again
+shows by their tastes (that feedback is marked as given in the feed), and also find papers on their own (their
+field, a second field, now and then anything; new papers more often); at 20:30 new papers arrive, and every reader's feed is ranked again
 at once (no retrain) to see which new papers reach someone's top 20; a few new readers join and like a
 few papers of their field. Each night the retrain runs through the Celery task (eager, in a child process
 with its own environment, as the training worker would): one night with a crippled model
@@ -29,10 +29,10 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import numpy as np
-
 from common import REPO, machine
 
 SCALES = {
@@ -81,10 +81,18 @@ def release_papers(world: Community, count: int, when: float) -> list[int]:
 
     start, end = world.released, world.released + count
     moment = datetime.fromtimestamp(when, dt_timezone.utc)
-    created = Paper.objects.bulk_create([
-        Paper(external_id=f"living-{j:07d}", title=world.pool_titles[j], abstract=world.pool_abstracts[j], published=moment.date(), added_at=moment)
-        for j in range(start, end)
-    ])
+    created = Paper.objects.bulk_create(
+        [
+            Paper(
+                external_id=f"living-{j:07d}",
+                title=world.pool_titles[j],
+                abstract=world.pool_abstracts[j],
+                published=moment.date(),
+                added_at=moment,
+            )
+            for j in range(start, end)
+        ]
+    )
     world.paper_pks.extend(p.pk for p in created)
     world.paper_born.extend([when] * count)
     world.released = end
@@ -96,10 +104,12 @@ def add_readers(world: Community, count: int, when: float) -> list[int]:
 
     first = len(world.field_of)
     moment = datetime.fromtimestamp(when, dt_timezone.utc)
-    users = User.objects.bulk_create([
-        User(username=f"reader{first + i:06d}", email=f"reader{first + i:06d}@example.org", password="!", date_joined=moment)
-        for i in range(count)
-    ])
+    users = User.objects.bulk_create(
+        [
+            User(username=f"reader{first + i:06d}", email=f"reader{first + i:06d}@example.org", password="!", date_joined=moment)
+            for i in range(count)
+        ]
+    )
     for user in users:
         world.field_of[user.pk] = int(world.rng.integers(world.n_topics))
         world.second_of[user.pk] = int(world.rng.integers(world.n_topics))
@@ -192,17 +202,24 @@ def live_one_day(world: Community, day_start: float, scale: dict, yesterday) -> 
             recalls.append(len(found_wanted & set(shown[reader])) / min(20, len(found_wanted)))
             recalls_before.append(len(found_wanted & set(before[reader])) / min(20, len(found_wanted)))
     end = day_start + 20 * 3600
-    Interaction.objects.bulk_create([
-        Interaction(user_id=u, paper_id=p, kind=k, value=v, via=via, created=datetime.fromtimestamp(min(t, end), dt_timezone.utc))
-        for u, p, k, v, t, via in rows
-    ], batch_size=5000)
+    Interaction.objects.bulk_create(
+        [
+            Interaction(user_id=u, paper_id=p, kind=k, value=v, via=via, created=datetime.fromtimestamp(min(t, end), dt_timezone.utc))
+            for u, p, k, v, t, via in rows
+        ],
+        batch_size=5000,
+    )
     mean = lambda values: round(float(np.mean(values)), 4) if values else None  # noqa: E731
     paired = np.array(recalls) - np.array(recalls_before)
     before_mean = float(np.mean(recalls_before)) if recalls_before else 0.0
     margin = 1.96 * paired.std(ddof=1) / np.sqrt(len(paired)) / before_mean if len(paired) > 1 and before_mean else None
     return {
-        "events": len(rows), "active": len(active), "served": today.version, "recall@20": mean(recalls),
-        "yesterdays_model_recall@20": mean(recalls_before), "readers_scored": len(recalls),
+        "events": len(rows),
+        "active": len(active),
+        "served": today.version,
+        "recall@20": mean(recalls),
+        "yesterdays_model_recall@20": mean(recalls_before),
+        "readers_scored": len(recalls),
         "change_margin95": round(float(margin), 4) if margin is not None else None,  # half-width of the change's 95% interval
     }, today
 
@@ -223,11 +240,14 @@ def seed_history(world: Community, scale: dict, start: float) -> None:
             paper, fits = pick_on_their_own(world, reader, moment)
             if paper < 0:
                 break
-            rows += [(reader, world.paper_pks[paper], kind, stars, moment) for kind, stars in respond(world, reader, paper, fits, world.rng)]
+            rows += [
+                (reader, world.paper_pks[paper], kind, stars, moment) for kind, stars in respond(world, reader, paper, fits, world.rng)
+            ]
             world.touched[reader].add(paper)
-    Interaction.objects.bulk_create([
-        Interaction(user_id=u, paper_id=p, kind=k, value=v, created=datetime.fromtimestamp(t, dt_timezone.utc)) for u, p, k, v, t in rows
-    ], batch_size=5000)
+    Interaction.objects.bulk_create(
+        [Interaction(user_id=u, paper_id=p, kind=k, value=v, created=datetime.fromtimestamp(t, dt_timezone.utc)) for u, p, k, v, t in rows],
+        batch_size=5000,
+    )
 
 
 def onboard(world: Community, readers: list[int], when: float) -> None:
@@ -239,7 +259,11 @@ def onboard(world: Community, readers: list[int], when: float) -> None:
         for _ in range(5):
             paper, _fits = pick_on_their_own(world, reader, when)
             if paper >= 0 and world.pool_topics[paper] == world.field_of[reader]:
-                rows.append(Interaction(user_id=reader, paper_id=world.paper_pks[paper], kind="like", created=datetime.fromtimestamp(when, dt_timezone.utc)))
+                rows.append(
+                    Interaction(
+                        user_id=reader, paper_id=world.paper_pks[paper], kind="like", created=datetime.fromtimestamp(when, dt_timezone.utc)
+                    )
+                )
                 world.touched[reader].add(paper)
     Interaction.objects.bulk_create(rows)
 
@@ -266,7 +290,9 @@ def night(env: dict, *, crippled: bool, kill: bool) -> dict:
     child_env = {**env, **({"ALS_FACTORS": "1", "ALS_ITERATIONS": "1"} if crippled else {})}
     before = TrainingRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     clock = time.perf_counter()
-    child = subprocess.Popen([sys.executable, __file__, "--child"], env=child_env, cwd=REPO / "benchmarks", stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--child"], env=child_env, cwd=REPO / "benchmarks", stdout=subprocess.PIPE, text=True
+    )
     killed = False
     if kill:
         while child.poll() is None:  # kill once it is fitting: its run has read the feedback (data_until is set)
@@ -284,8 +310,12 @@ def night(env: dict, *, crippled: bool, kill: bool) -> dict:
         return {**result, "status": "none"}
     metrics = run.metrics
     return {
-        **result, "version": run.version, "status": run.status, "message": run.message,
-        "holdout": metrics.get("holdout", {}), "new_recall@20": metrics.get("recall@20"),
+        **result,
+        "version": run.version,
+        "status": run.status,
+        "message": run.message,
+        "holdout": metrics.get("holdout", {}),
+        "new_recall@20": metrics.get("recall@20"),
         "active_recall@20": metrics.get("active_model", {}).get("recall@20"),
         "run_seconds": round((run.finished_at - run.started_at).total_seconds(), 1) if run.finished_at else None,
     }
@@ -309,8 +339,12 @@ def prepare(args) -> dict:
     shutil.rmtree(WORKDIR, ignore_errors=True)
     WORKDIR.mkdir(parents=True)
     env = {
-        **os.environ, "SECRET_KEY": os.environ.get("SECRET_KEY", "bench"), "OPENBLAS_NUM_THREADS": "1", "MODEL_DIR": str(WORKDIR / "models"),
-        "MODEL_CHECK_SECONDS": "0", "DATABASE_URL": args.database or f"sqlite:///{WORKDIR / 'living.sqlite3'}",
+        **os.environ,
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench"),
+        "OPENBLAS_NUM_THREADS": "1",
+        "MODEL_DIR": str(WORKDIR / "models"),
+        "MODEL_CHECK_SECONDS": "0",
+        "DATABASE_URL": args.database or f"sqlite:///{WORKDIR / 'living.sqlite3'}",
     }
     if args.database and args.database.startswith("postgres"):
         import psycopg
@@ -359,8 +393,11 @@ def main() -> None:
         onboard(world, add_readers(world, scale["new_readers"], day_start + 21 * 3600), day_start + 21 * 3600)
         days.append({"day": day, **lived, **reached})
         nights.append({"night": day, **night(env, crippled=day == crippled_night, kill=day == killed_night)})
-        print(f"day {day}: {lived['events']} events, served model's recall@20 {lived['recall@20']} "
-              f"(yesterday's {lived['yesterdays_model_recall@20']}); night: {nights[-1]['status']}", file=sys.stderr)
+        print(
+            f"day {day}: {lived['events']} events, served model's recall@20 {lived['recall@20']} "
+            f"(yesterday's {lived['yesterdays_model_recall@20']}); night: {nights[-1]['status']}",
+            file=sys.stderr,
+        )
     report(args, scale, nights, days, crippled_night, killed_night, time.perf_counter() - clock)
 
 
@@ -370,19 +407,26 @@ def report(args, scale: dict, nights: list[dict], days: list[dict], crippled_nig
     print("night: the retrain's outcome, its hold-out and both models' recall@20 on it, its time in seconds;")
     print("next day: recall@20 of the model then served on what readers found on their own the next day, and of the")
     print("model served the day before on the same feedback (the change is what this night's update did)")
-    print(f"{'night':>5} {'outcome':<10} {'hold-out':<24} {'new r@20':>9} {'active':>8} {'secs':>6} {'next day':>9} {'before':>8} {'change (95%)':>16}  note")
+    print(
+        f"{'night':>5} {'outcome':<10} {'hold-out':<24} {'new r@20':>9} {'active':>8} {'secs':>6} "
+        f"{'next day':>9} {'before':>8} {'change (95%)':>16}  note"
+    )
     for n in nights:
         day = days[n["night"]] if n["night"] < len(days) else {}
         holdout = n.get("holdout") or {}
         where = f"{holdout.get('kind', '-')} {holdout.get('readers', 0)}r/{holdout.get('papers', 0)}p" if holdout else "-"
         note = "crippled" if n["night"] == crippled_night else "killed midway" if n["killed"] else ""
-        print(f"{n['night']:>5} {n['status']:<10} {where:<24} {fmt(n.get('new_recall@20')):>9} {fmt(n.get('active_recall@20')):>8} "
-              f"{n.get('run_seconds') or n['seconds']:>6} {fmt(day.get('recall@20')):>9} {fmt(day.get('yesterdays_model_recall@20')):>8} "
-              f"{_change_text(day):>16}  {note}")
+        print(
+            f"{n['night']:>5} {n['status']:<10} {where:<24} {fmt(n.get('new_recall@20')):>9} {fmt(n.get('active_recall@20')):>8} "
+            f"{n.get('run_seconds') or n['seconds']:>6} {fmt(day.get('recall@20')):>9} {fmt(day.get('yesterdays_model_recall@20')):>8} "
+            f"{_change_text(day):>16}  {note}"
+        )
     honest = [n for n in nights[1:] if n["night"] not in (crippled_night, killed_night)]
     activated = sum(n["status"] == "activated" for n in honest)
     changes = [c for c in map(_change, days) if c is not None]
-    significant = [c for c, d in zip(map(_change, days), days) if c is not None and d.get("change_margin95") and c + d["change_margin95"] < -0.10]
+    significant = [
+        c for c, d in zip(map(_change, days), days) if c is not None and d.get("change_margin95") and c + d["change_margin95"] < -0.10
+    ]
     series = [d["recall@20"] for d in days if d["recall@20"] is not None]
     raw_changes = [b / a - 1 for a, b in zip(series, series[1:]) if a]
     arrived = sum(d["arrived"] for d in days)
@@ -390,21 +434,38 @@ def report(args, scale: dict, nights: list[dict], days: list[dict], crippled_nig
     fitting = sum(d["in_a_fitting_reader_top20"] for d in days)
     after_kill = nights[killed_night + 1]["status"] if killed_night + 1 < len(nights) else None
     summary = {
-        "benchmark": "living", "days": args.days, "scale": args.scale, "honest_activated": activated, "honest_nights": len(honest),
-        "crippled": nights[crippled_night]["status"], "killed": nights[killed_night]["killed"], "after_kill": after_kill,
-        "worst_change_same_feedback": round(min(changes, default=0.0), 4), "worst_change_day_to_day": round(min(raw_changes, default=0.0), 4),
+        "benchmark": "living",
+        "days": args.days,
+        "scale": args.scale,
+        "honest_activated": activated,
+        "honest_nights": len(honest),
+        "crippled": nights[crippled_night]["status"],
+        "killed": nights[killed_night]["killed"],
+        "after_kill": after_kill,
+        "worst_change_same_feedback": round(min(changes, default=0.0), 4),
+        "worst_change_day_to_day": round(min(raw_changes, default=0.0), 4),
         "falls_surely_over_10_percent": len(significant),
-        "new_papers": arrived, "new_in_a_top20_share": round(reached / max(arrived, 1), 4),
-        "new_in_a_fitting_top20_share": round(fitting / max(arrived, 1), 4), "seconds": round(seconds, 1), "machine": machine(),
-        "nights": nights, "per_day": days,
+        "new_papers": arrived,
+        "new_in_a_top20_share": round(reached / max(arrived, 1), 4),
+        "new_in_a_fitting_top20_share": round(fitting / max(arrived, 1), 4),
+        "seconds": round(seconds, 1),
+        "machine": machine(),
+        "nights": nights,
+        "per_day": days,
     }
-    print(f"honest nights activated: {activated} of {len(honest)}; crippled night: {summary['crippled']}; "
-          f"killed night: {'killed' if summary['killed'] else 'not killed'}, next night {after_kill}")
-    print(f"next-day recall@20 of the served model against the model before it, on the same feedback: worst change "
-          f"{summary['worst_change_same_feedback']:+.1%} (day to day, on different feedback: {summary['worst_change_day_to_day']:+.1%}); "
-          f"nights whose fall is more than 10% even at the 95% interval's edge: {len(significant)}")
-    print(f"new papers in someone's top 20 the evening they arrived (no retrain): {reached} of {arrived} ({reached / max(arrived, 1):.1%}); "
-          f"in the top 20 of a reader of their field: {fitting / max(arrived, 1):.1%}")
+    print(
+        f"honest nights activated: {activated} of {len(honest)}; crippled night: {summary['crippled']}; "
+        f"killed night: {'killed' if summary['killed'] else 'not killed'}, next night {after_kill}"
+    )
+    print(
+        f"next-day recall@20 of the served model against the model before it, on the same feedback: worst change "
+        f"{summary['worst_change_same_feedback']:+.1%} (day to day, on different feedback: {summary['worst_change_day_to_day']:+.1%}); "
+        f"nights whose fall is more than 10% even at the 95% interval's edge: {len(significant)}"
+    )
+    print(
+        f"new papers in someone's top 20 the evening they arrived (no retrain): {reached} of {arrived} ({reached / max(arrived, 1):.1%}); "
+        f"in the top 20 of a reader of their field: {fitting / max(arrived, 1):.1%}"
+    )
     print(json.dumps(summary))
     if summary["crippled"] != "rejected" or not summary["killed"] or after_kill != "activated":
         raise SystemExit("the gate did not hold: see the table above")

@@ -19,10 +19,14 @@ import itertools
 import json
 
 import numpy as np
-
 from common import CITEULIKE, machine, setup_django
 
-SHARES = [(a, g, c) for a, g in itertools.product((0.2, 0.35, 0.45, 0.6, 0.8, 1.0), (0.0, 0.2, 0.35, 0.5)) for c in [round(1 - a - g, 2)] if c >= 0]
+SHARES = [
+    (a, g, c)
+    for a, g in itertools.product((0.2, 0.35, 0.45, 0.6, 0.8, 1.0), (0.0, 0.2, 0.35, 0.5))
+    for c in [round(1 - a - g, 2)]
+    if c >= 0
+]
 
 
 def main() -> None:
@@ -46,7 +50,9 @@ def main() -> None:
     vmask, vtruth = split_warm(train, seed=1)
     users = np.array(sorted(vtruth))[: args.users]
     truth = [vtruth[u] for u in users]
-    fit = fit_hybrid(subset(train, vmask), n_users=len(dataset.user_ids), texts=dataset.texts, als=ALSParams(factors=256, regularization=10.0))
+    fit = fit_hybrid(
+        subset(train, vmask), n_users=len(dataset.user_ids), texts=dataset.texts, als=ALSParams(factors=256, regularization=10.0)
+    )
     model, rows = fit.model, fit.confidence[users]
     seen = rows.nonzero()
     signals = {
@@ -75,6 +81,7 @@ def main() -> None:
             s = masked(scores)
             top = -np.sort(-np.nan_to_num(s, nan=-np.inf), axis=1)[:, :k]
             return (s - top.mean(axis=1, keepdims=True)) / np.maximum(top.std(axis=1, keepdims=True), 1e-9)
+
         return normalise
 
     def maximum(scores):

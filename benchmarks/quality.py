@@ -11,7 +11,6 @@ import json
 import time
 
 import numpy as np
-
 from common import CITEULIKE, machine, setup_django
 
 
@@ -19,7 +18,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default=str(CITEULIKE))
     parser.add_argument("--protocol", nargs="+", default=["warm", "cold"], choices=["warm", "cold"])
-    parser.add_argument("--diversity", nargs="*", type=float, default=[0.0, 0.15, 0.5, 1.0], help="MMR trade-offs to measure on the warm feed")
+    parser.add_argument(
+        "--diversity", nargs="*", type=float, default=[0.0, 0.15, 0.5, 1.0], help="MMR trade-offs to measure on the warm feed"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     setup_django()

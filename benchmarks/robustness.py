@@ -15,13 +15,11 @@ The search sees only a validation split of the training part. Prints a table per
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import time
 
 import numpy as np
-
 from common import CITEULIKE, machine, setup_django
 
 VARIANTS = {
@@ -93,23 +91,41 @@ def main() -> None:
             mask, truth, candidates = split_cold(events, len(full.item_ids), seed=0)
         train = subset(events, mask)
         readers = len(np.unique(events.users))
-        print(f"\n{variant} ({VARIANTS[variant]}), {protocol}: {readers} readers, {len(events.users)} events, "
-              f"{len(events.users) / readers:.1f} a reader, {len(truth)} test readers", flush=True)
+        print(
+            f"\n{variant} ({VARIANTS[variant]}), {protocol}: {readers} readers, {len(events.users)} events, "
+            f"{len(events.users) / readers:.1f} a reader, {len(truth)} test readers",
+            flush=True,
+        )
         for name, (start, budget, pinned) in setups.items():
             started = time.perf_counter()
             result, chosen, tuning = evaluate_as_served(
-                dataset, train, truth, parameters=start, candidates=candidates, search_seconds=budget, pinned=pinned, threads=threads,
+                dataset,
+                train,
+                truth,
+                parameters=start,
+                candidates=candidates,
+                search_seconds=budget,
+                pinned=pinned,
+                threads=threads,
             )
             blend = result.metrics["blend"]
             row = {
-                "variant": variant, "protocol": protocol, "setup": name, "recall@20": round(blend["recall@20"], 4),
-                "ndcg@20": round(blend["ndcg@20"], 4), "seconds": round(time.perf_counter() - started, 1),
+                "variant": variant,
+                "protocol": protocol,
+                "setup": name,
+                "recall@20": round(blend["recall@20"], 4),
+                "ndcg@20": round(blend["ndcg@20"], 4),
+                "seconds": round(time.perf_counter() - started, 1),
                 "parameters": {k: v for k, v in chosen.tunable_values().items()},
-                "search": tuning.reason if tuning else None, "parts": {m: round(v["recall@20"], 4) for m, v in result.metrics.items()},
+                "search": tuning.reason if tuning else None,
+                "parts": {m: round(v["recall@20"], 4) for m, v in result.metrics.items()},
             }
             report["runs"].append(row)
-            print(f"  {name:<28} recall@20 {row['recall@20']:.4f}  nDCG@20 {row['ndcg@20']:.4f}  ({row['seconds']:.0f} s)"
-                  + (f"  search: {tuning.reason}" if tuning else ""), flush=True)
+            print(
+                f"  {name:<28} recall@20 {row['recall@20']:.4f}  nDCG@20 {row['ndcg@20']:.4f}  ({row['seconds']:.0f} s)"
+                + (f"  search: {tuning.reason}" if tuning else ""),
+                flush=True,
+            )
     print(json.dumps(report))
 
 

@@ -71,17 +71,28 @@ def like_then_feed(port: int, sessions: list[str], samples: int) -> dict:
         token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
         clock = time.perf_counter()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        conn.request("POST", f"/feedback/{first}", body="kind=like&on=1", headers={
-            "Cookie": f"sessionid={session}; csrftoken={csrf}", "X-CSRFToken": token, "HX-Request": "true",
-            "Content-Type": "application/x-www-form-urlencoded",
-        })
+        conn.request(
+            "POST",
+            f"/feedback/{first}",
+            body="kind=like&on=1",
+            headers={
+                "Cookie": f"sessionid={session}; csrftoken={csrf}",
+                "X-CSRFToken": token,
+                "HX-Request": "true",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
         liked = conn.getresponse()
         liked.read()
         _, after, _ = get(port, FEED, session)
         seconds.append(time.perf_counter() - clock)
         visible += liked.status == 200 and f'data-paper="{first}"' not in after
-    return {"samples": len(seconds), "effect_visible": visible, "median_ms": round(1000 * statistics.median(seconds), 1),
-            "max_ms": round(1000 * max(seconds), 1)}
+    return {
+        "samples": len(seconds),
+        "effect_visible": visible,
+        "median_ms": round(1000 * statistics.median(seconds), 1),
+        "max_ms": round(1000 * max(seconds), 1),
+    }
 
 
 def memory_of(pid: int) -> dict:
@@ -95,8 +106,21 @@ def memory_of(pid: int) -> dict:
 def wrk(port: int, path: str, concurrency: int, duration: int, sessions_file: Path) -> dict:
     env = {**os.environ, "SESSIONS_FILE": str(sessions_file), "BENCH_PATH": path}
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{concurrency}", f"-d{duration}s", "--timeout", "10s", "-s", str(REPO / "benchmarks" / "serving" / "load.lua"),
-         f"http://127.0.0.1:{port}{path}"], env=env, capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t2",
+            f"-c{concurrency}",
+            f"-d{duration}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(REPO / "benchmarks" / "serving" / "load.lua"),
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
 
@@ -110,11 +134,18 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=2000)
     args = parser.parse_args()
     name = f"paperfeed_bench_{args.scale.lower()}"
-    os.environ.update({
-        "DATABASE_URL": f"{SERVER}/{name}", "MODEL_DIR": str(REPO / "var" / "bench-models" / args.scale), "DEBUG": "0",
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench"), "DJANGO_SETTINGS_MODULE": "serving.settings",
-        "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'benchmarks'}", "OPENBLAS_NUM_THREADS": "1", "API_RATE_USER": "1000000/min",
-    })
+    os.environ.update(
+        {
+            "DATABASE_URL": f"{SERVER}/{name}",
+            "MODEL_DIR": str(REPO / "var" / "bench-models" / args.scale),
+            "DEBUG": "0",
+            "SECRET_KEY": os.environ.get("SECRET_KEY", "bench"),
+            "DJANGO_SETTINGS_MODULE": "serving.settings",
+            "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'benchmarks'}",
+            "OPENBLAS_NUM_THREADS": "1",
+            "API_RATE_USER": "1000000/min",
+        }
+    )
     from common import setup_django
 
     setup_django()
@@ -129,8 +160,19 @@ def main() -> None:
     subprocess.run([sys.executable, str(REPO / "manage.py"), "collectstatic", "--no-input", "-v0"], check=True, env=os.environ)
     port = free_port()
     server = subprocess.Popen(
-        [str(REPO / ".venv" / "bin" / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
-         "--log-level", "warning", "--timeout", "120"], cwd=REPO,
+        [
+            str(REPO / ".venv" / "bin" / "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+            "--timeout",
+            "120",
+        ],
+        cwd=REPO,
     )
     try:
         for _ in range(100):
@@ -160,9 +202,25 @@ def main() -> None:
     ratios = {c: round(results[f"feed_c{c}"]["rps"] / results[f"trivial_c{c}"]["rps"], 3) for c in args.concurrency}
     print("feed / trivial throughput: " + ", ".join(f"c={c}: {r:.2f}" for c, r in ratios.items()))
     print("web workers: " + ", ".join(f"RSS {m['rss_mib']} MiB (PSS {m['pss_mib']})" for m in memory))
-    print(f"like, then feed: median {like['median_ms']} ms, max {like['max_ms']} ms; the like showed in {like['effect_visible']}/{like['samples']}")
-    print(json.dumps({"benchmark": "serving", "scale": args.scale, "workers": args.workers, "duration_s": args.duration, "runs": results,
-                      "feed_over_trivial_rps": ratios, "worker_memory": memory, "like_then_feed": like, "machine": machine()}))
+    print(
+        f"like, then feed: median {like['median_ms']} ms, max {like['max_ms']} ms; "
+        f"the like showed in {like['effect_visible']}/{like['samples']}"
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "serving",
+                "scale": args.scale,
+                "workers": args.workers,
+                "duration_s": args.duration,
+                "runs": results,
+                "feed_over_trivial_rps": ratios,
+                "worker_memory": memory,
+                "like_then_feed": like,
+                "machine": machine(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

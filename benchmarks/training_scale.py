@@ -45,8 +45,12 @@ def child_pipeline() -> dict:
     if run.status != "activated":
         raise SystemExit(f"retrain ended {run.status}: {run.message}")
     return {
-        "seconds": round(wall, 2), "stages": run.timings, "sizes": run.sizes, "peak_rss_mib": round(peak_rss_mib()),
-        "searched": bool(run.tuning.get("searched")), "tuning": {k: v for k, v in run.tuning.items() if k != "trials"},
+        "seconds": round(wall, 2),
+        "stages": run.timings,
+        "sizes": run.sizes,
+        "peak_rss_mib": round(peak_rss_mib()),
+        "searched": bool(run.tuning.get("searched")),
+        "tuning": {k: v for k, v in run.tuning.items() if k != "trials"},
     }
 
 
@@ -57,12 +61,11 @@ def child_bare() -> dict:
     from implicit.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
+    from recommender.engine.collaborative import ALSParams
     from recommender.engine.matrix import confidence_matrix
+    from recommender.models import TrainingRun
     from recommender.selectors.training import training_snapshot
     from recommender.services.training import als_params, feedback_weights
-
-    from recommender.engine.collaborative import ALSParams
-    from recommender.models import TrainingRun
 
     snapshot = training_snapshot()
     matrix = confidence_matrix(snapshot.events, (len(snapshot.user_pks), len(snapshot.paper_pks)), feedback_weights()).astype("float32")
@@ -72,14 +75,22 @@ def child_bare() -> dict:
     params = ALSParams(**active.parameters["als"]) if active and "als" in active.parameters else als_params()  # the model's own
     with threadpool_limits(limits=1, user_api="blas"):
         model = AlternatingLeastSquares(
-            factors=params.factors, regularization=params.regularization, iterations=params.iterations, alpha=params.alpha,
-            use_gpu=params.use_gpu, num_threads=params.num_threads, random_state=params.random_state,
+            factors=params.factors,
+            regularization=params.regularization,
+            iterations=params.iterations,
+            alpha=params.alpha,
+            use_gpu=params.use_gpu,
+            num_threads=params.num_threads,
+            random_state=params.random_state,
         )
         clock = time.perf_counter()
         model.fit(matrix, show_progress=False)
         fit = time.perf_counter() - clock
     return {
-        "seconds": round(fit, 2), "nonzeros": int(matrix.nnz), "peak_rss_mib": round(peak_rss_mib()), "rss_before_fit_mib": round(before),
+        "seconds": round(fit, 2),
+        "nonzeros": int(matrix.nnz),
+        "peak_rss_mib": round(peak_rss_mib()),
+        "rss_before_fit_mib": round(before),
         "factors": params.factors,
     }
 
@@ -110,7 +121,9 @@ def prepare_database(scale: str, env: dict, fresh: bool) -> dict:
     clock = time.perf_counter()
     generated = subprocess.run(
         [*manage, "generate_synthetic", f"--users={users}", f"--papers={papers}", f"--interactions={interactions}"],
-        env=env, capture_output=True, text=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     seconds = time.perf_counter() - clock
     if generated.returncode and "already holds" not in generated.stderr:
@@ -121,7 +134,9 @@ def prepare_database(scale: str, env: dict, fresh: bool) -> dict:
 
 def active_model_exists(env: dict) -> bool:
     check = "from recommender.services.training import active_model; print(active_model() is not None)"
-    out = subprocess.run([sys.executable, str(REPO / "manage.py"), "shell", "-c", check], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, str(REPO / "manage.py"), "shell", "-c", check], env=env, capture_output=True, text=True, check=True
+    )
     return out.stdout.strip().endswith("True")
 
 
@@ -153,20 +168,42 @@ def main() -> None:
         first_seconds = first["stages"].get(stage, 0) if first else float("nan")
         print(f"{stage:<14}{first_seconds:>12.2f}{pipeline['stages'].get(stage, 0):>12.2f}{searching['stages'].get(stage, 0):>13.2f}")
     if first:
-        print(f"{'pipeline':<14}{first['seconds']:>12.2f}{'':>12}   first night (searched: {first['searched']}), peak RSS {first['peak_rss_mib']:,} MiB")
-    print(f"{'pipeline':<14}{'':>12}{pipeline['seconds']:>12.2f}   later night (searched: {pipeline['searched']}), peak RSS {pipeline['peak_rss_mib']:,} MiB")
+        print(
+            f"{'pipeline':<14}{first['seconds']:>12.2f}{'':>12}   first night (searched: {first['searched']}), "
+            f"peak RSS {first['peak_rss_mib']:,} MiB"
+        )
+    print(
+        f"{'pipeline':<14}{'':>12}{pipeline['seconds']:>12.2f}   later night (searched: {pipeline['searched']}), "
+        f"peak RSS {pipeline['peak_rss_mib']:,} MiB"
+    )
     print(f"{'pipeline':<14}{'':>24}{searching['seconds']:>13.2f}   search night, peak RSS {searching['peak_rss_mib']:,} MiB")
     print(f"{'bare ALS fit':<14}{bare['seconds']:>10.2f}   {bare['factors']} factors, peak RSS {bare['peak_rss_mib']:,} MiB")
     print(f"pipeline / bare fit = {ratio:.2f} (later night), {search_ratio:.2f} (search night)")
     print(f"search night: {searching['tuning'].get('reason')}")
-    print(json.dumps({
-        "benchmark": "training_scale", "scale": args.scale, "users": users, "papers": papers, "interactions": interactions,
-        "pipeline_seconds": pipeline["seconds"], "stages": pipeline["stages"], "content_reused": pipeline["sizes"].get("content_reused"),
-        "search_night": searching, "search_ratio": round(search_ratio, 3),
-        "first_night": first, "bare_fit_seconds": bare["seconds"], "ratio": round(ratio, 3),
-        "pipeline_peak_rss_mib": pipeline["peak_rss_mib"], "bare_peak_rss_mib": bare["peak_rss_mib"], "nonzeros": bare["nonzeros"],
-        "machine": machine(), **prepared,
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "training_scale",
+                "scale": args.scale,
+                "users": users,
+                "papers": papers,
+                "interactions": interactions,
+                "pipeline_seconds": pipeline["seconds"],
+                "stages": pipeline["stages"],
+                "content_reused": pipeline["sizes"].get("content_reused"),
+                "search_night": searching,
+                "search_ratio": round(search_ratio, 3),
+                "first_night": first,
+                "bare_fit_seconds": bare["seconds"],
+                "ratio": round(ratio, 3),
+                "pipeline_peak_rss_mib": pipeline["peak_rss_mib"],
+                "bare_peak_rss_mib": bare["peak_rss_mib"],
+                "nonzeros": bare["nonzeros"],
+                "machine": machine(),
+                **prepared,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

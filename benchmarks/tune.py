@@ -12,7 +12,6 @@ import dataclasses
 import json
 
 import numpy as np
-
 from common import CITEULIKE, machine, setup_django
 
 
@@ -41,8 +40,15 @@ def main() -> None:
     vmask, vtruth = split_warm(train, seed=1)
     users = np.array(sorted(vtruth))[: args.users]
     print("warm validation: ALS parameters (blend at its defaults)")
-    for changes in ({"factors": 64}, {"factors": 128}, {"factors": 256}, {"factors": 256, "alpha": 20}, {"factors": 256, "alpha": 80},
-                    {"factors": 256, "regularization": 0.1}, {"factors": 256, "regularization": 10}):
+    for changes in (
+        {"factors": 64},
+        {"factors": 128},
+        {"factors": 256},
+        {"factors": 256, "alpha": 20},
+        {"factors": 256, "alpha": 80},
+        {"factors": 256, "regularization": 0.1},
+        {"factors": 256, "regularization": 10},
+    ):
         als = ALSParams(**{"regularization": 1.0, **changes})
         fit = fit_hybrid(subset(train, vmask), n_users=n_users, texts=dataset.texts, als=als)
         result = score(fit, vtruth, users, ("als", "blend"))
@@ -56,7 +62,9 @@ def main() -> None:
             fit.model.blend = dataclasses.replace(BlendParams(), cf_weight=cf_weight, cf_half_count=half)
             result = score(fit, vtruth, users, ("blend",))["blend"]
             report["warm_blend"].append({"cf_weight": cf_weight, "cf_half_count": half, **result})
-            print(f"  cf_weight {cf_weight:<5} half {half:<4} recall@20 {result['recall@20']:.4f} nDCG@20 {result['ndcg@20']:.4f}", flush=True)
+            print(
+                f"  cf_weight {cf_weight:<5} half {half:<4} recall@20 {result['recall@20']:.4f} nDCG@20 {result['ndcg@20']:.4f}", flush=True
+            )
 
     print("cold validation: content-to-factor ridge and the share of mapped factors")
     cmask, _, cold = split_cold(dataset.events, n_items, seed=0)
@@ -67,13 +75,21 @@ def main() -> None:
     vtruth = {u: v for u, v in vtruth.items() if len(v)}
     users = np.array(sorted(vtruth))[: args.users]
     for ridge in (0.1, 1.0, 10.0):
-        fit = fit_hybrid(subset(ctrain, vmask), n_users=n_users, texts=dataset.texts, als=ALSParams(factors=256, regularization=1.0),
-                         blend=BlendParams(map_regularization=ridge))
+        fit = fit_hybrid(
+            subset(ctrain, vmask),
+            n_users=n_users,
+            texts=dataset.texts,
+            als=ALSParams(factors=256, regularization=1.0),
+            blend=BlendParams(map_regularization=ridge),
+        )
         for share in (0.0, 0.3, 0.5, 0.7, 0.9):
             fit.model.blend = dataclasses.replace(fit.model.blend, cold_cf_weight=share)
             result = score(fit, vtruth, users, ("blend",), candidates=vcold)["blend"]
             report["cold"].append({"map_regularization": ridge, "cold_cf_weight": share, **result})
-            print(f"  ridge {ridge:<5} cold_cf_weight {share:<4} recall@20 {result['recall@20']:.4f} nDCG@20 {result['ndcg@20']:.4f}", flush=True)
+            print(
+                f"  ridge {ridge:<5} cold_cf_weight {share:<4} recall@20 {result['recall@20']:.4f} nDCG@20 {result['ndcg@20']:.4f}",
+                flush=True,
+            )
     print(json.dumps(report))
 
 

@@ -5,10 +5,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
-from dotenv import load_dotenv
-from django.core.exceptions import ImproperlyConfigured
-
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -276,10 +275,17 @@ BLEND_COLD_CF_WEIGHT = env_float("BLEND_COLD_CF_WEIGHT", 0.7, minimum=0.0, maxim
 BLEND_MAP_REGULARIZATION = env_float("BLEND_MAP_REGULARIZATION", 1.0, minimum=0.0)
 BLEND_DIVERSITY = env_float("BLEND_DIVERSITY", 1.0, minimum=0.0)
 TUNABLE_SETTINGS = {
-    "ALS_FACTORS": "als.factors", "ALS_REGULARIZATION": "als.regularization", "ALS_ALPHA": "als.alpha",
-    "GRAPH_ALPHA": "graph.alpha", "GRAPH_BETA": "graph.beta", "GRAPH_NEIGHBOURS": "graph.neighbours",
-    "BLEND_CF_WEIGHT": "blend.cf_weight", "BLEND_GRAPH_SHARE": "blend.graph_share", "BLEND_COLD_CF_WEIGHT": "blend.cold_cf_weight",
-    "BLEND_MAP_REGULARIZATION": "blend.map_regularization", "BLEND_DIVERSITY": "blend.diversity",
+    "ALS_FACTORS": "als.factors",
+    "ALS_REGULARIZATION": "als.regularization",
+    "ALS_ALPHA": "als.alpha",
+    "GRAPH_ALPHA": "graph.alpha",
+    "GRAPH_BETA": "graph.beta",
+    "GRAPH_NEIGHBOURS": "graph.neighbours",
+    "BLEND_CF_WEIGHT": "blend.cf_weight",
+    "BLEND_GRAPH_SHARE": "blend.graph_share",
+    "BLEND_COLD_CF_WEIGHT": "blend.cold_cf_weight",
+    "BLEND_MAP_REGULARIZATION": "blend.map_regularization",
+    "BLEND_DIVERSITY": "blend.diversity",
 }
 TUNING_PINNED = frozenset(name for setting, name in TUNABLE_SETTINGS.items() if os.environ.get(setting, "").strip())
 # The search (README "Parameters chosen by the data"): on a validation split of the night's training data, at most

@@ -9,6 +9,7 @@ from config.views import status
 from recommender import onboarding_views
 from recommender.api import FeedView, PaperViewSet, SearchView
 
+
 class ActionsFirstRouter(DefaultRouter):
     """Paper ids may contain "/", so a paper's actions (``similar/``, ``feedback/``) are matched before its detail route:
     DRF's routes, with the plain detail route last (picked by kind, not by position in DRF's list)."""
@@ -31,7 +32,11 @@ urlpatterns = [
     path("api/search/", SearchView.as_view(), name="api-search"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Its set-up is a script file (no inline script); Swagger UI sets a few inline styles, allowed on this page only.
-    path("api/docs/", csp_replace({"style-src": [SELF, UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
+    path(
+        "api/docs/",
+        csp_replace({"style-src": [SELF, UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
     path("api/", include(api.urls)),
     path("", include("recommender.urls")),
 ]

@@ -1,17 +1,16 @@
 from django.contrib import admin, messages
-from django.utils.html import format_html_join
-from django.utils.safestring import mark_safe
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from recommender.models import DigestLog, IntakeRun, Interaction, Paper, TrainingRun
 from recommender.charts import Chart, bar_chart, line_chart
+from recommender.models import DigestLog, IntakeRun, Interaction, Paper, TrainingRun
 from recommender.selectors.health import Health, model_health
 from recommender.selectors.status import system_status
 from recommender.services.training import RetrainAlreadyRunning, retrain_request
-
 
 DECISION_COLOURS = {"activated": "#1e7b34", "rejected": "#b3261e", "failed": "#5d6b7a"}
 
@@ -22,16 +21,25 @@ def model_health_charts(health: Health) -> list[Chart]:
     labels = [f"{night.started:%d %b}" for night in nights]
     quality = line_chart(
         "Nightly hold-out recall@20: the new model and the one served, on the same unseen feedback (dots: the decision)",
-        labels, {"new model": [n.new for n in nights], "model served": [n.served for n in nights]}, fmt=".2f",
+        labels,
+        {"new model": [n.new for n in nights], "model served": [n.served for n in nights]},
+        fmt=".2f",
         marks=[(i, DECISION_COLOURS.get(n.status, "#5d6b7a"), f"{n.version}: {n.status}") for i, n in enumerate(nights)],
     )
     stages = sorted({stage for night in nights for stage in night.stages})
-    timing = bar_chart("Retrain time by stage (seconds)", labels, {stage: [n.stages.get(stage, 0.0) for n in nights] for stage in stages}, fmt=".1f")
-    papers = bar_chart("Papers taken in per day", [f"{day:%d %b}" for day, _ in health.papers_per_day], {"papers": [n for _, n in health.papers_per_day]})
-    emails = bar_chart("Weekly emails sent", [f"{week:%d %b}" for week, _ in health.emails_per_week], {"emails": [n for _, n in health.emails_per_week]})
+    timing = bar_chart(
+        "Retrain time by stage (seconds)", labels, {stage: [n.stages.get(stage, 0.0) for n in nights] for stage in stages}, fmt=".1f"
+    )
+    papers = bar_chart(
+        "Papers taken in per day", [f"{day:%d %b}" for day, _ in health.papers_per_day], {"papers": [n for _, n in health.papers_per_day]}
+    )
+    emails = bar_chart(
+        "Weekly emails sent", [f"{week:%d %b}" for week, _ in health.emails_per_week], {"emails": [n for _, n in health.emails_per_week]}
+    )
     actions = bar_chart(
         "Actions taken from the weekly email (opens, likes, not interested)",
-        [f"{week:%d %b}" for week, _ in health.email_actions_per_week], {"actions": [n for _, n in health.email_actions_per_week]},
+        [f"{week:%d %b}" for week, _ in health.email_actions_per_week],
+        {"actions": [n for _, n in health.email_actions_per_week]},
     )
     return [quality, timing, papers, emails, actions]
 
@@ -66,7 +74,15 @@ class TrainingRunAdmin(admin.ModelAdmin):
     """
 
     list_display = (
-        "version", "status", "is_active", "started_at", "recall_at_20", "active_recall_at_20", "holdout", "parameters_chosen", "file",
+        "version",
+        "status",
+        "is_active",
+        "started_at",
+        "recall_at_20",
+        "active_recall_at_20",
+        "holdout",
+        "parameters_chosen",
+        "file",
         "interactions",
     )
     list_filter = ("status", "is_active")
@@ -90,8 +106,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
             return "-"
         lines = [tuning.get("reason", "")]
         if tuning.get("searched"):
-            lines.insert(0, f"Searched because {tuning.get('why', '')}, from the choice of {tuning.get('started_from', 'settings')}, "
-                            f"in {tuning.get('seconds')} s of a {tuning.get('budget_seconds')} s budget.")
+            lines.insert(
+                0,
+                f"Searched because {tuning.get('why', '')}, from the choice of {tuning.get('started_from', 'settings')}, "
+                f"in {tuning.get('seconds')} s of a {tuning.get('budget_seconds')} s budget.",
+            )
             lines.append("Validation: " + ", ".join(f"{key} {value}" for key, value in tuning.get("validation", {}).items()))
             lines += [f"{t['stage']}: {t['trial']} -> recall@20 {t['recall@20']} ({t['seconds']} s)" for t in tuning.get("trials", [])]
         if tuning.get("pinned"):
@@ -167,7 +186,19 @@ class IntakeRunAdmin(admin.ModelAdmin):
     """Harvests of new papers (nightly, or `manage.py fetch_papers`): read-only. A failed run keeps the cursor of the
     page it stopped at; the next run of its source takes up from there."""
 
-    list_display = ("started_at", "source", "set_spec", "window_from", "window_until", "status", "pages", "created", "updated", "deleted", "skipped")
+    list_display = (
+        "started_at",
+        "source",
+        "set_spec",
+        "window_from",
+        "window_until",
+        "status",
+        "pages",
+        "created",
+        "updated",
+        "deleted",
+        "skipped",
+    )
     list_filter = ("source", "status")
     search_fields = ("set_spec", "errors")
     readonly_fields = [f.name for f in IntakeRun._meta.fields]

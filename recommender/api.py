@@ -2,20 +2,19 @@
 
 import logging
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from recommender.models import Interaction, Paper
-from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework.decorators import action
-
 from recommender.model_store import store
+from recommender.models import Interaction, Paper
 from recommender.selectors.feed import feed_for_user, paper_neighbours
 from recommender.selectors.papers import MAX_QUERY_LENGTH, feedback_state, papers_newest, papers_search
 from recommender.services.feedback import TOGGLE_KINDS, feedback_set, parse_stars, rating_set, read_record
@@ -44,8 +43,10 @@ class FeedbackSerializer(serializers.Serializer):
     )
     author = serializers.CharField(required=False, max_length=200, help_text="With reason=author: one of the paper's authors.")
     via = serializers.ChoiceField(
-        choices=[v for v in Interaction.Via.values if v], required=False,
-        help_text="Where the reader was: feed, email, similar (a paper's similar papers) or round; leave out when they found it on their own.",
+        choices=[v for v in Interaction.Via.values if v],
+        required=False,
+        help_text="Where the reader was: feed, email, similar (a paper's similar papers) or round; "
+        "leave out when they found it on their own.",
     )
 
 
@@ -84,8 +85,12 @@ class PaperViewSet(viewsets.ReadOnlyModelViewSet):
         """Papers similar by content, and papers its readers also liked, each list labelled."""
         neighbours = paper_neighbours(paper=self.get_object())
         context = {"request": request}
-        return Response({"similar": PaperSerializer(neighbours.similar, many=True, context=context).data,
-                         "also_liked": PaperSerializer(neighbours.also_liked, many=True, context=context).data})
+        return Response(
+            {
+                "similar": PaperSerializer(neighbours.similar, many=True, context=context).data,
+                "also_liked": PaperSerializer(neighbours.also_liked, many=True, context=context).data,
+            }
+        )
 
     @extend_schema(request=FeedbackSerializer, responses=FeedbackStateSerializer)
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
@@ -130,7 +135,9 @@ class SearchView(generics.ListAPIView):
 
     serializer_class = PaperSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("q", str, required=True, description=f"Words to find, at most {MAX_QUERY_LENGTH} characters.")])
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, required=True, description=f"Words to find, at most {MAX_QUERY_LENGTH} characters.")]
+    )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -151,6 +158,8 @@ def _bounded_int(request: Request, name: str, default: int, low: int, high: int)
 
 
 log = logging.getLogger(__name__)
+
+
 def json_exception_handler(exc: Exception, context: dict) -> Response:
     """DRF's handler for API errors; anything unexpected becomes a JSON 500 (logged), never an HTML page.
 
@@ -158,7 +167,9 @@ def json_exception_handler(exc: Exception, context: dict) -> Response:
     """
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return Response({"detail": f"The request body is larger than the limit of {limit:,} bytes."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return Response(
+            {"detail": f"The request body is larger than the limit of {limit:,} bytes."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        )
     if isinstance(exc, TooManyFieldsSent):
         limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
         return Response({"detail": f"The request has more than {limit:,} fields."}, status=status.HTTP_400_BAD_REQUEST)
@@ -172,7 +183,9 @@ def json_exception_handler(exc: Exception, context: dict) -> Response:
 _FEED_RESPONSE = inline_serializer(
     "FeedResponse",
     {
-        "model": serializers.CharField(allow_null=True, help_text="Version of the model that ranked the feed; null before the first training."),
+        "model": serializers.CharField(
+            allow_null=True, help_text="Version of the model that ranked the feed; null before the first training."
+        ),
         "results": inline_serializer(
             "FeedItem",
             {

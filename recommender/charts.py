@@ -37,8 +37,9 @@ def _x(i: int, n: int) -> float:
     return LEFT + (WIDTH - LEFT - RIGHT) * (i + 0.5) / max(n, 1)
 
 
-def line_chart(title: str, labels: list[str], series: dict[str, list[float | None]], *, fmt: str = ".2f",
-               marks: list[tuple[int, str, str]] = ()) -> Chart:
+def line_chart(
+    title: str, labels: list[str], series: dict[str, list[float | None]], *, fmt: str = ".2f", marks: list[tuple[int, str, str]] = ()
+) -> Chart:
     """Lines over ``labels`` (gaps where a value is None); ``marks`` are (index, colour, label) dots on the first series."""
     chart = Chart(title, empty=not labels)
     values = [v for points in series.values() for v in points if v is not None]
@@ -69,8 +70,16 @@ def bar_chart(title: str, labels: list[str], stacks: dict[str, list[float]], *, 
             if values[i] <= 0:
                 continue
             y_top, y_base = _scale(base + values[i], top), _scale(base, top)
-            chart.bars.append({"x": round(LEFT + slot * i + slot * 0.15, 1), "y": round(y_top, 1), "w": round(slot * 0.7, 1),
-                               "h": round(y_base - y_top, 1), "colour": colour, "label": f"{label}: {name} {format(values[i], fmt)}"})
+            chart.bars.append(
+                {
+                    "x": round(LEFT + slot * i + slot * 0.15, 1),
+                    "y": round(y_top, 1),
+                    "w": round(slot * 0.7, 1),
+                    "h": round(y_base - y_top, 1),
+                    "colour": colour,
+                    "label": f"{label}: {name} {format(values[i], fmt)}",
+                }
+            )
             base += values[i]
     chart.legend = [{"name": name, "colour": colour} for colour, name in zip(PALETTE, stacks)] if len(stacks) > 1 else []
     chart.x_labels = _sparse_labels(labels)

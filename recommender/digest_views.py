@@ -1,13 +1,13 @@
 """Pages behind the links in the weekly email, and the digest preview."""
 
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_safe, require_http_methods
-from csp.constants import SELF, UNSAFE_INLINE
-from csp.decorators import csp_replace
+from django.views.decorators.http import require_http_methods, require_safe
 
 from accounts.models import User
 from accounts.services import user_update_preferences

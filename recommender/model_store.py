@@ -88,7 +88,10 @@ def _with_new_papers(artifact: Artifact, catalogue: dict) -> Artifact:
     new_ids = [ext for ext in catalogue if ext not in seen]
     if not new_ids:
         return artifact
-    rows = {ext: (title, abstract) for ext, title, abstract in Paper.objects.filter(external_id__in=new_ids).values_list("external_id", "title", "abstract")}
+    rows = {
+        ext: (title, abstract)
+        for ext, title, abstract in Paper.objects.filter(external_id__in=new_ids).values_list("external_id", "title", "abstract")
+    }
     new_ids = [ext for ext in new_ids if ext in rows]
     return with_new_papers(artifact, new_ids, [paper_text(*rows[ext]) for ext in new_ids])
 
@@ -122,8 +125,17 @@ def served_model(artifact: Artifact, version: str, key: tuple) -> ServedModel:
     categories = {name: np.array(columns, dtype=np.int64) for name, columns in by_category.items()}
     readers = np.expm1(extended.model.popularity)  # the model's popularity is log(1 + readers)
     return ServedModel(
-        extended, version, pks, born, added_at, column_of, base=artifact, catalogue_key=key, recommendable=(pks >= 0) & ~withdrawn,
-        category_columns=categories, uncategorised=categories.pop("", np.zeros(0, dtype=np.int64)),
+        extended,
+        version,
+        pks,
+        born,
+        added_at,
+        column_of,
+        base=artifact,
+        catalogue_key=key,
+        recommendable=(pks >= 0) & ~withdrawn,
+        category_columns=categories,
+        uncategorised=categories.pop("", np.zeros(0, dtype=np.int64)),
         popularity=np.log1p(readers + upvotes).astype(np.float32) if upvotes.any() else None,
     )
 
@@ -141,11 +153,16 @@ def build_fallback(key: tuple) -> ServedModel:
     popularity = np.log1p(np.array([likes.get(pk, 0) for *_, pk in papers], dtype=np.float32))
     n = len(papers)
     model = HybridModel(
-        item_factors=np.zeros((n, 1), dtype=np.float32), content=content, popularity=popularity,
+        item_factors=np.zeros((n, 1), dtype=np.float32),
+        content=content,
+        popularity=popularity,
         known_items=np.zeros(n, dtype=bool),
-        als=ALSParams(factors=1), blend=BlendParams(cf_weight=0.0, cold_cf_weight=0.0),
+        als=ALSParams(factors=1),
+        blend=BlendParams(cf_weight=0.0, cold_cf_weight=0.0),
     )
-    artifact = Artifact(model=model, item_ids=np.array([p[0] for p in papers], dtype=str), encoder=encoder, weights=FeedbackWeights(), meta={})
+    artifact = Artifact(
+        model=model, item_ids=np.array([p[0] for p in papers], dtype=str), encoder=encoder, weights=FeedbackWeights(), meta={}
+    )
     return served_model(artifact, "", key)
 
 

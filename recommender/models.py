@@ -116,7 +116,8 @@ class Interaction(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=InteractionKind.values), name="interaction_kind_known"),
             models.CheckConstraint(
-                condition=(Q(kind="rate") & Q(value__isnull=False) & Q(value__gte=1) & Q(value__lte=5)) | (~Q(kind="rate") & Q(value__isnull=True)),
+                condition=(Q(kind="rate") & Q(value__isnull=False) & Q(value__gte=1) & Q(value__lte=5))
+                | (~Q(kind="rate") & Q(value__isnull=True)),
                 name="interaction_stars_1_to_5",
                 violation_error_message="A rating is 1 to 5 stars; other feedback has no value.",
             ),
@@ -168,7 +169,9 @@ class TrainingRun(models.Model):
     parameters = models.JSONField(default=dict, blank=True)
     timings = models.JSONField(default=dict, blank=True, help_text="Seconds per stage.")
     metrics = models.JSONField(
-        default=dict, blank=True, help_text="Both models' figures on feedback neither was trained on, the hold-out, and the gate's decision."
+        default=dict,
+        blank=True,
+        help_text="Both models' figures on feedback neither was trained on, the hold-out, and the gate's decision.",
     )
     sizes = models.JSONField(default=dict, blank=True)
     artifact = models.CharField(max_length=300, blank=True, help_text="Model file, relative to MODEL_DIR.")
@@ -180,7 +183,8 @@ class TrainingRun(models.Model):
     )
     message = models.TextField(blank=True, help_text="Why the run failed, or why it was or was not activated.")
     tuning = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="How its parameters were chosen: searched on a validation split of its training data (the values chosen, the "
         "validation figures, every trial) or reused from an earlier search; values pinned in the environment are not searched.",
     )
@@ -215,7 +219,9 @@ class DigestLog(models.Model):
     note = models.CharField(max_length=300, blank=True, help_text="Why it was skipped or failed.")
     created = models.DateTimeField(default=timezone.now)
     queued_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a batch task for it was last queued (the sweep queues a pending row again after DIGEST_STALE_MINUTES)."
+        null=True,
+        blank=True,
+        help_text="When a batch task for it was last queued (the sweep queues a pending row again after DIGEST_STALE_MINUTES).",
     )
     sent_at = models.DateTimeField(null=True, blank=True)
 

@@ -76,7 +76,9 @@ def welcome_rate(request: HttpRequest) -> HttpResponse:
             return render(request, "recommender/welcome_rate.html", context, status=400)
         rated = ratings_set(user=request.user, stars_by_paper={p: s for p, s in stars.items() if s is not None}, via="round")
         picked = len(library_for_user(user=request.user)["liked"])
-        messages.success(request, f"Your feed is ready: it follows the {picked} paper{'s' if picked != 1 else ''} you picked and the {rated} you rated.")
+        messages.success(
+            request, f"Your feed is ready: it follows the {picked} paper{'s' if picked != 1 else ''} you picked and the {rated} you rated."
+        )
         return redirect("feed")
     return render(request, "recommender/welcome_rate.html", {"papers": onboarding_round(user=request.user)})
 

@@ -11,13 +11,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_safe, require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
+from accounts.services import user_set_balance
 from recommender.models import Paper
 from recommender.selectors.feed import feed_page_for_user, paper_neighbours
-from recommender.selectors.showcase import example_feed
-from recommender.selectors.portability import library_bibtex, my_data
 from recommender.selectors.papers import (
     MAX_QUERY_LENGTH,
     feedback_state,
@@ -28,7 +27,8 @@ from recommender.selectors.papers import (
     papers_search,
     papers_trending,
 )
-from accounts.services import user_set_balance
+from recommender.selectors.portability import library_bibtex, my_data
+from recommender.selectors.showcase import example_feed
 from recommender.services.feedback import TOGGLE_KINDS, feedback_set, parse_stars, rating_set, read_record, via_checked
 
 _FEEDBACK_DONE = {
@@ -65,7 +65,11 @@ def feed(request: HttpRequest) -> HttpResponse:
     items = found.items
     balance = next((name for name, share in BALANCES.items() if share == request.user.cf_balance), "blend")
     context = {
-        "items": items[:size], "page_number": page, "has_next": len(items) > size, "window": window, "balance": balance,
+        "items": items[:size],
+        "page_number": page,
+        "has_next": len(items) > size,
+        "window": window,
+        "balance": balance,
         "newcomer": not found.has_feedback,
     }
     template = "recommender/_feed_list.html" if request.htmx else "recommender/feed.html"
@@ -120,7 +124,10 @@ def paper_detail(request: HttpRequest, external_id: str) -> HttpResponse:
         if done:
             messages.success(request, done)
     context = {
-        "paper": paper, "state": feedback_state(user=request.user, paper=paper), "neighbours": paper_neighbours(paper=paper), "via": via,
+        "paper": paper,
+        "state": feedback_state(user=request.user, paper=paper),
+        "neighbours": paper_neighbours(paper=paper),
+        "via": via,
     }
     return render(request, "recommender/paper_detail.html", context)
 
@@ -144,12 +151,17 @@ def _login_then_back(request: HttpRequest, paper: Paper) -> HttpResponse:
     kind = request.POST.get("kind", "")
     if (kind in TOGGLE_KINDS and request.POST.get("on", "1") == "1") or kind == "rate":
         request.session[PENDING_FEEDBACK] = {
-            "paper": paper.external_id, "kind": kind, "stars": request.POST.get("stars", "")[:2],
-            "reason": request.POST.get("reason", "")[:10], "author": request.POST.get("author", "")[:200],
+            "paper": paper.external_id,
+            "kind": kind,
+            "stars": request.POST.get("stars", "")[:2],
+            "reason": request.POST.get("reason", "")[:10],
+            "author": request.POST.get("author", "")[:200],
             "via": via_checked(request.POST.get("via")),
         }
     url = f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': paper.get_absolute_url()})}"
-    messages.info(request, f"Log in to {_VISITOR_VERB.get(kind, 'keep track of')} this paper (or sign up): it is done as soon as you are in.")
+    messages.info(
+        request, f"Log in to {_VISITOR_VERB.get(kind, 'keep track of')} this paper (or sign up): it is done as soon as you are in."
+    )
     if request.htmx:
         return HttpResponseClientRedirect(url)
     return redirect(url)
@@ -178,7 +190,8 @@ def _pending_feedback(request: HttpRequest, paper: Paper) -> str:
 
 @require_POST
 def paper_feedback(request: HttpRequest, external_id: str) -> HttpResponse:
-    """Like, save, dismiss (``kind``, ``on`` = 1 or 0; a dismissal may give ``reason`` topic or author, with ``author``) or rate (``kind=rate``, ``stars`` 1-5 or empty) a paper."""
+    """Like, save, dismiss (``kind``, ``on`` = 1 or 0; a dismissal may give ``reason`` topic or author, with ``author``) or
+    rate (``kind=rate``, ``stars`` 1-5 or empty) a paper."""
     paper = get_object_or_404(Paper, external_id=external_id)
     if not request.user.is_authenticated:
         return _login_then_back(request, paper)
@@ -212,14 +225,23 @@ def _feedback_response(request: HttpRequest, paper: Paper, *, done: str = "", er
     if request.htmx and request.POST.get("next") and not error:
         # From a list (the feed): the card leaves it, so say what happened, with an undo, for a few seconds.
         kind, on = request.POST.get("kind", ""), request.POST.get("on", "1") == "1"
-        context = {"paper": paper, "done": done, "kind": kind, "undo": on and kind in TOGGLE_KINDS, "next": request.POST["next"],
-                   "via": via_checked(request.POST.get("via"))}
+        context = {
+            "paper": paper,
+            "done": done,
+            "kind": kind,
+            "undo": on and kind in TOGGLE_KINDS,
+            "next": request.POST["next"],
+            "via": via_checked(request.POST.get("via")),
+        }
         response = render(request, "recommender/_toast.html", context)
         response["HX-Trigger"] = "feedback-changed"
         return response
     if request.htmx:
         context = {
-            "paper": paper, "state": feedback_state(user=request.user, paper=paper), "done": done, "error": error,
+            "paper": paper,
+            "state": feedback_state(user=request.user, paper=paper),
+            "done": done,
+            "error": error,
             "via": via_checked(request.POST.get("via")),
         }
         response = render(request, "recommender/_feedback.html", context, status=status)

@@ -12,7 +12,9 @@ from tasks.celery import app
 log = logging.getLogger(__name__)
 
 
-@app.task(name="tasks.digests.send_weekly", autoretry_for=(OperationalError, InterfaceError), retry_backoff=30, retry_jitter=True, max_retries=5)
+@app.task(
+    name="tasks.digests.send_weekly", autoretry_for=(OperationalError, InterfaceError), retry_backoff=30, retry_jitter=True, max_retries=5
+)
 def send_weekly() -> int:
     """The weekly job: one ``send_digest_batch`` task per batch of readers who asked for the email."""
     week, batches = digest_week_start(queue=True)
@@ -38,7 +40,13 @@ def send_digest_batch(user_ids: list[int], week: str) -> dict:
     return counts
 
 
-@app.task(name="tasks.digests.requeue_stalled", autoretry_for=(OperationalError, InterfaceError), retry_backoff=30, retry_jitter=True, max_retries=3)
+@app.task(
+    name="tasks.digests.requeue_stalled",
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=30,
+    retry_jitter=True,
+    max_retries=3,
+)
 def requeue_stalled() -> int:
     """The sweep: queue again this week's readers left pending by a batch that stopped; returns how many batches."""
     return len(digest_stalled_requeue())

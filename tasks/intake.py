@@ -12,15 +12,31 @@ log = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError)
 
 
-@app.task(name="tasks.intake.harvest_arxiv", acks_late=True, soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300,
-          autoretry_for=TRANSIENT, retry_backoff=60, retry_jitter=True, max_retries=3)
+@app.task(
+    name="tasks.intake.harvest_arxiv",
+    acks_late=True,
+    soft_time_limit=3 * 3600,
+    time_limit=3 * 3600 + 300,
+    autoretry_for=TRANSIENT,
+    retry_backoff=60,
+    retry_jitter=True,
+    max_retries=3,
+)
 def harvest_arxiv() -> list[str]:
     """The daily harvest of arXiv's listings (a failed page is taken up by the next run)."""
     try:
-        runs = intake_arxiv(on_page=lambda run, page: log.info(
-            "arXiv %s page %d: %d records, %d deleted (run %s: %d new, %d updated so far)",
-            run.set_spec, page.number, len(page.records), len(page.deleted), run.pk, run.created, run.updated,
-        ))
+        runs = intake_arxiv(
+            on_page=lambda run, page: log.info(
+                "arXiv %s page %d: %d records, %d deleted (run %s: %d new, %d updated so far)",
+                run.set_spec,
+                page.number,
+                len(page.records),
+                len(page.deleted),
+                run.pk,
+                run.created,
+                run.updated,
+            )
+        )
     except IntakeBusy as exc:
         log.info("%s", exc)
         return []

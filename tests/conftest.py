@@ -78,7 +78,19 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
             stdout=subprocess.DEVNULL,
         )
         wait_for(self.answers, timeout=15, what="redis-server to answer")
@@ -140,10 +152,10 @@ TOPIC_WORDS = {
 @pytest.fixture(autouse=True)
 def model_settings(settings, tmp_path):
     """Each test trains into its own folder and sees a newly activated model at once."""
+    from django.core.cache import cache
+
     from recommender.model_store import store
     from recommender.selectors.status import forget_broker_status
-
-    from django.core.cache import cache
 
     forget_broker_status()
     cache.clear()  # API throttling history
@@ -166,7 +178,11 @@ def community(db):
 
     papers = {
         topic: [
-            PaperFactory(external_id=f"{topic}-{n}", title=f"{topic.title()} study {n}: {words.split()[n % 5]}", abstract=f"{words} {words.split()[n % 5]} result")
+            PaperFactory(
+                external_id=f"{topic}-{n}",
+                title=f"{topic.title()} study {n}: {words.split()[n % 5]}",
+                abstract=f"{words} {words.split()[n % 5]} result",
+            )
             for n in range(8)
         ]
         for topic, words in TOPIC_WORDS.items()

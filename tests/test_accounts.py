@@ -11,7 +11,13 @@ from tests.conftest import PASSWORD
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-GOOD_SIGNUP = {"username": "charlie", "email": "charlie@example.org", "password1": "a long enough passphrase", "password2": "a long enough passphrase", "weekly_digest": "on"}
+GOOD_SIGNUP = {
+    "username": "charlie",
+    "email": "charlie@example.org",
+    "password1": "a long enough passphrase",
+    "password2": "a long enough passphrase",
+    "weekly_digest": "on",
+}
 
 
 def test_sign_up_creates_the_account_and_logs_in(client):
@@ -90,13 +96,19 @@ def test_behind_a_proxy_the_forwarded_address_is_throttled(client, alice, settin
     UserFactory(username="bob")
     for name in ("bob", "carol"):
         client.post(reverse("login"), {"username": name, "password": "wrong"}, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="203.0.113.5")
-    other_reader = client.post(reverse("login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    other_reader = client.post(
+        reverse("login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="198.51.100.7"
+    )
     assert other_reader.status_code == 302
     client.post(reverse("logout"))
-    locked = client.post(reverse("login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="x, 203.0.113.5")
+    locked = client.post(
+        reverse("login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="x, 203.0.113.5"
+    )
     assert locked.status_code == 429
     # Not an address: ignored, the proxy's own address counts (nothing unreadable reaches the lock-out table).
-    made_up = client.post(reverse("login"), {"username": "bob", "password": "wrong"}, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="not-an-ip")
+    made_up = client.post(
+        reverse("login"), {"username": "bob", "password": "wrong"}, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="not-an-ip"
+    )
     assert made_up.status_code == 200
     from axes.models import AccessAttempt
 

@@ -104,7 +104,13 @@ def test_feedback_through_the_api_and_undo(alice, paper):
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"kind": "rate", "stars": 6}, "stars"), ({"kind": "rate", "stars": 0}, "stars"), ({"kind": "rate"}, "stars"), ({"kind": "love"}, "kind"), ({}, "kind")],
+    [
+        ({"kind": "rate", "stars": 6}, "stars"),
+        ({"kind": "rate", "stars": 0}, "stars"),
+        ({"kind": "rate"}, "stars"),
+        ({"kind": "love"}, "kind"),
+        ({}, "kind"),
+    ],
 )
 def test_bad_feedback_is_a_json_400_and_changes_nothing(alice, paper, body, field):
     from recommender.models import Interaction

@@ -6,12 +6,11 @@ error, and every documented response must match the schema and its content type.
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
-
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 
 from accounts.tokens import api_token_create
 from config.wsgi import application

@@ -50,7 +50,11 @@ def test_a_revoked_or_made_up_token_is_refused(alice_client, alice, bob):
             assert response.status_code == 401 and "Unknown or revoked" in response.json()["detail"]
             assert response["WWW-Authenticate"] == "Bearer"
     missing = APIClient().get("/api/feed/")
-    assert missing.status_code == 401 and missing["WWW-Authenticate"] == "Bearer" and "credentials were not provided" in missing.json()["detail"]
+    assert (
+        missing.status_code == 401
+        and missing["WWW-Authenticate"] == "Bearer"
+        and "credentials were not provided" in missing.json()["detail"]
+    )
 
 
 def test_rate_limits_are_per_reader_not_shared(alice, bob, monkeypatch):

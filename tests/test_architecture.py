@@ -24,11 +24,17 @@ def imported_modules(folder: str) -> dict[str, set[str]]:
     return found
 
 
-@pytest.mark.parametrize(("folder", "forbidden"), [
-    ("accounts", "recommender"),  # identity and preferences only: the recommender imports accounts, not the other way
-    ("recommender/engine", "django"),  # numpy in, numpy out: runs on data sets, GPUs and workers alike
-    ("recommender/sources", "django"),  # outside sources yield exchange-format records
-])
+@pytest.mark.parametrize(
+    ("folder", "forbidden"),
+    [
+        ("accounts", "recommender"),  # identity and preferences only: the recommender imports accounts, not the other way
+        ("recommender/engine", "django"),  # numpy in, numpy out: runs on data sets, GPUs and workers alike
+        ("recommender/sources", "django"),  # outside sources yield exchange-format records
+    ],
+)
 def test_a_package_does_not_import_what_it_must_not(folder, forbidden):
-    offenders = {file: sorted(n for n in names if n == forbidden or n.startswith(f"{forbidden}.")) for file, names in imported_modules(folder).items()}
+    offenders = {
+        file: sorted(n for n in names if n == forbidden or n.startswith(f"{forbidden}."))
+        for file, names in imported_modules(folder).items()
+    }
     assert {file: names for file, names in offenders.items() if names} == {}

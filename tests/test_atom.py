@@ -58,7 +58,9 @@ def test_control_characters_in_stored_papers_do_not_break_the_feed(community, cl
     from recommender.models import Paper
 
     papers, readers = community
-    Paper.objects.filter(pk__in=[p.pk for p in papers["bio"]]).update(title="Bio\u0007 study\u001b", abstract="Bell\u0007 and escape\u001b.")
+    Paper.objects.filter(pk__in=[p.pk for p in papers["bio"]]).update(
+        title="Bio\u0007 study\u001b", abstract="Bell\u0007 and escape\u001b."
+    )
     client.force_login(readers["bio1"], backend="django.contrib.auth.backends.ModelBackend")
     response = client.get(make_link(client))
     assert response.status_code == 200

@@ -1,11 +1,10 @@
 """The weekly digest: what goes in, once a week at most, signed links, one-click unsubscribe, preview."""
 
 import re
-
-import numpy as np
 import time
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.core import mail
 from django.core.management import call_command
@@ -84,7 +83,9 @@ def test_the_digest_leaves_out_read_dismissed_and_already_sent_papers(subscriber
     reader = subscribers[1]
     last_week = week_of() - timedelta(days=7)
     first = digests_compose(users=[reader], week=last_week)[0]
-    DigestLog.objects.create(user=reader, week=last_week, status=Status.SENT, papers=[i.paper.pk for i in first.items[:2]], sent_at=timezone.now())
+    DigestLog.objects.create(
+        user=reader, week=last_week, status=Status.SENT, papers=[i.paper.pk for i in first.items[:2]], sent_at=timezone.now()
+    )
     dismissed = first.items[2].paper
     feedback_set(user=reader, paper=dismissed, kind="dismiss", on=True)
     now = digests_compose(users=[reader], week=week_of())[0]
@@ -99,7 +100,9 @@ def test_papers_added_since_the_last_digest_come_first(subscribers):
 
     reader = subscribers[2]  # likes language papers
     week = week_of()
-    DigestLog.objects.create(user=reader, week=week - timedelta(days=7), status=Status.SENT, papers=[], sent_at=timezone.now() - timedelta(days=7))
+    DigestLog.objects.create(
+        user=reader, week=week - timedelta(days=7), status=Status.SENT, papers=[], sent_at=timezone.now() - timedelta(days=7)
+    )
     Paper.objects.update(added_at=timezone.now() - timedelta(days=30))
     store.clear()
     before = [i.paper for i in digests_compose(users=[reader], week=week)[0].items]
@@ -232,10 +235,10 @@ def test_a_mail_server_failure_stops_the_command_clearly_and_a_rerun_sends_the_r
 
 
 def test_the_subject_is_plain_text_not_html_escaped(subscribers):
-    Paper.objects.update(title="<Attention> isn't \"all\" & more")
+    Paper.objects.update(title='<Attention> isn\'t "all" & more')
     digest_batch_send(user_ids=[subscribers[0].pk], week=week_of())
     (message,) = mail.outbox
-    assert "“<Attention> isn't \"all\" & more”" in message.subject
+    assert '“<Attention> isn\'t "all" & more”' in message.subject
     assert "&lt;" not in message.subject and "&#x27;" not in message.subject and "&amp;" not in message.subject
     assert "&lt;Attention&gt;" in message.alternatives[0][0]  # the HTML part is still escaped
 

@@ -109,17 +109,23 @@ def test_the_paper_page_says_why_it_was_dismissed_and_offers_undo(community, rea
 
 def test_a_bad_reason_from_the_site_is_a_400_with_a_message(community, reader):
     paper = community[0]["astro"][3]
-    response = client_for(reader).post(f"/feedback/{paper.external_id}", {"kind": "dismiss", "on": "1", "reason": "author", "author": "Nobody"})
+    response = client_for(reader).post(
+        f"/feedback/{paper.external_id}", {"kind": "dismiss", "on": "1", "reason": "author", "author": "Nobody"}
+    )
     assert response.status_code == 400 and "is not an author of this paper" in response.content.decode()
 
 
 def test_the_api_takes_a_reason(community, reader):
     paper = community[0]["bio"][4]
     client = client_for(reader)
-    response = client.post(f"/api/papers/{paper.external_id}/feedback/", {"kind": "dismiss", "reason": "topic"}, content_type="application/json")
+    response = client.post(
+        f"/api/papers/{paper.external_id}/feedback/", {"kind": "dismiss", "reason": "topic"}, content_type="application/json"
+    )
     assert response.status_code == 200 and response.json()["dismiss"] is True
     assert Interaction.objects.get(user=reader, paper=paper, kind="dismiss").reason == "topic"
-    response = client.post(f"/api/papers/{paper.external_id}/feedback/", {"kind": "like", "reason": "topic"}, content_type="application/json")
+    response = client.post(
+        f"/api/papers/{paper.external_id}/feedback/", {"kind": "like", "reason": "topic"}, content_type="application/json"
+    )
     assert response.status_code == 400 and "reason" in response.json()
 
 

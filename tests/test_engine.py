@@ -34,7 +34,9 @@ def block_community(seed: int = 0):
 
 
 def test_confidence_sums_positive_kinds_and_negative_evidence_wins():
-    events = Events(users=[0, 0, 0, 0, 1, 1], items=[0, 0, 1, 1, 2, 3], kinds=[READ, LIKE, LIKE, DISMISS, RATE, RATE], values=[0, 0, 0, 0, 5, 1])
+    events = Events(
+        users=[0, 0, 0, 0, 1, 1], items=[0, 0, 1, 1, 2, 3], kinds=[READ, LIKE, LIKE, DISMISS, RATE, RATE], values=[0, 0, 0, 0, 5, 1]
+    )
     m = confidence_matrix(events, (2, 4), FeedbackWeights()).toarray()
     assert m[0, 0] == pytest.approx(5.0)  # read 1 + like 4
     assert m[0, 1] == pytest.approx(-4.0)  # liked then dismissed: the dismissal wins
@@ -189,7 +191,9 @@ def test_artifact_round_trip_gives_the_same_scores(tmp_path):
     events, texts = block_community()
     fit = fit_hybrid(events, n_users=24, texts=texts, als=ALSParams(factors=8, num_threads=1), blend=BlendParams(diversity=0.2))
     path = tmp_path / "models" / "v1"
-    save_artifact(path, model=fit.model, item_ids=[f"p{j}" for j in range(24)], encoder=fit.encoder, weights=FeedbackWeights(), meta={"version": "v1"})
+    save_artifact(
+        path, model=fit.model, item_ids=[f"p{j}" for j in range(24)], encoder=fit.encoder, weights=FeedbackWeights(), meta={"version": "v1"}
+    )
     assert sorted(f.name for f in path.iterdir())[:3] == ["content_data.npy", "content_indices.npy", "content_indptr.npy"]
     loaded = load_artifact(path)
     assert list(loaded.item_ids[:2]) == ["p0", "p1"] and loaded.meta == {"version": "v1"}
@@ -229,7 +233,9 @@ def test_batched_fold_in_equals_one_reader_at_a_time():
     gram = item_gram(factors)
     counts = [0, 1, 3, 12, 70]  # nobody, a few papers, and one reader past the small-system limit
     rows = np.repeat(np.arange(len(counts)), counts)
-    weights = sparse.csr_matrix((rng.choice([1.0, 4.0, -4.0, 6.0], size=len(rows)), (rows, rng.choice(300, size=len(rows)))), shape=(len(counts), 300))
+    weights = sparse.csr_matrix(
+        (rng.choice([1.0, 4.0, -4.0, 6.0], size=len(rows)), (rows, rng.choice(300, size=len(rows)))), shape=(len(counts), 300)
+    )
     weights.sum_duplicates()
     batch = fold_in_batch(factors, gram, weights, alpha=40.0, regularization=10.0, small=64)
     for r in range(len(counts)):

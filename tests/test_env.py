@@ -19,7 +19,9 @@ def test_booleans(monkeypatch, raw, value):
     assert env_bool("PF_TEST") is value
 
 
-@pytest.mark.parametrize(("reader", "raw"), [(env_bool, "maybe"), (lambda n: env_int(n, 1), "ten"), (lambda n: env_int(n, 1, minimum=1), "0")])
+@pytest.mark.parametrize(
+    ("reader", "raw"), [(env_bool, "maybe"), (lambda n: env_int(n, 1), "ten"), (lambda n: env_int(n, 1, minimum=1), "0")]
+)
 def test_bad_values_name_the_variable(monkeypatch, reader, raw):
     monkeypatch.setenv("PF_TEST", raw)
     with pytest.raises(ImproperlyConfigured, match="PF_TEST"):

@@ -18,7 +18,9 @@ def dataset(tmp_path):
     with open(folder / "papers.jsonl", "w") as handle:
         for t, (topic, words) in enumerate(TOPIC_WORDS.items()):
             for n in range(10):
-                handle.write(json.dumps({"id": f"{topic}-{n}", "title": f"{topic} {n}", "abstract": f"{words} {words.split()[n % 5]}"}) + "\n")
+                handle.write(
+                    json.dumps({"id": f"{topic}-{n}", "title": f"{topic} {n}", "abstract": f"{words} {words.split()[n % 5]}"}) + "\n"
+                )
     rows = ["user,paper,kind,value,timestamp"]
     for u in range(30):
         topic = list(TOPIC_WORDS)[u % 3]
@@ -41,7 +43,19 @@ def read_table(out: str) -> dict[str, list[float]]:
 def test_evaluate_a_dataset_by_protocol(dataset, tmp_path, capsys, settings, protocol):
     settings.ALS_FACTORS = 3
     metrics_file, recs_file = tmp_path / "m.json", tmp_path / "recs.jsonl"
-    call_command("evaluate", "--dataset", str(dataset), "--protocol", protocol, "--json", str(metrics_file), "--recs-out", str(recs_file), "--k", "10")
+    call_command(
+        "evaluate",
+        "--dataset",
+        str(dataset),
+        "--protocol",
+        protocol,
+        "--json",
+        str(metrics_file),
+        "--recs-out",
+        str(recs_file),
+        "--k",
+        "10",
+    )
     table = read_table(capsys.readouterr().out)
     assert set(table) == {"popularity", "content", "als", "blend"}
     assert table["blend"][1] > table["popularity"][1]  # nDCG@20: topics are easy to learn here
@@ -63,8 +77,17 @@ def test_evaluate_train_and_test_files_with_candidates(dataset, tmp_path, capsys
     (tmp_path / "cands.txt").write_text("\n".join(f"{t}-{n}" for t in TOPIC_WORDS for n in (8, 9)) + "\n")
     recs = tmp_path / "recs.jsonl"
     call_command(
-        "evaluate", "--papers", str(dataset / "papers.jsonl"), "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv"),
-        "--candidates", str(tmp_path / "cands.txt"), "--recs-out", str(recs),
+        "evaluate",
+        "--papers",
+        str(dataset / "papers.jsonl"),
+        "--train",
+        str(tmp_path / "train.csv"),
+        "--test",
+        str(tmp_path / "test.csv"),
+        "--candidates",
+        str(tmp_path / "cands.txt"),
+        "--recs-out",
+        str(recs),
     )
     table = read_table(capsys.readouterr().out)
     assert table["content"][0] > 0.9 and table["blend"][0] > 0.9  # new papers found by what they say
@@ -82,4 +105,6 @@ def test_evaluate_refuses_a_bad_file_with_its_line(dataset, tmp_path):
     bad = tmp_path / "test.csv"
     bad.write_text("user,paper,kind,value,timestamp\nu1,astro-1,like,,\nu1,astro-2,rate,9,\n")
     with pytest.raises(CommandError, match="test.csv, line 3"):
-        call_command("evaluate", "--papers", str(dataset / "papers.jsonl"), "--train", str(dataset / "interactions.csv"), "--test", str(bad))
+        call_command(
+            "evaluate", "--papers", str(dataset / "papers.jsonl"), "--train", str(dataset / "interactions.csv"), "--test", str(bad)
+        )

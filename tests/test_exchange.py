@@ -57,9 +57,26 @@ def test_text_dump_with_an_empty_abstract_line_names_it(tmp_path):
 
 
 def test_jsonl_reads_all_fields(tmp_path):
-    obj = {"id": "2401.00001", "title": "  A   title ", "abstract": "Text.", "authors": ["A. B", "C. D"], "published": "2024-01-02", "url": "https://x.org/1"}
+    obj = {
+        "id": "2401.00001",
+        "title": "  A   title ",
+        "abstract": "Text.",
+        "authors": ["A. B", "C. D"],
+        "published": "2024-01-02",
+        "url": "https://x.org/1",
+    }
     papers = read_papers(write(tmp_path, "papers.jsonl", json.dumps(obj) + "\n\n"))
-    assert papers == [PaperRecord(id="2401.00001", title="A title", abstract="Text.", authors=("A. B", "C. D"), published=date(2024, 1, 2), url="https://x.org/1", line=1)]
+    assert papers == [
+        PaperRecord(
+            id="2401.00001",
+            title="A title",
+            abstract="Text.",
+            authors=("A. B", "C. D"),
+            published=date(2024, 1, 2),
+            url="https://x.org/1",
+            line=1,
+        )
+    ]
 
 
 @pytest.mark.parametrize(

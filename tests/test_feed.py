@@ -135,7 +135,9 @@ def test_feed_page_reloads_itself_after_feedback(community):
     client = client_for(readers["astro1"])
     page = client.get(reverse("feed"))
     assert 'hx-trigger="feedback-changed from:body"' in page.text
-    response = client.post(reverse("paper_feedback", args=[papers["bio"][4].external_id]), {"kind": "like", "on": "1"}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        reverse("paper_feedback", args=[papers["bio"][4].external_id]), {"kind": "like", "on": "1"}, HTTP_HX_REQUEST="true"
+    )
     assert response["HX-Trigger"] == "feedback-changed"
     partial = client.get(reverse("feed"), HTTP_HX_REQUEST="true")
     assert partial.text.lstrip().startswith('<div id="feed"')
@@ -202,7 +204,9 @@ def test_a_paper_added_after_training_reaches_feeds_through_its_content(communit
     retrain()
     for paper in papers["lang"][:3]:
         feedback_set(user=newcomer, paper=paper, kind="like", on=True)
-    fresh = PaperFactory(external_id="lang-new", title="A new grammar for type inference", abstract="compiler parser grammar type inference, freshly written")
+    fresh = PaperFactory(
+        external_id="lang-new", title="A new grammar for type inference", abstract="compiler parser grammar type inference, freshly written"
+    )
     items = feed_for_user(user=newcomer, limit=6)  # the five unseen language papers and the new one
     assert fresh.pk in {i.paper.pk for i in items}
     item = next(i for i in items if i.paper.pk == fresh.pk)
@@ -287,6 +291,7 @@ def test_the_feed_page_takes_a_fixed_number_of_queries_whatever_the_reader_did_a
     with django_assert_num_queries(FEED_PAGE_QUERIES):
         response = client.get("/feed/")
     assert response.status_code == 200 and len(response.context["items"]) == min(page_size, 24 - likes)
+
 
 def test_a_paper_often_saved_with_one_you_liked_is_explained_by_the_graph(community, newcomer, settings):
     """Ten readers save an astronomy paper and a compiler paper together (nothing alike in their texts): after liking

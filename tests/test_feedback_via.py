@@ -33,7 +33,11 @@ def test_the_feed_page_marks_its_links_and_buttons(alice, alice_client, communit
 
 
 def test_the_api_takes_where_feedback_was_given(alice, alice_client, paper):
-    response = alice_client.post(f"/api/papers/{paper.external_id}/feedback/", {"kind": "like", "via": "email"}, content_type="application/json")
+    response = alice_client.post(
+        f"/api/papers/{paper.external_id}/feedback/", {"kind": "like", "via": "email"}, content_type="application/json"
+    )
     assert response.status_code == 200 and Interaction.objects.get(user=alice).via == "email"
-    bad = alice_client.post(f"/api/papers/{paper.external_id}/feedback/", {"kind": "save", "via": "elsewhere"}, content_type="application/json")
+    bad = alice_client.post(
+        f"/api/papers/{paper.external_id}/feedback/", {"kind": "save", "via": "elsewhere"}, content_type="application/json"
+    )
     assert bad.status_code == 400 and "via" in bad.json()

@@ -57,7 +57,10 @@ def test_bad_stars_get_400_with_a_message_and_change_nothing(alice_client, alice
     assert stored(alice, paper) == [("rate", 3)]
 
 
-@pytest.mark.parametrize(("data", "message"), [({"kind": "love"}, "Unknown feedback"), ({"kind": "like", "on": "maybe"}, "must be 1 or 0"), ({}, "Unknown feedback")])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [({"kind": "love"}, "Unknown feedback"), ({"kind": "like", "on": "maybe"}, "must be 1 or 0"), ({}, "Unknown feedback")],
+)
 def test_malformed_feedback_is_a_400(alice_client, alice, paper, data, message):
     response = alice_client.post(feedback_url(paper), data, **HTMX)
     assert response.status_code == 400 and message in response.text
@@ -113,7 +116,9 @@ def test_after_logging_in_the_reader_comes_back_to_the_paper(client, alice, pape
     login_url = client.post(feedback_url(paper), {"kind": "like", "on": "1"})["Location"]
     page = client.get(login_url)
     assert f'name="next" value="/papers/{paper.external_id}/"' in page.text
-    response = client.post(login_url, {"username": "alice", "password": "correct horse battery staple", "next": f"/papers/{paper.external_id}/"})
+    response = client.post(
+        login_url, {"username": "alice", "password": "correct horse battery staple", "next": f"/papers/{paper.external_id}/"}
+    )
     assert response.status_code == 302 and response["Location"] == paper.get_absolute_url()
 
 
@@ -167,16 +172,27 @@ def test_a_visitor_who_likes_a_paper_is_asked_to_log_in_and_the_like_is_recorded
 
 def test_a_visitor_who_signs_up_to_save_a_paper_finds_it_saved(client, paper):
     client.post(f"/feedback/{paper.external_id}", {"kind": "save", "on": "1"})
-    client.post("/accounts/signup/", {
-        "username": "dora", "email": "dora@example.org", "password1": "a long enough password 42", "password2": "a long enough password 42",
-        "next": paper.get_absolute_url(),
-    }, follow=True)
+    client.post(
+        "/accounts/signup/",
+        {
+            "username": "dora",
+            "email": "dora@example.org",
+            "password1": "a long enough password 42",
+            "password2": "a long enough password 42",
+            "next": paper.get_absolute_url(),
+        },
+        follow=True,
+    )
     assert Interaction.objects.filter(user__username="dora", paper=paper, kind="save").exists()
 
 
 def test_feedback_from_the_feed_says_what_happened_with_an_undo(alice, alice_client, paper):
     headers = {"HX-Request": "true"}
-    response = alice_client.post(f"/feedback/{paper.external_id}", {"kind": "dismiss", "on": "1", "reason": "topic", "next": "/feed/", "via": "feed"}, headers=headers)
+    response = alice_client.post(
+        f"/feedback/{paper.external_id}",
+        {"kind": "dismiss", "on": "1", "reason": "topic", "next": "/feed/", "via": "feed"},
+        headers=headers,
+    )
     page = response.content.decode()
     assert response.status_code == 200 and response["HX-Trigger"] == "feedback-changed"
     assert 'id="toast"' in page and 'hx-swap-oob="true"' in page and "Hidden: less on this topic." in page

@@ -3,7 +3,8 @@ neither of them was trained on, honest models go live, crippled ones do not, and
 
 import csv
 import json
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +42,20 @@ def events_of(rows):
 def test_a_temporal_holdout_takes_the_newer_half_of_each_readers_papers_in_the_window():
     # Reader 0 (a gate reader) touched papers 0-5 before the active model's mark (200), and paper 7 after it, while
     # the active model was live; reader 1 is not a gate reader. The window holds the newest four: papers 2-5.
-    events, times = events_of([
-        (0, 0, LIKE, 0, 10), (0, 1, READ, 0, 20), (0, 2, LIKE, 0, 110), (0, 3, READ, 0, 120), (0, 4, SAVE, 0, 130),
-        (0, 5, READ, 0, 140), (0, 5, DISMISS, 0, 150), (0, 7, LIKE, 0, 250), (1, 0, LIKE, 0, 115), (1, 6, LIKE, 0, 125),
-    ])
+    events, times = events_of(
+        [
+            (0, 0, LIKE, 0, 10),
+            (0, 1, READ, 0, 20),
+            (0, 2, LIKE, 0, 110),
+            (0, 3, READ, 0, 120),
+            (0, 4, SAVE, 0, 130),
+            (0, 5, READ, 0, 140),
+            (0, 5, DISMISS, 0, 150),
+            (0, 7, LIKE, 0, 250),
+            (1, 0, LIKE, 0, 115),
+            (1, 6, LIKE, 0, 125),
+        ]
+    )
     reader_hash = np.array([0.01, 0.9])
     holdout = build_holdout(events, times, 8, reader_hash, share=0.05, until=200, window_papers=4, min_readers=1, max_readers=10)
     assert holdout.kind == TEMPORAL and list(holdout.users) == [0] and (holdout.since, holdout.until) == (20, 200)  # the newest four
@@ -63,10 +74,14 @@ def test_a_young_site_is_judged_on_all_of_its_gate_readers_history_up_to_the_act
 
 
 def test_low_ratings_are_not_hits_and_readers_with_nothing_to_find_are_left_out():
-    events, times = events_of([
-        (0, 0, LIKE, 0, 1), (0, 1, RATE, 1, 2),  # the newer half is paper 1, rated one star: nothing to find
-        (1, 0, LIKE, 0, 1), (1, 2, RATE, 4, 2),
-    ])
+    events, times = events_of(
+        [
+            (0, 0, LIKE, 0, 1),
+            (0, 1, RATE, 1, 2),  # the newer half is paper 1, rated one star: nothing to find
+            (1, 0, LIKE, 0, 1),
+            (1, 2, RATE, 4, 2),
+        ]
+    )
     holdout = build_holdout(events, times, 3, np.array([0.0, 0.0]), share=1, until=None, window_papers=1000, min_readers=1, max_readers=10)
     assert list(holdout.users) == [1] and [list(t) for t in holdout.truth] == [[2]]
 

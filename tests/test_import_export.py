@@ -35,7 +35,11 @@ def snapshot():
 def two_papers(tmp_path):
     call_command(
         "import_papers",
-        papers_file(tmp_path, {"id": "p1", "title": "One", "abstract": "First."}, {"id": "p2", "title": "Two", "abstract": "Second.", "published": "2024-03-01"}),
+        papers_file(
+            tmp_path,
+            {"id": "p1", "title": "One", "abstract": "First."},
+            {"id": "p2", "title": "Two", "abstract": "Second.", "published": "2024-03-01"},
+        ),
     )
 
 
@@ -57,7 +61,9 @@ def test_a_changed_paper_is_updated(tmp_path, two_papers, capsys):
 
 def test_a_bad_paper_line_names_file_and_line_and_changes_nothing(tmp_path, two_papers):
     before = snapshot()
-    path = papers_file(tmp_path, {"id": "p1", "title": "One, changed"}, {"id": "p9", "title": "New"}, {"id": "p3", "title": ""}, name="more.jsonl")
+    path = papers_file(
+        tmp_path, {"id": "p1", "title": "One, changed"}, {"id": "p9", "title": "New"}, {"id": "p3", "title": ""}, name="more.jsonl"
+    )
     with pytest.raises(CommandError, match=r"more.jsonl, line 3: 'title' must be a non-empty string. Nothing was imported."):
         call_command("import_papers", path)
     assert snapshot() == before
@@ -132,7 +138,13 @@ def test_a_bad_interaction_line_changes_nothing_at_all(tmp_path, two_papers, row
 
 
 def test_export_then_import_into_an_empty_database_round_trips(tmp_path, two_papers):
-    call_command("import_interactions", interactions_file(tmp_path, "u1,p1,read,,2024-05-01T10:00:00+00:00\nu1,p1,like,,2024-05-01T10:05:00+00:00\nu1,p2,rate,4,2024-05-02T00:00:00+00:00\n"))
+    call_command(
+        "import_interactions",
+        interactions_file(
+            tmp_path,
+            "u1,p1,read,,2024-05-01T10:00:00+00:00\nu1,p1,like,,2024-05-01T10:05:00+00:00\nu1,p2,rate,4,2024-05-02T00:00:00+00:00\n",
+        ),
+    )
     Paper.objects.filter(external_id="p1").update(authors=["Ada Lovelace"], url="https://example.org/p1")
     out = tmp_path / "export"
     call_command("export_dataset", str(out))

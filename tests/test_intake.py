@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from werkzeug import Response
 
-from recommender.models import Interaction, IntakeRun, Paper
+from recommender.models import IntakeRun, Interaction, Paper
 from recommender.services.intake import intake_arxiv, intake_trending, papers_fetch_by_ids
 from recommender.sources import SourceError
 from recommender.sources.arxiv_oai import parse_page
@@ -110,7 +110,9 @@ def test_running_the_same_harvest_twice_changes_nothing(arxiv):
 
 
 def test_503_with_retry_after_is_waited_out(arxiv):
-    arxiv.expect_ordered_request("/oai", query_string=FIRST).respond_with_response(Response("Retry later", status=503, headers={"Retry-After": "7"}))
+    arxiv.expect_ordered_request("/oai", query_string=FIRST).respond_with_response(
+        Response("Retry later", status=503, headers={"Retry-After": "7"})
+    )
     arxiv.expect_ordered_request("/oai", query_string=FIRST).respond_with_response(xml("oai_page1.xml"))
     arxiv.expect_ordered_request("/oai", query_string=NEXT).respond_with_response(xml("oai_page2.xml"))
     polite = client()
@@ -181,9 +183,9 @@ def test_the_next_harvest_starts_a_day_before_the_last_one_ended(arxiv):
     arxiv.expect_ordered_request("/oai", query_string=FIRST).respond_with_response(xml("oai_page1.xml"))
     arxiv.expect_ordered_request("/oai", query_string=NEXT).respond_with_response(xml("oai_page2.xml"))
     harvest()
-    arxiv.expect_ordered_request("/oai", query_string={"verb": "ListRecords", "metadataPrefix": "arXiv", "set": "cs", "from": "2026-11-26"}).respond_with_response(
-        xml("oai_no_records.xml")
-    )
+    arxiv.expect_ordered_request(
+        "/oai", query_string={"verb": "ListRecords", "metadataPrefix": "arXiv", "set": "cs", "from": "2026-11-26"}
+    ).respond_with_response(xml("oai_no_records.xml"))
     (run,) = intake_arxiv()
     assert run.window_from == date(2026, 11, 26) and run.status == Status.SUCCEEDED
 
@@ -234,7 +236,10 @@ def test_pasting_unknown_arxiv_ids_at_onboarding_fetches_and_likes_them(arxiv, a
     response = alice_client.post("/accounts/welcome/", {"references": "arXiv:2611.07777v3\nhttps://arxiv.org/abs/1706.03762\n2611.99999"})
     page = response.content.decode()
     assert response.status_code == 200 and "Found 2 papers (2 just taken in from arXiv)" in page and "1 not found" in page
-    assert set(Interaction.objects.filter(user=alice, kind="like").values_list("paper__external_id", flat=True)) == {"2611.07777", "1706.03762"}
+    assert set(Interaction.objects.filter(user=alice, kind="like").values_list("paper__external_id", flat=True)) == {
+        "2611.07777",
+        "1706.03762",
+    }
 
 
 def test_when_arxiv_is_slow_onboarding_answers_at_once_and_says_the_papers_will_follow(arxiv, alice, alice_client, settings):
@@ -276,7 +281,9 @@ def test_import_papers_reads_the_arxiv_metadata_snapshot(db, capsys):
 def test_a_bad_snapshot_line_names_the_line_and_imports_nothing(db, tmp_path):
     lines = (DATA / "snapshot.jsonl").read_text().splitlines()
     broken = tmp_path / "snapshot.jsonl"
-    broken.write_text("\n".join([lines[0], lines[1], '{"id": "2611.0", "title": "x", "versions": [], "authors_parsed": []}', lines[2]]) + "\n")
+    broken.write_text(
+        "\n".join([lines[0], lines[1], '{"id": "2611.0", "title": "x", "versions": [], "authors_parsed": []}', lines[2]]) + "\n"
+    )
     with pytest.raises(CommandError, match=r"snapshot.jsonl, line 3: 'id' is not an arXiv id"):
         call_command("import_papers", str(broken))
     assert not Paper.objects.exists()

@@ -39,7 +39,9 @@ def test_search_and_pick(community):
 
 def test_pasting_ids_and_titles_picks_the_matches_and_shows_the_rest(community):
     charlie = UserFactory(username="charlie")
-    paper = PaperFactory(external_id="2407.12753", title="LookupViT: Compressing visual information", url="https://arxiv.org/abs/2407.12753")
+    paper = PaperFactory(
+        external_id="2407.12753", title="LookupViT: Compressing visual information", url="https://arxiv.org/abs/2407.12753"
+    )
     text = "arXiv:2407.12753v1\nastro-1\nAstro Study 2: Telescope\n9999.99999\nA paper we do not have at all"
     response = client_for(charlie).post("/accounts/welcome/", {"references": text})
     page = response.content.decode()
@@ -131,12 +133,14 @@ def topics_of(papers):
 
 @pytest.mark.parametrize("field", ["stars-99999999999999999999", "stars-²", "stars-" + "9" * 5000])
 def test_a_rating_for_an_impossible_paper_id_is_ignored_not_a_server_error(community, field):
-    from recommender.models import Interaction
-
     from urllib.parse import urlencode
 
+    from recommender.models import Interaction
+
     charlie = UserFactory(username="charlie")
-    response = client_for(charlie).post("/accounts/welcome/rate/", urlencode({field: "3"}), content_type="application/x-www-form-urlencoded")
+    response = client_for(charlie).post(
+        "/accounts/welcome/rate/", urlencode({field: "3"}), content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 302 and not Interaction.objects.filter(user=charlie).exists()
 
 

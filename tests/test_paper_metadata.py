@@ -17,9 +17,17 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def arxiv_paper(db):
     return PaperFactory(
-        external_id="2611.01234", title="Sparse Attention at Scale", authors=["María José García-López", "John A. Smith Jr"],
-        published=date(2026, 11, 25), updated=date(2026, 11, 27), version=2, categories=["cs.LG", "stat.ML"], primary_category="cs.LG",
-        url="https://arxiv.org/abs/2611.01234", doi="10.48550/arXiv.2611.01234", comments="12 pages",
+        external_id="2611.01234",
+        title="Sparse Attention at Scale",
+        authors=["María José García-López", "John A. Smith Jr"],
+        published=date(2026, 11, 25),
+        updated=date(2026, 11, 27),
+        version=2,
+        categories=["cs.LG", "stat.ML"],
+        primary_category="cs.LG",
+        url="https://arxiv.org/abs/2611.01234",
+        doi="10.48550/arXiv.2611.01234",
+        comments="12 pages",
     )
 
 
@@ -45,8 +53,14 @@ def test_catalogue_cards_show_authors_date_and_arxiv_id(client, arxiv_paper):
 
 
 def test_a_reader_who_follows_categories_gets_papers_in_them(alice, alice_client):
-    vision = [PaperFactory(title=f"Vision {n}", abstract="images pixels convolution", categories=["cs.CV"], primary_category="cs.CV") for n in range(4)]
-    language = [PaperFactory(title=f"Language {n}", abstract="words sentences parsing", categories=["cs.CL"], primary_category="cs.CL") for n in range(4)]
+    vision = [
+        PaperFactory(title=f"Vision {n}", abstract="images pixels convolution", categories=["cs.CV"], primary_category="cs.CV")
+        for n in range(4)
+    ]
+    language = [
+        PaperFactory(title=f"Language {n}", abstract="words sentences parsing", categories=["cs.CL"], primary_category="cs.CL")
+        for n in range(4)
+    ]
     undated = PaperFactory(title="A paper without categories", abstract="images and words")
     Interaction.objects.create(user=alice, paper=vision[0], kind="like")
     response = alice_client.post("/accounts/settings/", {"weekly_digest": "", "share_feedback": "on", "categories": "cs.CL, cs.CL"})

@@ -26,7 +26,12 @@ def test_export_my_feedback_as_json(alice_client, alice, bob, paper):
 
 
 def test_export_my_library_as_bibtex(alice_client, alice):
-    odd = PaperFactory(external_id="2401.00001", title="Braces {and} back\\slashes", authors=["Ada Lovelace", "Alan Turing"], url="https://arxiv.org/abs/2401.00001")
+    odd = PaperFactory(
+        external_id="2401.00001",
+        title="Braces {and} back\\slashes",
+        authors=["Ada Lovelace", "Alan Turing"],
+        url="https://arxiv.org/abs/2401.00001",
+    )
     other = PaperFactory(external_id="2401.00002", title="Saved one", authors=[])
     ignored = PaperFactory(external_id="2401.00003", title="Dismissed one")
     feedback_set(user=alice, paper=odd, kind="like", on=True)
@@ -65,7 +70,9 @@ def test_a_reader_who_keeps_feedback_private_is_left_out_of_training(community, 
 def test_braces_in_a_url_cannot_break_out_of_the_bibtex_field(alice_client, alice):
     import bibtexparser
 
-    evil = PaperFactory(external_id="2401.00009", title="Closing } brace", url="https://example.org/a}, author = {Mallory}, x = {b\\c", authors=["Ada"])
+    evil = PaperFactory(
+        external_id="2401.00009", title="Closing } brace", url="https://example.org/a}, author = {Mallory}, x = {b\\c", authors=["Ada"]
+    )
     feedback_set(user=alice, paper=evil, kind="like", on=True)
     text = alice_client.get("/me/library.bib").content.decode()
     library = bibtexparser.parse_string(text)

@@ -48,9 +48,22 @@ def test_a_second_process_sees_the_count_of_the_first(alice, low_rates, settings
     script.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=alice, name='script')[1]}")
     assert [script.get("/api/feed/").status_code for _ in range(5)] == [200] * 5
     other_worker = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); from config.ratelimit import rate_limit_hit; print(rate_limit_hit('throttle_user_{alice.pk}', limit=5, period=60)[0])"],
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "CACHE_URL": settings.CACHE_URL, "REDIS_URL": "redis://127.0.0.1:1/0"},
-        cwd=REPO, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from config.ratelimit import rate_limit_hit; "
+            f"print(rate_limit_hit('throttle_user_{alice.pk}', limit=5, period=60)[0])",
+        ],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "CACHE_URL": settings.CACHE_URL,
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+        },
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert other_worker.returncode == 0, other_worker.stderr
     assert other_worker.stdout.strip() == "False"  # the allowance was spent in another process
@@ -68,7 +81,8 @@ def test_parallel_requests_get_exactly_the_allowance(settings):
 def test_behind_a_proxy_a_made_up_forwarded_address_does_not_reset_the_anonymous_limit(client, paper, low_rates, settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
     codes = [
-        client.get("/api/papers/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}, 203.0.113.9").status_code for n in range(5)
+        client.get("/api/papers/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}, 203.0.113.9").status_code
+        for n in range(5)
     ]
     assert codes == [200, 200, 200, 429, 429]
     assert client.get("/api/papers/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.10").status_code == 200

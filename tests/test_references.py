@@ -12,9 +12,11 @@ pytestmark = pytest.mark.django_db
 def catalogue(db):
     return {
         "attention": PaperFactory(external_id="1706.03762", title="Attention Is All You Need", url="https://arxiv.org/abs/1706.03762"),
-        "lookup": PaperFactory(external_id="lookupvit-compressing-visual-information",
-                               title="LookupViT: Compressing visual information to a limited number of tokens",
-                               url="https://arxiv.org/abs/2407.12753v1"),
+        "lookup": PaperFactory(
+            external_id="lookupvit-compressing-visual-information",
+            title="LookupViT: Compressing visual information to a limited number of tokens",
+            url="https://arxiv.org/abs/2407.12753v1",
+        ),
         "old": PaperFactory(external_id="arXiv:hep-th/9901001", title="Strings on a lattice"),
         "schrodinger": PaperFactory(external_id="schrodinger-bert", title="Schrödinger's Cat in BERT: Probing Superposition"),
         "neighbour": PaperFactory(external_id="1706.037620", title="A paper whose id starts like another"),
@@ -98,7 +100,9 @@ def test_messy_bibtex(catalogue):
 
 
 def test_bibtex_urls_and_dois_name_arxiv_papers():
-    references = references_parse("@misc{a, title={T}, url={https://arxiv.org/abs/2202.00002v3}}\n@misc{b, doi={10.48550/arXiv.2303.00003}}")
+    references = references_parse(
+        "@misc{a, title={T}, url={https://arxiv.org/abs/2202.00002v3}}\n@misc{b, doi={10.48550/arXiv.2303.00003}}"
+    )
     assert [r.arxiv_id for r in references] == ["2202.00002", "2303.00003"]
 
 

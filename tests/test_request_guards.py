@@ -36,7 +36,9 @@ def test_a_nul_in_a_form_stores_nothing(alice_client, alice, paper):
     assert not ApiToken.objects.exists()
     response = alice_client.post("/accounts/welcome/", {"references": f"{paper.external_id}\nA title\x00"})
     assert response.status_code == 400 and not Interaction.objects.exists()
-    response = alice_client.post(f"/feedback/{paper.external_id}", {"kind": "dismiss", "reason": "author", "author": "Ada\x00"}, HTTP_HX_REQUEST="true")
+    response = alice_client.post(
+        f"/feedback/{paper.external_id}", {"kind": "dismiss", "reason": "author", "author": "Ada\x00"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 400 and NUL_MESSAGE in response.text and not Interaction.objects.exists()
 
 

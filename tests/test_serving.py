@@ -30,7 +30,9 @@ def test_the_procfile_serves_the_site_with_gunicorn(tmp_path):
     assert "gunicorn" in command and "runserver" not in command
     port = free_port()
     env = {**os.environ, "WEB_PORT": str(port), "WEB_CONCURRENCY": "2", "DEBUG": "0", "DJANGO_SETTINGS_MODULE": "config.settings"}
-    server = subprocess.Popen(command, shell=True, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        command, shell=True, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -39,7 +41,9 @@ def test_the_procfile_serves_the_site_with_gunicorn(tmp_path):
                     assert response.status == 200 and response.read() == b"ok\n"
                     break
             except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, server.stdout.read().decode() if server.poll() is not None else "timed out"
+                assert time.monotonic() < deadline and server.poll() is None, (
+                    server.stdout.read().decode() if server.poll() is not None else "timed out"
+                )
                 time.sleep(0.2)
     finally:
         os.killpg(server.pid, 15)

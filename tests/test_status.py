@@ -3,10 +3,9 @@
 import json
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-
-import pytest
 
 from recommender.models import TrainingRun
 from recommender.services.training import retrain
@@ -24,7 +23,10 @@ def test_status_reports_every_part_without_secrets(client, community, settings):
     assert set(body) == {"ok", "time", "database", "broker", "workers", "model", "retrain", "intake"}
     assert body["intake"]["arxiv"] is None and body["intake"]["schedule"]["arxiv"] == settings.INTAKE_ARXIV_CRON
     assert body["ok"] is True and body["database"]["ok"] is True
-    assert body["model"]["version"] == run.version and body["model"]["metrics"]["users"] == run.metrics["users"] == run.sizes["holdout_users"] > 0
+    assert (
+        body["model"]["version"] == run.version
+        and body["model"]["metrics"]["users"] == run.metrics["users"] == run.sizes["holdout_users"] > 0
+    )
     assert body["retrain"]["last"]["status"] == "activated" and body["retrain"]["schedule"] == settings.RETRAIN_CRON
     now = timezone.now()
     expected = now.replace(hour=3, minute=0, second=0, microsecond=0)
@@ -35,8 +37,8 @@ def test_status_reports_every_part_without_secrets(client, community, settings):
 
 
 def test_status_with_an_unreachable_broker_is_still_200(client, db):
-    from tests.integration.conftest import _use_broker
     from tasks.celery import app
+    from tests.integration.conftest import _use_broker
 
     before = app.conf.broker_url
     _use_broker("redis://127.0.0.1:1/0")  # nothing listens on port 1

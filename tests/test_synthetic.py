@@ -34,7 +34,9 @@ def test_activity_and_popularity_follow_power_laws_and_readers_keep_to_their_fie
     per_paper = np.sort(np.bincount(feedback.papers, minlength=2000))[::-1]
     assert per_user[:20].sum() > 0.25 * per_user.sum()  # the most active 1% give a quarter of the feedback
     assert per_paper[:20].sum() > 0.15 * per_paper.sum()
-    main_topic = {u: np.bincount(papers.topics[feedback.papers[feedback.users == u]]).argmax() for u in np.argsort(-np.bincount(feedback.users))[:50]}
+    main_topic = {
+        u: np.bincount(papers.topics[feedback.papers[feedback.users == u]]).argmax() for u in np.argsort(-np.bincount(feedback.users))[:50]
+    }
     on_field = np.mean([np.mean(papers.topics[feedback.papers[feedback.users == u]] == t) for u, t in main_topic.items()])
     assert on_field > 0.7
     kinds = np.bincount(feedback.kinds, minlength=5) / len(feedback.kinds)

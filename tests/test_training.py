@@ -38,7 +38,12 @@ def test_first_retrain_activates_and_records_everything(community, settings, cap
     assert set(run.timings) >= {"extract", "matrix", "content", "als", "evaluate", "artifact"}
     # Each gate reader liked five papers, all at once: the newer half (3) is to be found from the older two.
     assert run.metrics["holdout"] == {
-        "kind": "all-time", "readers": gate_readers, "papers": 3 * gate_readers, "since": None, "until": None, "found": "on their own"
+        "kind": "all-time",
+        "readers": gate_readers,
+        "papers": 3 * gate_readers,
+        "since": None,
+        "until": None,
+        "found": "on their own",
     }
     assert run.metrics["users"] == gate_readers and run.metrics["recall@20"] > 0.5  # the topics are easy
     assert f"hold-out: all-time, {gate_readers} readers" in out
@@ -200,7 +205,9 @@ def test_retrain_if_no_model_trains_once(community, capsys):
 def test_a_silent_run_is_resumed_by_its_redelivered_task(community, settings):
     run = retrain_request()
     TrainingRun.objects.filter(pk=run.pk).update(
-        status=Status.RUNNING, claimed_by="another-host:1", attempts=1,
+        status=Status.RUNNING,
+        claimed_by="another-host:1",
+        attempts=1,
         heartbeat_at=timezone.now() - timedelta(seconds=settings.RETRAIN_STALE_SECONDS + 1),
     )
     resumed = training_run_start(run.pk)
@@ -209,7 +216,9 @@ def test_a_silent_run_is_resumed_by_its_redelivered_task(community, settings):
 
 def test_a_run_that_keeps_dying_is_given_up(community, settings):
     run = retrain_request()
-    TrainingRun.objects.filter(pk=run.pk).update(status=Status.RUNNING, claimed_by=f"{socket.gethostname()}:{dead_pid()}", attempts=settings.RETRAIN_MAX_ATTEMPTS)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=Status.RUNNING, claimed_by=f"{socket.gethostname()}:{dead_pid()}", attempts=settings.RETRAIN_MAX_ATTEMPTS
+    )
     assert training_run_start(run.pk) is None
     run.refresh_from_db()
     assert run.status == Status.FAILED and not run.in_progress and "Gave up after" in run.message
@@ -217,7 +226,8 @@ def test_a_run_that_keeps_dying_is_given_up(community, settings):
 
 def test_feedback_arrays_carry_every_field_and_leave_out_readers_who_opted_out(community):
     """On PostgreSQL this reads the binary COPY path; on SQLite the ORM path: both must give the same arrays."""
-    from datetime import datetime, timezone as dt_timezone
+    from datetime import datetime
+    from datetime import timezone as dt_timezone
 
     import numpy as np
 
@@ -265,7 +275,9 @@ def test_a_retrain_reuses_the_content_features_of_papers_already_seen(community)
 
     first = training.retrain()
     assert first.sizes["content_reused"] is False
-    PaperFactory(external_id="astro-new", title="Astro study new: galaxy", abstract="galaxy star telescope cosmology redshift galaxy result")
+    PaperFactory(
+        external_id="astro-new", title="Astro study new: galaxy", abstract="galaxy star telescope cosmology redshift galaxy result"
+    )
     second = training.retrain()
     assert second.status == "activated" and second.sizes["content_reused"] is True
     from django.conf import settings

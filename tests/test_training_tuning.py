@@ -95,5 +95,7 @@ def test_a_setting_given_in_the_environment_is_pinned(settings):
     code = "import django; django.setup(); from django.conf import settings; print(sorted(settings.TUNING_PINNED))"
     env = {name: value for name, value in os.environ.items() if name not in settings.TUNABLE_SETTINGS}
     env |= {"DJANGO_SETTINGS_MODULE": "config.settings", "ALS_FACTORS": "64", "BLEND_GRAPH_SHARE": "0.3", "GRAPH_BETA": ""}
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "['als.factors', 'blend.graph_share']"  # an empty value pins nothing

@@ -88,7 +88,9 @@ def test_the_search_stops_at_its_time_budget(site):
 
 def test_the_budget_in_fits_follows_the_time_of_one_fit(site):
     events, content = site
-    result = tune(events, n_users=READERS, content=content, start=start_point(iterations=9), budget_seconds=600, budget_fits=2.0, readers=300)
+    result = tune(
+        events, n_users=READERS, content=content, start=start_point(iterations=9), budget_seconds=600, budget_fits=2.0, readers=300
+    )
     start_trial = result.trials[0]
     assert start_trial["trial"] == "start" and start_trial["iterations"] == 3
     assert result.budget_seconds < 600
@@ -121,8 +123,15 @@ def test_the_evaluated_blend_is_diversified_as_the_feed_is(site):
 
     events, content = site
     texts = [f"paper {j}" for j in range(PAPERS)]
-    fit = fit_hybrid(events, n_users=READERS, texts=texts, content=content, encoder=TfidfEncoder(terms=np.array(["x"]), idf=np.ones(1)),
-                     als=ALSParams(factors=8, num_threads=1), blend=BlendParams(diversity=0.0))
+    fit = fit_hybrid(
+        events,
+        n_users=READERS,
+        texts=texts,
+        content=content,
+        encoder=TfidfEncoder(terms=np.array(["x"]), idf=np.ones(1)),
+        als=ALSParams(factors=8, num_threads=1),
+        blend=BlendParams(diversity=0.0),
+    )
     readers = np.arange(50)
     plain = rank_users(fit, readers, methods=("blend",), k=20)["blend"]
     fit.model.blend = BlendParams(diversity=3.0)

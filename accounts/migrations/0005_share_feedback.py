@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0004_feed_link'),
+        ("accounts", "0004_feed_link"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='share_feedback',
-            field=models.BooleanField(default=True, help_text="Let my feedback train the collaborative model behind other readers' recommendations.", verbose_name='help other readers'),
+            model_name="user",
+            name="share_feedback",
+            field=models.BooleanField(
+                default=True,
+                help_text="Let my feedback train the collaborative model behind other readers' recommendations.",
+                verbose_name="help other readers",
+            ),
         ),
     ]

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0005_share_feedback'),
+        ("accounts", "0005_share_feedback"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='taste_since',
-            field=models.DateTimeField(blank=True, help_text='Personalisation was reset then: earlier feedback stays in the library but no longer steers the feed.', null=True),
+            model_name="user",
+            name="taste_since",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="Personalisation was reset then: earlier feedback stays in the library but no longer steers the feed.",
+                null=True,
+            ),
         ),
     ]

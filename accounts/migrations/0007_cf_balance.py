@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0006_taste_since'),
+        ("accounts", "0006_taste_since"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='cf_balance',
-            field=models.FloatField(blank=True, help_text='0: papers like mine (content) ... 1: what readers like me read (collaborative); empty: the tuned blend.', null=True),
+            model_name="user",
+            name="cf_balance",
+            field=models.FloatField(
+                blank=True,
+                help_text="0: papers like mine (content) ... 1: what readers like me read (collaborative); empty: the tuned blend.",
+                null=True,
+            ),
         ),
     ]

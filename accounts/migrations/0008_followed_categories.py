@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0007_cf_balance'),
+        ("accounts", "0007_cf_balance"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='categories',
-            field=models.JSONField(blank=True, default=list, help_text='arXiv categories (cs.LG, stat.ML, ...): the feed shows only papers in them. Empty: every paper.', verbose_name='categories I follow'),
+            model_name="user",
+            name="categories",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="arXiv categories (cs.LG, stat.ML, ...): the feed shows only papers in them. Empty: every paper.",
+                verbose_name="categories I follow",
+            ),
         ),
     ]

@@ -11,7 +11,13 @@ register = template.Library()
 @register.filter
 def in_words(value) -> str:
     """A timedelta, seconds or an ISO 8601 duration as "1 hour 30 minutes"; what cannot be read is shown as it is."""
-    duration = value if isinstance(value, timedelta) else timedelta(seconds=value) if isinstance(value, (int, float)) else parse_duration(str(value))
+    duration = (
+        value
+        if isinstance(value, timedelta)
+        else timedelta(seconds=value)
+        if isinstance(value, (int, float))
+        else parse_duration(str(value))
+    )
     if duration is None:
         return str(value)
     minutes = round(duration.total_seconds() / 60)

@@ -43,7 +43,9 @@ class Artifact:
         return {str(paper_id): j for j, paper_id in enumerate(self.item_ids)}
 
 
-def save_artifact(path: str | os.PathLike, *, model: HybridModel, item_ids: list[str], encoder: TfidfEncoder, weights: FeedbackWeights, meta: dict) -> int:
+def save_artifact(
+    path: str | os.PathLike, *, model: HybridModel, item_ids: list[str], encoder: TfidfEncoder, weights: FeedbackWeights, meta: dict
+) -> int:
     """Write the model to the folder ``path`` (which must not exist yet) atomically; returns its size in bytes."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -130,9 +132,15 @@ def aligned_model(artifact: Artifact, item_ids: list[str], texts: list[str]) -> 
     if len(rows) == model.n_items and np.array_equal(rows, np.arange(len(rows))):
         return model  # the catalogue as the artifact has it, with papers added at the end: nothing to reorder
     return HybridModel(
-        item_factors=model.item_factors[rows], content=model.content[rows], popularity=model.popularity[rows],
-        known_items=model.known_items[rows], als=model.als, blend=model.blend, content_map=model.content_map,
-        graph=_graph_reordered(model.graph, rows), graph_params=model.graph_params,
+        item_factors=model.item_factors[rows],
+        content=model.content[rows],
+        popularity=model.popularity[rows],
+        known_items=model.known_items[rows],
+        als=model.als,
+        blend=model.blend,
+        content_map=model.content_map,
+        graph=_graph_reordered(model.graph, rows),
+        graph_params=model.graph_params,
     )
 
 
@@ -145,7 +153,9 @@ def _graph_reordered(graph: sparse.csr_matrix | None, rows: np.ndarray) -> spars
     new_of[rows] = np.arange(len(rows))
     coo = graph.tocoo()
     keep = (new_of[coo.row] >= 0) & (new_of[coo.col] >= 0)
-    return sparse.csr_matrix((coo.data[keep], (new_of[coo.row[keep]], new_of[coo.col[keep]])), shape=(len(rows), len(rows)), dtype=np.float32)
+    return sparse.csr_matrix(
+        (coo.data[keep], (new_of[coo.row[keep]], new_of[coo.col[keep]])), shape=(len(rows), len(rows)), dtype=np.float32
+    )
 
 
 def _graph_grown(graph: sparse.csr_matrix | None, new: int) -> sparse.csr_matrix | None:
@@ -174,7 +184,8 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
             if params.get("format") != FORMAT_VERSION:
                 raise ValueError(f"unknown artifact format {params.get('format')!r}")
             data = {
-                file.stem: np.load(file, mmap_mode="r" if file.stem in MAPPED else None, allow_pickle=False) for file in folder.glob("*.npy")
+                file.stem: np.load(file, mmap_mode="r" if file.stem in MAPPED else None, allow_pickle=False)
+                for file in folder.glob("*.npy")
             }
         return _artifact(data, params)
     except (OSError, KeyError, EOFError, json.JSONDecodeError, zipfile.BadZipFile, ValueError) as exc:
@@ -183,7 +194,9 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
 
 def _artifact(data: dict[str, np.ndarray], params: dict) -> Artifact:
     n_items = len(data["item_ids"])
-    content = sparse.csr_matrix((data["content_data"], data["content_indices"], data["content_indptr"]), shape=tuple(data["content_shape"]), copy=False)
+    content = sparse.csr_matrix(
+        (data["content_data"], data["content_indices"], data["content_indptr"]), shape=tuple(data["content_shape"]), copy=False
+    )
     weights_params = dict(params["weights"])
     weights_params["stars"] = tuple(weights_params["stars"])
     model = HybridModel(
@@ -195,7 +208,8 @@ def _artifact(data: dict[str, np.ndarray], params: dict) -> Artifact:
         blend=BlendParams(**params["blend"]),
         content_map=data["content_map"] if "content_map" in data and data["content_map"].size else None,
         graph=sparse.csr_matrix((data["graph_data"], data["graph_indices"], data["graph_indptr"]), shape=(n_items, n_items), copy=False)
-        if params.get("graph") else None,
+        if params.get("graph")
+        else None,
         graph_params=GraphParams(**params["graph"]) if params.get("graph") else None,
     )
     encoder = TfidfEncoder(terms=data["terms"], idf=data["idf"])

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy import sparse
 import scipy.linalg
+from scipy import sparse
 
 from recommender.engine.collaborative import ALSParams, fold_in_batch, item_gram, shared_inverse
 from recommender.engine.graph import GraphParams, graph_scores
@@ -43,9 +43,7 @@ class BlendParams:
 MAP_MAX_PAPERS = 20_000  # the map is fitted on at most this many known papers (a fixed random sample beyond)
 
 
-def content_to_factor_map(
-    content: sparse.csr_matrix, item_factors: np.ndarray, known: np.ndarray, params: BlendParams
-) -> np.ndarray:
+def content_to_factor_map(content: sparse.csr_matrix, item_factors: np.ndarray, known: np.ndarray, params: BlendParams) -> np.ndarray:
     """Coefficients (n_terms, f) of a ridge regression of the ALS item factors on the TF-IDF vectors,
     fitted on the ``known`` papers (those with feedback): ``content @ map`` predicts any paper's factors.
 
@@ -74,7 +72,9 @@ def ridge_normal_equations(x: sparse.csr_matrix, y: np.ndarray, regularization: 
     return scipy.linalg.solve(gram, np.asarray(xt @ y, dtype=np.float64), assume_a="pos").astype(np.float32)
 
 
-def ridge_conjugate_gradients(x: sparse.csr_matrix, y: np.ndarray, regularization: float, *, tol: float = 1e-4, max_iter: int = 300) -> np.ndarray:
+def ridge_conjugate_gradients(
+    x: sparse.csr_matrix, y: np.ndarray, regularization: float, *, tol: float = 1e-4, max_iter: int = 300
+) -> np.ndarray:
     """The same W by conjugate gradients on the normal equations, every target's run side by side (one pair
     of sparse-dense products per step), with a Jacobi preconditioner. Each target stops when its residual
     is below ``tol`` times its right-hand side, as scikit-learn's sparse_cg does."""
@@ -175,15 +175,25 @@ class HybridModel:
         factors = self.item_factors if columns is None else self.item_factors[columns]
         cf = self.user_factors(weights) @ factors.T
         content = profile_scores(
-            self.content, weights, negative_weight=self.blend.negative_weight, columns=columns, by_term=None if columns is not None else self.content_by_term
+            self.content,
+            weights,
+            negative_weight=self.blend.negative_weight,
+            columns=columns,
+            by_term=None if columns is not None else self.content_by_term,
         )
         graph = graph_scores(self.graph, weights, negative_weight=self.blend.negative_weight, columns=columns) if self.uses_graph else None
         popularity = np.broadcast_to(self.popularity if columns is None else self.popularity[columns], cf.shape)
         return {"cf": cf, "graph": graph, "content": content, "popularity": popularity}
 
     def score_parts(
-        self, weights: sparse.csr_matrix, candidates: np.ndarray | None = None, *, freshness: np.ndarray | None = None,
-        columns: np.ndarray | None = None, cf_balance: np.ndarray | None = None, popularity: np.ndarray | None = None,
+        self,
+        weights: sparse.csr_matrix,
+        candidates: np.ndarray | None = None,
+        *,
+        freshness: np.ndarray | None = None,
+        columns: np.ndarray | None = None,
+        cf_balance: np.ndarray | None = None,
+        popularity: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Blended scores (n_readers, n_columns) and the standardised parts they were made of.
 
@@ -227,11 +237,18 @@ class HybridModel:
         if freshness is not None and self.blend.recency_boost:
             blended += np.float32(self.blend.recency_boost) * freshness.astype(np.float32)
         return {
-            "blended": blended, "z_cf": z_cf, "z_als": z_als, "z_graph": z_graph, "z_content": z_content,
-            "w_cf": np.broadcast_to(w_cf, blended.shape), "g": g,
+            "blended": blended,
+            "z_cf": z_cf,
+            "z_als": z_als,
+            "z_graph": z_graph,
+            "z_content": z_content,
+            "w_cf": np.broadcast_to(w_cf, blended.shape),
+            "g": g,
         }
 
-    def scores(self, weights: sparse.csr_matrix, candidates: np.ndarray | None = None, *, freshness: np.ndarray | None = None) -> np.ndarray:
+    def scores(
+        self, weights: sparse.csr_matrix, candidates: np.ndarray | None = None, *, freshness: np.ndarray | None = None
+    ) -> np.ndarray:
         """Blended scores (n_readers, n_items) for readers whose feedback rows are ``weights``."""
         return self.score_parts(weights, candidates, freshness=freshness)["blended"]
 

@@ -87,7 +87,13 @@ def fold_in(
 
 
 def fold_in_batch(
-    item_factors: np.ndarray, gram: np.ndarray, weights: sparse.csr_matrix, *, alpha: float, regularization: float, small: int = 64,
+    item_factors: np.ndarray,
+    gram: np.ndarray,
+    weights: sparse.csr_matrix,
+    *,
+    alpha: float,
+    regularization: float,
+    small: int = 64,
     m_inv: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`fold_in` for every row of ``weights`` (n_readers, n_items) at once: (n_readers, f), float32.
@@ -104,7 +110,9 @@ def fold_in_batch(
     light = np.flatnonzero((counts > 0) & (counts <= small))
     for row in np.flatnonzero(counts > small):
         start, end = weights.indptr[row], weights.indptr[row + 1]
-        out[row] = fold_in(item_factors, gram, weights.indices[start:end], weights.data[start:end], alpha=alpha, regularization=regularization)
+        out[row] = fold_in(
+            item_factors, gram, weights.indices[start:end], weights.data[start:end], alpha=alpha, regularization=regularization
+        )
     if len(light) == 0:
         return out
     m_inv = shared_inverse(gram, regularization) if m_inv is None else m_inv

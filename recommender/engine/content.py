@@ -34,8 +34,12 @@ class TfidfEncoder:
     def fit_transform(self, texts: list[str]) -> sparse.csr_matrix:
         min_df = self.min_df if len(texts) >= 20 else 1
         vectorizer = TfidfVectorizer(
-            sublinear_tf=True, min_df=min_df, max_df=self.max_df if len(texts) >= 20 else 1.0,
-            max_features=self.max_features, stop_words="english", dtype=np.float32,
+            sublinear_tf=True,
+            min_df=min_df,
+            max_df=self.max_df if len(texts) >= 20 else 1.0,
+            max_features=self.max_features,
+            stop_words="english",
+            dtype=np.float32,
         )
         try:
             vectors = vectorizer.fit_transform(texts)
@@ -61,7 +65,11 @@ DENSE_PROFILES_MAX = 50_000_000  # readers x terms up to which a batch's profile
 
 
 def profile_scores(
-    vectors: sparse.csr_matrix, weights: sparse.csr_matrix, *, negative_weight: float = 0.5, columns: np.ndarray | None = None,
+    vectors: sparse.csr_matrix,
+    weights: sparse.csr_matrix,
+    *,
+    negative_weight: float = 0.5,
+    columns: np.ndarray | None = None,
     by_term: sparse.csr_matrix | None = None,
 ) -> np.ndarray:
     """Content scores (n_readers, n_items): similarity of every paper to each reader's profile.

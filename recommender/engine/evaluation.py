@@ -71,7 +71,9 @@ def split_warm(events: Events, *, seed: int = 0, fraction: float = 0.2, min_item
     return ~in_test, _truth(events, in_test)
 
 
-def split_cold(events: Events, n_items: int, *, seed: int = 0, fraction: float = 0.2) -> tuple[np.ndarray, dict[int, np.ndarray], np.ndarray]:
+def split_cold(
+    events: Events, n_items: int, *, seed: int = 0, fraction: float = 0.2
+) -> tuple[np.ndarray, dict[int, np.ndarray], np.ndarray]:
     """Hold out ``fraction`` of all papers entirely. Returns the training mask, truth per reader and the held-out papers."""
     rng = np.random.default_rng(seed)
     cold = np.sort(rng.choice(n_items, size=int(round(fraction * n_items)), replace=False))
@@ -105,7 +107,12 @@ def metrics(ranked: np.ndarray, truth: list[np.ndarray]) -> dict[str, float]:
         recall100.append(hits[:100].sum() / min(100, len(relevant)))
         ideal = discounts[: min(20, len(relevant))].sum()
         ndcg20.append((hits[:20] * discounts[: len(hits[:20])]).sum() / ideal)
-    return {"recall@20": float(np.mean(recall20)), "ndcg@20": float(np.mean(ndcg20)), "recall@100": float(np.mean(recall100)), "users": len(truth)}
+    return {
+        "recall@20": float(np.mean(recall20)),
+        "ndcg@20": float(np.mean(ndcg20)),
+        "recall@100": float(np.mean(recall100)),
+        "users": len(truth),
+    }
 
 
 def method_scores(fit: FitResult, method: str, weights: sparse.csr_matrix, candidates: np.ndarray | None) -> np.ndarray:
@@ -128,7 +135,13 @@ def method_scores(fit: FitResult, method: str, weights: sparse.csr_matrix, candi
 
 
 def rank_users(
-    fit: FitResult, users: np.ndarray, *, methods=METHODS, k: int = 100, candidates: np.ndarray | None = None, batch: int = 512,
+    fit: FitResult,
+    users: np.ndarray,
+    *,
+    methods=METHODS,
+    k: int = 100,
+    candidates: np.ndarray | None = None,
+    batch: int = 512,
     threads: int = 1,
 ) -> dict[str, np.ndarray]:
     """Top-``k`` paper indices (len(users), k) per method, excluding each reader's training papers."""
@@ -143,7 +156,9 @@ def rank_users(
                 scores = standardize(scores, candidates)
             top = top_k(scores, k, exclude=chunk, candidates=candidates)
             if method == "blend" and fit.model.blend.diversity > 0:  # the diversity re-rank, as the feed serves it
-                return np.vstack([diversify(row, scores[i, row], fit.model.content, len(row), fit.model.blend.diversity) for i, row in enumerate(top)])
+                return np.vstack(
+                    [diversify(row, scores[i, row], fit.model.content, len(row), fit.model.blend.diversity) for i, row in enumerate(top)]
+                )
             return top
 
         out[method] = ranked_in_chunks(rank, weights, batch=batch, threads=threads) if len(users) else np.zeros((0, width), dtype=np.int64)
@@ -211,6 +226,9 @@ def truth_from_records(dataset: Dataset, records: list[InteractionRecord]) -> di
         if r.paper not in index:
             raise ValueError(f"line {r.line}: unknown paper {r.paper!r}")
     events = Events(
-        [users[r.user] for r in records], [index[r.paper] for r in records], [KIND_CODES[r.kind] for r in records], [r.value or 0 for r in records]
+        [users[r.user] for r in records],
+        [index[r.paper] for r in records],
+        [KIND_CODES[r.kind] for r in records],
+        [r.value or 0 for r in records],
     )
     return _truth(events, np.ones(len(records), dtype=bool))

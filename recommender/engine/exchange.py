@@ -319,7 +319,9 @@ def _interaction_from_row(path, number: int, row: list[str]) -> InteractionRecor
         value = int(raw_value)
     elif raw_value:
         raise DatasetError(path, number, f"only 'rate' rows carry a value; {kind!r} has {raw_value!r}")
-    return InteractionRecord(user=user, paper=paper, kind=kind, value=value, timestamp=_parse_timestamp(path, number, raw_timestamp), line=number)
+    return InteractionRecord(
+        user=user, paper=paper, kind=kind, value=value, timestamp=_parse_timestamp(path, number, raw_timestamp), line=number
+    )
 
 
 def _parse_timestamp(path, number: int, raw: str) -> datetime | None:

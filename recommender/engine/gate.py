@@ -65,14 +65,28 @@ class Holdout:
 
     def describe(self) -> dict:
         return {
-            "kind": self.kind, "readers": len(self.users), "papers": self.papers, "since": self.since, "until": self.until,
+            "kind": self.kind,
+            "readers": len(self.users),
+            "papers": self.papers,
+            "since": self.since,
+            "until": self.until,
             "found": "on their own" if self.own_only else "any way",
         }
 
 
 def build_holdout(
-    events: Events, created: np.ndarray, n_items: int, reader_hash: np.ndarray, *, share: float, until: float | None,
-    window_papers: int, min_readers: int, max_readers: int, weights: FeedbackWeights = FeedbackWeights(), own: np.ndarray | None = None,
+    events: Events,
+    created: np.ndarray,
+    n_items: int,
+    reader_hash: np.ndarray,
+    *,
+    share: float,
+    until: float | None,
+    window_papers: int,
+    min_readers: int,
+    max_readers: int,
+    weights: FeedbackWeights = FeedbackWeights(),
+    own: np.ndarray | None = None,
 ) -> Holdout | None:
     """The gate's hold-out from the events of readers whose ``reader_hash`` (n_readers,) is below ``share``, up to
     ``until`` (the active model's high-water mark): the papers they first touched in the most recent window that
@@ -85,8 +99,10 @@ def build_holdout(
     (epoch seconds); at most ``max_readers`` readers are kept, those with the smallest hash.
     """
     best = None
-    for own_only in ((True, False) if own is not None else (False,)):
-        holdout = _split(events, created, n_items, reader_hash, share, until, window_papers, max_readers, weights, own if own_only else None)
+    for own_only in (True, False) if own is not None else (False,):
+        holdout = _split(
+            events, created, n_items, reader_hash, share, until, window_papers, max_readers, weights, own if own_only else None
+        )
         if holdout is not None and len(holdout.users) >= min_readers:
             return holdout
         best = best or holdout
@@ -94,8 +110,16 @@ def build_holdout(
 
 
 def _split(
-    events: Events, created: np.ndarray, n_items: int, reader_hash: np.ndarray, share: float, until: float | None,
-    window_papers: int, max_readers: int, weights: FeedbackWeights, own: np.ndarray | None,
+    events: Events,
+    created: np.ndarray,
+    n_items: int,
+    reader_hash: np.ndarray,
+    share: float,
+    until: float | None,
+    window_papers: int,
+    max_readers: int,
+    weights: FeedbackWeights,
+    own: np.ndarray | None,
 ) -> Holdout | None:
     mine = reader_hash[events.users] < share if len(events.users) else np.zeros(0, dtype=bool)
     if until is not None:
@@ -142,7 +166,10 @@ def _split(
     truth_keys = cell_user[is_truth] * max(n_items, 1) + cell_item[is_truth]
     in_history = (row_of[users] >= 0) & ~np.isin(key, truth_keys)
     history = Events(
-        row_of[users[in_history]], items[in_history], events.kinds[mine][in_history], events.values[mine][in_history],
+        row_of[users[in_history]],
+        items[in_history],
+        events.kinds[mine][in_history],
+        events.values[mine][in_history],
         None if events.ages_days is None else events.ages_days[mine][in_history],
     )
     return Holdout(kind, scored, history, [np.array(sorted(t), dtype=np.int64) for t in truth], since, until, own is not None)

@@ -73,7 +73,9 @@ def rp3beta_neighbours(wanted: sparse.csr_matrix, params: GraphParams = GraphPar
     return sparse.csr_matrix((values.astype(np.float32), (rows, cols)), shape=(n_items, n_items), dtype=np.float32)
 
 
-def graph_scores(graph: sparse.csr_matrix, weights: sparse.csr_matrix, *, negative_weight: float = 0.5, columns: np.ndarray | None = None) -> np.ndarray:
+def graph_scores(
+    graph: sparse.csr_matrix, weights: sparse.csr_matrix, *, negative_weight: float = 0.5, columns: np.ndarray | None = None
+) -> np.ndarray:
     """(n_readers, n_columns) item-item scores: each reader's wanted papers' rows of ``graph`` summed by their weights,
     less ``negative_weight`` times those of papers they turned down (so papers often saved with one they dismissed drop).
     """

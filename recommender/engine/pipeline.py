@@ -75,8 +75,15 @@ def fit_hybrid(
 
 
 def hybrid_model(
-    confidence: sparse.csr_matrix, content: sparse.csr_matrix, item_factors: np.ndarray, *, als: ALSParams, blend: BlendParams,
-    graph: sparse.csr_matrix | None, graph_params: GraphParams | None, content_map: np.ndarray | None = None,
+    confidence: sparse.csr_matrix,
+    content: sparse.csr_matrix,
+    item_factors: np.ndarray,
+    *,
+    als: ALSParams,
+    blend: BlendParams,
+    graph: sparse.csr_matrix | None,
+    graph_params: GraphParams | None,
+    content_map: np.ndarray | None = None,
 ) -> HybridModel:
     """The served model from its fitted parts: ALS ``item_factors`` (n_items, f) from ``confidence`` (n_users, n_items),
     TF-IDF ``content`` and the item-item ``graph``; papers nobody wanted get factors mapped from their content
@@ -88,6 +95,13 @@ def hybrid_model(
     item_factors = item_factors.copy()
     item_factors[~known] = np.asarray(content[~known] @ content_map, dtype=np.float32)
     return HybridModel(
-        item_factors=item_factors, content=content, popularity=np.log1p(wanted_by), known_items=known, als=als, blend=blend,
-        content_map=content_map, graph=graph, graph_params=graph_params,
+        item_factors=item_factors,
+        content=content,
+        popularity=np.log1p(wanted_by),
+        known_items=known,
+        als=als,
+        blend=blend,
+        content_map=content_map,
+        graph=graph,
+        graph_params=graph_params,
     )

@@ -15,9 +15,19 @@ from recommender.engine.tuning import Parameters, TuningResult, tune
 
 
 def evaluate_as_served(
-    dataset: Dataset, train: Events, truth: dict[int, np.ndarray], *, parameters: Parameters, candidates: np.ndarray | None = None,
-    search_seconds: float | None = None, pinned: frozenset[str] = frozenset(), weights: FeedbackWeights = FeedbackWeights(),
-    k: int = 100, seed: int = 0, threads: int = 1, on_progress: Callable[[str], None] = lambda message: None,
+    dataset: Dataset,
+    train: Events,
+    truth: dict[int, np.ndarray],
+    *,
+    parameters: Parameters,
+    candidates: np.ndarray | None = None,
+    search_seconds: float | None = None,
+    pinned: frozenset[str] = frozenset(),
+    weights: FeedbackWeights = FeedbackWeights(),
+    k: int = 100,
+    seed: int = 0,
+    threads: int = 1,
+    on_progress: Callable[[str], None] = lambda message: None,
 ) -> tuple[EvaluationResult, Parameters, TuningResult | None]:
     """Fit on ``train`` and score every method on ``truth``. ``candidates`` are the papers held out as new (cold
     protocol): they are not in the catalogue when the vocabulary is fitted, and only they are ranked. With
@@ -29,12 +39,25 @@ def evaluate_as_served(
     tuning = None
     if search_seconds is not None:
         tuning = tune(
-            train, n_users=len(dataset.user_ids), content=content, start=parameters, pinned=pinned, weights=weights,
-            budget_seconds=search_seconds, threads=threads, seed=seed + 1, on_progress=on_progress,
+            train,
+            n_users=len(dataset.user_ids),
+            content=content,
+            start=parameters,
+            pinned=pinned,
+            weights=weights,
+            budget_seconds=search_seconds,
+            threads=threads,
+            seed=seed + 1,
+            on_progress=on_progress,
         )
         parameters = tuning.chosen
     fit_options = {
-        "als": parameters.als, "graph": parameters.graph, "blend": parameters.blend, "weights": weights, "encoder": encoder, "content": content,
+        "als": parameters.als,
+        "graph": parameters.graph,
+        "blend": parameters.blend,
+        "weights": weights,
+        "encoder": encoder,
+        "content": content,
     }
     result = run_evaluation(dataset, train, truth, candidates=candidates, k=k, fit_options=fit_options)
     return result, parameters, tuning

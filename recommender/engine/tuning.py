@@ -41,9 +41,17 @@ from recommender.engine.matrix import Events, FeedbackWeights, confidence_matrix
 from recommender.engine.pipeline import MAP_MIN_READERS, hybrid_model
 
 TUNABLE = (
-    "als.factors", "als.regularization", "als.alpha",
-    "graph.alpha", "graph.beta", "graph.neighbours",
-    "blend.cf_weight", "blend.graph_share", "blend.cold_cf_weight", "blend.map_regularization", "blend.diversity",
+    "als.factors",
+    "als.regularization",
+    "als.alpha",
+    "graph.alpha",
+    "graph.beta",
+    "graph.neighbours",
+    "blend.cf_weight",
+    "blend.graph_share",
+    "blend.cold_cf_weight",
+    "blend.map_regularization",
+    "blend.diversity",
 )
 MIN_GAIN = 0.005  # a change must raise validation recall@20 by this much (relative) to be kept
 MIN_READERS = 100  # validation readers needed before anything is tuned
@@ -56,8 +64,12 @@ COLD_CF_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # with the start's own
 DIVERSITIES = (0.0, 0.5, 1.0, 2.0)
 # One step each way per parameter, within these bounds.
 BOUNDS = {
-    "als.factors": (4, 512), "als.regularization": (0.01, 300.0), "als.alpha": (1.0, 200.0),
-    "graph.alpha": (0.1, 1.5), "graph.beta": (0.0, 1.0), "graph.neighbours": (25, 400),
+    "als.factors": (4, 512),
+    "als.regularization": (0.01, 300.0),
+    "als.alpha": (1.0, 200.0),
+    "graph.alpha": (0.1, 1.5),
+    "graph.beta": (0.0, 1.0),
+    "graph.neighbours": (25, 400),
 }
 
 
@@ -98,8 +110,15 @@ class ValidationSplit:
 
 
 def validation_split(
-    events: Events, n_items: int, *, weights: FeedbackWeights = FeedbackWeights(), seed: int = 1, max_readers: int = 2000,
-    fraction: float = 0.2, cold_fraction: float = 0.1, min_items: int = 5,
+    events: Events,
+    n_items: int,
+    *,
+    weights: FeedbackWeights = FeedbackWeights(),
+    seed: int = 1,
+    max_readers: int = 2000,
+    fraction: float = 0.2,
+    cold_fraction: float = 0.1,
+    min_items: int = 5,
 ) -> ValidationSplit:
     """Hold out ``cold_fraction`` of the papers someone wanted (all their feedback), and of up to ``max_readers``
     readers with at least ``min_items`` other wanted papers, ``fraction`` of those (all feedback on them)."""
@@ -154,8 +173,13 @@ class TuningResult:
 
     def as_dict(self) -> dict:
         return {
-            "searched": self.searched, "reason": self.reason, "seconds": round(self.seconds, 2), "budget_seconds": round(self.budget_seconds, 2),
-            "chosen": self.chosen.tunable_values(), "validation": self.validation, "trials": self.trials,
+            "searched": self.searched,
+            "reason": self.reason,
+            "seconds": round(self.seconds, 2),
+            "budget_seconds": round(self.budget_seconds, 2),
+            "chosen": self.chosen.tunable_values(),
+            "validation": self.validation,
+            "trials": self.trials,
         }
 
 
@@ -169,8 +193,13 @@ class _AlsRun:
         self._confidence = confidence.astype(np.float32)
         with threadpool_limits(limits=1, user_api="blas"):  # implicit checks BLAS threads when it is created
             self._model = AlternatingLeastSquares(
-                factors=params.factors, regularization=params.regularization, iterations=1, alpha=params.alpha,
-                use_gpu=params.use_gpu, num_threads=params.num_threads, random_state=params.random_state,
+                factors=params.factors,
+                regularization=params.regularization,
+                iterations=1,
+                alpha=params.alpha,
+                use_gpu=params.use_gpu,
+                num_threads=params.num_threads,
+                random_state=params.random_state,
             )
 
     def advance(self, iterations: int) -> None:
@@ -212,8 +241,14 @@ class _Bench:
         if content_map is None:
             content_map = np.zeros((self.content.shape[1], factors.shape[1]), dtype=np.float32)
         return hybrid_model(
-            self.confidence, self.content, factors, als=params.als, blend=params.blend, graph=self.graph(params.graph),
-            graph_params=params.graph, content_map=content_map,
+            self.confidence,
+            self.content,
+            factors,
+            als=params.als,
+            blend=params.blend,
+            graph=self.graph(params.graph),
+            graph_params=params.graph,
+            content_map=content_map,
         )
 
     def content_map(self, factors: np.ndarray, ridge: float) -> np.ndarray:
@@ -221,7 +256,9 @@ class _Bench:
 
     def warm_recall(self, model: HybridModel) -> float:
         """Mean recall@20 of the blend (before the diversity re-rank) over the warm readers."""
-        ranked = ranked_in_chunks(lambda chunk: top_k(model.scores(chunk), 20, exclude=chunk), self.warm_rows, batch=256, threads=self.threads)
+        ranked = ranked_in_chunks(
+            lambda chunk: top_k(model.scores(chunk), 20, exclude=chunk), self.warm_rows, batch=256, threads=self.threads
+        )
         return float(np.mean(recall_per_reader(ranked, self.split.warm_truth)))
 
     def cold_recalls(self, model: HybridModel, shares: tuple[float, ...]) -> dict[float, float]:
@@ -254,11 +291,15 @@ class _Bench:
             known = np.asarray((chunk > 0).sum(axis=1), dtype=np.float32).ravel()
             for i in range(chunk.shape[0]):
                 best = np.unique(np.concatenate([np.argpartition(-s[i], POOL)[:POOL] for s in signals]))
-                parts_of.append({
-                    "columns": best, "als": parts["z_als"][i, best], "content": parts["z_content"][i, best],
-                    "graph": parts["z_graph"][i, best] if parts["z_graph"] is not None else np.zeros(len(best), dtype=np.float32),
-                    "share": known[i] / (known[i] + model.blend.cf_half_count),
-                })
+                parts_of.append(
+                    {
+                        "columns": best,
+                        "als": parts["z_als"][i, best],
+                        "content": parts["z_content"][i, best],
+                        "graph": parts["z_graph"][i, best] if parts["z_graph"] is not None else np.zeros(len(best), dtype=np.float32),
+                        "share": known[i] / (known[i] + model.blend.cf_half_count),
+                    }
+                )
         return _Pools(parts_of, model.known_items, self.split.warm_truth)
 
 
@@ -319,9 +360,20 @@ def neighbourhood(params: Parameters, names: tuple[str, ...], pinned: frozenset[
 
 
 def tune(
-    events: Events, *, n_users: int, content: sparse.csr_matrix, start: Parameters, pinned: frozenset[str] = frozenset(),
-    budget_seconds: float, budget_fits: float = float("inf"), weights: FeedbackWeights = FeedbackWeights(), readers: int = 2000,
-    threads: int = 1, seed: int = 1, clock: Callable[[], float] = time.monotonic, on_progress: Callable[[str], None] = lambda message: None,
+    events: Events,
+    *,
+    n_users: int,
+    content: sparse.csr_matrix,
+    start: Parameters,
+    pinned: frozenset[str] = frozenset(),
+    budget_seconds: float,
+    budget_fits: float = float("inf"),
+    weights: FeedbackWeights = FeedbackWeights(),
+    readers: int = 2000,
+    threads: int = 1,
+    seed: int = 1,
+    clock: Callable[[], float] = time.monotonic,
+    on_progress: Callable[[str], None] = lambda message: None,
 ) -> TuningResult:
     """Search parameters for ``events`` (the training events; ``content`` (n_items, n_terms) the papers' vectors)
     from ``start``, never changing ``pinned`` names (see TUNABLE), within ``budget_seconds`` and ``budget_fits``
@@ -329,12 +381,20 @@ def tune(
     began = clock()
     split = validation_split(events, content.shape[0], weights=weights, seed=seed, max_readers=readers)
     if len(split.warm_readers) < MIN_READERS:
-        return TuningResult(start, False, f"too few readers to tune on ({len(split.warm_readers)} with 5 papers or more, {MIN_READERS} needed)")
+        return TuningResult(
+            start, False, f"too few readers to tune on ({len(split.warm_readers)} with 5 papers or more, {MIN_READERS} needed)"
+        )
     search = _Search(_Bench(split, n_users=n_users, content=content, weights=weights, threads=threads), start, pinned, clock, on_progress)
     best_run = search.run(began, budget_seconds, budget_fits)
     iterations = search.rung if best_run.done >= best_run.params.iterations else best_run.params.iterations - best_run.done
     return TuningResult(
-        search.best, True, search.summary(), clock() - began, search.deadline - began, search.validation(), search.trials,
+        search.best,
+        True,
+        search.summary(),
+        clock() - began,
+        search.deadline - began,
+        search.validation(),
+        search.trials,
         WarmStart(best_run.item_factors, iterations),
     )
 
@@ -402,14 +462,19 @@ class _Search:
         factors = start_run.item_factors
         current = start_run.figure  # type: ignore[attr-defined]
         for label, candidate in neighbourhood(self.best, ("graph.alpha", "graph.beta", "graph.neighbours"), self.pinned):
-            if not self._affordable(self.graph_seconds * candidate.graph.neighbours / self.start.graph.neighbours + self.eval_seconds, f"graph {label}"):
+            if not self._affordable(
+                self.graph_seconds * candidate.graph.neighbours / self.start.graph.neighbours + self.eval_seconds, f"graph {label}"
+            ):
                 break
             started = self.clock()
             figure = self.bench.warm_recall(self.bench.model(factors, candidate))
             seconds = self.clock() - started
             self._record("graph", label, figure, seconds)
             if self._better(figure, current):
-                self.best, current = self.best.changed({n: candidate.value(n) for n in ("graph.alpha", "graph.beta", "graph.neighbours")}), figure
+                self.best, current = (
+                    self.best.changed({n: candidate.value(n) for n in ("graph.alpha", "graph.beta", "graph.neighbours")}),
+                    figure,
+                )
 
     def _als_cost(self, params: ALSParams, iterations: int) -> float:
         return self.per_iteration * iterations * (params.factors / self.start.als.factors) ** 1.5 + self.eval_seconds
@@ -473,12 +538,18 @@ class _Search:
             if not self._affordable(3 * self.eval_seconds, f"blend.map_regularization={value:g}"):
                 break
             started = self.clock()
-            model = self.bench.model(factors, self.best.changed({"blend.map_regularization": value}), self.bench.content_map(factors, value))
+            model = self.bench.model(
+                factors, self.best.changed({"blend.map_regularization": value}), self.bench.content_map(factors, value)
+            )
             by_share = self.bench.cold_recalls(model, shares)
             figures |= {(value, s): figure for s, figure in by_share.items()}
             best_share = max(by_share, key=by_share.get)
-            self._record("cold", f"blend.map_regularization={value:g}, blend.cold_cf_weight={best_share:g}", by_share[best_share],
-                         self.clock() - started)
+            self._record(
+                "cold",
+                f"blend.map_regularization={value:g}, blend.cold_cf_weight={best_share:g}",
+                by_share[best_share],
+                self.clock() - started,
+            )
         if not figures:
             return
         current = figures.get((ridge, share), -1.0)
@@ -498,7 +569,13 @@ class _Search:
         figures = {d: self.pools.diversified_recall(self.best.blend, self.bench.content, d, DIVERSITY_READERS) for d in DIVERSITIES}
         best = max(figures.values())
         chosen = max(d for d, figure in figures.items() if figure >= (1 - DIVERSITY_COST) * best)
-        self._record("diversity", f"blend.diversity={chosen:g}", figures[chosen], self.clock() - started, all={f"{d:g}": round(f, 4) for d, f in figures.items()})
+        self._record(
+            "diversity",
+            f"blend.diversity={chosen:g}",
+            figures[chosen],
+            self.clock() - started,
+            all={f"{d:g}": round(f, 4) for d, f in figures.items()},
+        )
         self.best = self.best.changed({"blend.diversity": chosen})
 
     def _final_figures(self, runs: dict[ALSParams, _AlsRun], best_run: _AlsRun) -> None:
@@ -506,9 +583,13 @@ class _Search:
         iterations = min(start_run.done, best_run.done)
         if start_run.done == best_run.done:
             at_rung = start_run.done == self.rung and self.start_figure is not None
-            self.figures["start"] = self.start_figure if at_rung else self.bench.warm_recall(self.bench.model(start_run.item_factors, self.start))
+            self.figures["start"] = (
+                self.start_figure if at_rung else self.bench.warm_recall(self.bench.model(start_run.item_factors, self.start))
+            )
             unchanged = self.best == self.start and best_run is start_run
-            self.figures["chosen"] = self.figures["start"] if unchanged else self.bench.warm_recall(self.bench.model(best_run.item_factors, self.best))
+            self.figures["chosen"] = (
+                self.figures["start"] if unchanged else self.bench.warm_recall(self.bench.model(best_run.item_factors, self.best))
+            )
             self.figures["iterations"] = iterations
 
     def validation(self) -> dict:
@@ -519,7 +600,11 @@ class _Search:
         return out
 
     def summary(self) -> str:
-        changed = [f"{name} {self.start.value(name):g} -> {self.best.value(name):g}" for name in TUNABLE if self.best.value(name) != self.start.value(name)]
+        changed = [
+            f"{name} {self.start.value(name):g} -> {self.best.value(name):g}"
+            for name in TUNABLE
+            if self.best.value(name) != self.start.value(name)
+        ]
         text = "changed " + ", ".join(changed) if changed else "kept the start point"
         if "start" in self.figures:
             text += f" (validation recall@20 {self.figures['start']:.4f} -> {self.figures['chosen']:.4f})"

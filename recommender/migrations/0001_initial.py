@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,34 +15,72 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Paper',
+            name="Paper",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(help_text='Stable id from the source (arXiv id, DOI, slug).', max_length=128, unique=True)),
-                ('title', models.CharField(max_length=500)),
-                ('abstract', models.TextField(blank=True)),
-                ('authors', models.JSONField(blank=True, default=list, help_text='Author names, in order.')),
-                ('published', models.DateField(blank=True, null=True)),
-                ('url', models.URLField(blank=True, max_length=500)),
-                ('added_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "external_id",
+                    models.CharField(help_text="Stable id from the source (arXiv id, DOI, slug).", max_length=128, unique=True),
+                ),
+                ("title", models.CharField(max_length=500)),
+                ("abstract", models.TextField(blank=True)),
+                ("authors", models.JSONField(blank=True, default=list, help_text="Author names, in order.")),
+                ("published", models.DateField(blank=True, null=True)),
+                ("url", models.URLField(blank=True, max_length=500)),
+                ("added_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
             ],
             options={
-                'indexes': [models.Index(fields=['-published', '-added_at'], name='paper_newest_first')],
+                "indexes": [models.Index(fields=["-published", "-added_at"], name="paper_newest_first")],
             },
         ),
         migrations.CreateModel(
-            name='Interaction',
+            name="Interaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('read', 'read'), ('like', 'like'), ('save', 'save'), ('dismiss', 'not interested'), ('rate', 'rating')], max_length=8)),
-                ('value', models.PositiveSmallIntegerField(blank=True, help_text='Stars (1-5) for a rating; empty otherwise.', null=True)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='interactions', to=settings.AUTH_USER_MODEL)),
-                ('paper', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='interactions', to='recommender.paper')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("read", "read"), ("like", "like"), ("save", "save"), ("dismiss", "not interested"), ("rate", "rating")],
+                        max_length=8,
+                    ),
+                ),
+                ("value", models.PositiveSmallIntegerField(blank=True, help_text="Stars (1-5) for a rating; empty otherwise.", null=True)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="interactions", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "paper",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="interactions", to="recommender.paper"),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['user', '-created'], name='interaction_by_user'), models.Index(fields=['paper', 'kind', '-created'], name='interaction_by_paper')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('kind__in', ['read', 'like', 'save', 'dismiss', 'rate'])), name='interaction_kind_known'), models.CheckConstraint(condition=models.Q(models.Q(('kind', 'rate'), ('value__isnull', False), ('value__gte', 1), ('value__lte', 5)), models.Q(models.Q(('kind', 'rate'), _negated=True), ('value__isnull', True)), _connector='OR'), name='interaction_stars_1_to_5', violation_error_message='A rating is 1 to 5 stars; other feedback has no value.'), models.UniqueConstraint(condition=models.Q(('kind', 'read'), _negated=True), fields=('user', 'paper', 'kind'), name='interaction_one_state_per_kind')],
+                "indexes": [
+                    models.Index(fields=["user", "-created"], name="interaction_by_user"),
+                    models.Index(fields=["paper", "kind", "-created"], name="interaction_by_paper"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("kind__in", ["read", "like", "save", "dismiss", "rate"])), name="interaction_kind_known"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("kind", "rate"), ("value__isnull", False), ("value__gte", 1), ("value__lte", 5)),
+                            models.Q(models.Q(("kind", "rate"), _negated=True), ("value__isnull", True)),
+                            _connector="OR",
+                        ),
+                        name="interaction_stars_1_to_5",
+                        violation_error_message="A rating is 1 to 5 stars; other feedback has no value.",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("kind", "read"), _negated=True),
+                        fields=("user", "paper", "kind"),
+                        name="interaction_one_state_per_kind",
+                    ),
+                ],
             },
         ),
     ]

@@ -5,31 +5,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommender', '0001_initial'),
+        ("recommender", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TrainingRun',
+            name="TrainingRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.CharField(max_length=40, unique=True)),
-                ('status', models.CharField(choices=[('running', 'running'), ('activated', 'activated'), ('rejected', 'kept the previous model'), ('failed', 'failed')], default='running', max_length=10)),
-                ('is_active', models.BooleanField(default=False, help_text='The model the site serves now.')),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('parameters', models.JSONField(blank=True, default=dict)),
-                ('timings', models.JSONField(blank=True, default=dict, help_text='Seconds per stage.')),
-                ('metrics', models.JSONField(blank=True, default=dict, help_text='Hold-out metrics of recent feedback.')),
-                ('sizes', models.JSONField(blank=True, default=dict)),
-                ('artifact', models.CharField(blank=True, help_text='Model file, relative to MODEL_DIR.', max_length=300)),
-                ('message', models.TextField(blank=True, help_text='Why the run failed or was not activated.')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("version", models.CharField(max_length=40, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "running"),
+                            ("activated", "activated"),
+                            ("rejected", "kept the previous model"),
+                            ("failed", "failed"),
+                        ],
+                        default="running",
+                        max_length=10,
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=False, help_text="The model the site serves now.")),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("parameters", models.JSONField(blank=True, default=dict)),
+                ("timings", models.JSONField(blank=True, default=dict, help_text="Seconds per stage.")),
+                ("metrics", models.JSONField(blank=True, default=dict, help_text="Hold-out metrics of recent feedback.")),
+                ("sizes", models.JSONField(blank=True, default=dict)),
+                ("artifact", models.CharField(blank=True, help_text="Model file, relative to MODEL_DIR.", max_length=300)),
+                ("message", models.TextField(blank=True, help_text="Why the run failed or was not activated.")),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_active', True)), fields=('is_active',), name='training_one_active_model'), models.UniqueConstraint(condition=models.Q(('status', 'running')), fields=('status',), name='training_one_running')],
+                "ordering": ["-started_at", "-id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_active", True)), fields=("is_active",), name="training_one_active_model"
+                    ),
+                    models.UniqueConstraint(condition=models.Q(("status", "running")), fields=("status",), name="training_one_running"),
+                ],
             },
         ),
     ]

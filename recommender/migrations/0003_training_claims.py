@@ -11,49 +11,60 @@ def finished_runs_hold_no_claim(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommender', '0002_training_run'),
+        ("recommender", "0002_training_run"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='trainingrun',
-            name='training_one_running',
+            model_name="trainingrun",
+            name="training_one_running",
         ),
         migrations.AddField(
-            model_name='trainingrun',
-            name='attempts',
+            model_name="trainingrun",
+            name="attempts",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='trainingrun',
-            name='claimed_by',
-            field=models.CharField(blank=True, help_text='host:pid of the process running it.', max_length=200),
+            model_name="trainingrun",
+            name="claimed_by",
+            field=models.CharField(blank=True, help_text="host:pid of the process running it.", max_length=200),
         ),
         migrations.AddField(
-            model_name='trainingrun',
-            name='heartbeat_at',
+            model_name="trainingrun",
+            name="heartbeat_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='trainingrun',
-            name='in_progress',
-            field=models.BooleanField(default=True, help_text='Queued or running: holds the one-at-a-time claim.'),
+            model_name="trainingrun",
+            name="in_progress",
+            field=models.BooleanField(default=True, help_text="Queued or running: holds the one-at-a-time claim."),
         ),
         migrations.AddField(
-            model_name='trainingrun',
-            name='requested_at',
+            model_name="trainingrun",
+            name="requested_at",
             field=models.DateTimeField(default=django.utils.timezone.now),
         ),
         migrations.AlterField(
-            model_name='trainingrun',
-            name='status',
-            field=models.CharField(choices=[('queued', 'queued'), ('running', 'running'), ('activated', 'activated'), ('rejected', 'kept the previous model'), ('failed', 'failed')], default='running', max_length=10),
+            model_name="trainingrun",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("queued", "queued"),
+                    ("running", "running"),
+                    ("activated", "activated"),
+                    ("rejected", "kept the previous model"),
+                    ("failed", "failed"),
+                ],
+                default="running",
+                max_length=10,
+            ),
         ),
         migrations.RunPython(finished_runs_hold_no_claim, migrations.RunPython.noop),
         migrations.AddConstraint(
-            model_name='trainingrun',
-            constraint=models.UniqueConstraint(condition=models.Q(('in_progress', True)), fields=('in_progress',), name='training_one_in_progress'),
+            model_name="trainingrun",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("in_progress", True)), fields=("in_progress",), name="training_one_in_progress"
+            ),
         ),
     ]

@@ -7,31 +7,46 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommender', '0003_training_claims'),
+        ("recommender", "0003_training_claims"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DigestLog',
+            name="DigestLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('week', models.DateField(help_text='Monday of the ISO week the digest belongs to.')),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('sending', 'sending (outcome unknown if it stays so)'), ('sent', 'sent'), ('skipped', 'skipped'), ('failed', 'failed')], default='pending', max_length=8)),
-                ('papers', models.JSONField(blank=True, default=list, help_text='Ids (pk) of the papers in the email, in order.')),
-                ('subject', models.CharField(blank=True, max_length=200)),
-                ('message_id', models.CharField(blank=True, max_length=200)),
-                ('note', models.CharField(blank=True, help_text='Why it was skipped or failed.', max_length=300)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='digests', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("week", models.DateField(help_text="Monday of the ISO week the digest belongs to.")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("sending", "sending (outcome unknown if it stays so)"),
+                            ("sent", "sent"),
+                            ("skipped", "skipped"),
+                            ("failed", "failed"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("papers", models.JSONField(blank=True, default=list, help_text="Ids (pk) of the papers in the email, in order.")),
+                ("subject", models.CharField(blank=True, max_length=200)),
+                ("message_id", models.CharField(blank=True, max_length=200)),
+                ("note", models.CharField(blank=True, help_text="Why it was skipped or failed.", max_length=300)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="digests", to=settings.AUTH_USER_MODEL),
+                ),
             ],
             options={
-                'ordering': ['-week', 'user_id'],
-                'indexes': [models.Index(fields=['week', 'status'], name='digest_by_week')],
-                'constraints': [models.UniqueConstraint(fields=('user', 'week'), name='digest_one_per_user_and_week')],
+                "ordering": ["-week", "user_id"],
+                "indexes": [models.Index(fields=["week", "status"], name="digest_by_week")],
+                "constraints": [models.UniqueConstraint(fields=("user", "week"), name="digest_one_per_user_and_week")],
             },
         ),
     ]

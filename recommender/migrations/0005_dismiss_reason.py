@@ -5,25 +5,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommender', '0004_digest_log'),
+        ("recommender", "0004_digest_log"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='interaction',
-            name='author',
-            field=models.CharField(blank=True, default='', help_text="The author to hear less from (reason 'author').", max_length=200),
+            model_name="interaction",
+            name="author",
+            field=models.CharField(blank=True, default="", help_text="The author to hear less from (reason 'author').", max_length=200),
         ),
         migrations.AddField(
-            model_name='interaction',
-            name='reason',
-            field=models.CharField(blank=True, choices=[('', 'not this paper'), ('topic', 'less on this topic'), ('author', 'less from this author')], default='', help_text='Why a paper was dismissed; empty otherwise.', max_length=8),
+            model_name="interaction",
+            name="reason",
+            field=models.CharField(
+                blank=True,
+                choices=[("", "not this paper"), ("topic", "less on this topic"), ("author", "less from this author")],
+                default="",
+                help_text="Why a paper was dismissed; empty otherwise.",
+                max_length=8,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='interaction',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('reason', ''), ('kind', 'dismiss'), _connector='OR'), models.Q(('reason', 'author'), ('author', ''), _connector='OR'), models.Q(models.Q(('reason', 'author'), _negated=True), models.Q(('author', ''), _negated=True), _connector='OR')), name='interaction_reason_on_dismissals', violation_error_message="Only a dismissal has a reason, and an author is named exactly when the reason is 'author'."),
+            model_name="interaction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("reason", ""), ("kind", "dismiss"), _connector="OR"),
+                    models.Q(("reason", "author"), ("author", ""), _connector="OR"),
+                    models.Q(models.Q(("reason", "author"), _negated=True), models.Q(("author", ""), _negated=True), _connector="OR"),
+                ),
+                name="interaction_reason_on_dismissals",
+                violation_error_message="Only a dismissal has a reason, and an author is named exactly when the reason is 'author'.",
+            ),
         ),
     ]

@@ -4,30 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommender', '0005_dismiss_reason'),
+        ("recommender", "0005_dismiss_reason"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='trainingrun',
-            name='artifact_deleted_at',
-            field=models.DateTimeField(blank=True, help_text='When its model file was deleted (files of rejected and failed runs, and of old models).', null=True),
+            model_name="trainingrun",
+            name="artifact_deleted_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When its model file was deleted (files of rejected and failed runs, and of old models).", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='trainingrun',
-            name='data_until',
-            field=models.DateTimeField(blank=True, help_text="The newest feedback it saw: feedback after this is unseen by this model (the gate's hold-out).", null=True),
+            model_name="trainingrun",
+            name="data_until",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="The newest feedback it saw: feedback after this is unseen by this model (the gate's hold-out).",
+                null=True,
+            ),
         ),
         migrations.AlterField(
-            model_name='trainingrun',
-            name='message',
-            field=models.TextField(blank=True, help_text='Why the run failed, or why it was or was not activated.'),
+            model_name="trainingrun",
+            name="message",
+            field=models.TextField(blank=True, help_text="Why the run failed, or why it was or was not activated."),
         ),
         migrations.AlterField(
-            model_name='trainingrun',
-            name='metrics',
-            field=models.JSONField(blank=True, default=dict, help_text="Both models' figures on feedback neither was trained on, the hold-out, and the gate's decision."),
+            model_name="trainingrun",
+            name="metrics",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="Both models' figures on feedback neither was trained on, the hold-out, and the gate's decision.",
+            ),
         ),
     ]

@@ -6,99 +6,124 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommender', '0006_gate_high_water_mark'),
+        ("recommender", "0006_gate_high_water_mark"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='paper',
-            name='categories',
-            field=models.JSONField(blank=True, default=list, help_text='arXiv categories, the primary one first.'),
+            model_name="paper",
+            name="categories",
+            field=models.JSONField(blank=True, default=list, help_text="arXiv categories, the primary one first."),
         ),
         migrations.AddField(
-            model_name='paper',
-            name='comments',
+            model_name="paper",
+            name="comments",
             field=models.TextField(blank=True, help_text="The authors' comments (pages, venue, ...)."),
         ),
         migrations.AddField(
-            model_name='paper',
-            name='doi',
+            model_name="paper",
+            name="doi",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='paper',
-            name='license',
+            model_name="paper",
+            name="license",
             field=models.CharField(blank=True, max_length=300),
         ),
         migrations.AddField(
-            model_name='paper',
-            name='primary_category',
+            model_name="paper",
+            name="primary_category",
             field=models.CharField(blank=True, db_index=True, max_length=40),
         ),
         migrations.AddField(
-            model_name='paper',
-            name='source',
-            field=models.CharField(choices=[('import', 'imported'), ('arxiv', 'arXiv'), ('trending', 'daily trending list')], default='import', max_length=10),
+            model_name="paper",
+            name="source",
+            field=models.CharField(
+                choices=[("import", "imported"), ("arxiv", "arXiv"), ("trending", "daily trending list")], default="import", max_length=10
+            ),
         ),
         migrations.AddField(
-            model_name='paper',
-            name='trending_on',
-            field=models.DateField(blank=True, help_text='The day it was on the daily trending list.', null=True),
+            model_name="paper",
+            name="trending_on",
+            field=models.DateField(blank=True, help_text="The day it was on the daily trending list.", null=True),
         ),
         migrations.AddField(
-            model_name='paper',
-            name='updated',
+            model_name="paper",
+            name="updated",
             field=models.DateField(blank=True, help_text="Last updated (the latest version's day).", null=True),
         ),
         migrations.AddField(
-            model_name='paper',
-            name='upvotes',
-            field=models.PositiveIntegerField(blank=True, help_text='Upvotes on the daily trending list, when it was there.', null=True),
+            model_name="paper",
+            name="upvotes",
+            field=models.PositiveIntegerField(blank=True, help_text="Upvotes on the daily trending list, when it was there.", null=True),
         ),
         migrations.AddField(
-            model_name='paper',
-            name='version',
+            model_name="paper",
+            name="version",
             field=models.PositiveSmallIntegerField(blank=True, help_text="The latest version we know of (arXiv's v1, v2, ...).", null=True),
         ),
         migrations.AddField(
-            model_name='paper',
-            name='withdrawn_at',
-            field=models.DateTimeField(blank=True, help_text='When its source deleted it; it is no longer recommended.', null=True),
+            model_name="paper",
+            name="withdrawn_at",
+            field=models.DateTimeField(blank=True, help_text="When its source deleted it; it is no longer recommended.", null=True),
         ),
         migrations.AlterField(
-            model_name='paper',
-            name='published',
-            field=models.DateField(blank=True, help_text='First submitted.', null=True),
+            model_name="paper",
+            name="published",
+            field=models.DateField(blank=True, help_text="First submitted.", null=True),
         ),
         migrations.CreateModel(
-            name='IntakeRun',
+            name="IntakeRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('arxiv', 'arXiv OAI-PMH'), ('trending', 'daily trending list'), ('ids', 'arXiv API, by id')], max_length=10)),
-                ('status', models.CharField(choices=[('running', 'running'), ('succeeded', 'succeeded'), ('failed', 'failed')], default='running', max_length=10)),
-                ('in_progress', models.BooleanField(default=False, help_text="Holds its source's one-at-a-time claim.")),
-                ('claimed_by', models.CharField(blank=True, help_text='host:pid of the process running it.', max_length=200)),
-                ('set_spec', models.CharField(blank=True, help_text='The OAI-PMH set (arXiv).', max_length=100)),
-                ('window_from', models.DateField(blank=True, null=True)),
-                ('window_until', models.DateField(blank=True, null=True)),
-                ('requested', models.JSONField(blank=True, default=list, help_text="Ids asked for (source 'ids').")),
-                ('cursor', models.TextField(blank=True, help_text='Resumption token of the next page; empty once the last page is stored.')),
-                ('pages', models.PositiveIntegerField(default=0)),
-                ('created', models.PositiveIntegerField(default=0)),
-                ('updated', models.PositiveIntegerField(default=0)),
-                ('deleted', models.PositiveIntegerField(default=0)),
-                ('skipped', models.PositiveIntegerField(default=0, help_text='Records left out: outside the chosen categories, or unchanged.')),
-                ('errors', models.TextField(blank=True, help_text='What went wrong, page by page.')),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('resumed_from', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='recommender.intakerun')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("arxiv", "arXiv OAI-PMH"), ("trending", "daily trending list"), ("ids", "arXiv API, by id")],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("running", "running"), ("succeeded", "succeeded"), ("failed", "failed")], default="running", max_length=10
+                    ),
+                ),
+                ("in_progress", models.BooleanField(default=False, help_text="Holds its source's one-at-a-time claim.")),
+                ("claimed_by", models.CharField(blank=True, help_text="host:pid of the process running it.", max_length=200)),
+                ("set_spec", models.CharField(blank=True, help_text="The OAI-PMH set (arXiv).", max_length=100)),
+                ("window_from", models.DateField(blank=True, null=True)),
+                ("window_until", models.DateField(blank=True, null=True)),
+                ("requested", models.JSONField(blank=True, default=list, help_text="Ids asked for (source 'ids').")),
+                (
+                    "cursor",
+                    models.TextField(blank=True, help_text="Resumption token of the next page; empty once the last page is stored."),
+                ),
+                ("pages", models.PositiveIntegerField(default=0)),
+                ("created", models.PositiveIntegerField(default=0)),
+                ("updated", models.PositiveIntegerField(default=0)),
+                ("deleted", models.PositiveIntegerField(default=0)),
+                (
+                    "skipped",
+                    models.PositiveIntegerField(default=0, help_text="Records left out: outside the chosen categories, or unchanged."),
+                ),
+                ("errors", models.TextField(blank=True, help_text="What went wrong, page by page.")),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "resumed_from",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="+", to="recommender.intakerun"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('in_progress', True)), fields=('source',), name='intake_one_per_source')],
+                "ordering": ["-started_at", "-id"],
+                "constraints": [
+                    models.UniqueConstraint(condition=models.Q(("in_progress", True)), fields=("source",), name="intake_one_per_source")
+                ],
             },
         ),
     ]

@@ -4,20 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommender', '0007_paper_title_trigram_index'),
+        ("recommender", "0007_paper_title_trigram_index"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='digestlog',
-            name='queued_at',
-            field=models.DateTimeField(blank=True, help_text='When a batch task for it was last queued (the sweep queues a pending row again after DIGEST_STALE_MINUTES).', null=True),
+            model_name="digestlog",
+            name="queued_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="When a batch task for it was last queued (the sweep queues a pending row again after DIGEST_STALE_MINUTES).",
+                null=True,
+            ),
         ),
         migrations.AlterField(
-            model_name='trainingrun',
-            name='in_progress',
-            field=models.BooleanField(default=False, help_text='Queued or running: holds the one-at-a-time claim.'),
+            model_name="trainingrun",
+            name="in_progress",
+            field=models.BooleanField(default=False, help_text="Queued or running: holds the one-at-a-time claim."),
         ),
     ]

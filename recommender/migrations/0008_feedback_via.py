@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommender', '0007_paper_metadata_and_intake'),
+        ("recommender", "0007_paper_metadata_and_intake"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='interaction',
-            name='via',
-            field=models.CharField(blank=True, choices=[('', 'on their own (search, catalogue, a link)'), ('feed', 'their feed (page, API or Atom)'), ('email', 'the weekly email'), ('similar', "a paper page's similar papers"), ('round', 'the onboarding rating round')], default='', help_text='Where it was given.', max_length=8),
+            model_name="interaction",
+            name="via",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("", "on their own (search, catalogue, a link)"),
+                    ("feed", "their feed (page, API or Atom)"),
+                    ("email", "the weekly email"),
+                    ("similar", "a paper page's similar papers"),
+                    ("round", "the onboarding rating round"),
+                ],
+                default="",
+                help_text="Where it was given.",
+                max_length=8,
+            ),
         ),
     ]

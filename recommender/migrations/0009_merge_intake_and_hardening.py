@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommender', '0008_digest_queued_at_and_runs_not_in_progress_by_default'),
-        ('recommender', '0008_feedback_via'),
+        ("recommender", "0008_digest_queued_at_and_runs_not_in_progress_by_default"),
+        ("recommender", "0008_feedback_via"),
     ]
 
-    operations = [
-    ]
+    operations = []

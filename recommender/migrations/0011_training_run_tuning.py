@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommender', '0010_paper_authors_index'),
+        ("recommender", "0010_paper_authors_index"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='trainingrun',
-            name='tuning',
-            field=models.JSONField(blank=True, default=dict, help_text='How its parameters were chosen: searched on a validation split of its training data (the values chosen, the validation figures, every trial) or reused from an earlier search; values pinned in the environment are not searched.'),
+            model_name="trainingrun",
+            name="tuning",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="How its parameters were chosen: searched on a validation split of its training data (the values chosen, the validation figures, every trial) or reused from an earlier search; values pinned in the environment are not searched.",
+            ),
         ),
     ]

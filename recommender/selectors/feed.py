@@ -78,15 +78,24 @@ def readers_feedback(
     steering = [e for e in events if e.row not in reset or e.created >= reset[e.row]]
     weights = _confidence_rows(served, steering, len(user_ids), now)
     return ReaderFeedback(
-        list(user_ids), weights, balance, _seen_columns(events, len(user_ids)), _verbs(steering, weights, len(user_ids)),
-        [np.array(columns, dtype=np.int64) for columns in avoided_topics], _columns_by_authors(served, muted_authors),
+        list(user_ids),
+        weights,
+        balance,
+        _seen_columns(events, len(user_ids)),
+        _verbs(steering, weights, len(user_ids)),
+        [np.array(columns, dtype=np.int64) for columns in avoided_topics],
+        _columns_by_authors(served, muted_authors),
     )
 
 
-def _feedback_events(served: ServedModel, user_ids: list[int], row_of: dict[int, int]) -> tuple[list[_Event], list[list[int]], list[set[str]]]:
+def _feedback_events(
+    served: ServedModel, user_ids: list[int], row_of: dict[int, int]
+) -> tuple[list[_Event], list[list[int]], list[set[str]]]:
     """The readers' events on papers the served model has, the columns each dismissed as "less on this topic", and
     the authors each muted ("less from this author"; kept even for papers the model lacks)."""
-    rows = Interaction.objects.filter(user_id__in=user_ids).values_list("user_id", "paper_id", "kind", "value", "created", "reason", "author")
+    rows = Interaction.objects.filter(user_id__in=user_ids).values_list(
+        "user_id", "paper_id", "kind", "value", "created", "reason", "author"
+    )
     events: list[_Event] = []
     avoided_topics: list[list[int]] = [[] for _ in user_ids]
     muted_authors: list[set[str]] = [set() for _ in user_ids]
@@ -124,7 +133,10 @@ def _feed_settings(
 def _confidence_rows(served: ServedModel, events: list[_Event], n_readers: int, now: float) -> sparse.csr_matrix:
     """(n_readers, n_items) the confidence matrix of ``events`` with the served model's feedback weights."""
     as_arrays = Events(
-        [e.row for e in events], [e.column for e in events], [KIND_CODES[e.kind] for e in events], [e.stars for e in events],
+        [e.row for e in events],
+        [e.column for e in events],
+        [KIND_CODES[e.kind] for e in events],
+        [e.stars for e in events],
         np.array([(now - e.created.timestamp()) / 86400.0 for e in events]),
     )
     return confidence_matrix(as_arrays, (n_readers, served.model.n_items), served.weights)
@@ -173,8 +185,15 @@ class Pick:
 
 
 def rank_readers(
-    served: ServedModel, feedback: ReaderFeedback, *, limit: int, offset: int = 0, now: float,
-    exclude: list[np.ndarray] | None = None, boost: np.ndarray | None = None, columns: np.ndarray | None = None,
+    served: ServedModel,
+    feedback: ReaderFeedback,
+    *,
+    limit: int,
+    offset: int = 0,
+    now: float,
+    exclude: list[np.ndarray] | None = None,
+    boost: np.ndarray | None = None,
+    columns: np.ndarray | None = None,
     pool_size: int = CANDIDATE_POOL,
 ) -> list[list[Pick]]:
     """The blended ranking for each reader: scored together (batched), then per reader the topics and papers they
@@ -188,7 +207,10 @@ def rank_readers(
         return [[] for _ in feedback.user_ids]
     pool_columns = np.arange(model.n_items) if columns is None else np.asarray(columns, dtype=np.int64)
     parts = model.score_parts(
-        feedback.weights, freshness=served.freshness(now), columns=None if columns is None else pool_columns, cf_balance=feedback.cf_balance,
+        feedback.weights,
+        freshness=served.freshness(now),
+        columns=None if columns is None else pool_columns,
+        cf_balance=feedback.cf_balance,
         popularity=served.popularity,  # upvotes on the daily trending list count as readers, for readers who wanted nothing yet
     )
     scores = parts["blended"]
@@ -208,7 +230,12 @@ def rank_readers(
 
 
 def _without_what_the_reader_left_out(
-    served: ServedModel, feedback: ReaderFeedback, row: int, scores: np.ndarray, pool_columns: np.ndarray, columns: np.ndarray | None,
+    served: ServedModel,
+    feedback: ReaderFeedback,
+    row: int,
+    scores: np.ndarray,
+    pool_columns: np.ndarray,
+    columns: np.ndarray | None,
     exclude: list[np.ndarray] | None,
 ) -> np.ndarray:
     """One reader's scores over ``pool_columns``: papers close to a topic they avoid sink, and the papers they have

@@ -40,16 +40,36 @@ def model_health(*, days: int = 60) -> Health:
     since = timezone.now() - timedelta(days=days)
     runs = TrainingRun.objects.filter(started_at__gte=since, in_progress=False).order_by("started_at", "pk")
     nights = [
-        Night(run.started_at.date(), run.version, run.status, run.metrics.get("recall@20"), run.metrics.get("active_model", {}).get("recall@20"),
-              {stage: seconds for stage, seconds in run.timings.items() if isinstance(seconds, (int, float))})
+        Night(
+            run.started_at.date(),
+            run.version,
+            run.status,
+            run.metrics.get("recall@20"),
+            run.metrics.get("active_model", {}).get("recall@20"),
+            {stage: seconds for stage, seconds in run.timings.items() if isinstance(seconds, (int, float))},
+        )
         for run in runs.only("started_at", "version", "status", "metrics", "timings")
     ]
-    papers = (IntakeRun.objects.filter(started_at__gte=since).annotate(day=TruncDate("started_at")).values("day")
-              .annotate(n=Sum("created")).order_by("day"))
-    emails = (DigestLog.objects.filter(status=DigestLog.Status.SENT, week__gte=since.date()).values("week")
-              .annotate(n=Count("id")).order_by("week"))
-    actions = (Interaction.objects.filter(via=Interaction.Via.EMAIL, created__gte=since).annotate(week=TruncWeek("created"))
-               .values("week").annotate(n=Count("id")).order_by("week"))
+    papers = (
+        IntakeRun.objects.filter(started_at__gte=since)
+        .annotate(day=TruncDate("started_at"))
+        .values("day")
+        .annotate(n=Sum("created"))
+        .order_by("day")
+    )
+    emails = (
+        DigestLog.objects.filter(status=DigestLog.Status.SENT, week__gte=since.date())
+        .values("week")
+        .annotate(n=Count("id"))
+        .order_by("week")
+    )
+    actions = (
+        Interaction.objects.filter(via=Interaction.Via.EMAIL, created__gte=since)
+        .annotate(week=TruncWeek("created"))
+        .values("week")
+        .annotate(n=Count("id"))
+        .order_by("week")
+    )
     return Health(
         nights=nights,
         papers_per_day=_filled([(row["day"], row["n"] or 0) for row in papers], since.date(), timezone.now().date(), step=1),

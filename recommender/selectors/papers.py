@@ -36,7 +36,11 @@ def papers_by_any_author(*, names: set[str]) -> QuerySet[Paper]:
 
 def papers_by_author(*, name: str) -> list[Paper]:
     """The catalogue's papers with ``name`` among their authors (exactly), newest first."""
-    papers = papers_by_any_author(names={name}).filter(withdrawn_at__isnull=True).order_by(F("published").desc(nulls_last=True), "-added_at", "-id")
+    papers = (
+        papers_by_any_author(names={name})
+        .filter(withdrawn_at__isnull=True)
+        .order_by(F("published").desc(nulls_last=True), "-added_at", "-id")
+    )
     return [paper for paper in papers if name in paper.authors]
 
 
@@ -68,9 +72,9 @@ def papers_search(*, query: str) -> QuerySet[Paper]:
     in_title = Q()
     for word in words:
         in_title &= Q(title__icontains=word)
-    return papers.annotate(
-        title_match=Case(When(in_title, then=Value(1)), default=Value(0), output_field=IntegerField())
-    ).order_by("-title_match", F("published").desc(nulls_last=True), "-added_at", "-id")
+    return papers.annotate(title_match=Case(When(in_title, then=Value(1)), default=Value(0), output_field=IntegerField())).order_by(
+        "-title_match", F("published").desc(nulls_last=True), "-added_at", "-id"
+    )
 
 
 @dataclass(frozen=True)

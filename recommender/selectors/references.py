@@ -182,7 +182,9 @@ def _by_ids(reference: Reference) -> Paper | None:
 def _by_arxiv_id(arxiv_id: str) -> Paper | None:
     """The paper whose id is this arXiv id (with or without an ``arXiv:`` prefix) or whose link is on arXiv."""
     candidates = Paper.objects.filter(
-        Q(external_id__iexact=arxiv_id) | Q(external_id__iexact=f"arxiv:{arxiv_id}") | Q(url__icontains=f"arxiv.org/abs/{arxiv_id}")
+        Q(external_id__iexact=arxiv_id)
+        | Q(external_id__iexact=f"arxiv:{arxiv_id}")
+        | Q(url__icontains=f"arxiv.org/abs/{arxiv_id}")
         | Q(url__icontains=f"arxiv.org/pdf/{arxiv_id}")
     )[:20]
     for paper in candidates:

@@ -75,7 +75,12 @@ def system_status() -> dict:
             model = {"version": active.version, "trained_at": active.finished_at, "metrics": active.metrics, "sizes": active.sizes}
         latest = TrainingRun.objects.exclude(status__in=[TrainingRun.Status.QUEUED]).first()
         if latest:
-            last_run = {"version": latest.version, "status": latest.status, "started_at": latest.started_at, "finished_at": latest.finished_at}
+            last_run = {
+                "version": latest.version,
+                "status": latest.status,
+                "started_at": latest.started_at,
+                "finished_at": latest.finished_at,
+            }
     return {
         "ok": database["ok"],
         "time": now,
@@ -93,8 +98,18 @@ def _intake() -> dict:
     last = {}
     for source in (IntakeRun.Source.ARXIV, IntakeRun.Source.TRENDING):
         run = IntakeRun.objects.filter(source=source).first()
-        last[source] = None if run is None else {
-            "status": run.status, "started_at": run.started_at, "finished_at": run.finished_at, "pages": run.pages,
-            "created": run.created, "updated": run.updated, "deleted": run.deleted, "error": run.errors.splitlines()[-1] if run.errors else "",
-        }
+        last[source] = (
+            None
+            if run is None
+            else {
+                "status": run.status,
+                "started_at": run.started_at,
+                "finished_at": run.finished_at,
+                "pages": run.pages,
+                "created": run.created,
+                "updated": run.updated,
+                "deleted": run.deleted,
+                "error": run.errors.splitlines()[-1] if run.errors else "",
+            }
+        )
     return {**last, "schedule": {"arxiv": settings.INTAKE_ARXIV_CRON, "trending": settings.INTAKE_TRENDING_CRON}}

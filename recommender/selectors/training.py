@@ -1,7 +1,8 @@
 """Reading everything a retrain needs from the database, as arrays."""
 
 from dataclasses import dataclass
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 
 import numpy as np
 from django.db import connection
@@ -44,7 +45,11 @@ def training_snapshot() -> TrainingSnapshot:
     paper_pks = np.array([p[0] for p in papers], dtype=np.int64)
     users, items, kinds, values, created, own = feedback_arrays()
     columns = np.searchsorted(paper_pks, items)
-    in_snapshot = (columns < len(paper_pks)) & (paper_pks[np.minimum(columns, len(paper_pks) - 1)] == items) if len(paper_pks) else np.zeros(len(items), bool)
+    in_snapshot = (
+        (columns < len(paper_pks)) & (paper_pks[np.minimum(columns, len(paper_pks) - 1)] == items)
+        if len(paper_pks)
+        else np.zeros(len(items), bool)
+    )
     keep = np.flatnonzero(in_snapshot)  # feedback on a paper added after the papers were read waits for the next run
     user_pks, user_rows = _dense_ranks(users[keep])
     columns = columns[keep]
@@ -67,10 +72,23 @@ def _dense_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 _KIND_SQL = " ".join(f"WHEN '{kind}' THEN {code}" for kind, code in KIND_CODES.items())
 # One fixed-width row of PostgreSQL's binary COPY format: field count, then (length, value) per field, big-endian.
-_COPY_ROW = np.dtype([
-    ("fields", ">i2"), ("n1", ">i4"), ("user", ">i8"), ("n2", ">i4"), ("paper", ">i8"), ("n3", ">i4"), ("kind", ">i2"),
-    ("n4", ">i4"), ("value", ">i2"), ("n5", ">i4"), ("created", ">f8"), ("n6", ">i4"), ("own", ">i2"),
-])
+_COPY_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("n1", ">i4"),
+        ("user", ">i8"),
+        ("n2", ">i4"),
+        ("paper", ">i8"),
+        ("n3", ">i4"),
+        ("kind", ">i2"),
+        ("n4", ">i4"),
+        ("value", ">i2"),
+        ("n5", ">i4"),
+        ("created", ">f8"),
+        ("n6", ">i4"),
+        ("own", ">i2"),
+    ]
+)
 _COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
 
 
@@ -83,7 +101,11 @@ def feedback_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, n
     """
     if connection.vendor == "postgresql":
         return _feedback_arrays_copy()
-    rows = Interaction.objects.filter(user__share_feedback=True).order_by().values_list("user_id", "paper_id", "kind", "value", "created", "via")
+    rows = (
+        Interaction.objects.filter(user__share_feedback=True)
+        .order_by()
+        .values_list("user_id", "paper_id", "kind", "value", "created", "via")
+    )
     users, items, kinds, values, created, own = [], [], [], [], [], []
     for user_id, paper_id, kind, value, when, via in rows.iterator(chunk_size=20_000):
         users.append(user_id)
@@ -92,8 +114,14 @@ def feedback_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, n
         values.append(value or 0)
         created.append(when.timestamp())
         own.append(via == "")
-    return (np.array(users, dtype=np.int64), np.array(items, dtype=np.int64), np.array(kinds, dtype=np.int8),
-            np.array(values, dtype=np.int16), np.array(created, dtype=np.float64), np.array(own, dtype=bool))
+    return (
+        np.array(users, dtype=np.int64),
+        np.array(items, dtype=np.int64),
+        np.array(kinds, dtype=np.int8),
+        np.array(values, dtype=np.int16),
+        np.array(created, dtype=np.float64),
+        np.array(own, dtype=bool),
+    )
 
 
 def _feedback_arrays_copy() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -107,5 +135,11 @@ def _feedback_arrays_copy() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
         data = b"".join(bytes(block) for block in copy)
     n = (len(data) - _COPY_HEADER - 2) // _COPY_ROW.itemsize
     rows = np.frombuffer(data, dtype=_COPY_ROW, count=n, offset=_COPY_HEADER)
-    return (rows["user"].astype(np.int64), rows["paper"].astype(np.int64), rows["kind"].astype(np.int8),
-            rows["value"].astype(np.int16), rows["created"].astype(np.float64), rows["own"] == 1)
+    return (
+        rows["user"].astype(np.int64),
+        rows["paper"].astype(np.int64),
+        rows["kind"].astype(np.int8),
+        rows["value"].astype(np.int16),
+        rows["created"].astype(np.float64),
+        rows["own"] == 1,
+    )

@@ -114,7 +114,9 @@ def _user_ids(records: Sequence[InteractionRecord], source: str) -> tuple[dict[s
             try:
                 validate_username(record.user)
             except ValidationError:
-                raise DatasetError(source, record.line, f"user {record.user!r} is not a valid user name (letters, digits and @.+-_ only)") from None
+                raise DatasetError(
+                    source, record.line, f"user {record.user!r} is not a valid user name (letters, digits and @.+-_ only)"
+                ) from None
             if len(record.user) > 150:
                 raise DatasetError(source, record.line, "user name longer than 150 characters")
             spelling[record.user.lower()] = record.user

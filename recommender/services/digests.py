@@ -119,7 +119,10 @@ def _send_one(digest: Digest, week: date, connection) -> str:
     message = digest_message(user=user, items=digest.items, week=week)
     connection.open()  # once per batch (a no-op while open); if it fails, nothing is claimed and the row stays pending
     claimed = mine.update(
-        status=Status.SENDING, papers=[item.paper.pk for item in digest.items], subject=message.subject, message_id=message.extra_headers["Message-ID"]
+        status=Status.SENDING,
+        papers=[item.paper.pk for item in digest.items],
+        subject=message.subject,
+        message_id=message.extra_headers["Message-ID"],
     )
     if not claimed:
         return "not_pending"  # another worker took this reader

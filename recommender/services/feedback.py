@@ -53,9 +53,7 @@ def _lock_reader(user: User) -> None:
 
 
 @serialised
-def feedback_set(
-    *, user: User, paper: Paper, kind: str, on: bool, reason: str = "", author: str = "", via: str = ""
-) -> Interaction | None:
+def feedback_set(*, user: User, paper: Paper, kind: str, on: bool, reason: str = "", author: str = "", via: str = "") -> Interaction | None:
     """Turn a like, save or dismissal on or off. Idempotent: a second like is a no-op.
 
     A dismissal may say why (``reason``): "topic" (fewer papers like this one) or "author"
@@ -72,7 +70,10 @@ def feedback_set(
         return None
     mine.filter(kind__in=_OPPOSITES[kind]).delete()
     interaction, _created = Interaction.objects.update_or_create(
-        user=user, paper=paper, kind=kind, defaults={"reason": reason, "author": author},
+        user=user,
+        paper=paper,
+        kind=kind,
+        defaults={"reason": reason, "author": author},
         create_defaults={"reason": reason, "author": author, "via": via_checked(via)},
     )
     return interaction
@@ -139,7 +140,10 @@ def rating_set(*, user: User, paper: Paper, stars: int | None, via: str = "") ->
     if not isinstance(stars, int) or not 1 <= stars <= 5:
         raise ValidationError(f"A rating is a whole number of stars from 1 to 5, not {stars!r}.")
     interaction, _created = Interaction.objects.update_or_create(
-        user=user, paper=paper, kind=Kind.RATE, defaults={"value": stars, "created": timezone.now()},
+        user=user,
+        paper=paper,
+        kind=Kind.RATE,
+        defaults={"value": stars, "created": timezone.now()},
         create_defaults={"value": stars, "created": timezone.now(), "via": via_checked(via)},
     )
     return interaction

@@ -49,18 +49,26 @@ def _fields(record: PaperRecord) -> dict:
     """The paper fields a record gives; empty ones are left out, so a source that does not know a field (the
     trending list has no categories) never erases what another source said."""
     fields = {
-        "title": record.title, "abstract": record.abstract, "authors": list(record.authors), "published": record.published,
-        "updated": record.updated, "version": record.version, "categories": list(record.categories),
-        "primary_category": record.categories[0] if record.categories else "", "doi": record.doi, "license": record.license,
-        "comments": record.comments, "url": record.url,
+        "title": record.title,
+        "abstract": record.abstract,
+        "authors": list(record.authors),
+        "published": record.published,
+        "updated": record.updated,
+        "version": record.version,
+        "categories": list(record.categories),
+        "primary_category": record.categories[0] if record.categories else "",
+        "doi": record.doi,
+        "license": record.license,
+        "comments": record.comments,
+        "url": record.url,
     }
     return {name: value for name, value in fields.items() if value not in (None, "", [])}
 
 
 def papers_upsert(records: Iterable[PaperRecord], *, source: str, extra: dict[str, dict] | None = None) -> UpsertResult:
     """Create papers new by id and update those whose fields changed (``extra[id]`` adds fields per paper, such as
-    upvotes). An older version than the one stored (by version, else by last-updated day) never overwrites it. Papers withdrawn before and seen again are
-    restored. Call inside a transaction."""
+    upvotes). An older version than the one stored (by version, else by last-updated day) never overwrites it. Papers
+    withdrawn before and seen again are restored. Call inside a transaction."""
     records = list({record.id: record for record in records}.values())  # an id given twice: the last one counts
     extra = extra or {}
     result = UpsertResult()
@@ -113,7 +121,11 @@ def papers_import_stream(*, records: Iterable[PaperRecord], source: str = Paper.
 
 
 def _add(total: UpsertResult, part: UpsertResult) -> None:
-    total.created, total.updated, total.unchanged = total.created + part.created, total.updated + part.updated, total.unchanged + part.unchanged
+    total.created, total.updated, total.unchanged = (
+        total.created + part.created,
+        total.updated + part.updated,
+        total.unchanged + part.unchanged,
+    )
 
 
 def papers_withdraw(ids: Iterable[str]) -> int:
@@ -123,7 +135,9 @@ def papers_withdraw(ids: Iterable[str]) -> int:
 
 def _client() -> PoliteClient:
     return PoliteClient(
-        user_agent=settings.INTAKE_USER_AGENT, timeout=settings.INTAKE_TIMEOUT_SECONDS, min_interval=settings.INTAKE_REQUEST_INTERVAL,
+        user_agent=settings.INTAKE_USER_AGENT,
+        timeout=settings.INTAKE_TIMEOUT_SECONDS,
+        min_interval=settings.INTAKE_REQUEST_INTERVAL,
     )
 
 
@@ -137,7 +151,9 @@ def intake_runs_close_abandoned(source: str) -> int:
     for run in IntakeRun.objects.filter(source=source, in_progress=True):
         if claimant_is_dead(run.claimed_by) or (run.heartbeat_at or run.started_at) < stale:
             closed += IntakeRun.objects.filter(pk=run.pk, in_progress=True, claimed_by=run.claimed_by).update(
-                status=Status.FAILED, in_progress=False, finished_at=timezone.now(),
+                status=Status.FAILED,
+                in_progress=False,
+                finished_at=timezone.now(),
                 errors=f"{run.errors}\nAbandoned: the process running it ({run.claimed_by}) died or went silent.".strip(),
             )
     return closed
@@ -147,9 +163,7 @@ def _claim(source: str, **fields) -> IntakeRun:
     intake_runs_close_abandoned(source)
     try:
         with transaction.atomic():
-            return IntakeRun.objects.create(
-                source=source, in_progress=True, claimed_by=claimant(), heartbeat_at=timezone.now(), **fields
-            )
+            return IntakeRun.objects.create(source=source, in_progress=True, claimed_by=claimant(), heartbeat_at=timezone.now(), **fields)
     except IntegrityError:
         busy = IntakeRun.objects.filter(source=source, in_progress=True).first()
         since = f" (running since {busy.started_at:%Y-%m-%d %H:%M} UTC)" if busy else ""
@@ -158,7 +172,9 @@ def _claim(source: str, **fields) -> IntakeRun:
 
 def _progress(run: IntakeRun, **changes) -> bool:
     """Save ``changes`` on the run if it still holds its claim (a run closed as abandoned meanwhile must stop)."""
-    updated = IntakeRun.objects.filter(pk=run.pk, in_progress=True, claimed_by=run.claimed_by).update(heartbeat_at=timezone.now(), **changes)
+    updated = IntakeRun.objects.filter(pk=run.pk, in_progress=True, claimed_by=run.claimed_by).update(
+        heartbeat_at=timezone.now(), **changes
+    )
     for name, value in changes.items():
         setattr(run, name, value)
     return bool(updated)
@@ -194,8 +210,12 @@ def resumable_run(set_spec: str, from_day: date | None, until_day: date | None) 
 
 
 def intake_arxiv(
-    *, from_day: date | None = None, until_day: date | None = None, sets: list[str] | None = None,
-    on_page: Callable[[IntakeRun, OaiPage], None] | None = None, client: PoliteClient | None = None,
+    *,
+    from_day: date | None = None,
+    until_day: date | None = None,
+    sets: list[str] | None = None,
+    on_page: Callable[[IntakeRun, OaiPage], None] | None = None,
+    client: PoliteClient | None = None,
 ) -> list[IntakeRun]:
     """Harvest each of ``sets`` (INTAKE_ARXIV_SETS) over the window (by default the one after the last harvest),
     keeping only INTAKE_ARXIV_CATEGORIES when set. A run that stopped with pages left is taken up where it stopped.
@@ -213,8 +233,13 @@ def intake_arxiv(
             else:
                 start, until = arxiv_window(set_spec, timezone.now().date())
             run = _claim(
-                Source.ARXIV, set_spec=set_spec, window_from=start, window_until=until, cursor=resume.cursor if resume else "",
-                pages=resume.pages if resume else 0, resumed_from=resume,
+                Source.ARXIV,
+                set_spec=set_spec,
+                window_from=start,
+                window_until=until,
+                cursor=resume.cursor if resume else "",
+                pages=resume.pages if resume else 0,
+                resumed_from=resume,
             )
             runs.append(_harvest(run, client, categories, on_page))
     finally:
@@ -224,8 +249,14 @@ def intake_arxiv(
 
 def _harvest(run: IntakeRun, client: PoliteClient, categories: frozenset[str], on_page) -> IntakeRun:
     pages = list_records(
-        client, settings.ARXIV_OAI_URL, set_spec=run.set_spec or None, from_day=run.window_from, until_day=run.window_until,
-        categories=categories, token=run.cursor, first_page=run.pages + 1,
+        client,
+        settings.ARXIV_OAI_URL,
+        set_spec=run.set_spec or None,
+        from_day=run.window_from,
+        until_day=run.window_until,
+        categories=categories,
+        token=run.cursor,
+        first_page=run.pages + 1,
     )
     try:
         for page in pages:
@@ -233,8 +264,13 @@ def _harvest(run: IntakeRun, client: PoliteClient, categories: frozenset[str], o
                 stored = papers_upsert(page.records, source=Paper.Source.ARXIV)
                 withdrawn = papers_withdraw(page.deleted)
                 if not _progress(
-                    run, cursor=page.token, pages=run.pages + 1, created=run.created + stored.created, updated=run.updated + stored.updated,
-                    deleted=run.deleted + withdrawn, skipped=run.skipped + page.skipped + stored.unchanged,
+                    run,
+                    cursor=page.token,
+                    pages=run.pages + 1,
+                    created=run.created + stored.created,
+                    updated=run.updated + stored.updated,
+                    deleted=run.deleted + withdrawn,
+                    skipped=run.skipped + page.skipped + stored.unchanged,
                 ):
                     raise SourceError("this run was closed as abandoned while it worked; its last page was not stored")
             if on_page:
@@ -280,7 +316,10 @@ def papers_fetch_by_ids(ids: list[str], *, timeout: float | None = None, client:
     missing = sorted(set(wanted) - set(Paper.objects.filter(external_id__in=wanted).values_list("external_id", flat=True)))
     if missing:
         client = client or PoliteClient(
-            user_agent=settings.INTAKE_USER_AGENT, timeout=timeout or settings.INTAKE_TIMEOUT_SECONDS, min_interval=0, max_retries=0,
+            user_agent=settings.INTAKE_USER_AGENT,
+            timeout=timeout or settings.INTAKE_TIMEOUT_SECONDS,
+            min_interval=0,
+            max_retries=0,
         )
         run = IntakeRun.objects.create(source=Source.IDS, requested=missing, claimed_by=claimant(), heartbeat_at=timezone.now())
         try:
@@ -288,9 +327,15 @@ def papers_fetch_by_ids(ids: list[str], *, timeout: float | None = None, client:
             with transaction.atomic():
                 stored = papers_upsert(records, source=Paper.Source.ARXIV)
             IntakeRun.objects.filter(pk=run.pk).update(
-                status=Status.SUCCEEDED, finished_at=timezone.now(), pages=1, created=stored.created, updated=stored.updated,
-                skipped=len(missing) - len(records), errors="" if len(records) == len(missing) else
-                "arXiv does not know: " + ", ".join(sorted(set(missing) - {r.id for r in records})),
+                status=Status.SUCCEEDED,
+                finished_at=timezone.now(),
+                pages=1,
+                created=stored.created,
+                updated=stored.updated,
+                skipped=len(missing) - len(records),
+                errors=""
+                if len(records) == len(missing)
+                else "arXiv does not know: " + ", ".join(sorted(set(missing) - {r.id for r in records})),
             )
         except SourceError as exc:
             IntakeRun.objects.filter(pk=run.pk).update(status=Status.FAILED, finished_at=timezone.now(), errors=str(exc))

@@ -15,11 +15,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from scipy import sparse
 from django.conf import settings
-from django.utils.module_loading import import_string
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
+from scipy import sparse
 
 from recommender.engine.artifacts import Artifact, aligned_model, load_artifact, save_artifact
 from recommender.engine.collaborative import ALSParams, als_fit
@@ -29,9 +29,9 @@ from recommender.engine.gate import GateDecision, build_holdout, gate_decision, 
 from recommender.engine.matrix import FeedbackWeights
 from recommender.engine.pipeline import FitResult, fit_hybrid
 from recommender.models import TrainingRun
+from recommender.selectors.training import TrainingSnapshot, training_snapshot
 from recommender.services.claims import claimant, claimant_is_dead
 from recommender.services.tuning import training_parameters
-from recommender.selectors.training import TrainingSnapshot, training_snapshot
 
 log = logging.getLogger(__name__)
 Status = TrainingRun.Status
@@ -159,12 +159,18 @@ def training_run_start(run_id: int) -> TrainingRun | None:
         return None
     if run.attempts >= settings.RETRAIN_MAX_ATTEMPTS:
         TrainingRun.objects.filter(pk=run.pk, in_progress=True, claimed_by=run.claimed_by).update(
-            status=Status.FAILED, in_progress=False, finished_at=now,
+            status=Status.FAILED,
+            in_progress=False,
+            finished_at=now,
             message=f"Gave up after {run.attempts} attempts: the process running it died each time (out of memory?).",
         )
         return None
     taken = TrainingRun.objects.filter(pk=run.pk, status=run.status, claimed_by=run.claimed_by, in_progress=True).update(
-        status=Status.RUNNING, claimed_by=claimant(), attempts=run.attempts + 1, started_at=now, heartbeat_at=now,
+        status=Status.RUNNING,
+        claimed_by=claimant(),
+        attempts=run.attempts + 1,
+        started_at=now,
+        heartbeat_at=now,
         message="" if run.status == Status.QUEUED else f"Resumed after the process running it ({run.claimed_by}) died or went silent.",
     )
     return TrainingRun.objects.get(pk=run.pk) if taken else None
@@ -197,8 +203,10 @@ def _execute(run: TrainingRun, stage: Callable[[str], None]) -> None:
     except Exception as exc:  # the run row must say what happened; the active model stays as it was
         log.exception("retrain %s failed", run.version)
         TrainingRun.objects.filter(pk=run.pk, in_progress=True, claimed_by=run.claimed_by).update(
-            status=Status.FAILED, message=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}",
-            finished_at=timezone.now(), in_progress=False,
+            status=Status.FAILED,
+            message=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}",
+            finished_at=timezone.now(),
+            in_progress=False,
         )
         run.refresh_from_db()
     try:
@@ -290,11 +298,15 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     reader_hash = gate_hash(snapshot.user_pks)
     trained_on = reader_hash[snapshot.events.users] >= share  # the gate readers' feedback is never trained on
     run.parameters = {
-        "weights": {"half_life_days": weights.half_life_days}, "gate": {"reader_share": share, "tolerance": settings.ACTIVATION_TOLERANCE},
+        "weights": {"half_life_days": weights.half_life_days},
+        "gate": {"reader_share": share, "tolerance": settings.ACTIVATION_TOLERANCE},
     }
     run.sizes = {
-        "papers": len(snapshot.paper_pks), "users": len(snapshot.user_pks), "interactions": len(snapshot.events.users),
-        "gate_readers": int((reader_hash < share).sum()), "trained_interactions": int(trained_on.sum()),
+        "papers": len(snapshot.paper_pks),
+        "users": len(snapshot.user_pks),
+        "interactions": len(snapshot.events.users),
+        "gate_readers": int((reader_hash < share).sum()),
+        "trained_interactions": int(trained_on.sum()),
     }
     run.data_until = snapshot.data_until
     _save_claimed(run, ["parameters", "sizes", "data_until"])
@@ -316,7 +328,12 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     trained = subset(snapshot.events, trained_on)
     threads = settings.ALS_NUM_THREADS or os.cpu_count() or 1
     chosen, run.tuning, warm_start = training_parameters(
-        events=trained, n_users=len(snapshot.user_pks), content=content, weights=weights, threads=threads, on_progress=stage,
+        events=trained,
+        n_users=len(snapshot.user_pks),
+        content=content,
+        weights=weights,
+        threads=threads,
+        on_progress=stage,
     )
     factorize = import_string(settings.ALS_TRAINER)
     if warm_start is not None and factorize is als_fit:  # from the search's own fit of the chosen parameters
@@ -327,12 +344,23 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
 
     stage("fitting the collaborative, item-item and content models")
     fit = fit_hybrid(
-        trained, n_users=len(snapshot.user_pks), texts=snapshot.texts, weights=weights, als=chosen.als, blend=chosen.blend,
-        graph=chosen.graph, factorize=factorize, encoder=encoder, content=content,
+        trained,
+        n_users=len(snapshot.user_pks),
+        texts=snapshot.texts,
+        weights=weights,
+        als=chosen.als,
+        blend=chosen.blend,
+        graph=chosen.graph,
+        factorize=factorize,
+        encoder=encoder,
+        content=content,
     )
     timings = {
-        "extract": round(extract_seconds, 3), "content_reuse": round(reuse_seconds, 3), **fit.timings,
-        "content": round(content_seconds, 3), "tuning": round(tuning_seconds, 3),
+        "extract": round(extract_seconds, 3),
+        "content_reuse": round(reuse_seconds, 3),
+        **fit.timings,
+        "content": round(content_seconds, 3),
+        "tuning": round(tuning_seconds, 3),
     }
     run.sizes = {**run.sizes, "content_reused": reused is not None}
 
@@ -345,10 +373,16 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     clock = timezone.now()
     relative = run.version  # a folder of arrays
     size = save_artifact(
-        Path(settings.MODEL_DIR) / relative, model=fit.model, item_ids=snapshot.paper_ids, encoder=fit.encoder, weights=weights,
+        Path(settings.MODEL_DIR) / relative,
+        model=fit.model,
+        item_ids=snapshot.paper_ids,
+        encoder=fit.encoder,
+        weights=weights,
         meta={
-            "version": run.version, "trained_at": run.started_at.isoformat(),
-            "data_until": run.data_until.isoformat() if run.data_until else None, "gate_reader_share": share,
+            "version": run.version,
+            "trained_at": run.started_at.isoformat(),
+            "data_until": run.data_until.isoformat() if run.data_until else None,
+            "gate_reader_share": share,
         },
     )
     timings["artifact"] = round((timezone.now() - clock).total_seconds(), 3)
@@ -374,9 +408,17 @@ def gate_metrics(
     """Both models' recall@20, nDCG@20 and recall@100 on the gate readers' feedback that neither was trained on,
     the hold-out's kind and size, and the gate's decision (see ``engine.gate``)."""
     holdout = build_holdout(
-        snapshot.events, snapshot.created, len(snapshot.paper_ids), reader_hash, share=min(share, active.gate_share) if active else share,
-        until=active.data_until if active else None, window_papers=settings.GATE_WINDOW_PAPERS,
-        min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS, max_readers=settings.HOLDOUT_USERS, weights=weights, own=snapshot.own,
+        snapshot.events,
+        snapshot.created,
+        len(snapshot.paper_ids),
+        reader_hash,
+        share=min(share, active.gate_share) if active else share,
+        until=active.data_until if active else None,
+        window_papers=settings.GATE_WINDOW_PAPERS,
+        min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS,
+        max_readers=settings.HOLDOUT_USERS,
+        weights=weights,
+        own=snapshot.own,
     )
     if holdout is None:
         if active is None:
@@ -392,8 +434,10 @@ def gate_metrics(
     old_ranked = holdout_ranking(old_model, active.artifact.weights, holdout, batch=EVALUATION_CHUNK, threads=threads)
     result["active_model"] = {"version": active.run.version, **_rounded(metrics(old_ranked, holdout.truth))}
     decision = gate_decision(
-        recall_per_reader(ranked, holdout.truth), recall_per_reader(old_ranked, holdout.truth),
-        tolerance=settings.ACTIVATION_TOLERANCE, min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS,
+        recall_per_reader(ranked, holdout.truth),
+        recall_per_reader(old_ranked, holdout.truth),
+        tolerance=settings.ACTIVATION_TOLERANCE,
+        min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS,
     )
     return {**result, "gate": {**decision.as_dict(), "against": active.run.version}}
 

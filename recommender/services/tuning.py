@@ -27,8 +27,11 @@ def parameters_from_settings() -> Parameters:
     from recommender.services.training import als_params
 
     blend = BlendParams(
-        cf_weight=settings.BLEND_CF_WEIGHT, graph_share=settings.BLEND_GRAPH_SHARE, cold_cf_weight=settings.BLEND_COLD_CF_WEIGHT,
-        map_regularization=settings.BLEND_MAP_REGULARIZATION, diversity=settings.BLEND_DIVERSITY,
+        cf_weight=settings.BLEND_CF_WEIGHT,
+        graph_share=settings.BLEND_GRAPH_SHARE,
+        cold_cf_weight=settings.BLEND_COLD_CF_WEIGHT,
+        map_regularization=settings.BLEND_MAP_REGULARIZATION,
+        diversity=settings.BLEND_DIVERSITY,
     )
     graph = GraphParams(alpha=settings.GRAPH_ALPHA, beta=settings.GRAPH_BETA, neighbours=settings.GRAPH_NEIGHBOURS)
     return Parameters(als=als_params(), graph=graph, blend=blend)
@@ -71,7 +74,12 @@ def search_due(trained_interactions: int) -> str:
 
 
 def training_parameters(
-    *, events: Events, n_users: int, content: sparse.csr_matrix, weights: FeedbackWeights, threads: int,
+    *,
+    events: Events,
+    n_users: int,
+    content: sparse.csr_matrix,
+    weights: FeedbackWeights,
+    threads: int,
     on_progress: Callable[[str], None] = lambda message: None,
 ) -> tuple[Parameters, dict, WarmStart | None]:
     """Tonight's parameters, the record of how they were chosen (``TrainingRun.tuning``) and, after a search, the
@@ -82,11 +90,24 @@ def training_parameters(
     origin = source.version if source else "settings"
     if not reason:
         why = "searching is off (TUNING_BUDGET_SECONDS=0)" if settings.TUNING_BUDGET_SECONDS <= 0 else "no search due"
-        return start, {"searched": False, "reason": f"{why}: the choice of {origin}", "chosen": start.tunable_values(), "pinned": pinned}, None
+        return (
+            start,
+            {"searched": False, "reason": f"{why}: the choice of {origin}", "chosen": start.tunable_values(), "pinned": pinned},
+            None,
+        )
     result = tune(
-        events, n_users=n_users, content=content, start=start, pinned=frozenset(pinned), budget_seconds=settings.TUNING_BUDGET_SECONDS,
-        budget_fits=settings.TUNING_BUDGET_FITS, weights=weights, readers=settings.TUNING_READERS, threads=threads,
-        seed=settings.RANDOM_SEED + 1, on_progress=on_progress,
+        events,
+        n_users=n_users,
+        content=content,
+        start=start,
+        pinned=frozenset(pinned),
+        budget_seconds=settings.TUNING_BUDGET_SECONDS,
+        budget_fits=settings.TUNING_BUDGET_FITS,
+        weights=weights,
+        readers=settings.TUNING_READERS,
+        threads=threads,
+        seed=settings.RANDOM_SEED + 1,
+        on_progress=on_progress,
     )
     chosen = dataclasses.replace(result.chosen, als=dataclasses.replace(result.chosen.als, iterations=start.als.iterations))
     record = {**result.as_dict(), "why": reason, "started_from": origin, "pinned": pinned}

@@ -39,19 +39,21 @@ def parse_feed(content: bytes) -> list[PaperRecord]:
         primary = entry.get("arxiv_primary_category", {}).get("term")
         if primary:
             categories = [primary, *[c for c in categories if c != primary]]
-        records.append(PaperRecord(
-            id=arxiv_id,
-            title=tidy(entry.get("title")),
-            abstract=tidy(entry.get("summary")),
-            authors=tuple(tidy(author.get("name")) for author in entry.get("authors", []) if tidy(author.get("name"))),
-            published=_day(entry.get("published")),
-            url=abstract_url(arxiv_id),
-            categories=tuple(categories),
-            updated=_day(entry.get("updated")),
-            version=version,
-            doi=tidy(entry.get("arxiv_doi")),
-            comments=tidy(entry.get("arxiv_comment")),
-        ))
+        records.append(
+            PaperRecord(
+                id=arxiv_id,
+                title=tidy(entry.get("title")),
+                abstract=tidy(entry.get("summary")),
+                authors=tuple(tidy(author.get("name")) for author in entry.get("authors", []) if tidy(author.get("name"))),
+                published=_day(entry.get("published")),
+                url=abstract_url(arxiv_id),
+                categories=tuple(categories),
+                updated=_day(entry.get("updated")),
+                version=version,
+                doi=tidy(entry.get("arxiv_doi")),
+                comments=tidy(entry.get("arxiv_comment")),
+            )
+        )
     return records
 
 

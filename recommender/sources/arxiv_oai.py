@@ -44,19 +44,31 @@ class OaiPageError(SourceError):
 
 
 def list_records(
-    client: PoliteClient, base_url: str, *, set_spec: str | None, from_day: date | None, until_day: date | None,
-    categories: frozenset[str] = frozenset(), token: str = "", first_page: int = 1,
+    client: PoliteClient,
+    base_url: str,
+    *,
+    set_spec: str | None,
+    from_day: date | None,
+    until_day: date | None,
+    categories: frozenset[str] = frozenset(),
+    token: str = "",
+    first_page: int = 1,
 ) -> Iterator[OaiPage]:
     """Pages of ``ListRecords`` (metadataPrefix arXiv) for one set and window, or from ``token`` to go on where an
     earlier run stopped. ``categories``, when given, keeps only papers with at least one of them."""
     number = first_page
     while True:
-        params = {"verb": "ListRecords", "resumptionToken": token} if token else {
-            "verb": "ListRecords", "metadataPrefix": "arXiv",
-            **({"set": set_spec} if set_spec else {}),
-            **({"from": from_day.isoformat()} if from_day else {}),
-            **({"until": until_day.isoformat()} if until_day else {}),
-        }
+        params = (
+            {"verb": "ListRecords", "resumptionToken": token}
+            if token
+            else {
+                "verb": "ListRecords",
+                "metadataPrefix": "arXiv",
+                **({"set": set_spec} if set_spec else {}),
+                **({"from": from_day.isoformat()} if from_day else {}),
+                **({"until": until_day.isoformat()} if until_day else {}),
+            }
+        )
         response = client.get(base_url, params=params)
         page = parse_page(response.content, number=number, asked_with=token, categories=categories)
         yield page
@@ -77,7 +89,9 @@ def parse_page(content: bytes, *, number: int = 1, asked_with: str = "", categor
     if error is not None:
         if error.get("code") == "noRecordsMatch":
             return page
-        raise OaiPageError(f"page {number}: the OAI-PMH server answered {error.get('code')}: {tidy(error.text)}", page=number, token=asked_with)
+        raise OaiPageError(
+            f"page {number}: the OAI-PMH server answered {error.get('code')}: {tidy(error.text)}", page=number, token=asked_with
+        )
     listing = root.find(f"{OAI}ListRecords")
     if listing is None:
         raise OaiPageError(f"page {number} has neither records nor an OAI-PMH error", page=number, token=asked_with)
@@ -130,7 +144,7 @@ def _paper(metadata: Element, number: int, token: str) -> PaperRecord:
 
 
 def _author(element: Element) -> str:
-    """"Forenames Keyname Suffix" ("Jr", "III"); the affiliation is left out."""
+    """ "Forenames Keyname Suffix" ("Jr", "III"); the affiliation is left out."""
     parts = (element.findtext(f"{ARXIV}{name}") for name in ("forenames", "keyname", "suffix"))
     return " ".join(tidy(part) for part in parts if part and tidy(part))
 

@@ -36,8 +36,15 @@ class PoliteClient:
     (at most ``max_retry_wait`` seconds, ``max_retries`` times) before asking again."""
 
     def __init__(
-        self, *, user_agent: str, timeout: float = 30.0, min_interval: float = 3.0, max_retries: int = 5, max_retry_wait: float = 600.0,
-        sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None,
+        self,
+        *,
+        user_agent: str,
+        timeout: float = 30.0,
+        min_interval: float = 3.0,
+        max_retries: int = 5,
+        max_retry_wait: float = 600.0,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.client = httpx.Client(headers={"User-Agent": user_agent}, timeout=timeout, follow_redirects=True, transport=transport)
         self.min_interval, self.max_retries, self.max_retry_wait, self.sleep = min_interval, max_retries, max_retry_wait, sleep

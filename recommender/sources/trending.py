@@ -43,8 +43,13 @@ def parse_day(items: object) -> list[TrendingPaper]:
         authors = tuple(tidy(a.get("name")) for a in paper.get("authors", []) if isinstance(a, dict) and tidy(a.get("name")))
         published = str(paper.get("publishedAt") or item.get("publishedAt") or "")[:10]
         record = PaperRecord(
-            id=arxiv_id, title=title, abstract=tidy(paper.get("summary") or item.get("summary")), authors=authors,
-            published=_day(published), url=abstract_url(arxiv_id), version=version,
+            id=arxiv_id,
+            title=title,
+            abstract=tidy(paper.get("summary") or item.get("summary")),
+            authors=authors,
+            published=_day(published),
+            url=abstract_url(arxiv_id),
+            version=version,
         )
         upvotes = paper.get("upvotes", 0)
         papers.append(TrendingPaper(record, int(upvotes) if isinstance(upvotes, int) and upvotes >= 0 else 0))

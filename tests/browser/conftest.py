@@ -11,8 +11,14 @@ from tests.conftest import REPO
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # No sandbox (CI runs as root); nothing that phones home, since this network is closed.
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENSHOTS = REPO / "var" / "screenshots"
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1 from npm (MPL-2.0), vendored: no download at test time
@@ -58,8 +64,10 @@ def accessibility_problems(page) -> list[str]:
         page.evaluate(AXE.read_text(encoding="utf-8"))  # evaluated by the browser's debugger, so the site's CSP does not apply
     results = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
     return [
-        f"{page.url}: {violation['id']} ({violation['impact']}): {violation['help']} at {[node['target'] for node in violation['nodes']][:3]}"
-        for violation in results["violations"] if violation["impact"] in ("serious", "critical")
+        f"{page.url}: {violation['id']} ({violation['impact']}): {violation['help']} "
+        f"at {[node['target'] for node in violation['nodes']][:3]}"
+        for violation in results["violations"]
+        if violation["impact"] in ("serious", "critical")
     ]
 
 

@@ -73,9 +73,30 @@ class Worker:
         self.name = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         self.log = log
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--queues", queues, "--concurrency", "1", "--pool", "prefork",
-             "--hostname", self.name, "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-            cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tasks",
+                "worker",
+                "--queues",
+                queues,
+                "--concurrency",
+                "1",
+                "--pool",
+                "prefork",
+                "--hostname",
+                self.name,
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=open(log, "wb"),
+            stderr=subprocess.STDOUT,
         )
         wait_for(self.answers, timeout=60, what=f"worker {self.name} to answer a ping (log: {log})")
 

@@ -71,7 +71,8 @@ def test_killing_the_worker_mid_retrain_hurts_nothing_and_the_run_completes(larg
     run = retrain_request()
     running = wait_for(
         lambda: TrainingRun.objects.filter(pk=run.pk, status=Status.RUNNING).exclude(claimed_by="").first(),
-        timeout=60, what="the retrain to start in the worker",
+        timeout=60,
+        what="the retrain to start in the worker",
     )
     time.sleep(2)  # well inside the ALS fit
     assert TrainingRun.objects.get(pk=run.pk).status == Status.RUNNING

@@ -103,8 +103,12 @@ def test_killing_the_worker_mid_batch_then_rerunning_sends_everyone_exactly_one(
     subscribers = opt_in(list(readers.values()))
     settings.DIGEST_BATCH_SIZE = 100  # one batch for all eighteen readers
     worker = start_worker(
-        queues="default", EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", EMAIL_HOST="127.0.0.1",
-        EMAIL_PORT=str(port), SITE_URL="https://paperfeed.test", DIGEST_BATCH_SIZE="100",
+        queues="default",
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(port),
+        SITE_URL="https://paperfeed.test",
+        DIGEST_BATCH_SIZE="100",
     )
     week, batches = digest_week_start(queue=True)
     assert len(batches) == 1

@@ -54,13 +54,25 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read: {exc}") from None
         if not truth:
             raise CommandError("no reader in the test set has a paper to find")
-        self.stderr.write(f"{label}: {len(dataset.user_ids)} readers, {len(dataset.item_ids)} papers, {len(train.users)} training events, {len(truth)} test readers")
+        self.stderr.write(
+            f"{label}: {len(dataset.user_ids)} readers, {len(dataset.item_ids)} papers, {len(train.users)} training events, "
+            f"{len(truth)} test readers"
+        )
         parameters = parameters_from_settings()
         started = time.perf_counter()
         result, parameters, tuning = evaluate_as_served(
-            dataset, train, truth, parameters=parameters, candidates=candidates, search_seconds=None if options["fixed"] else options["tuning_budget"],
-            pinned=pinned_parameters(), weights=feedback_weights(), k=options["k"], seed=options["seed"],
-            threads=parameters.als.num_threads or os.cpu_count() or 1, on_progress=lambda message: self.stderr.write(message),
+            dataset,
+            train,
+            truth,
+            parameters=parameters,
+            candidates=candidates,
+            search_seconds=None if options["fixed"] else options["tuning_budget"],
+            pinned=pinned_parameters(),
+            weights=feedback_weights(),
+            k=options["k"],
+            seed=options["seed"],
+            threads=parameters.als.num_threads or os.cpu_count() or 1,
+            on_progress=lambda message: self.stderr.write(message),
         )
         if tuning is not None:
             self.stderr.write(f"parameters searched in {tuning.seconds:.0f} s: {tuning.reason}")
@@ -78,10 +90,18 @@ class Command(BaseCommand):
                 candidates = None
             else:
                 mask, truth, candidates = split_cold(dataset.events, len(dataset.item_ids), seed=options["seed"])
-            return dataset, subset(dataset.events, mask), truth, candidates, f"{folder.name} ({options['protocol']}, seed {options['seed']})"
+            return (
+                dataset,
+                subset(dataset.events, mask),
+                truth,
+                candidates,
+                f"{folder.name} ({options['protocol']}, seed {options['seed']})",
+            )
         missing = [name for name in ("papers", "train", "test") if not options[name]]
         if missing:
-            raise CommandError("give --dataset DIR, or all of --papers, --train and --test (missing: " + ", ".join(f"--{m}" for m in missing) + ")")
+            raise CommandError(
+                "give --dataset DIR, or all of --papers, --train and --test (missing: " + ", ".join(f"--{m}" for m in missing) + ")"
+            )
         papers = read_papers(options["papers"])
         test_records = read_interactions_csv(options["test"])
         dataset = dataset_from_records(papers, read_interactions_csv(options["train"]), extra_users=[r.user for r in test_records])
@@ -104,13 +124,19 @@ class Command(BaseCommand):
         for method in METHODS:
             m = result.metrics[method]
             self.stdout.write(f"{method:<12}{m['recall@20']:>11.4f}{m['ndcg@20']:>10.4f}{m['recall@100']:>12.4f}")
-        self.stdout.write(f"readers {result.metrics['blend']['users']}; seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()))
+        self.stdout.write(
+            f"readers {result.metrics['blend']['users']}; seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
+        )
         if options["recs_out"]:
             with open(options["recs_out"], "w", encoding="utf-8") as handle:
                 for row, user in zip(result.ranked["blend"], result.users):
                     handle.write(json.dumps({"user": dataset.user_ids[user], "recommended": [dataset.item_ids[j] for j in row]}) + "\n")
         if options["json"]:
             payload = {
-                "data": label, "metrics": result.metrics, "timings": result.timings, "parameters": parameters.tunable_values(), "tuning": tuning,
+                "data": label,
+                "metrics": result.metrics,
+                "timings": result.timings,
+                "parameters": parameters.tunable_values(),
+                "tuning": tuning,
             }
             Path(options["json"]).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

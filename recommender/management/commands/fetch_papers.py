@@ -46,8 +46,10 @@ class Command(BaseCommand):
         for run in runs:
             window = f" {run.set_spec}" if run.set_spec else ""
             window += f" {run.window_from or '…'} to {run.window_until or 'today'}" if run.window_from or run.window_until else ""
-            line = (f"{run.get_source_display()}{window}: {run.pages} pages, {run.created} new, {run.updated} updated, "
-                    f"{run.deleted} withdrawn, {run.skipped} skipped")
+            line = (
+                f"{run.get_source_display()}{window}: {run.pages} pages, {run.created} new, {run.updated} updated, "
+                f"{run.deleted} withdrawn, {run.skipped} skipped"
+            )
             if run.status == IntakeRun.Status.SUCCEEDED:
                 self.stdout.write(self.style.SUCCESS(line))
             else:

@@ -19,9 +19,14 @@ class Command(BaseCommand):
     def handle(self, *args, users: int, papers: int, interactions: int, seed: int, **options) -> None:
         try:
             with progress_bar(users + papers + interactions, "rows") as bar:
-                result = synthetic_community_create(users=users, papers=papers, interactions=interactions, seed=seed, on_progress=bar.update)
+                result = synthetic_community_create(
+                    users=users, papers=papers, interactions=interactions, seed=seed, on_progress=bar.update
+                )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(self.style.SUCCESS(
-            f"Synthetic community: {result.users:,} readers, {result.papers:,} papers, {result.interactions:,} interactions (seed {seed})."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Synthetic community: {result.users:,} readers, {result.papers:,} papers, "
+                f"{result.interactions:,} interactions (seed {seed})."
+            )
+        )

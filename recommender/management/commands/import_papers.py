@@ -18,7 +18,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("path", help="papers.jsonl, arXiv's metadata snapshot, or a text file of title and abstract lines after two header lines")
+        parser.add_argument(
+            "path", help="papers.jsonl, arXiv's metadata snapshot, or a text file of title and abstract lines after two header lines"
+        )
 
     def handle(self, *args, path: str, **options) -> None:
         try:
@@ -37,9 +39,12 @@ class Command(BaseCommand):
     def _snapshot(self, path: str) -> None:
         with tqdm(total=os.path.getsize(path), desc="arXiv snapshot", unit="B", unit_scale=True, leave=True) as bar:
             result = papers_import_stream(records=read_snapshot(path, on_bytes=bar.update))
-        self.stdout.write(self.style.SUCCESS(
-            f"{path}: {result.created} papers created, {result.updated} updated, {result.unchanged} unchanged (arXiv metadata snapshot)."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{path}: {result.created} papers created, {result.updated} updated, {result.unchanged} unchanged "
+                "(arXiv metadata snapshot)."
+            )
+        )
 
 
 def _is_snapshot(path: str) -> bool:

@@ -9,7 +9,10 @@ def holdout_summary(run: TrainingRun) -> str:
     holdout = run.metrics.get("holdout", {})
     if not holdout.get("readers"):
         return "hold-out: none (no gate reader has feedback to score)"
-    line = f"hold-out: {holdout['kind']}, {holdout['readers']} readers, {holdout['papers']} papers; new model recall@20 {run.metrics['recall@20']:.4f}"
+    line = (
+        f"hold-out: {holdout['kind']}, {holdout['readers']} readers, {holdout['papers']} papers; "
+        f"new model recall@20 {run.metrics['recall@20']:.4f}"
+    )
     active = run.metrics.get("active_model")
     if active:
         line += f", active model ({active['version']}) {active['recall@20']:.4f}"

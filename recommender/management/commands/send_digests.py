@@ -30,7 +30,9 @@ class Command(BaseCommand):
                 try:
                     counts = digest_batch_send(user_ids=batch, week=day)
                 except (smtplib.SMTPException, OSError) as exc:
-                    raise CommandError(f"The mail server failed ({exc}); run send_digests again to send the rest (nobody gets two).") from None
+                    raise CommandError(
+                        f"The mail server failed ({exc}); run send_digests again to send the rest (nobody gets two)."
+                    ) from None
                 for key, value in counts.items():
                     totals[key] += value
                 bar.update(len(batch))
