@@ -4,8 +4,9 @@
 
 Uses the scale's database and model from the training benchmark (paperfeed_bench_<scale>). Signs
 in --readers synthetic readers (real sessions), starts gunicorn (--workers, no preload), warms each
-worker, then for each concurrency runs wrk on the trivial view (one row read, a tiny page) and on
-/feed/ (each request a random signed-in reader), one after the other. Reports p50/p95/p99 and
+worker, then for each concurrency runs wrk on the trivial view (one row read, a tiny page), the feed page
+/feed/ and the JSON feed /api/feed/ (each request a random signed-in reader) and the paper page (a random
+paper of 2,000), one after the other. Reports p50/p95/p99 and
 requests/s, the web workers' memory (RSS and PSS), and how long a like followed by a feed request
 takes, checking that the liked paper left the feed. Prints a table, then one line of JSON.
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 from common import REPO, machine
 
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
-TRIVIAL, FEED = "/bench/one-row/", "/feed/"
+TRIVIAL, FEED, JSON_FEED, PAPER = "/bench/one-row/", "/feed/", "/api/feed/", "/papers/"
 
 
 def free_port() -> int:
@@ -52,6 +53,13 @@ def sign_in_readers(count: int, path: Path) -> list[str]:
         keys.append(session.session_key)
     path.write_text("\n".join(keys) + "\n")
     return keys
+
+
+def sample_papers(count: int) -> list[str]:
+    """External ids of ``count`` papers picked at random (a fixed sample), for the paper page's runs."""
+    from recommender.models import Paper
+
+    return list(Paper.objects.order_by("?").values_list("external_id", flat=True)[:count])
 
 
 def get(port: int, path: str, session: str, csrf: str = "") -> tuple[int, str, dict]:
@@ -103,8 +111,10 @@ def memory_of(pid: int) -> dict:
     return {"rss_mib": round(fields["Rss"]), "pss_mib": round(fields["Pss"])}
 
 
-def wrk(port: int, path: str, concurrency: int, duration: int, sessions_file: Path) -> dict:
+def wrk(port: int, path: str, concurrency: int, duration: int, sessions_file: Path, papers_file: Path | None = None) -> dict:
     env = {**os.environ, "SESSIONS_FILE": str(sessions_file), "BENCH_PATH": path}
+    if papers_file is not None:
+        env["PAPERS_FILE"] = str(papers_file)
     out = subprocess.run(
         [
             "wrk",
@@ -155,6 +165,8 @@ def main() -> None:
         raise SystemExit(f"No active model in {name}: run benchmarks/training_scale.py --scale {args.scale} first.")
     sessions_file = REPO / "var" / f"bench-sessions-{args.scale}.txt"
     sessions = sign_in_readers(args.readers, sessions_file)
+    papers_file = REPO / "var" / f"bench-papers-{args.scale}.txt"
+    papers_file.write_text("\n".join(sample_papers(2000)) + "\n")
 
     # Static files are served by hashed name (whitenoise's manifest), as in production: collect them first.
     subprocess.run([sys.executable, str(REPO / "manage.py"), "collectstatic", "--no-input", "-v0"], check=True, env=os.environ)
@@ -181,13 +193,14 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.3)
-        for path in (TRIVIAL, FEED):  # every worker loads the model and warms its caches
+        for path in (TRIVIAL, FEED, JSON_FEED):  # every worker loads the model and warms its caches
             for session in sessions[: 20 * args.workers]:
                 get(port, path, session)
         results = {}
         for concurrency in args.concurrency:
-            for label, path in (("trivial", TRIVIAL), ("feed", FEED)):
-                results[f"{label}_c{concurrency}"] = wrk(port, path, concurrency, args.duration, sessions_file)
+            for label, path in (("trivial", TRIVIAL), ("feed", FEED), ("json", JSON_FEED), ("paper", PAPER)):
+                papers = papers_file if path == PAPER else None
+                results[f"{label}_c{concurrency}"] = wrk(port, path, concurrency, args.duration, sessions_file, papers)
         workers = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()]
         memory = [memory_of(pid) for pid in workers]
         like = like_then_feed(port, sessions[100:], 30)

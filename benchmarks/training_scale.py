@@ -25,7 +25,12 @@ import time
 
 from common import REPO, machine
 
-SCALES = {"S": (10_000, 10_000, 100_000), "M": (100_000, 100_000, 1_000_000), "L": (1_000_000, 200_000, 10_000_000)}
+SCALES = {
+    "S": (10_000, 10_000, 100_000),
+    "M": (100_000, 100_000, 1_000_000),
+    "L": (1_000_000, 200_000, 10_000_000),
+    "XL": (100_000, 1_000_000, 10_000_000),  # a catalogue of a million papers, for serving
+}
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 
 

@@ -377,8 +377,5 @@ DIGEST_BATCH_SIZE = env_int("DIGEST_BATCH_SIZE", 200, minimum=1)
 # A reader still pending this long after their batch was queued (it hit its time limit, or its message was lost) is
 # queued again by a sweep every ten minutes. Longer than a batch may run (its hard time limit is 1900 s).
 DIGEST_STALE_MINUTES = env_int("DIGEST_STALE_MINUTES", 45, minimum=35)
-# On a large catalogue a digest picks among recent and popular papers only (this many at most).
-DIGEST_MAX_CANDIDATES = env_int("DIGEST_MAX_CANDIDATES", 20_000, minimum=100)
-DIGEST_RECENT_DAYS = env_int("DIGEST_RECENT_DAYS", 28, minimum=1)
 DIGEST_LINK_MAX_AGE_DAYS = env_int("DIGEST_LINK_MAX_AGE_DAYS", 30, minimum=1)
 DIGEST_UNSUBSCRIBE_MAX_AGE_DAYS = env_int("DIGEST_UNSUBSCRIBE_MAX_AGE_DAYS", 365, minimum=1)

@@ -7,6 +7,7 @@ With no trained model yet, a content-and-popularity model is built from the cata
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -16,42 +17,78 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.db.models import Count, Max, Q
+from scipy import sparse
 
-from recommender.engine.artifacts import Artifact, load_artifact, with_new_papers
+from recommender.engine.artifacts import Artifact, load_artifact
 from recommender.engine.blend import BlendParams, HybridModel
 from recommender.engine.collaborative import ALSParams
 from recommender.engine.content import TfidfEncoder
 from recommender.engine.matrix import FeedbackWeights
+from recommender.engine.serving import RECENT, Catalogue, popularity_stats, serving_index
 from recommender.models import Interaction, Paper, TrainingRun
 from recommender.selectors.training import paper_text
 
 log = logging.getLogger(__name__)
 
 
+class ColumnOf:
+    """Paper pk -> the served model's column, through a dense array (a dict of a million papers costs ~100 MB)."""
+
+    def __init__(self, paper_pks: np.ndarray) -> None:
+        known = paper_pks >= 0
+        self._column = np.full(int(paper_pks.max(initial=-1)) + 1, -1, dtype=np.int64)
+        self._column[paper_pks[known]] = np.flatnonzero(known)
+
+    def get(self, pk: int, default=None):
+        pk = int(pk)
+        if 0 <= pk < len(self._column) and self._column[pk] >= 0:
+            return int(self._column[pk])
+        return default
+
+    def __contains__(self, pk: int) -> bool:
+        return self.get(pk) is not None
+
+    def __getitem__(self, pk: int) -> int:
+        column = self.get(pk)
+        if column is None:
+            raise KeyError(pk)
+        return column
+
+    def __len__(self) -> int:
+        return int((self._column >= 0).sum())
+
+
 @dataclass
 class ServedModel:
-    """An artifact plus what serving needs from the database: the paper pk and "born" time of each column.
-
-    Papers added to the catalogue after training are appended as content-only columns.
-    """
+    """An artifact ready to serve the catalogue as it is now: the model's papers (memory-mapped, never copied) and
+    those added since training (a small side block, see ``engine.serving.Catalogue``), each column's paper pk,
+    dates, categories and whether it may be recommended."""
 
     artifact: Artifact
     version: str  # "" for the content-and-popularity fallback
-    paper_pks: np.ndarray
+    catalogue: Catalogue
+    paper_pks: np.ndarray  # (n_items,) -1 for papers deleted since training (never shown)
     born: np.ndarray  # (n_items,) seconds since the epoch: published date, else when added
     added: np.ndarray  # (n_items,) seconds since the epoch: when the paper joined the catalogue
-    column_of: dict[int, int] = field(default_factory=dict)
-    base: Artifact | None = None  # the artifact as loaded, before new papers were appended
     catalogue_key: tuple = ()
     recommendable: np.ndarray | None = None  # (n_items,) bool: in the catalogue and not withdrawn (all, when None)
     category_columns: dict[str, np.ndarray] = field(default_factory=dict)  # arXiv category -> columns of its papers
     uncategorised: np.ndarray | None = None  # columns of papers without categories
     popularity: np.ndarray | None = None  # (n_items,) log(1 + readers who wanted it + upvotes on the daily trending list)
-    _freshness: tuple[int, np.ndarray] | None = field(default=None, repr=False)
+    recent: np.ndarray | None = None  # the RECENT newest columns by "born", candidates for every reader
 
     def __post_init__(self) -> None:
         if self.recommendable is None:
             self.recommendable = self.paper_pks >= 0
+        self.column_of = ColumnOf(self.paper_pks)
+        self.popularity_stats = popularity_stats(self.popularity if self.popularity is not None else self.model.popularity)
+        if self.recent is None:
+            newest = min(RECENT, len(self.born))
+            self.recent = np.sort(np.argpartition(-self.born, newest - 1)[:newest]) if newest else np.zeros(0, dtype=np.int64)
+
+    @property
+    def base(self) -> Artifact:
+        return self.artifact
 
     def columns_in(self, categories: list[str]) -> np.ndarray:
         """Sorted columns of papers in any of ``categories``, and of papers that have no categories at all."""
@@ -61,19 +98,28 @@ class ServedModel:
 
     @property
     def model(self) -> HybridModel:
+        """The model as trained (its own papers only; ``catalogue`` adds the papers that came since)."""
         return self.artifact.model
+
+    @property
+    def n_items(self) -> int:
+        return self.catalogue.n_items
 
     @property
     def weights(self) -> FeedbackWeights:
         return self.artifact.weights
 
-    def freshness(self, now: float) -> np.ndarray:
-        """1.0 for a paper born now, halving every ``recency_half_life_days`` (recomputed once a minute)."""
-        minute = int(now // 60)
-        if self._freshness is None or self._freshness[0] != minute:
-            age_days = np.maximum(minute * 60 - self.born, 0) / 86400.0
-            self._freshness = (minute, np.power(0.5, age_days / self.model.blend.recency_half_life_days).astype(np.float32))
-        return self._freshness[1]
+    def freshness_of(self, columns: np.ndarray, now: float) -> np.ndarray:
+        """(len(columns),) 1.0 for a paper born now, halving every ``recency_half_life_days``."""
+        age_days = np.maximum(now - self.born[columns], 0) / 86400.0
+        return np.power(0.5, age_days / self.model.blend.recency_half_life_days).astype(np.float32)
+
+    def popularity_of(self, columns: np.ndarray) -> tuple[np.ndarray, float, float] | None:
+        """The popularity readers who want nothing yet are shown by (with upvotes), over ``columns``, and its mean and
+        spread over the catalogue; None when it is the model's own."""
+        if self.popularity is None:
+            return None
+        return self.popularity[columns], *self.popularity_stats
 
 
 def catalogue_key() -> tuple:
@@ -82,36 +128,47 @@ def catalogue_key() -> tuple:
     return (key["n"], key["last"], key["withdrawn"])
 
 
-def _with_new_papers(artifact: Artifact, catalogue: dict) -> Artifact:
-    """``artifact`` with the catalogue's papers it has never seen appended (see ``with_new_papers``)."""
-    seen = set(map(str, artifact.item_ids))
-    new_ids = [ext for ext in catalogue if ext not in seen]
-    if not new_ids:
-        return artifact
-    rows = {
-        ext: (title, abstract)
-        for ext, title, abstract in Paper.objects.filter(external_id__in=new_ids).values_list("external_id", "title", "abstract")
-    }
-    new_ids = [ext for ext in new_ids if ext in rows]
-    return with_new_papers(artifact, new_ids, [paper_text(*rows[ext]) for ext in new_ids])
+def _side_block(artifact: Artifact, external_ids: list[str]) -> tuple[list[str], np.ndarray, sparse.csr_matrix]:
+    """The papers of ``external_ids`` the model has never seen, as the site serves them until the next retrain:
+    TF-IDF by the model's own encoder, factors predicted from it by its content-to-factor map."""
+    model = artifact.model
+    rows = dict(
+        (ext, (title, abstract))
+        for ext, title, abstract in Paper.objects.filter(external_id__in=external_ids).values_list("external_id", "title", "abstract")
+    )
+    ids = [ext for ext in external_ids if ext in rows]
+    vectors = artifact.encoder.transform([paper_text(*rows[ext]) for ext in ids]) if ids else None
+    f, terms = model.item_factors.shape[1], model.content.shape[1]
+    if vectors is None or vectors.shape[1] != terms:
+        return ids, np.zeros((len(ids), f), dtype=np.float32), sparse.csr_matrix((len(ids), terms), dtype=np.float32)
+    factors = np.zeros((len(ids), f), dtype=np.float32)
+    if model.content_map is not None and model.content_map.shape[0] == terms:
+        factors = np.asarray(vectors @ model.content_map, dtype=np.float32)
+    return ids, factors, vectors.astype(np.float32)
 
 
 def served_model(artifact: Artifact, version: str, key: tuple) -> ServedModel:
     """``artifact`` ready to serve the catalogue as it is now (``key``, see ``catalogue_key``): papers added since
-    training appended, each column mapped to its paper; withdrawn papers are kept (readers' feedback on them still
-    counts) but never recommended."""
+    training in the side block, each column mapped to its paper; withdrawn papers are kept (readers' feedback on them
+    still counts) but never recommended."""
     rows = Paper.objects.values_list("id", "external_id", "published", "added_at", "categories", "withdrawn_at", "upvotes")
     catalogue = {row[1]: row for row in rows.iterator(chunk_size=20_000)}
-    extended = _with_new_papers(artifact, catalogue) if version else artifact
-    n = len(extended.item_ids)
+    item_ids = [str(ext) for ext in artifact.item_ids]
+    side_ids, side_factors, side_content = [], None, None
+    if version:
+        known = set(item_ids)
+        side_ids, side_factors, side_content = _side_block(artifact, [ext for ext in catalogue if ext not in known])
+    serving = artifact.serving if artifact.serving is not None else serving_index(artifact.model)
+    served_catalogue = Catalogue(artifact.model, serving, *(() if side_factors is None else (side_factors, side_content)))
+    n = len(item_ids) + len(side_ids)
     pks = np.full(n, -1, dtype=np.int64)
     born = np.zeros(n, dtype=np.float64)
     added_at = np.zeros(n, dtype=np.float64)
     withdrawn = np.zeros(n, dtype=bool)
     upvotes = np.zeros(n, dtype=np.float32)
     by_category: dict[str, list[int]] = {}
-    for j, ext in enumerate(extended.item_ids):
-        row = catalogue.get(str(ext))
+    for j, ext in enumerate(itertools.chain(item_ids, side_ids)):
+        row = catalogue.get(ext)
         if row:  # papers deleted since training keep pk -1 and are never shown
             pk, _, published, added, categories, withdrawn_at, votes = row
             pks[j] = pk
@@ -121,22 +178,71 @@ def served_model(artifact: Artifact, version: str, key: tuple) -> ServedModel:
             withdrawn[j] = withdrawn_at is not None
             for name in categories or ("",):
                 by_category.setdefault(name, []).append(j)
-    column_of = {int(pk): j for j, pk in enumerate(pks) if pk >= 0}
     categories = {name: np.array(columns, dtype=np.int64) for name, columns in by_category.items()}
-    readers = np.expm1(extended.model.popularity)  # the model's popularity is log(1 + readers)
+    readers = np.expm1(served_catalogue.popularity(np.arange(n)))  # the model's popularity is log(1 + readers)
     return ServedModel(
-        extended,
+        artifact,
         version,
+        served_catalogue,
         pks,
         born,
         added_at,
-        column_of,
-        base=artifact,
         catalogue_key=key,
         recommendable=(pks >= 0) & ~withdrawn,
         category_columns=categories,
         uncategorised=categories.pop("", np.zeros(0, dtype=np.int64)),
         popularity=np.log1p(readers + upvotes).astype(np.float32) if upvotes.any() else None,
+    )
+
+
+def with_papers_added(served: ServedModel, key: tuple) -> ServedModel | None:
+    """``served`` with the papers added since it was built (their pks are above any it has) in its side block, reading
+    only those rows; None when papers were also deleted or withdrawn (then it is built again whole)."""
+    n, last, withdrawn = key
+    old_n, old_last, old_withdrawn = served.catalogue_key
+    if withdrawn != old_withdrawn or last is None or old_last is None or last <= old_last or not served.version:
+        return None
+    fields = ("id", "external_id", "published", "added_at", "categories", "withdrawn_at", "upvotes")
+    rows = list(Paper.objects.filter(id__gt=old_last).order_by("id").values_list(*fields))
+    if old_n + len(rows) != n:  # some papers were deleted meanwhile
+        return None
+    catalogue = served.catalogue
+    ids, factors, vectors = _side_block(served.artifact, [row[1] for row in rows])
+    by_id = {row[1]: row for row in rows}
+    rows = [by_id[ext] for ext in ids]
+    grown = Catalogue(
+        catalogue.model,
+        catalogue.index,
+        np.vstack([catalogue.side_factors, factors]),
+        sparse.vstack([catalogue.side_content, vectors], format="csr"),
+    )
+    start = served.n_items
+    added_at = np.array([row[3].timestamp() for row in rows], dtype=np.float64)
+    born = np.array([time.mktime(row[2].timetuple()) if row[2] else a for row, a in zip(rows, added_at)], dtype=np.float64)
+    categories = {name: list(columns) for name, columns in served.category_columns.items()}
+    uncategorised = list(served.uncategorised if served.uncategorised is not None else [])
+    for j, row in enumerate(rows, start=start):
+        for name in row[4] or ():
+            categories.setdefault(name, []).append(j)
+        if not row[4]:
+            uncategorised.append(j)
+    upvotes = np.array([row[6] or 0 for row in rows], dtype=np.float32)
+    popularity = served.popularity
+    if popularity is not None or upvotes.any():
+        old = popularity if popularity is not None else served.catalogue.popularity(np.arange(start))
+        popularity = np.concatenate([old, np.log1p(upvotes)]).astype(np.float32)
+    return ServedModel(
+        served.artifact,
+        served.version,
+        grown,
+        np.concatenate([served.paper_pks, np.array([row[0] for row in rows], dtype=np.int64)]),
+        np.concatenate([served.born, born]),
+        np.concatenate([served.added, added_at]),
+        catalogue_key=key,
+        recommendable=np.concatenate([served.recommendable, np.array([row[5] is None for row in rows], dtype=bool)]),
+        category_columns={name: np.array(columns, dtype=np.int64) for name, columns in categories.items()},
+        uncategorised=np.array(uncategorised, dtype=np.int64),
+        popularity=popularity,
     )
 
 
@@ -188,8 +294,8 @@ class ModelStore:
                     log.info("serving model %s", active[0])
                 except ValueError:
                     log.exception("cannot load model %s; serving the previous one", active[0])
-            elif served is not None and served.version and served.catalogue_key != key:
-                served = served_model(served.base, served.version, key)  # papers added or deleted
+            elif served is not None and served.version and served.catalogue_key != key:  # papers added, withdrawn or deleted
+                served = with_papers_added(served, key) or served_model(served.artifact, served.version, key)
             if served is None or (active is None and (served.version != "" or served.catalogue_key != key)):
                 served = build_fallback(key)
             self._served = served

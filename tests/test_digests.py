@@ -205,22 +205,6 @@ def test_opted_out_and_address_less_readers_get_nothing(community):
     assert mail.outbox == []
 
 
-def test_on_a_large_catalogue_the_digest_picks_from_recent_and_popular_papers(subscribers, settings):
-    from recommender.model_store import store
-    from recommender.services.training import retrain
-
-    retrain()
-    settings.DIGEST_MAX_CANDIDATES = 6
-    Paper.objects.update(added_at=timezone.now() - timedelta(days=90))
-    recent = list(Paper.objects.filter(external_id__in=["bio-6", "lang-7", "astro-5"]))
-    Paper.objects.filter(pk__in=[p.pk for p in recent]).update(added_at=timezone.now())
-    store.clear()
-    served = store.current()
-    popular = {int(served.paper_pks[j]) for j in np.argsort(-served.model.popularity)[:3]}
-    for digest in digests_compose(users=subscribers, week=week_of()):
-        assert {i.paper.pk for i in digest.items} <= {p.pk for p in recent} | popular
-
-
 def test_a_mail_server_failure_stops_the_command_clearly_and_a_rerun_sends_the_rest(subscribers, settings):
     from django.core.management import CommandError
 

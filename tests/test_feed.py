@@ -10,6 +10,7 @@ from recommender.models import Interaction, TrainingRun
 from recommender.selectors.feed import feed_for_user, paper_neighbours
 from recommender.services.feedback import feedback_set, rating_set
 from recommender.services.training import retrain
+from tests.arrays import memory_mapped
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -204,6 +205,7 @@ def test_a_paper_added_after_training_reaches_feeds_through_its_content(communit
     retrain()
     for paper in papers["lang"][:3]:
         feedback_set(user=newcomer, paper=paper, kind="like", on=True)
+    before = store.current()
     fresh = PaperFactory(
         external_id="lang-new", title="A new grammar for type inference", abstract="compiler parser grammar type inference, freshly written"
     )
@@ -211,7 +213,11 @@ def test_a_paper_added_after_training_reaches_feeds_through_its_content(communit
     assert fresh.pk in {i.paper.pk for i in items}
     item = next(i for i in items if i.paper.pk == fresh.pk)
     assert item.source == "content" and item.because in papers["lang"][:3]
-    assert store.current().version  # still the trained model, with the new paper appended
+    after = store.current()
+    assert after.version == before.version  # still the trained model, with the new paper in its side block
+    assert after.n_items == before.n_items + 1 and after.model.n_items == before.model.n_items
+    assert after.model.item_factors is before.model.item_factors  # the model's arrays are not copied: they stay shared
+    assert memory_mapped(after.model.item_factors) and memory_mapped(after.model.content.data)
     assert paper_neighbours(paper=fresh).similar[0].external_id.startswith("lang")
 
 

@@ -2,9 +2,16 @@
 local cookies = {}
 for line in io.lines(os.getenv("SESSIONS_FILE")) do cookies[#cookies + 1] = line end
 local path = os.getenv("BENCH_PATH")
+-- With PAPERS_FILE, each request opens a paper picked at random: BENCH_PATH .. its id .. "/".
+local papers = {}
+if os.getenv("PAPERS_FILE") then
+  for line in io.lines(os.getenv("PAPERS_FILE")) do papers[#papers + 1] = line end
+end
 
 request = function()
-  return wrk.format("GET", path, { Cookie = "sessionid=" .. cookies[math.random(#cookies)] })
+  local target = path
+  if #papers > 0 then target = path .. papers[math.random(#papers)] .. "/" end
+  return wrk.format("GET", target, { Cookie = "sessionid=" .. cookies[math.random(#cookies)] })
 end
 
 done = function(summary, latency, requests)

@@ -24,29 +24,53 @@ from recommender.engine.collaborative import ALSParams
 from recommender.engine.content import TfidfEncoder
 from recommender.engine.graph import GraphParams
 from recommender.engine.matrix import FeedbackWeights
+from recommender.engine.serving import ANN_PROBES, ServingIndex, serving_index
 
 FORMAT_VERSION = 2
-MAPPED = ("item_factors", "content_data", "content_indices", "content_indptr", "graph_data", "graph_indices", "graph_indptr")
+MAPPED = (
+    "item_factors",
+    "content_data",
+    "content_indices",
+    "content_indptr",
+    "graph_data",
+    "graph_indices",
+    "graph_indptr",
+    "term_papers_data",
+    "term_papers_indices",
+    "term_papers_indptr",
+)
+ANN_FILE = "factors.faiss"  # the nearest-neighbour index over the item factors (engine.serving), memory-mapped too
 
 
 @dataclass
 class Artifact:
-    """A loaded model with its column-to-paper map (``item_ids[j]`` is the external id of column j)."""
+    """A loaded model with its column-to-paper map (``item_ids[j]`` is the external id of column j) and what
+    serving needs beyond it (``serving``: made at retrain and saved with it; made on loading an older model)."""
 
     model: HybridModel
     item_ids: np.ndarray
     encoder: TfidfEncoder
     weights: FeedbackWeights
     meta: dict
+    serving: ServingIndex | None = None
 
     def index_of(self) -> dict[str, int]:
         return {str(paper_id): j for j, paper_id in enumerate(self.item_ids)}
 
 
 def save_artifact(
-    path: str | os.PathLike, *, model: HybridModel, item_ids: list[str], encoder: TfidfEncoder, weights: FeedbackWeights, meta: dict
+    path: str | os.PathLike,
+    *,
+    model: HybridModel,
+    item_ids: list[str],
+    encoder: TfidfEncoder,
+    weights: FeedbackWeights,
+    meta: dict,
+    serving: ServingIndex | None = None,
 ) -> int:
-    """Write the model to the folder ``path`` (which must not exist yet) atomically; returns its size in bytes."""
+    """Write the model (and its serving index: built here unless given) to the folder ``path``, which must not exist
+    yet, atomically; returns its size in bytes."""
+    serving = serving or serving_index(model)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     content = model.content.tocsr()
@@ -74,11 +98,24 @@ def save_artifact(
         "graph_data": graph.data.astype(np.float32),
         "graph_indices": graph.indices,  # one index type for both, as scipy keeps them (else loading copies)
         "graph_indptr": graph.indptr,
+        "gram": model.gram,
+        "gram_inverse": model.gram_inverse,
+        "mean_factor": serving.mean_factor,
+        "content_mean": serving.content_mean,
+        "content_sample": serving.content_sample,
+        "popular": serving.popular,
+        "term_papers_data": serving.term_papers.data,
+        "term_papers_indices": serving.term_papers.indices,
+        "term_papers_indptr": serving.term_papers.indptr,
     }
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
         for name, array in arrays.items():
             _write(tmp / f"{name}.npy", lambda handle, array=array: np.save(handle, np.ascontiguousarray(array), allow_pickle=False))
+        if serving.ann is not None:
+            import faiss
+
+            faiss.write_index(serving.ann, str(tmp / ANN_FILE))
         _write(tmp / "params.json", lambda handle: handle.write(json.dumps(params).encode()))
         os.replace(tmp, target)
     except BaseException:
@@ -187,7 +224,9 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
                 file.stem: np.load(file, mmap_mode="r" if file.stem in MAPPED else None, allow_pickle=False)
                 for file in folder.glob("*.npy")
             }
-        return _artifact(data, params)
+        artifact = _artifact(data, params)
+        artifact.serving = serving_index(artifact.model) if folder.is_file() else _serving(data, folder, artifact.model)
+        return artifact
     except (OSError, KeyError, EOFError, json.JSONDecodeError, zipfile.BadZipFile, ValueError) as exc:
         raise ValueError(f"{path}: not a readable model artifact ({exc})") from exc
 
@@ -211,6 +250,31 @@ def _artifact(data: dict[str, np.ndarray], params: dict) -> Artifact:
         if params.get("graph")
         else None,
         graph_params=GraphParams(**params["graph"]) if params.get("graph") else None,
+        gram=data.get("gram"),
+        inverse=data.get("gram_inverse"),
     )
     encoder = TfidfEncoder(terms=data["terms"], idf=data["idf"])
     return Artifact(model=model, item_ids=data["item_ids"], encoder=encoder, weights=FeedbackWeights(**weights_params), meta=params["meta"])
+
+
+def _serving(data: dict[str, np.ndarray], folder: Path, model: HybridModel) -> ServingIndex:
+    """The saved serving index (its nearest-neighbour index memory-mapped), or one made now if it was not saved."""
+    if "term_papers_data" not in data:
+        return serving_index(model)
+    ann = None
+    if (folder / ANN_FILE).exists():
+        import faiss
+
+        ann = faiss.read_index(str(folder / ANN_FILE), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+        ann.nprobe = ANN_PROBES
+    n_terms = model.content.shape[1]
+    return ServingIndex(
+        mean_factor=data["mean_factor"],
+        content_mean=data["content_mean"],
+        content_sample=data["content_sample"],
+        popular=data["popular"],
+        term_papers=sparse.csr_matrix(
+            (data["term_papers_data"], data["term_papers_indices"], data["term_papers_indptr"]), shape=(n_terms, model.n_items), copy=False
+        ),
+        ann=ann,
+    )

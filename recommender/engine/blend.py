@@ -127,9 +127,12 @@ class HybridModel:
     content_map: np.ndarray | None = None  # (n_terms, f): predicts factors of papers without feedback
     graph: sparse.csr_matrix | None = None
     graph_params: GraphParams | None = None
+    gram: np.ndarray | None = None  # (f, f) Y'Y, computed here unless the caller has it (a saved model keeps it)
+    inverse: np.ndarray | None = None  # (f, f) (Y'Y + reg I)^-1, likewise (see ``gram_inverse``)
 
     def __post_init__(self) -> None:
-        self.gram = item_gram(self.item_factors)
+        if self.gram is None:
+            self.gram = item_gram(self.item_factors)
 
     @cached_property
     def factor_norms(self) -> np.ndarray:
@@ -156,9 +159,11 @@ class HybridModel:
             self.item_factors, self.gram, weights, alpha=self.als.alpha, regularization=self.als.regularization, m_inv=self.gram_inverse
         )
 
-    @cached_property
+    @property
     def gram_inverse(self) -> np.ndarray:
-        return shared_inverse(self.gram, self.als.regularization)
+        if self.inverse is None:
+            self.inverse = shared_inverse(self.gram, self.als.regularization)
+        return self.inverse
 
     @property
     def uses_graph(self) -> bool:

@@ -1,6 +1,7 @@
 """Offline evaluation (GUIDE section 4): warm and cold splits, recall@20, nDCG@20, recall@100.
 
-Methods compared in one run: popularity, content only, ALS only, the item-item graph only and the blend.
+Methods compared in one run: popularity, content only, ALS only, the item-item graph only and the blend, scored
+over every paper and as the site serves it (each reader's candidates only, ``engine.serving``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from recommender.engine.graph import graph_scores
 from recommender.engine.matrix import KIND_CODES, Events, wanted_events
 from recommender.engine.pipeline import FitResult
 
-METHODS = ("popularity", "content", "als", "graph", "blend")
+METHODS = ("popularity", "content", "als", "graph", "blend", "served")  # served: the blend by candidates, as the site serves it
 
 
 @dataclass
@@ -149,6 +150,9 @@ def rank_users(
     width = min(k, fit.model.n_items if candidates is None else len(candidates))
     out = {}
     for method in methods:
+        if method == "served":
+            out[method] = served_ranking(fit, weights, k=k, candidates=candidates)
+            continue
 
         def rank(chunk: sparse.csr_matrix, method: str = method) -> np.ndarray:
             scores = method_scores(fit, method, chunk, candidates)
@@ -163,6 +167,28 @@ def rank_users(
 
         out[method] = ranked_in_chunks(rank, weights, batch=batch, threads=threads) if len(users) else np.zeros((0, width), dtype=np.int64)
     return out
+
+
+def served_ranking(fit: FitResult, weights: sparse.csr_matrix, *, k: int, candidates: np.ndarray | None = None) -> np.ndarray:
+    """(n_readers, k) the blend as the site serves it (``engine.serving``): each reader's candidates only, each signal
+    standardised by closed forms over the catalogue, the diversity re-rank; within ``candidates`` when given."""
+    from recommender.engine import serving
+
+    model = fit.model
+    catalogue = serving.Catalogue(model, serving.serving_index(model))
+    rows = []
+    for row, reader in enumerate(serving.readers(catalogue, weights)):
+        columns = serving.candidates(catalogue, reader)
+        if candidates is not None:
+            columns = np.intersect1d(columns, candidates, assume_unique=True)
+        scores = serving.score(catalogue, reader, columns).blended
+        scores[np.isin(columns, weights[row].indices)] = -np.inf
+        order = np.argsort(-scores, kind="stable")[:k]
+        top = columns[order]
+        if model.blend.diversity > 0:
+            top = top[diversify(np.arange(len(top)), scores[order], catalogue.vectors(top), len(top), model.blend.diversity)]
+        rows.append(np.pad(top, (0, k - len(top)), constant_values=-1))
+    return np.vstack(rows) if rows else np.zeros((0, k), dtype=np.int64)
 
 
 def ranked_in_chunks(

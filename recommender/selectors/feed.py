@@ -14,9 +14,11 @@ import numpy as np
 from scipy import sparse
 
 from accounts.models import User
-from recommender.engine.blend import HybridModel, diversify, standardize
+from recommender.engine.blend import diversify, standardize
 from recommender.engine.graph import strongest_link
 from recommender.engine.matrix import KIND_CODES, Events, confidence_matrix
+from recommender.engine.serving import PROFILE_TERMS, SCORE_ALL_BELOW, Reader, ReaderScores, candidates, score
+from recommender.engine.serving import readers as serving_readers
 from recommender.model_store import ServedModel, store
 from recommender.models import Interaction, Paper
 from recommender.selectors.papers import papers_by_any_author
@@ -24,7 +26,8 @@ from recommender.selectors.papers import papers_by_any_author
 Kind = Interaction.Kind
 _VERB_ORDER = [(Kind.LIKE, "liked"), (Kind.SAVE, "saved"), (Kind.RATE, "rated highly"), (Kind.READ, "read")]
 CANDIDATE_POOL = 200
-MAX_POOL = 2000  # the diversity re-rank is quadratic in the pool
+MAX_POOL = 2000  # the deepest page shown
+DIVERSIFIED = 100  # the diversity re-rank (quadratic) orders this many papers at most; deeper pages follow the scores
 ONBOARDING_POOL = 300  # the most-known papers the rating round is drawn from
 ONBOARDING_NOVELTY = 3.0  # how strongly the round avoids topics the reader already picked
 ONBOARDING_SPREAD = 3.0  # diversity trade-off within the round (the feed's is BLEND_DIVERSITY)
@@ -139,7 +142,7 @@ def _confidence_rows(served: ServedModel, events: list[_Event], n_readers: int, 
         [e.stars for e in events],
         np.array([(now - e.created.timestamp()) / 86400.0 for e in events]),
     )
-    return confidence_matrix(as_arrays, (n_readers, served.model.n_items), served.weights)
+    return confidence_matrix(as_arrays, (n_readers, served.n_items), served.weights)
 
 
 def _seen_columns(events: list[_Event], n_readers: int) -> list[np.ndarray]:
@@ -192,77 +195,95 @@ def rank_readers(
     offset: int = 0,
     now: float,
     exclude: list[np.ndarray] | None = None,
-    boost: np.ndarray | None = None,
+    new_since: np.ndarray | None = None,
+    new_boost: float = 0.0,
     columns: np.ndarray | None = None,
     pool_size: int = CANDIDATE_POOL,
 ) -> list[list[Pick]]:
-    """The blended ranking for each reader: scored together (batched), then per reader the topics and papers they
-    asked to leave out, a pool of the best, the diversity re-rank, and a reason for each pick.
+    """The blended ranking for each reader, in named steps: their feedback folded in (batched), their candidates
+    (``engine.serving.candidates``: a few thousand papers, whatever the catalogue's size), the blend over those,
+    the topics and papers they asked to leave out, a pool of the best, the diversity re-rank and a reason for
+    each pick.
 
-    ``exclude`` adds columns to leave out per reader; ``boost`` (n_readers, n_items) is added to the
-    scores; ``columns`` limits the candidates to those papers (all papers when None).
+    ``exclude`` adds columns to leave out per reader; papers added after ``new_since[row]`` (epoch seconds) get
+    ``new_boost``; ``columns`` (sorted) limits the papers to those (a window of dates, followed categories).
     """
-    model = served.model
-    if model.n_items == 0 or not feedback.user_ids:
+    catalogue = served.catalogue
+    if served.n_items == 0 or not feedback.user_ids:
         return [[] for _ in feedback.user_ids]
-    pool_columns = np.arange(model.n_items) if columns is None else np.asarray(columns, dtype=np.int64)
-    parts = model.score_parts(
-        feedback.weights,
-        freshness=served.freshness(now),
-        columns=None if columns is None else pool_columns,
-        cf_balance=feedback.cf_balance,
-        popularity=served.popularity,  # upvotes on the daily trending list count as readers, for readers who wanted nothing yet
-    )
-    scores = parts["blended"]
-    if boost is not None:
-        scores = scores + (boost if columns is None else boost[:, pool_columns])
-    scores[:, ~served.recommendable[pool_columns]] = -np.inf
+    allowed = None if columns is None else np.asarray(columns, dtype=np.int64)
     result = []
-    for row in range(len(feedback.user_ids)):
-        mine = _without_what_the_reader_left_out(served, feedback, row, scores[row], pool_columns, columns, exclude)
+    for row, reader in enumerate(serving_readers(catalogue, feedback.weights)):
+        scored = _reader_scores(served, reader, feedback.cf_balance[row], allowed, now)
+        mine = scored.blended.copy()
+        if new_since is not None:
+            mine[served.added[scored.columns] > new_since[row]] += np.float32(new_boost)
+        mine[~served.recommendable[scored.columns]] = -np.inf
+        mine = _without_what_the_reader_left_out(served, feedback, row, mine, scored.columns, exclude)
         positions = _best_positions(mine, max(pool_size, 2 * (offset + limit)))
-        chosen = diversify(pool_columns[positions], mine[positions], model.content, offset + limit, model.blend.diversity)[offset:]
-        position_of = {int(pool_columns[p]): int(p) for p in positions}
-        chosen_positions = np.array([position_of[int(j)] for j in chosen], dtype=np.int64)
-        reasons = _reasons(served, feedback, parts, row, chosen, chosen_positions)
+        chosen_positions = positions[_diversified(catalogue, scored.columns[positions], mine[positions], offset + limit, served)][offset:]
+        chosen = scored.columns[chosen_positions]
+        reasons = _reasons(served, feedback, scored, row, chosen, chosen_positions)
         result.append([Pick(int(j), float(mine[p]), *reason) for j, p, reason in zip(chosen, chosen_positions, reasons)])
     return result
 
 
+def _reader_scores(served: ServedModel, reader: Reader, cf_balance: float, allowed: np.ndarray | None, now: float) -> ReaderScores:
+    """The reader's blended scores over their candidates (within ``allowed``, when given; a small ``allowed`` window
+    is scored whole)."""
+    if allowed is not None and len(allowed) <= SCORE_ALL_BELOW:
+        columns = allowed
+    else:
+        columns = candidates(served.catalogue, reader, recent=served.recent)
+        if allowed is not None:
+            columns = np.intersect1d(columns, allowed, assume_unique=True)
+    return score(
+        served.catalogue,
+        reader,
+        columns,
+        freshness=served.freshness_of(columns, now),
+        cf_balance=cf_balance,
+        popularity=served.popularity_of(columns),  # upvotes on the daily trending list count as readers, for readers who want nothing yet
+    )
+
+
+def _diversified(catalogue, pool: np.ndarray, scores: np.ndarray, n: int, served: ServedModel) -> np.ndarray:
+    """Positions in ``pool`` (best first) of the ``n`` papers to show: the first DIVERSIFIED (at most) re-ranked by
+    maximal marginal relevance (``blend.diversify``) from the best CANDIDATE_POOL or twice as many, the rest in the
+    order of their scores (deep pages cost no more than the first)."""
+    head = min(n, DIVERSIFIED, len(pool))
+    width = min(len(pool), max(2 * head, CANDIDATE_POOL))
+    picked = diversify(np.arange(width), scores[:width], catalogue.vectors(pool[:width]), head, served.model.blend.diversity)
+    rest = np.setdiff1d(np.arange(len(pool)), picked)
+    return np.concatenate([picked, rest])[:n]
+
+
 def _without_what_the_reader_left_out(
-    served: ServedModel,
-    feedback: ReaderFeedback,
-    row: int,
-    scores: np.ndarray,
-    pool_columns: np.ndarray,
-    columns: np.ndarray | None,
-    exclude: list[np.ndarray] | None,
+    served: ServedModel, feedback: ReaderFeedback, row: int, scores: np.ndarray, columns: np.ndarray, exclude: list[np.ndarray] | None
 ) -> np.ndarray:
-    """One reader's scores over ``pool_columns``: papers close to a topic they avoid sink, and the papers they have
-    seen, the muted authors' and the caller's exclusions are out (-inf)."""
+    """One reader's scores over ``columns``: papers close to a topic they avoid sink, and the papers they have seen,
+    the muted authors' and the caller's exclusions are out (-inf)."""
     mine = scores.copy()
     if len(feedback.avoided_topics[row]):
-        mine -= TOPIC_AVOIDANCE * _closeness(served.model, None if columns is None else pool_columns, feedback.avoided_topics[row])
+        mine -= TOPIC_AVOIDANCE * _closeness(served.catalogue, columns, feedback.avoided_topics[row])
     left_out = np.concatenate([feedback.seen[row], feedback.muted[row], *([] if exclude is None else [exclude[row]])])
-    mine[_positions_in(pool_columns, left_out)] = -np.inf
+    mine[_positions_in(columns, left_out)] = -np.inf
     return mine
 
 
 def _best_positions(scores: np.ndarray, wanted: int) -> np.ndarray:
-    """Positions of the best ``wanted`` finite scores (at most MAX_POOL, for the quadratic re-rank), best first."""
+    """Positions of the best ``wanted`` finite scores (at most MAX_POOL), best first."""
     pool = min(int(np.isfinite(scores).sum()), wanted, MAX_POOL)
     if pool == 0:
         return np.zeros(0, dtype=np.int64)
     positions = np.argpartition(-scores, pool - 1)[:pool]
-    return positions[np.argsort(-scores[positions])]
+    return positions[np.argsort(-scores[positions], kind="stable")]
 
 
-def _closeness(model: HybridModel, columns: np.ndarray | None, anchors: np.ndarray) -> np.ndarray:
-    """(len(columns),) the highest content similarity of each column (every paper when None) to any of the ``anchors``,
-    through the model's kept term-by-paper matrix (no pass to transpose the catalogue's vectors)."""
-    sims = (model.content[anchors] @ model.content_by_term).tocsc()  # (anchors, papers), sparse
-    if columns is not None:
-        sims = sims[:, columns]
+def _closeness(catalogue, columns: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """(len(columns),) the highest content similarity of each column to any of the ``anchors`` (a product of the two
+    small blocks of vectors)."""
+    sims = catalogue.vectors(anchors) @ catalogue.vectors(columns).T  # (anchors, columns), sparse
     return np.asarray(sims.max(axis=0).todense()).ravel()
 
 
@@ -327,37 +348,38 @@ def feed_for_user(*, user: User, limit: int = 20, offset: int = 0, within_days: 
 
 
 def _reasons(
-    served: ServedModel, feedback: ReaderFeedback, parts: dict, row: int, columns: np.ndarray, positions: np.ndarray
+    served: ServedModel, feedback: ReaderFeedback, scored: ReaderScores, row: int, columns: np.ndarray, positions: np.ndarray
 ) -> list[tuple[str, int | None]]:
     """For each chosen paper (``columns``, at ``positions`` in the scored columns): which side put it on the
     page ("collaborative", "graph", "content" or "popular"), the one whose weighted score is largest, and the
     reader's own paper behind it."""
-    model = served.model
+    catalogue = served.catalogue
     positives = np.array(sorted(feedback.verbs[row]), dtype=np.int64)
     if len(positives) == 0 or len(columns) == 0:
         return [("popular", None)] * len(columns)
-    w, g = parts["w_cf"][row, positions], parts["g"][positions]
-    sides = [w * (1 - g) * parts["z_als"][row, positions], (1 - w) * parts["z_content"][row, positions]]
-    if parts["z_graph"] is not None:
-        sides.append(w * g * parts["z_graph"][row, positions])
+    w, g = scored.w_cf[positions], scored.g[positions]
+    sides = [w * (1 - g) * scored.z_als[positions], (1 - w) * scored.z_content[positions]]
+    if scored.z_graph is not None:
+        sides.append(w * g * scored.z_graph[positions])
     side = np.argmax(np.vstack(sides), axis=0)  # 0: ALS, 1: content, 2: the item-item graph
-    side[(side == 0) & ~model.known_items[columns]] = 1  # a paper nobody wanted has only mapped factors: its content put it there
+    side[(side == 0) & ~catalogue.known(columns)] = 1  # a paper nobody wanted has only mapped factors: its content put it there
     reasons: list[tuple[str, int | None]] = [("popular", None)] * len(columns)
     graph_picks = np.flatnonzero(side == 2)
     if len(graph_picks):
-        best, strength = strongest_link(model.graph, positives, columns[graph_picks])
+        in_graph = positives[positives < catalogue.n_base]
+        best, strength = strongest_link(served.model.graph, in_graph, columns[graph_picks])
         for i, b, s in zip(graph_picks, best, strength):
             if s > 0:
-                reasons[i] = ("graph", int(positives[b]))
+                reasons[i] = ("graph", int(in_graph[b]))
             else:
                 side[i] = 0
     cf_picks, content_picks = np.flatnonzero(side == 0), np.flatnonzero(side == 1)
     if len(cf_picks):
-        cosines = model.unit_factors_of(positives) @ model.unit_factors_of(columns[cf_picks]).T  # (positives, picks)
+        cosines = catalogue.unit_factors(positives) @ catalogue.unit_factors(columns[cf_picks]).T  # (positives, picks)
         for i, best in zip(cf_picks, np.argmax(cosines, axis=0)):
             reasons[i] = ("collaborative", int(positives[best]))
     if len(content_picks):
-        sims = np.asarray((model.content[positives] @ model.content[columns[content_picks]].T).todense())
+        sims = np.asarray((catalogue.vectors(positives) @ catalogue.vectors(columns[content_picks]).T).todense())
         for i, best, top in zip(content_picks, np.argmax(sims, axis=0), sims.max(axis=0)):
             if top > 0:
                 reasons[i] = ("content", int(positives[best]))
@@ -377,22 +399,24 @@ def _reason_text(reason: str, because: Paper | None, verb: str | None) -> str:
 def onboarding_round(*, user: User, size: int = 8) -> list[Paper]:
     """Papers worth asking a new reader to rate: each answer should teach us the most.
 
-    Papers many readers have feedback on (the collaborative model knows them well), spread
-    over topics unlike each other and unlike what the reader has already picked, so the round
+    Papers many readers have feedback on (the collaborative model knows them well: the model's most popular),
+    spread over topics unlike each other and unlike what the reader has already picked, so the round
     is not just the most popular papers of one field.
     """
     served = store.current()
-    model = served.model
+    catalogue = served.catalogue
     feedback = readers_feedback(served, [user.pk], time.time())
-    candidates = np.setdiff1d(np.flatnonzero(served.recommendable), feedback.seen[0])
+    popular = catalogue.index.popular[: 4 * ONBOARDING_POOL]
+    candidates = np.setdiff1d(popular[served.recommendable[popular]], feedback.seen[0])
     if len(candidates) == 0:
         return []
-    popularity = standardize(model.popularity[candidates][None, :].astype(np.float64))[0]  # of log(1 + readers)
+    popularity = standardize(catalogue.popularity(candidates)[None, :].astype(np.float64))[0]  # of log(1 + readers)
     picked = np.array(sorted(feedback.verbs[0]), dtype=np.int64)
     if len(picked):
-        popularity -= ONBOARDING_NOVELTY * _closeness(model, candidates, picked)
-    pool = candidates[np.argsort(-popularity)[: min(len(candidates), ONBOARDING_POOL)]]
-    chosen = diversify(pool, popularity[np.searchsorted(candidates, pool)], model.content, size, ONBOARDING_SPREAD)
+        popularity -= ONBOARDING_NOVELTY * _closeness(catalogue, candidates, picked)
+    order = np.argsort(-popularity, kind="stable")[: min(len(candidates), ONBOARDING_POOL)]
+    pool = candidates[order]
+    chosen = pool[diversify(np.arange(len(pool)), popularity[order], catalogue.vectors(pool), size, ONBOARDING_SPREAD)]
     papers = Paper.objects.in_bulk([int(served.paper_pks[c]) for c in chosen])
     return [papers[int(served.paper_pks[c])] for c in chosen if int(served.paper_pks[c]) in papers]
 
@@ -403,38 +427,53 @@ class Neighbours:
     also_liked: list[Paper]  # by readers' feedback (collaborative)
 
 
-def _most_similar(model: HybridModel, column: int, n: int) -> np.ndarray:
-    """The ``n`` columns closest in content to ``column`` (itself left out), best first, through the kept term-by-paper
-    matrix (one sparse row product)."""
-    sims = np.asarray((model.content[column] @ model.content_by_term).todense()).ravel()
-    sims[column] = 0.0
-    positive = np.flatnonzero(sims > 0)
-    return positive[np.argsort(-sims[positive], kind="stable")][:n]
+def _most_similar(catalogue, column: int, n: int) -> np.ndarray:
+    """The ``n`` columns closest in content to ``column`` (itself left out), best first: the heaviest papers of its
+    strongest terms (kept per term at retrain), ordered by their cosine with it."""
+    vector = catalogue.vectors(np.array([column]))
+    if vector.nnz == 0:
+        return np.zeros(0, dtype=np.int64)
+    strongest = vector.indices[np.argsort(-vector.data)[:PROFILE_TERMS]]
+    pool = np.unique(catalogue.index.term_papers[strongest].indices)
+    if catalogue.n_items <= SCORE_ALL_BELOW:
+        pool = np.arange(catalogue.n_items)
+    sims = np.asarray((catalogue.vectors(pool) @ vector.T).todense()).ravel()
+    sims[pool == column] = 0.0
+    keep = sims > 0
+    pool, sims = pool[keep], sims[keep]
+    return pool[np.argsort(-sims, kind="stable")][:n]
+
+
+def _also_liked(catalogue, column: int, n: int) -> np.ndarray:
+    """Papers its readers also liked: its kept item-item neighbours (papers often saved with it), else the known papers
+    closest to it in the factor space (among the index's nearest, or all of a small catalogue)."""
+    model = catalogue.model
+    if column < catalogue.n_base and model.graph is not None and model.graph[column].nnz:
+        row = model.graph[column]
+        return row.indices[np.argsort(-row.data, kind="stable")][:n].astype(np.int64)
+    if column >= catalogue.n_base or not model.known_items[column]:
+        return np.zeros(0, dtype=np.int64)
+    unit = catalogue.unit_factors(np.array([column]))[0]
+    pool = np.arange(catalogue.n_base) if catalogue.index.ann is None else catalogue.index.nearest(catalogue.factors(np.array([column]))[0])
+    pool = pool[(pool != column) & model.known_items[pool]]
+    cosines = catalogue.unit_factors(pool) @ unit
+    return pool[np.argsort(-cosines, kind="stable")][:n]
 
 
 def paper_neighbours(*, paper: Paper, limit: int = 5) -> Neighbours:
-    """Papers close to ``paper`` by content, and papers its readers also liked (its item-item neighbours, else the
-    papers closest to it in the factor space)."""
+    """Papers close to ``paper`` by content, and papers its readers also liked."""
     served = store.current()
     column = served.column_of.get(paper.pk)
     if column is None:
         return Neighbours([], [])
-    model = served.model
-    similar_columns = _most_similar(model, column, limit + 5)
-    also: list[int] = []
-    if model.graph is not None and model.graph[column].nnz:  # its kept item-item neighbours: papers often saved with it
-        row = model.graph[column]
-        also = [int(j) for j in row.indices[np.argsort(-row.data, kind="stable")][: limit + 5]]
-    elif model.known_items[column] and served.version:
-        unit = model.unit_factors_of(np.array([column]))[0]
-        cosines = np.where(model.known_items, (model.item_factors @ unit) / model.factor_norms, -np.inf)
-        cosines[column] = -np.inf
-        also = [int(j) for j in np.argsort(-cosines)[: limit + 5] if np.isfinite(cosines[j])]
+    catalogue = served.catalogue
+    similar_columns = _most_similar(catalogue, column, limit + 5)
+    also = _also_liked(catalogue, column, limit + 5) if served.version else np.zeros(0, dtype=np.int64)
     pks = {int(served.paper_pks[j]) for j in [*similar_columns, *also] if served.recommendable[j]}
     papers = Paper.objects.in_bulk(list(pks))
 
     def pick(columns) -> list[Paper]:
-        found = [papers.get(int(served.paper_pks[j])) for j in columns]
+        found = [papers.get(int(served.paper_pks[j])) for j in columns if served.recommendable[j]]
         return [p for p in found if p is not None][:limit]
 
     similar = pick(similar_columns)

@@ -35,11 +35,12 @@ def example_feed(*, limit: int = 3) -> tuple[Paper | None, list[FeedItem]]:
 
 
 def _example(served, limit: int) -> tuple[Paper | None, list[FeedItem]]:
-    model = served.model
-    if model.n_items < 2 or not served.recommendable.any():
+    popular = served.catalogue.index.popular
+    popular = popular[served.recommendable[popular]]
+    if served.n_items < 2 or len(popular) == 0:
         return None, []
-    seed = int(np.argmax(np.where(served.recommendable, model.popularity, -np.inf)))
-    weights = sparse.csr_matrix(([served.weights.like], ([0], [seed])), shape=(1, model.n_items), dtype=np.float32)
+    seed = int(popular[0])
+    weights = sparse.csr_matrix(([served.weights.like], ([0], [seed])), shape=(1, served.n_items), dtype=np.float32)
     empty = np.zeros(0, dtype=np.int64)
     feedback = ReaderFeedback([0], weights, np.array([np.nan]), [np.array([seed])], [{seed: "liked"}], [empty], [empty])
     picks = rank_readers(served, feedback, limit=limit, now=time.time())

@@ -55,18 +55,6 @@ class Digest:
     items: list[FeedItem]
 
 
-def digest_candidates(served, now: float) -> np.ndarray | None:
-    """The papers a digest may pick from: the whole catalogue when it is small, else the papers added
-    in the last DIGEST_RECENT_DAYS and the most popular ones, DIGEST_MAX_CANDIDATES at most."""
-    n_items = served.model.n_items
-    if n_items <= settings.DIGEST_MAX_CANDIDATES:
-        return None
-    recent = np.flatnonzero(served.added > now - settings.DIGEST_RECENT_DAYS * 86400)
-    recent = recent[np.argsort(-served.added[recent])][: settings.DIGEST_MAX_CANDIDATES // 2]
-    popular = np.argsort(-served.model.popularity)[: settings.DIGEST_MAX_CANDIDATES - len(recent)]
-    return np.unique(np.concatenate([recent, popular]))
-
-
 def digests_compose(*, users: list[User], week: date) -> list[Digest]:
     """Each reader's digest for ``week``: up to DIGEST_SIZE papers not read, dismissed or sent before."""
     if not users:
@@ -83,13 +71,10 @@ def digests_compose(*, users: list[User], week: date) -> list[Digest]:
         if sent_at:
             last_sent[user_id] = max(last_sent.get(user_id, 0.0), sent_at.timestamp())
     exclude = [np.array([served.column_of[pk] for pk in sent.get(uid, ()) if pk in served.column_of], dtype=np.int64) for uid in ids]
-    added = served.added
-    boost = np.zeros((len(ids), served.model.n_items), dtype=np.float32)
-    for row, uid in enumerate(ids):
-        since = last_sent.get(uid, now - 7 * 86400)
-        boost[row, added > since] = NEW_PAPER_BOOST
-    columns = digest_candidates(served, now)
-    picks = rank_readers(served, feedback, limit=settings.DIGEST_SIZE, now=now, exclude=exclude, boost=boost, columns=columns, pool_size=50)
+    new_since = np.array([last_sent.get(uid, now - 7 * 86400) for uid in ids], dtype=np.float64)  # papers added since come first
+    picks = rank_readers(
+        served, feedback, limit=settings.DIGEST_SIZE, now=now, exclude=exclude, new_since=new_since, new_boost=NEW_PAPER_BOOST, pool_size=50
+    )
     return [Digest(user, items) for user, items in zip(users, explained_papers(served, feedback, picks))]
 
 

@@ -1,0 +1,335 @@
+"""Serving a reader at the cost of a few thousand papers, whatever the size of the catalogue. No Django here.
+
+A request scores *candidates*, not the catalogue: the nearest papers to the reader's folded-in factors in an
+approximate-nearest-neighbour index over the item factors (faiss, inverted lists), the papers the item-item
+graph reaches from the reader's papers, the heaviest papers of the strongest terms of their content profile,
+the papers added since training, recent papers and popular ones. Everything a request needs beyond the model's
+arrays is made at retrain time (``serving_index``) and stored with the model: the Gram matrix and its
+inverse, the mean factor, the mean content vector, each term's heaviest papers, the popular papers and the index.
+
+The blend keeps its meaning: each signal is standardised by its mean and standard deviation over the whole
+catalogue, from closed forms, not from a pass over it: ALS from the mean factor and the Gram matrix
+(``mean = u.ybar``, ``var = u'(Y'Y/n)u - mean^2``); the graph exactly from the reader's sparse graph scores;
+content's mean from the mean vector and its spread from a fixed sample of papers; popularity's once.
+
+Papers added after training live in a small side block beside the memory-mapped arrays (``Catalogue``), so
+the big arrays are never copied and stay shared between the web processes of a host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+
+from recommender.engine.blend import HybridModel
+from recommender.engine.collaborative import fold_in_batch
+
+SCORE_ALL_BELOW = 5000  # catalogues (and column windows) this small are scored whole
+ANN_CANDIDATES = 1000  # nearest papers by the collaborative score
+ANN_PROBES = 48  # inverted lists searched
+GRAPH_CANDIDATES = 500  # strongest graph scores
+PROFILE_TERMS = 16  # the content profile's strongest terms ...
+TERM_PAPERS = 150  # ... each with its heaviest papers (kept per term at retrain)
+POPULAR = 300
+RECENT = 300
+CONTENT_SAMPLE = 4096  # papers whose content scores estimate each reader's content spread
+SIDE_CANDIDATES = 5000  # papers added since training scored at most (the newest)
+
+
+@dataclass
+class ServingIndex:
+    """What a request needs beyond the model's factors and vectors; made once per model, at retrain."""
+
+    mean_factor: np.ndarray  # (f,) float64
+    content_mean: np.ndarray  # (n_terms,) float32: the mean TF-IDF row
+    content_sample: np.ndarray  # (S,) columns: a fixed random sample of papers
+    popular: np.ndarray  # (P,) columns, most popular first
+    term_papers: sparse.csr_matrix  # (n_terms, n_items): each term's TERM_PAPERS heaviest papers
+    ann: object | None = None  # faiss index over the item factors (inner product); None: small catalogue, scored whole
+
+    def nearest(self, user_factors: np.ndarray, k: int = ANN_CANDIDATES) -> np.ndarray:
+        """(k',) columns of the papers with the highest ``user_factors . y`` by the index (approximately)."""
+        if self.ann is None:
+            return np.zeros(0, dtype=np.int64)
+        _, found = self.ann.search(np.ascontiguousarray(user_factors[None, :], dtype=np.float32), k)
+        found = found[0]
+        return found[found >= 0].astype(np.int64)
+
+
+def serving_index(model: HybridModel, *, seed: int = 0) -> ServingIndex:
+    """Build the serving index of ``model`` (at retrain: a pass over every paper and a k-means of the factors)."""
+    n = model.n_items
+    rng = np.random.default_rng(seed)
+    content = model.content.tocsr()
+    content_mean = np.asarray(content.mean(axis=0), dtype=np.float32).ravel() if n else np.zeros(content.shape[1], np.float32)
+    sample = np.sort(rng.choice(n, size=min(n, CONTENT_SAMPLE), replace=False)) if n else np.zeros(0, dtype=np.int64)
+    popular = np.argsort(-np.asarray(model.popularity), kind="stable")[:POPULAR].astype(np.int64)
+    return ServingIndex(
+        mean_factor=np.asarray(model.item_factors, dtype=np.float64).mean(axis=0) if n else np.zeros(model.item_factors.shape[1]),
+        content_mean=content_mean,
+        content_sample=sample.astype(np.int64),
+        popular=popular,
+        term_papers=heaviest_per_term(content, TERM_PAPERS),
+        ann=factor_index(model.item_factors, seed=seed) if n > SCORE_ALL_BELOW else None,
+    )
+
+
+def heaviest_per_term(content: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
+    """(n_terms, n_items) CSR keeping, for each term, the ``k`` papers in which it weighs most."""
+    by_term = content.T.tocsr()
+    counts = np.diff(by_term.indptr)
+    keep = np.ones(by_term.nnz, dtype=bool)
+    for term in np.flatnonzero(counts > k):
+        start, end = by_term.indptr[term], by_term.indptr[term + 1]
+        segment = keep[start:end]
+        segment[:] = False
+        segment[np.argpartition(-by_term.data[start:end], k - 1)[:k]] = True
+    rows = np.repeat(np.arange(by_term.shape[0]), counts)[keep]
+    return sparse.csr_matrix((by_term.data[keep], (rows, by_term.indices[keep])), shape=by_term.shape, dtype=np.float32)
+
+
+def factor_index(item_factors: np.ndarray, *, seed: int = 0):
+    """A faiss inverted-file index over the item factors for inner-product search, its vectors stored in 8 bits
+    (the candidates it returns are scored again exactly): about sqrt(n) * 4 lists, trained on a sample."""
+    import faiss
+
+    factors = np.ascontiguousarray(item_factors, dtype=np.float32)
+    n, f = factors.shape
+    lists = int(min(max(64, 4 * np.sqrt(n)), 8192))
+    quantizer = faiss.IndexFlatIP(f)
+    index = faiss.IndexIVFScalarQuantizer(quantizer, f, lists, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+    rng = np.random.default_rng(seed)
+    index.train(factors[rng.choice(n, size=min(n, 64 * lists), replace=False)])
+    index.add(factors)
+    index.nprobe = ANN_PROBES
+    return index
+
+
+@dataclass
+class Catalogue:
+    """The served papers: the model's (memory-mapped, never copied) and those added since training, in a small side
+    block (factors mapped from their content, TF-IDF by the model's own encoder). Column ``j >= n_base`` is side row
+    ``j - n_base``."""
+
+    model: HybridModel
+    index: ServingIndex
+    side_factors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    side_content: sparse.csr_matrix | None = None
+
+    def __post_init__(self) -> None:
+        f, terms = self.model.item_factors.shape[1], self.model.content.shape[1]
+        if self.side_factors.size == 0:
+            self.side_factors = np.zeros((0, f), dtype=np.float32)
+        if self.side_content is None:
+            self.side_content = sparse.csr_matrix((len(self.side_factors), terms), dtype=np.float32)
+        self.factor_rows = _Stacked(self.model.item_factors, self.side_factors)
+
+    @property
+    def n_base(self) -> int:
+        return self.model.n_items
+
+    @property
+    def n_items(self) -> int:
+        return self.model.n_items + len(self.side_factors)
+
+    def factors(self, columns: np.ndarray) -> np.ndarray:
+        return self.factor_rows[columns]
+
+    def vectors(self, columns: np.ndarray) -> sparse.csr_matrix:
+        columns = np.asarray(columns, dtype=np.int64)
+        if len(columns) == 0 or columns.max() < self.n_base:
+            return self.model.content[columns]
+        base, side = columns < self.n_base, columns >= self.n_base
+        rows = sparse.vstack([self.model.content[columns[base]], self.side_content[columns[side] - self.n_base]], format="csr")
+        order = np.empty(len(columns), dtype=np.int64)
+        order[np.concatenate([np.flatnonzero(base), np.flatnonzero(side)])] = np.arange(len(columns))
+        return rows[order]
+
+    def known(self, columns: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(columns), dtype=bool)
+        base = columns < self.n_base
+        out[base] = self.model.known_items[columns[base]]
+        return out
+
+    def popularity(self, columns: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(columns), dtype=np.float32)
+        base = columns < self.n_base
+        out[base] = self.model.popularity[columns[base]]
+        return out
+
+    def unit_factors(self, columns: np.ndarray) -> np.ndarray:
+        rows = self.factors(columns)
+        norms = np.linalg.norm(rows, axis=1)
+        return rows / np.where(norms > 0, norms, 1.0)[:, None]
+
+    def graph_row(self, weights: sparse.csr_matrix) -> sparse.csr_matrix | None:
+        """(1, n_base) the reader's item-item scores (see ``graph.graph_scores``), sparse; None without a graph."""
+        model = self.model
+        if not model.uses_graph:
+            return None
+        base = weights[:, : self.n_base]
+        profile = base.maximum(0)
+        negative = (-base).maximum(0)
+        if negative.nnz and model.blend.negative_weight:
+            profile = profile - model.blend.negative_weight * negative
+        return (profile @ model.graph).tocsr()
+
+
+class _Stacked:
+    """Rows of two arrays as one, for fancy indexing only (the fold-in reads a reader's item rows this way)."""
+
+    def __init__(self, base: np.ndarray, side: np.ndarray) -> None:
+        self.base, self.side = base, side
+        self.shape = (len(base) + len(side), base.shape[1])
+
+    def __getitem__(self, columns) -> np.ndarray:
+        columns = np.asarray(columns, dtype=np.int64)
+        if len(columns) == 0 or columns.max() < len(self.base):
+            return np.asarray(self.base[columns], dtype=np.float32)
+        out = np.empty((len(columns), self.shape[1]), dtype=np.float32)
+        base = columns < len(self.base)
+        out[base] = self.base[columns[base]]
+        out[~base] = self.side[columns[~base] - len(self.base)]
+        return out
+
+
+@dataclass
+class ReaderScores:
+    """One reader's blended scores over ``columns`` and the standardised parts they were made of."""
+
+    columns: np.ndarray
+    blended: np.ndarray
+    z_als: np.ndarray
+    z_graph: np.ndarray | None
+    z_content: np.ndarray
+    w_cf: np.ndarray
+    g: np.ndarray
+
+
+@dataclass
+class Reader:
+    """What scoring a reader needs from their feedback row (1, n_items): folded-in factors, content profile, graph row."""
+
+    weights: sparse.csr_matrix
+    factors: np.ndarray  # (f,)
+    profile: sparse.csr_matrix  # (1, n_terms)
+    graph: sparse.csr_matrix | None  # (1, n_base)
+    wanted: int  # papers the reader wants (positive cells)
+
+
+def readers(catalogue: Catalogue, weights: sparse.csr_matrix) -> list[Reader]:
+    """Fold in every row of ``weights`` (n_readers, n_items) at once, and build each reader's profile and graph row."""
+    model = catalogue.model
+    factors = fold_in_batch(
+        catalogue.factor_rows, model.gram, weights, alpha=model.als.alpha, regularization=model.als.regularization, m_inv=model.gram_inverse
+    )
+    out = []
+    for row in range(weights.shape[0]):
+        mine = weights[row]
+        out.append(Reader(mine, factors[row], _profile(catalogue, mine), catalogue.graph_row(mine), int((mine.data > 0).sum())))
+    return out
+
+
+def _profile(catalogue: Catalogue, weights: sparse.csr_matrix) -> sparse.csr_matrix:
+    """The content profile (1, n_terms): wanted papers' vectors by their weights, less ``negative_weight`` times the
+    turned-down ones' (as ``content.profile_scores`` builds it)."""
+    columns, values = weights.indices, weights.data
+    if len(columns) == 0:
+        return sparse.csr_matrix((1, catalogue.model.content.shape[1]), dtype=np.float32)
+    vectors = catalogue.vectors(columns)
+    coefficients = np.where(values > 0, values, catalogue.model.blend.negative_weight * values)
+    return sparse.csr_matrix(coefficients[None, :].astype(np.float32)) @ vectors
+
+
+def candidates(catalogue: Catalogue, reader: Reader, *, recent: np.ndarray | None = None) -> np.ndarray:
+    """Sorted columns worth scoring for ``reader``: the whole catalogue when it is small, else the index's nearest
+    papers, the graph's strongest, the heaviest papers of the profile's strongest terms, the papers added since
+    training, ``recent`` ones and the popular ones."""
+    if catalogue.n_items <= SCORE_ALL_BELOW:
+        return np.arange(catalogue.n_items)
+    index = catalogue.index
+    parts = [index.nearest(reader.factors), index.popular]
+    if reader.graph is not None and reader.graph.nnz:
+        row = reader.graph
+        parts.append(row.indices[np.argsort(-row.data)[:GRAPH_CANDIDATES]])
+    if reader.profile.nnz:
+        strongest = reader.profile.indices[np.argsort(-reader.profile.data)[:PROFILE_TERMS]]
+        parts.append(index.term_papers[strongest].indices)
+    if catalogue.n_items > catalogue.n_base:
+        parts.append(np.arange(max(catalogue.n_base, catalogue.n_items - SIDE_CANDIDATES), catalogue.n_items))
+    if recent is not None:
+        parts.append(recent)
+    return np.unique(np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]))
+
+
+def score(
+    catalogue: Catalogue,
+    reader: Reader,
+    columns: np.ndarray,
+    *,
+    freshness: np.ndarray | None = None,
+    cf_balance: float = float("nan"),
+    popularity: tuple[np.ndarray, float, float] | None = None,
+) -> ReaderScores:
+    """The blend of ``HybridModel.score_parts`` for one reader over ``columns``, each signal standardised by its
+    mean and spread over the whole catalogue (closed forms, see the module's docstring).
+
+    ``freshness`` (len(columns),) in [0, 1]; ``cf_balance`` the reader's own collaborative share (NaN: the tuned
+    blend); ``popularity`` (values over ``columns``, mean, std) replaces the model's for readers who want nothing yet.
+    """
+    model, index, n = catalogue.model, catalogue.index, catalogue.n_base
+    blend = model.blend
+    u = reader.factors.astype(np.float64)
+    mean_cf = float(u @ index.mean_factor)
+    spread_cf = _spread(float(u @ (model.gram @ u)) / max(n, 1) - mean_cf**2)
+    z_als = ((catalogue.factors(columns) @ u.astype(np.float32)) - mean_cf) / spread_cf
+
+    content = np.asarray((catalogue.vectors(columns) @ reader.profile.T).todense(), dtype=np.float64).ravel()
+    mean_content = float((reader.profile @ index.content_mean.astype(np.float32)).sum()) if reader.profile.nnz else 0.0
+    sample = np.asarray((model.content[index.content_sample] @ reader.profile.T).todense(), dtype=np.float64).ravel()
+    spread_content = _spread(float(np.mean((sample - mean_content) ** 2)) if len(sample) else 0.0)
+    z_content = (content - mean_content) / spread_content
+
+    known = catalogue.known(columns)
+    z_graph, g = None, np.zeros(len(columns), dtype=np.float32)
+    z_cf = z_als
+    if reader.graph is not None:
+        row = reader.graph
+        mean_graph = float(row.data.sum()) / max(n, 1)
+        spread_graph = _spread(float((row.data.astype(np.float64) ** 2).sum()) / max(n, 1) - mean_graph**2)
+        values = np.zeros(len(columns), dtype=np.float64)
+        in_base = columns < n
+        values[in_base] = np.asarray(row[:, columns[in_base]].todense()).ravel()
+        z_graph = (values - mean_graph) / spread_graph
+        g = np.where(known, np.float32(blend.graph_share), np.float32(0.0))
+        z_cf = (1 - g) * z_als + g * z_graph
+    share = reader.wanted / (reader.wanted + blend.cf_half_count)
+    w_cf = np.where(known, blend.cf_weight, blend.cold_cf_weight) * share
+    if not np.isnan(cf_balance):
+        w_cf = np.full(len(columns), cf_balance * (share > 0))
+    blended = w_cf * z_cf + (1 - w_cf) * z_content
+    if reader.wanted == 0:  # a reader who wants nothing yet: the popular papers, less those like the ones they dismissed
+        values, mean, std = popularity if popularity is not None else (catalogue.popularity(columns), *popularity_stats(model.popularity))
+        blended = (values - mean) / _spread(std**2) + z_content
+    if freshness is not None and blend.recency_boost:
+        blended = blended + blend.recency_boost * freshness
+    return ReaderScores(
+        columns,
+        blended.astype(np.float32),
+        z_als.astype(np.float32),
+        None if z_graph is None else z_graph.astype(np.float32),
+        z_content.astype(np.float32),
+        w_cf.astype(np.float32),
+        g,
+    )
+
+
+def popularity_stats(popularity: np.ndarray) -> tuple[float, float]:
+    values = np.asarray(popularity, dtype=np.float64)
+    return (float(values.mean()), float(values.std())) if len(values) else (0.0, 0.0)
+
+
+def _spread(variance: float) -> float:
+    return float(np.sqrt(variance)) if variance > 1e-18 else 1.0
