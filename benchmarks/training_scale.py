@@ -150,6 +150,7 @@ def main() -> None:
     parser.add_argument("--scale", choices=SCALES, default="S")
     parser.add_argument("--fresh", action="store_true", help="drop and regenerate the scale's database")
     parser.add_argument("--child", choices=["pipeline", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--model-only", action="store_true", help="one retrain, for serving benchmarks (no later nights, no bare fit)")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child_pipeline() if args.child == "pipeline" else child_bare()))
@@ -161,6 +162,10 @@ def main() -> None:
         shutil.rmtree(env["MODEL_DIR"], ignore_errors=True)
     prepared = prepare_database(args.scale, env, args.fresh)
     first = run_child("pipeline", env) if not active_model_exists(env) else None
+    if args.model_only:
+        ran = first or run_child("pipeline", env)
+        print(json.dumps({"benchmark": "training_scale", "scale": args.scale, "model_only": ran, **prepared}))
+        return
     pipeline = run_child("pipeline", env)  # a later night that reuses the last search's choice
     searching = run_child("pipeline", {**env, "TUNING_EVERY_DAYS": "0"})  # a later night that searches again (weekly)
     bare = run_child("bare", env)

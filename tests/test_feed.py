@@ -218,6 +218,11 @@ def test_a_paper_added_after_training_reaches_feeds_through_its_content(communit
     assert after.n_items == before.n_items + 1 and after.model.n_items == before.model.n_items
     assert after.model.item_factors is before.model.item_factors  # the model's arrays are not copied: they stay shared
     assert memory_mapped(after.model.item_factors) and memory_mapped(after.model.content.data)
+    assert len(after.catalogue.side_factors) == 1 and after.paper_pks[-1] == fresh.pk
+    second = PaperFactory(external_id="lang-newer", title="Grammar and parser", abstract="compiler parser grammar, another one")
+    newer = store.current()  # read incrementally: only the new paper's row
+    assert len(newer.catalogue.side_factors) == 2 and newer.column_of[second.pk] == newer.n_items - 1
+    assert newer.column_of[fresh.pk] == after.column_of[fresh.pk]
     assert paper_neighbours(paper=fresh).similar[0].external_id.startswith("lang")
 
 

@@ -184,6 +184,7 @@ def served_ranking(fit: FitResult, weights: sparse.csr_matrix, *, k: int, candid
         scores = serving.score(catalogue, reader, columns).blended
         scores[np.isin(columns, weights[row].indices)] = -np.inf
         order = np.argsort(-scores, kind="stable")[:k]
+        order = order[np.isfinite(scores[order])]  # never a paper the reader already has
         top = columns[order]
         if model.blend.diversity > 0:
             top = top[diversify(np.arange(len(top)), scores[order], catalogue.vectors(top), len(top), model.blend.diversity)]
