@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/digests.py [--papers 100000] [--readers 100000] [--sample 2000]
 
 Builds a served model in memory (topic-structured TF-IDF, ALS-sized factors, no database) and
-runs the digest's ranking step (`rank_readers` with the digest's candidates, batch of
+runs the digest's ranking step (`rank_readers`: each reader's candidates, as the feed's; batch of
 DIGEST_BATCH_SIZE readers, fold-in, blend, exclusion, diversity, reasons) on a sample of
 readers; reports digests per second and the projected time for all readers, then a JSON line.
 Rendering and sending are not included (see BENCHMARKS.md).
@@ -33,9 +33,9 @@ def main() -> None:
     from recommender.engine.collaborative import ALSParams
     from recommender.engine.content import TfidfEncoder
     from recommender.engine.matrix import FeedbackWeights
+    from recommender.engine.serving import Catalogue, serving_index
     from recommender.model_store import ServedModel
     from recommender.selectors.feed import ReaderFeedback, rank_readers
-    from recommender.services.digests import digest_candidates
 
     rng = np.random.default_rng(0)
     n, f = args.papers, settings.ALS_FACTORS
@@ -57,12 +57,10 @@ def main() -> None:
     )
     now = time.time()
     added = now - rng.uniform(0, 365 * 86400, size=n)
-    served = ServedModel(
-        Artifact(model, np.array([str(i) for i in range(n)]), encoder, FeedbackWeights(), {}), "bench", np.arange(n), added, added, {}
-    )
+    artifact = Artifact(model, np.array([str(i) for i in range(n)]), encoder, FeedbackWeights(), {})
+    served = ServedModel(artifact, "bench", Catalogue(model, serving_index(model)), np.arange(n), added, added)
     build = time.perf_counter() - started
 
-    columns = digest_candidates(served, now)
     batch = settings.DIGEST_BATCH_SIZE
     sample = min(args.sample, args.readers)
     timed = 0.0
@@ -81,7 +79,8 @@ def main() -> None:
             list(range(size)), weights, np.full(size, np.nan), seen, [{int(c): "liked" for c in s} for s in seen], nothing, nothing
         )
         t0 = time.perf_counter()
-        picks = rank_readers(served, feedback, limit=settings.DIGEST_SIZE, now=now, columns=columns, pool_size=50)
+        new_since = np.full(size, now - 7 * 86400)
+        picks = rank_readers(served, feedback, limit=settings.DIGEST_SIZE, now=now, new_since=new_since, new_boost=1.0, pool_size=50)
         timed += time.perf_counter() - t0
         assert all(len(p) == settings.DIGEST_SIZE for p in picks)
     per_second = sample / timed
@@ -90,7 +89,6 @@ def main() -> None:
         "machine": machine(),
         "papers": n,
         "factors": f,
-        "candidates": int(len(columns)) if columns is not None else n,
         "sample_readers": sample,
         "batch": batch,
         "seconds": round(timed, 2),
@@ -99,7 +97,7 @@ def main() -> None:
         "readers": args.readers,
         "setup_seconds": round(build, 1),
     }
-    print(f"{'papers':<22}{n:>12}\n{'candidates per digest':<22}{report['candidates']:>12}\n{'factors':<22}{f:>12}")
+    print(f"{'papers':<22}{n:>12}\n{'factors':<22}{f:>12}")
     print(
         f"{'readers timed':<22}{sample:>12}\n{'digests / second':<22}{per_second:>12.1f}\n"
         f"{'all ' + str(args.readers) + ' readers':<22}{projected:>11.0f}s"

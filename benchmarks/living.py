@@ -9,7 +9,8 @@ field, a second field, now and then anything; new papers more often); at 20:30 n
 at once (no retrain) to see which new papers reach someone's top 20; a few new readers join and like a
 few papers of their field. Each night the retrain runs through the Celery task (eager, in a child process
 with its own environment, as the training worker would): one night with a crippled model
-(ALS_FACTORS=1 ALS_ITERATIONS=1 in its environment), and one night the child is killed midway (SIGKILL).
+(ALS_FACTORS=1 ALS_ITERATIONS=1 GRAPH_NEIGHBOURS=1 in its environment: ALS and the item-item graph both crippled), and
+one night the child is killed midway (SIGKILL).
 
 Reported per night: activated or refused and why, the hold-out's kind and size, both models' recall@20
 on it, the run's time; and the served model's recall@20 on the next day's feedback (the papers each
@@ -287,7 +288,7 @@ def night(env: dict, *, crippled: bool, kill: bool) -> dict:
     """The nightly retrain through the Celery task, in a child process; killed midway when ``kill``."""
     from recommender.models import TrainingRun
 
-    child_env = {**env, **({"ALS_FACTORS": "1", "ALS_ITERATIONS": "1"} if crippled else {})}
+    child_env = {**env, **({"ALS_FACTORS": "1", "ALS_ITERATIONS": "1", "GRAPH_NEIGHBOURS": "1"} if crippled else {})}
     before = TrainingRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     clock = time.perf_counter()
     child = subprocess.Popen(

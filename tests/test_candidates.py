@@ -7,9 +7,8 @@ from scipy import sparse
 
 from recommender.engine.blend import BlendParams, top_k
 from recommender.engine.collaborative import ALSParams
-from recommender.engine.content import TfidfEncoder
 from recommender.engine.graph import GraphParams
-from recommender.engine.matrix import Events, confidence_matrix, FeedbackWeights
+from recommender.engine.matrix import Events, FeedbackWeights, confidence_matrix
 from recommender.engine.pipeline import fit_hybrid
 from recommender.engine.serving import Catalogue, candidates, readers, score, serving_index
 from recommender.engine.synthetic import synthetic_feedback, synthetic_papers

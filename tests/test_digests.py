@@ -4,7 +4,6 @@ import re
 import time
 from datetime import timedelta
 
-import numpy as np
 import pytest
 from django.core import mail
 from django.core.management import call_command

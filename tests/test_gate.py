@@ -154,8 +154,10 @@ def test_readers_joining_between_nights_do_not_make_the_gate_refuse_and_a_crippl
     assert second.metrics["holdout"]["until"] == first.data_until.timestamp() and second.metrics["holdout"]["kind"] == TEMPORAL
     assert second.data_until > first.data_until
 
-    settings.ALS_FACTORS, settings.ALS_ITERATIONS = 1, 1  # as ALS_FACTORS=1 ALS_ITERATIONS=1 in the environment,
-    settings.TUNING_PINNED = frozenset({"als.factors"})  # which pins what it sets
+    # As ALS_FACTORS=1 ALS_ITERATIONS=1 GRAPH_NEIGHBOURS=1 in the environment (which pins what it sets): both collaborative
+    # signals crippled (with ALS alone crippled, the graph and content still make a fair model).
+    settings.ALS_FACTORS, settings.ALS_ITERATIONS, settings.GRAPH_NEIGHBOURS = 1, 1, 1
+    settings.TUNING_PINNED = frozenset({"als.factors", "graph.neighbours"})
     crippled = retrain()
     # Judged on the gate readers' most recent papers before the second model went live: the new readers' among them.
     holdout = crippled.metrics["holdout"]

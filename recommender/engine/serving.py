@@ -92,12 +92,12 @@ def heaviest_per_term(content: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
 
 def factor_index(item_factors: np.ndarray, *, seed: int = 0):
     """A faiss inverted-file index over the item factors for inner-product search, its vectors stored in 8 bits
-    (the candidates it returns are scored again exactly): about sqrt(n) * 4 lists, trained on a sample."""
+    (the candidates it returns are scored again exactly): about 4 sqrt(n) lists, trained on a sample."""
     import faiss
 
     factors = np.ascontiguousarray(item_factors, dtype=np.float32)
     n, f = factors.shape
-    lists = int(min(max(64, 4 * np.sqrt(n)), 8192))
+    lists = int(max(1, min(4 * np.sqrt(n), n // 40, 8192)))  # faiss wants some 40 training points per list
     quantizer = faiss.IndexFlatIP(f)
     index = faiss.IndexIVFScalarQuantizer(quantizer, f, lists, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
     rng = np.random.default_rng(seed)

@@ -25,7 +25,7 @@ from recommender.selectors.papers import papers_by_any_author
 
 Kind = Interaction.Kind
 _VERB_ORDER = [(Kind.LIKE, "liked"), (Kind.SAVE, "saved"), (Kind.RATE, "rated highly"), (Kind.READ, "read")]
-CANDIDATE_POOL = 200
+CANDIDATE_POOL = 100  # the best papers the diversity re-rank picks the first page from
 MAX_POOL = 2000  # the deepest page shown
 DIVERSIFIED = 100  # the diversity re-rank (quadratic) orders this many papers at most; deeper pages follow the scores
 ONBOARDING_POOL = 300  # the most-known papers the rating round is drawn from
