@@ -322,8 +322,10 @@ RETRAIN_STALE_SECONDS = env_int("RETRAIN_STALE_SECONDS", 120, minimum=2)
 RETRAIN_MAX_ATTEMPTS = env_int("RETRAIN_MAX_ATTEMPTS", 3, minimum=1)
 # A queued retrain no worker has picked up after this long is given up (the next request starts afresh).
 RETRAIN_QUEUED_TIMEOUT = env_int("RETRAIN_QUEUED_TIMEOUT", 6 * 3600, minimum=60)
-# How often a web process looks for a newly activated model.
+# How often a web process looks for a newly activated model (and for new papers); how often it counts the catalogue,
+# to notice papers withdrawn or deleted (a pass over the papers table).
 MODEL_CHECK_SECONDS = env_int("MODEL_CHECK_SECONDS", 5, minimum=0)
+CATALOGUE_CHECK_SECONDS = env_int("CATALOGUE_CHECK_SECONDS", 60, minimum=0)
 
 # Paper intake (README "New papers every day"). Endpoints are settings so that a mirror or a test server can stand in.
 ARXIV_OAI_URL = env_str("ARXIV_OAI_URL", "https://oaipmh.arxiv.org/oai")

@@ -123,9 +123,14 @@ class ServedModel:
 
 
 def catalogue_key() -> tuple:
-    """Changes whenever papers are added, deleted or withdrawn."""
+    """(papers, newest pk, papers withdrawn): changes whenever papers are added, deleted or withdrawn. Two counts over the
+    whole table: taken every CATALOGUE_CHECK_SECONDS; in between ``newest_paper`` (an index lookup) notices new papers."""
     key = Paper.objects.aggregate(n=Count("id"), last=Max("id"), withdrawn=Count("id", filter=Q(withdrawn_at__isnull=False)))
     return (key["n"], key["last"], key["withdrawn"])
+
+
+def newest_paper() -> int | None:
+    return Paper.objects.aggregate(last=Max("id"))["last"]
 
 
 def _side_block(artifact: Artifact, external_ids: list[str]) -> tuple[list[str], np.ndarray, sparse.csr_matrix]:
@@ -197,15 +202,17 @@ def served_model(artifact: Artifact, version: str, key: tuple) -> ServedModel:
 
 def with_papers_added(served: ServedModel, key: tuple) -> ServedModel | None:
     """``served`` with the papers added since it was built (their pks are above any it has) in its side block, reading
-    only those rows; None when papers were also deleted or withdrawn (then it is built again whole)."""
+    only those rows; None when papers were also deleted or withdrawn (then it is built again whole). ``key`` is a full
+    ``catalogue_key``, or (None, newest pk, None) between the full checks."""
     n, last, withdrawn = key
     old_n, old_last, old_withdrawn = served.catalogue_key
-    if withdrawn != old_withdrawn or last is None or old_last is None or last <= old_last or not served.version:
+    if (withdrawn is not None and withdrawn != old_withdrawn) or last is None or old_last is None or last <= old_last or not served.version:
         return None
     fields = ("id", "external_id", "published", "added_at", "categories", "withdrawn_at", "upvotes")
     rows = list(Paper.objects.filter(id__gt=old_last).order_by("id").values_list(*fields))
-    if old_n + len(rows) != n:  # some papers were deleted meanwhile
+    if n is not None and old_n + len(rows) != n:  # some papers were deleted meanwhile
         return None
+    key = (old_n + len(rows), last, old_withdrawn)
     catalogue = served.catalogue
     ids, factors, vectors = _side_block(served.artifact, [row[1] for row in rows])
     by_id = {row[1]: row for row in rows}
@@ -277,6 +284,7 @@ class ModelStore:
         self._lock = threading.Lock()
         self._served: ServedModel | None = None
         self._checked_at = float("-inf")
+        self._counted_at = float("-inf")
 
     def current(self) -> ServedModel:
         """The active model (a newly activated one is loaded; new papers are appended); the fallback when none is usable."""
@@ -286,8 +294,12 @@ class ModelStore:
         with self._lock:
             self._checked_at = now
             active = TrainingRun.objects.filter(is_active=True).values_list("version", "artifact").first()
-            key = catalogue_key()
             served = self._served
+            if served is None or not active or served.version != active[0] or now - self._counted_at >= settings.CATALOGUE_CHECK_SECONDS:
+                key, self._counted_at = catalogue_key(), now
+            else:  # between full checks: only new papers are looked for, by an index lookup
+                last = newest_paper()
+                key = served.catalogue_key if last == served.catalogue_key[1] else (None, last, None)
             if active and (served is None or served.version != active[0]):
                 try:
                     served = served_model(load_artifact(Path(settings.MODEL_DIR) / active[1]), active[0], key)
@@ -302,13 +314,13 @@ class ModelStore:
             return served
 
     def expire(self) -> None:
-        """Look for a newly activated model at the next request, however recently we looked."""
-        self._checked_at = float("-inf")
+        """Look for a newly activated model (and count the catalogue) at the next request, however recently we looked."""
+        self._checked_at = self._counted_at = float("-inf")
 
     def clear(self) -> None:
         """Forget what is loaded (tests, and after a database reset)."""
         with self._lock:
-            self._served, self._checked_at = None, float("-inf")
+            self._served, self._checked_at, self._counted_at = None, float("-inf"), float("-inf")
 
 
 store = ModelStore()

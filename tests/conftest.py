@@ -161,6 +161,7 @@ def model_settings(settings, tmp_path):
     cache.clear()  # API throttling history
     settings.MODEL_DIR = tmp_path / "models"
     settings.MODEL_CHECK_SECONDS = 0
+    settings.CATALOGUE_CHECK_SECONDS = 0  # every look counts the catalogue too (test_feed has one for the quick look)
     settings.ALS_FACTORS = 3
     settings.ALS_NUM_THREADS = 1
     settings.GATE_READER_SHARE = 0.0  # every reader trains the model; the gate's own tests choose their gate readers

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from recommender.model_store import store
-from recommender.models import Interaction, TrainingRun
+from recommender.models import Interaction, Paper, TrainingRun
 from recommender.selectors.feed import feed_for_user, paper_neighbours
 from recommender.services.feedback import feedback_set, rating_set
 from recommender.services.training import retrain
@@ -323,3 +324,22 @@ def test_a_paper_often_saved_with_one_you_liked_is_explained_by_the_graph(commun
     assert pick.reason == f"Often saved together with “{astro.title}”, which you liked"
     # The paper page's "readers who liked this also liked" lists it from the same neighbours.
     assert lang in paper_neighbours(paper=astro).also_liked
+
+
+def test_between_catalogue_counts_new_papers_are_found_by_one_index_lookup(community, newcomer, settings, django_assert_num_queries):
+    """Counting the papers (to notice withdrawn or deleted ones) is a pass over the table, so it is done every
+    CATALOGUE_CHECK_SECONDS; in between, a look for new papers is one query on the primary key."""
+    from tests.factories import PaperFactory
+
+    retrain()
+    settings.CATALOGUE_CHECK_SECONDS = 3600
+    served = store.current()
+    with django_assert_num_queries(2):  # the active model, the newest paper's pk
+        assert store.current() is served
+    fresh = PaperFactory(external_id="lang-quick", title="Grammar", abstract="compiler parser grammar type inference")
+    grown = store.current()
+    assert grown.column_of[fresh.pk] == grown.n_items - 1 and grown.catalogue_key[0] == served.catalogue_key[0] + 1
+    Paper.objects.filter(pk=fresh.pk).update(withdrawn_at=timezone.now())
+    assert store.current().recommendable[grown.column_of[fresh.pk]]  # not counted yet
+    store.expire()  # the next look counts (as after CATALOGUE_CHECK_SECONDS)
+    assert not store.current().recommendable[grown.column_of[fresh.pk]]

@@ -148,6 +148,7 @@ def rank_users(
     """Top-``k`` paper indices (len(users), k) per method, excluding each reader's training papers."""
     weights = fit.confidence[users]
     width = min(k, fit.model.n_items if candidates is None else len(candidates))
+    batch = readers_per_chunk(fit.model.n_items, most=batch)
     out = {}
     for method in methods:
         if method == "served":
@@ -190,6 +191,12 @@ def served_ranking(fit: FitResult, weights: sparse.csr_matrix, *, k: int, candid
             top = top[diversify(np.arange(len(top)), scores[order], catalogue.vectors(top), len(top), model.blend.diversity)]
         rows.append(np.pad(top, (0, k - len(top)), constant_values=-1))
     return np.vstack(rows) if rows else np.zeros((0, k), dtype=np.int64)
+
+
+def readers_per_chunk(n_items: int, *, most: int = 256, cells: int = 2**24) -> int:
+    """How many readers to score over ``n_items`` papers at once: at most ``most``, and no more than ``cells`` scores
+    (64 MB of float32 per array; a blend holds about ten such arrays), so memory does not grow with the catalogue."""
+    return int(max(8, min(most, cells // max(n_items, 1))))
 
 
 def ranked_in_chunks(

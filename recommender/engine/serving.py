@@ -286,9 +286,10 @@ def score(
     spread_cf = _spread(float(u @ (model.gram @ u)) / max(n, 1) - mean_cf**2)
     z_als = ((catalogue.factors(columns) @ u.astype(np.float32)) - mean_cf) / spread_cf
 
-    content = np.asarray((catalogue.vectors(columns) @ reader.profile.T).todense(), dtype=np.float64).ravel()
-    mean_content = float((reader.profile @ index.content_mean.astype(np.float32)).sum()) if reader.profile.nnz else 0.0
-    sample = np.asarray((model.content[index.content_sample] @ reader.profile.T).todense(), dtype=np.float64).ravel()
+    profile = reader.profile.toarray().ravel()  # dense over the terms: the products below are then matrix-vector
+    content = np.asarray(catalogue.vectors(columns) @ profile, dtype=np.float64)
+    mean_content = float(index.content_mean @ profile)
+    sample = np.asarray(model.content[index.content_sample] @ profile, dtype=np.float64)
     spread_content = _spread(float(np.mean((sample - mean_content) ** 2)) if len(sample) else 0.0)
     z_content = (content - mean_content) / spread_content
 
@@ -299,9 +300,7 @@ def score(
         row = reader.graph
         mean_graph = float(row.data.sum()) / max(n, 1)
         spread_graph = _spread(float((row.data.astype(np.float64) ** 2).sum()) / max(n, 1) - mean_graph**2)
-        values = np.zeros(len(columns), dtype=np.float64)
-        in_base = columns < n
-        values[in_base] = np.asarray(row[:, columns[in_base]].todense()).ravel()
+        values = _values_at(row, columns)
         z_graph = (values - mean_graph) / spread_graph
         g = np.where(known, np.float32(blend.graph_share), np.float32(0.0))
         z_cf = (1 - g) * z_als + g * z_graph
@@ -324,6 +323,19 @@ def score(
         w_cf.astype(np.float32),
         g,
     )
+
+
+def _values_at(row: sparse.csr_matrix, columns: np.ndarray) -> np.ndarray:
+    """(len(columns),) float64 the entries of the one-row ``row`` at ``columns`` (0 where it has none), by a search of
+    its sorted indices rather than scipy's column indexing (which walks all of them)."""
+    order = np.argsort(row.indices, kind="stable")
+    indices, data = row.indices[order], row.data[order]
+    positions = np.searchsorted(indices, columns)
+    found = positions < len(indices)
+    found[found] = indices[positions[found]] == columns[found]
+    values = np.zeros(len(columns), dtype=np.float64)
+    values[found] = data[positions[found]]
+    return values
 
 
 def popularity_stats(popularity: np.ndarray) -> tuple[float, float]:

@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from recommender.engine.blend import BlendParams, HybridModel, content_to_factor_map, diversify, top_k
 from recommender.engine.collaborative import ALSParams
-from recommender.engine.evaluation import ranked_in_chunks, subset
+from recommender.engine.evaluation import ranked_in_chunks, readers_per_chunk, subset
 from recommender.engine.gate import recall_per_reader
 from recommender.engine.graph import GraphParams, rp3beta_neighbours
 from recommender.engine.matrix import Events, FeedbackWeights, confidence_matrix, wanted_events
@@ -257,7 +257,10 @@ class _Bench:
     def warm_recall(self, model: HybridModel) -> float:
         """Mean recall@20 of the blend (before the diversity re-rank) over the warm readers."""
         ranked = ranked_in_chunks(
-            lambda chunk: top_k(model.scores(chunk), 20, exclude=chunk), self.warm_rows, batch=256, threads=self.threads
+            lambda chunk: top_k(model.scores(chunk), 20, exclude=chunk),
+            self.warm_rows,
+            batch=readers_per_chunk(model.n_items),
+            threads=self.threads,
         )
         return float(np.mean(recall_per_reader(ranked, self.split.warm_truth)))
 
@@ -266,7 +269,7 @@ class _Bench:
         (``cold_cf_weight``): the standardised parts are computed once and blended for every share."""
         cold, ranked = self.split.cold_items, {share: [] for share in shares}
         for start in range(0, self.cold_rows.shape[0], 256):
-            chunk = self.cold_rows[start : start + 256]
+            chunk = self.cold_rows[start : start + 256]  # scored over the cold papers only
             parts = model.score_parts(chunk, columns=cold)  # cold papers have no feedback: mapped factors, no graph
             known = np.asarray((chunk > 0).sum(axis=1), dtype=np.float32)
             knowledge = known / (known + np.float32(model.blend.cf_half_count))
@@ -281,8 +284,9 @@ class _Bench:
     def pools(self, model: HybridModel) -> _Pools:
         """Each warm reader's best ``POOL`` candidates by every signal, with the standardised signals there."""
         parts_of: list[dict] = []
-        for start in range(0, self.warm_rows.shape[0], 256):
-            chunk = self.warm_rows[start : start + 256]
+        size = readers_per_chunk(model.n_items)
+        for start in range(0, self.warm_rows.shape[0], size):
+            chunk = self.warm_rows[start : start + size]
             parts = model.score_parts(chunk)
             signals = [parts["z_als"], parts["z_content"]] + ([parts["z_graph"]] if parts["z_graph"] is not None else [])
             rows, cols = chunk.nonzero()

@@ -24,7 +24,7 @@ from scipy import sparse
 from recommender.engine.artifacts import Artifact, aligned_model, load_artifact, save_artifact
 from recommender.engine.collaborative import ALSParams, als_fit
 from recommender.engine.content import TfidfEncoder
-from recommender.engine.evaluation import metrics, subset
+from recommender.engine.evaluation import metrics, readers_per_chunk, subset
 from recommender.engine.gate import GateDecision, build_holdout, gate_decision, gate_hash, holdout_ranking, recall_per_reader
 from recommender.engine.matrix import FeedbackWeights
 from recommender.engine.pipeline import FitResult, fit_hybrid
@@ -426,12 +426,13 @@ def gate_metrics(
         note = "no gate reader has feedback to score" if active.gate_share else "the active model was trained on every reader"
         return {"holdout": NO_HOLDOUT, "gate": {**GateDecision(True, f"not judged: {note}").as_dict(), "against": active.run.version}}
     threads = als_params().num_threads or os.cpu_count() or 1  # as many cores as ALS uses
-    ranked = holdout_ranking(fit.model, weights, holdout, batch=EVALUATION_CHUNK, threads=threads)
+    batch = readers_per_chunk(len(snapshot.paper_ids), most=EVALUATION_CHUNK)
+    ranked = holdout_ranking(fit.model, weights, holdout, batch=batch, threads=threads)
     result = {**_rounded(metrics(ranked, holdout.truth)), "holdout": holdout.describe()}
     if active is None:
         return {**result, "gate": GateDecision(True, "").as_dict()}
     old_model = aligned_model(active.artifact, snapshot.paper_ids, snapshot.texts)
-    old_ranked = holdout_ranking(old_model, active.artifact.weights, holdout, batch=EVALUATION_CHUNK, threads=threads)
+    old_ranked = holdout_ranking(old_model, active.artifact.weights, holdout, batch=batch, threads=threads)
     result["active_model"] = {"version": active.run.version, **_rounded(metrics(old_ranked, holdout.truth))}
     decision = gate_decision(
         recall_per_reader(ranked, holdout.truth),
