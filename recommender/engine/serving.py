@@ -125,6 +125,7 @@ class Catalogue:
         if self.side_content is None:
             self.side_content = sparse.csr_matrix((len(self.side_factors), terms), dtype=np.float32)
         self.factor_rows = _Stacked(self.model.item_factors, self.side_factors)
+        self.sample_vectors = self.model.content[self.index.content_sample]  # (S, n_terms): gathered once, not per reader
 
     @property
     def n_base(self) -> int:
@@ -289,7 +290,7 @@ def score(
     profile = reader.profile.toarray().ravel()  # dense over the terms: the products below are then matrix-vector
     content = np.asarray(catalogue.vectors(columns) @ profile, dtype=np.float64)
     mean_content = float(index.content_mean @ profile)
-    sample = np.asarray(model.content[index.content_sample] @ profile, dtype=np.float64)
+    sample = np.asarray(catalogue.sample_vectors @ profile, dtype=np.float64)
     spread_content = _spread(float(np.mean((sample - mean_content) ** 2)) if len(sample) else 0.0)
     z_content = (content - mean_content) / spread_content
 

@@ -221,7 +221,8 @@ def rank_readers(
         mine[~served.recommendable[scored.columns]] = -np.inf
         mine = _without_what_the_reader_left_out(served, feedback, row, mine, scored.columns, exclude)
         positions = _best_positions(mine, max(pool_size, 2 * (offset + limit)))
-        chosen_positions = positions[_diversified(catalogue, scored.columns[positions], mine[positions], offset + limit, served)][offset:]
+        order = _diversified(catalogue, scored.columns[positions], mine[positions], offset + limit, served, pool_size)
+        chosen_positions = positions[order][offset:]
         chosen = scored.columns[chosen_positions]
         reasons = _reasons(served, feedback, scored, row, chosen, chosen_positions)
         result.append([Pick(int(j), float(mine[p]), *reason) for j, p, reason in zip(chosen, chosen_positions, reasons)])
@@ -247,12 +248,12 @@ def _reader_scores(served: ServedModel, reader: Reader, cf_balance: float, allow
     )
 
 
-def _diversified(catalogue, pool: np.ndarray, scores: np.ndarray, n: int, served: ServedModel) -> np.ndarray:
+def _diversified(catalogue, pool: np.ndarray, scores: np.ndarray, n: int, served: ServedModel, width: int) -> np.ndarray:
     """Positions in ``pool`` (best first) of the ``n`` papers to show: the first DIVERSIFIED (at most) re-ranked by
-    maximal marginal relevance (``blend.diversify``) from the best CANDIDATE_POOL or twice as many, the rest in the
-    order of their scores (deep pages cost no more than the first)."""
+    maximal marginal relevance (``blend.diversify``) from the best ``width`` or twice as many, the rest in the order
+    of their scores (deep pages cost no more than the first)."""
     head = min(n, DIVERSIFIED, len(pool))
-    width = min(len(pool), max(2 * head, CANDIDATE_POOL))
+    width = min(len(pool), max(2 * head, width))
     picked = diversify(np.arange(width), scores[:width], catalogue.vectors(pool[:width]), head, served.model.blend.diversity)
     rest = np.setdiff1d(np.arange(len(pool)), picked)
     return np.concatenate([picked, rest])[:n]
