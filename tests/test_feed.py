@@ -343,3 +343,18 @@ def test_between_catalogue_counts_new_papers_are_found_by_one_index_lookup(commu
     assert store.current().recommendable[grown.column_of[fresh.pk]]  # not counted yet
     store.expire()  # the next look counts (as after CATALOGUE_CHECK_SECONDS)
     assert not store.current().recommendable[grown.column_of[fresh.pk]]
+
+
+def test_papers_added_after_training_are_explained_by_their_content_even_far_down_the_feed(community, newcomer, settings):
+    """Papers in the side block have no graph neighbours and only mapped factors: whatever their scores, a reason from
+    their content (or none), never from the graph (whose rows they are not in)."""
+    from tests.factories import PaperFactory
+
+    papers, _ = community
+    settings.BLEND_GRAPH_SHARE = 1.0
+    retrain()
+    feedback_set(user=newcomer, paper=papers["astro"][0], kind="like", on=True)
+    fresh = [PaperFactory(external_id=f"chem-{n}", title=f"Chemistry {n}", abstract="molecule reaction catalyst") for n in range(4)]
+    items = feed_for_user(user=newcomer, limit=40)  # every paper, the new ones far down
+    new_items = [item for item in items if item.paper in fresh]
+    assert len(new_items) == 4 and all(item.source in ("content", "popular") for item in new_items)

@@ -363,7 +363,7 @@ def _reasons(
     if scored.z_graph is not None:
         sides.append(w * g * scored.z_graph[positions])
     side = np.argmax(np.vstack(sides), axis=0)  # 0: ALS, 1: content, 2: the item-item graph
-    side[(side == 0) & ~catalogue.known(columns)] = 1  # a paper nobody wanted has only mapped factors: its content put it there
+    side[~catalogue.known(columns)] = 1  # a paper nobody wanted (mapped factors, not in the graph): its content put it there
     reasons: list[tuple[str, int | None]] = [("popular", None)] * len(columns)
     graph_picks = np.flatnonzero(side == 2)
     if len(graph_picks):
