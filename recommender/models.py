@@ -3,9 +3,10 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
+
 from django.utils import timezone
 
+from recommender.routes import paper_route
 from recommender.sources.records import ARXIV_ID
 
 
@@ -49,7 +50,11 @@ class Paper(models.Model):
         return self.title
 
     def get_absolute_url(self) -> str:
-        return reverse("paper_detail", kwargs={"external_id": self.external_id})
+        return paper_route("paper_detail", self.external_id)
+
+    @property
+    def feedback_url(self) -> str:
+        return paper_route("paper_feedback", self.external_id)
 
     @property
     def arxiv_id(self) -> str:

@@ -205,7 +205,8 @@ def paper_feedback(request: HttpRequest, external_id: str) -> HttpResponse:
             on = request.POST.get("on", "1")
             if on not in ("0", "1"):
                 raise ValidationError("'on' must be 1 or 0.")
-            reason, author = request.POST.get("reason", ""), request.POST.get("author", "")
+            author = request.POST.get("author", "")
+            reason = request.POST.get("reason", "") or ("author" if author else "")  # the menu's author buttons send only the name
             feedback_set(user=request.user, paper=paper, kind=kind, on=on == "1", reason=reason, author=author, via=via)
             done = _dismissed_because(reason, author) if on == "1" and reason else _FEEDBACK_DONE[(kind, on == "1")]
         else:

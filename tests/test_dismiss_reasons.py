@@ -145,3 +145,17 @@ def test_muted_authors_cost_one_query_however_many_there_are(community, reader, 
     with django_assert_num_queries(FEED_PAGE_QUERIES + 1):
         page = client.get("/feed/").content.decode()
     assert "Astro study 3" in page  # by Astronomer 3, whom nobody muted
+
+
+def test_the_menus_author_button_sends_only_the_name_and_mutes_that_author(community, reader):
+    paper = community[0]["astro"][3]
+    client = client_for(reader)
+    feed = client.get("/feed/").content.decode()
+    assert 'name="author" value="Ada Lovelace"' in feed  # one form per menu: the button carries the name, no reason
+    response = client.post(
+        f"/feedback/{paper.external_id}",
+        {"kind": "dismiss", "on": "1", "author": paper.authors[0], "next": "/feed/"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200 and f"Hidden: less from {paper.authors[0]}." in response.content.decode()
+    assert Interaction.objects.get(user=reader, paper=paper, kind="dismiss").reason == "author"

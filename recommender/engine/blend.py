@@ -283,7 +283,8 @@ def diversify(candidates: np.ndarray, scores: np.ndarray, content: sparse.csr_ma
     if trade_off <= 0 or len(candidates) <= 1:
         return candidates[:n]
     s = (scores - scores.mean()) / (scores.std() or 1.0)
-    block = content[candidates]
+    whole = len(candidates) == content.shape[0] and np.array_equal(candidates, np.arange(len(candidates)))
+    block = content if whole else content[candidates]  # callers that gathered the block already pass arange
     sims = (block @ block.T).toarray()
     chosen: list[int] = []
     penalty = np.zeros(len(candidates))

@@ -51,11 +51,14 @@ class ServingIndex:
 
     def nearest(self, user_factors: np.ndarray, k: int = ANN_CANDIDATES) -> np.ndarray:
         """(k',) columns of the papers with the highest ``user_factors . y`` by the index (approximately)."""
+        return self.nearest_each(user_factors[None, :], k)[0]
+
+    def nearest_each(self, user_factors: np.ndarray, k: int = ANN_CANDIDATES) -> list[np.ndarray]:
+        """:meth:`nearest` for each row of ``user_factors`` (n_readers, f), in one search of the index."""
         if self.ann is None:
-            return np.zeros(0, dtype=np.int64)
-        _, found = self.ann.search(np.ascontiguousarray(user_factors[None, :], dtype=np.float32), k)
-        found = found[0]
-        return found[found >= 0].astype(np.int64)
+            return [np.zeros(0, dtype=np.int64) for _ in range(len(user_factors))]
+        _, found = self.ann.search(np.ascontiguousarray(user_factors, dtype=np.float32), k)
+        return [row[row >= 0].astype(np.int64) for row in found]
 
 
 def serving_index(model: HybridModel, *, seed: int = 0) -> ServingIndex:
@@ -215,33 +218,36 @@ class Reader:
 
     weights: sparse.csr_matrix
     factors: np.ndarray  # (f,)
-    profile: sparse.csr_matrix  # (1, n_terms)
+    profile: np.ndarray  # (n_terms,) dense: the content scores are then matrix-vector products
     graph: sparse.csr_matrix | None  # (1, n_base)
     wanted: int  # papers the reader wants (positive cells)
+    nearest: np.ndarray | None = None  # the index's nearest papers to ``factors`` (searched for all readers at once)
 
 
 def readers(catalogue: Catalogue, weights: sparse.csr_matrix) -> list[Reader]:
-    """Fold in every row of ``weights`` (n_readers, n_items) at once, and build each reader's profile and graph row."""
+    """Fold in every row of ``weights`` (n_readers, n_items) at once, search the index for all of them at once, and
+    build each reader's profile and graph row."""
     model = catalogue.model
     factors = fold_in_batch(
         catalogue.factor_rows, model.gram, weights, alpha=model.als.alpha, regularization=model.als.regularization, m_inv=model.gram_inverse
     )
+    nearest = catalogue.index.nearest_each(factors) if catalogue.n_items > SCORE_ALL_BELOW else [None] * len(factors)
     out = []
     for row in range(weights.shape[0]):
         mine = weights[row]
-        out.append(Reader(mine, factors[row], _profile(catalogue, mine), catalogue.graph_row(mine), int((mine.data > 0).sum())))
+        wanted = int((mine.data > 0).sum())
+        out.append(Reader(mine, factors[row], _profile(catalogue, mine), catalogue.graph_row(mine), wanted, nearest[row]))
     return out
 
 
-def _profile(catalogue: Catalogue, weights: sparse.csr_matrix) -> sparse.csr_matrix:
-    """The content profile (1, n_terms): wanted papers' vectors by their weights, less ``negative_weight`` times the
-    turned-down ones' (as ``content.profile_scores`` builds it)."""
+def _profile(catalogue: Catalogue, weights: sparse.csr_matrix) -> np.ndarray:
+    """The content profile (n_terms,), dense: wanted papers' vectors by their weights, less ``negative_weight`` times
+    the turned-down ones' (as ``content.profile_scores`` builds it)."""
     columns, values = weights.indices, weights.data
     if len(columns) == 0:
-        return sparse.csr_matrix((1, catalogue.model.content.shape[1]), dtype=np.float32)
-    vectors = catalogue.vectors(columns)
-    coefficients = np.where(values > 0, values, catalogue.model.blend.negative_weight * values)
-    return sparse.csr_matrix(coefficients[None, :].astype(np.float32)) @ vectors
+        return np.zeros(catalogue.model.content.shape[1], dtype=np.float32)
+    coefficients = np.where(values > 0, values, catalogue.model.blend.negative_weight * values).astype(np.float32)
+    return np.asarray(catalogue.vectors(columns).T @ coefficients, dtype=np.float32)
 
 
 def candidates(catalogue: Catalogue, reader: Reader, *, recent: np.ndarray | None = None) -> np.ndarray:
@@ -251,13 +257,12 @@ def candidates(catalogue: Catalogue, reader: Reader, *, recent: np.ndarray | Non
     if catalogue.n_items <= SCORE_ALL_BELOW:
         return np.arange(catalogue.n_items)
     index = catalogue.index
-    parts = [index.nearest(reader.factors), index.popular]
+    parts = [index.nearest(reader.factors) if reader.nearest is None else reader.nearest, index.popular]
     if reader.graph is not None and reader.graph.nnz:
-        row = reader.graph
-        parts.append(row.indices[np.argsort(-row.data)[:GRAPH_CANDIDATES]])
-    if reader.profile.nnz:
-        strongest = reader.profile.indices[np.argsort(-reader.profile.data)[:PROFILE_TERMS]]
-        parts.append(index.term_papers[strongest].indices)
+        parts.append(_strongest(reader.graph.indices, reader.graph.data, GRAPH_CANDIDATES))
+    terms = np.flatnonzero(reader.profile)
+    if len(terms):
+        parts.append(index.term_papers[_strongest(terms, reader.profile[terms], PROFILE_TERMS)].indices)
     if catalogue.n_items > catalogue.n_base:
         parts.append(np.arange(max(catalogue.n_base, catalogue.n_items - SIDE_CANDIDATES), catalogue.n_items))
     if recent is not None:
@@ -287,7 +292,7 @@ def score(
     spread_cf = _spread(float(u @ (model.gram @ u)) / max(n, 1) - mean_cf**2)
     z_als = ((catalogue.factors(columns) @ u.astype(np.float32)) - mean_cf) / spread_cf
 
-    profile = reader.profile.toarray().ravel()  # dense over the terms: the products below are then matrix-vector
+    profile = reader.profile
     content = np.asarray(catalogue.vectors(columns) @ profile, dtype=np.float64)
     mean_content = float(index.content_mean @ profile)
     sample = np.asarray(catalogue.sample_vectors @ profile, dtype=np.float64)
@@ -324,6 +329,13 @@ def score(
         w_cf.astype(np.float32),
         g,
     )
+
+
+def _strongest(keys: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
+    """The ``keys`` of the ``k`` largest ``values`` (in no particular order)."""
+    if len(values) <= k:
+        return keys
+    return keys[np.argpartition(-values, k - 1)[:k]]
 
 
 def _values_at(row: sparse.csr_matrix, columns: np.ndarray) -> np.ndarray:
