@@ -3,7 +3,6 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-
 from django.utils import timezone
 
 from recommender.routes import paper_route
