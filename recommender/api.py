@@ -221,19 +221,19 @@ class FeedView(APIView):
         if window not in ("all", "week"):
             raise ValidationError({"window": "all or week"})
         items = feed_for_user(user=request.user, limit=limit, offset=offset, within_days=7 if window == "week" else None)
-        context = {"request": request}
+        papers = PaperSerializer([item.paper for item in items], many=True, context={"request": request}).data  # fields built once
         return Response(
             {
                 "model": store.current().version or None,
                 "results": [
                     {
-                        "paper": PaperSerializer(item.paper, context=context).data,
+                        "paper": paper,
                         "score": round(item.score, 4),
                         "reason": item.reason,
                         "source": item.source,
                         "because": item.because.external_id if item.because else None,
                     }
-                    for item in items
+                    for item, paper in zip(items, papers)
                 ],
             }
         )

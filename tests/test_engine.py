@@ -43,6 +43,24 @@ def test_confidence_sums_positive_kinds_and_negative_evidence_wins():
     assert m[1, 2] == pytest.approx(6.0) and m[1, 3] == pytest.approx(-4.0)  # 5 stars, 1 star
 
 
+def test_confidence_matches_a_cell_by_cell_reading_of_the_rules():
+    rng = np.random.default_rng(3)
+    n = 3000
+    kinds = rng.choice([READ, LIKE, LIKE, DISMISS, RATE], size=n)
+    events = Events(rng.integers(0, 40, n), rng.integers(0, 60, n), kinds, np.where(kinds == RATE, rng.integers(1, 6, n), 0))
+    weights = FeedbackWeights()
+    cells: dict[tuple[int, int], list[float]] = {}
+    for u, j, w, read in zip(events.users, events.items, weights.per_event(events.kinds, events.values), events.kinds == READ):
+        positive, reads, negative = cells.setdefault((int(u), int(j)), [0.0, 0.0, 0.0])
+        cells[(int(u), int(j))] = [positive + (0 if read else max(w, 0)), reads + (w if read else 0), negative + max(-w, 0)]
+    expected = np.zeros((40, 60))
+    for (u, j), (positive, reads, negative) in cells.items():
+        expected[u, j] = -negative if negative > 0 else positive + min(reads, weights.max_reads_weight)
+    m = confidence_matrix(events, (40, 60), weights)
+    np.testing.assert_allclose(m.toarray(), expected, rtol=1e-6)
+    assert m.nnz == np.count_nonzero(expected) and m.has_sorted_indices
+
+
 def test_time_decay_halves_a_weight_every_half_life():
     events = Events([0, 0], [0, 1], [LIKE, LIKE], ages_days=np.array([0.0, 30.0]))
     m = confidence_matrix(events, (1, 2), FeedbackWeights(half_life_days=30)).toarray()
