@@ -1,12 +1,15 @@
-"""Template helpers for showing papers."""
+"""Template helpers for showing papers, written for lists: a feed page shows twenty cards, each with these."""
 
 from functools import cache
 from urllib.parse import quote
 
 from django import template
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 register = template.Library()
+
+SHOWN_AUTHORS = 8  # a card names this many authors, then "et al."
 
 
 @cache
@@ -18,3 +21,23 @@ def _author_prefix() -> str:
 def author_url(name: str) -> str:
     """The page of an author's papers (one reverse per process, not one per name)."""
     return f"{_author_prefix()}{quote(name, safe='')}/"
+
+
+@register.filter
+def author_links(authors: list[str]) -> str:
+    """The first SHOWN_AUTHORS authors, each a link to their papers, comma-separated, "et al." after them."""
+    links = format_html_join(", ", '<a href="{}">{}</a>', ((author_url(name), name) for name in authors[:SHOWN_AUTHORS]))
+    return format_html("{}{}", links, " et al." if len(authors) > SHOWN_AUTHORS else "")
+
+
+@register.filter(is_safe=True)
+def first_words(text: str, count: int) -> str:
+    """The first ``count`` words of ``text`` with "…" when cut, as Django's ``truncatewords`` gives them (whitespace
+    collapsed), without its lazy wrapper and translation lookup per call."""
+    if count <= 0:
+        return ""
+    words = str(text).split()
+    if len(words) <= count:
+        return " ".join(words)
+    cut = " ".join(words[:count])
+    return cut if cut.endswith(" …") else f"{cut} …"
