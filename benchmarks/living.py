@@ -176,7 +176,7 @@ def live_one_day(world: Community, day_start: float, scale: dict, yesterday) -> 
     morning = day_start + 8 * 3600
     today = store.current()
     shown = feeds(active, morning, served=today)
-    before = feeds(active, morning, served=served_model(yesterday.base, yesterday.version, catalogue_key())) if yesterday else shown
+    before = feeds(active, morning, served=served_model(yesterday.artifact, yesterday.version, catalogue_key())) if yesterday else shown
     index_of_pk = {pk: j for j, pk in enumerate(world.paper_pks)}
     rows, recalls, recalls_before = [], [], []
     for reader in active:

@@ -86,10 +86,6 @@ class ServedModel:
             newest = min(RECENT, len(self.born))
             self.recent = np.sort(np.argpartition(-self.born, newest - 1)[:newest]) if newest else np.zeros(0, dtype=np.int64)
 
-    @property
-    def base(self) -> Artifact:
-        return self.artifact
-
     def columns_in(self, categories: list[str]) -> np.ndarray:
         """Sorted columns of papers in any of ``categories``, and of papers that have no categories at all."""
         parts = [self.category_columns.get(name, np.zeros(0, dtype=np.int64)) for name in categories]
@@ -152,12 +148,42 @@ def _side_block(artifact: Artifact, external_ids: list[str]) -> tuple[list[str],
     return ids, factors, vectors.astype(np.float32)
 
 
+_PAPER_FIELDS = ("id", "external_id", "published", "added_at", "categories", "withdrawn_at", "upvotes")
+
+
+@dataclass
+class _PaperColumns:
+    """What serving keeps of each column's paper, read from rows of _PAPER_FIELDS (None: deleted since training)."""
+
+    pks: np.ndarray
+    born: np.ndarray
+    added: np.ndarray
+    withdrawn: np.ndarray
+    upvotes: np.ndarray
+    by_category: dict[str, list[int]]  # "" for papers without categories
+
+    @classmethod
+    def of(cls, rows: list[tuple | None], start: int = 0) -> _PaperColumns:
+        n = len(rows)
+        out = cls(np.full(n, -1, dtype=np.int64), np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=np.float32), {})
+        for j, row in enumerate(rows):
+            if row:  # papers deleted since training keep pk -1 and are never shown
+                pk, _, published, added, categories, withdrawn_at, votes = row
+                out.pks[j] = pk
+                out.upvotes[j] = votes or 0
+                out.added[j] = added.timestamp()
+                out.born[j] = time.mktime(published.timetuple()) if published else out.added[j]
+                out.withdrawn[j] = withdrawn_at is not None
+                for name in categories or ("",):
+                    out.by_category.setdefault(name, []).append(start + j)
+        return out
+
+
 def served_model(artifact: Artifact, version: str, key: tuple) -> ServedModel:
     """``artifact`` ready to serve the catalogue as it is now (``key``, see ``catalogue_key``): papers added since
     training in the side block, each column mapped to its paper; withdrawn papers are kept (readers' feedback on them
     still counts) but never recommended."""
-    rows = Paper.objects.values_list("id", "external_id", "published", "added_at", "categories", "withdrawn_at", "upvotes")
-    catalogue = {row[1]: row for row in rows.iterator(chunk_size=20_000)}
+    catalogue = {row[1]: row for row in Paper.objects.values_list(*_PAPER_FIELDS).iterator(chunk_size=20_000)}
     item_ids = [str(ext) for ext in artifact.item_ids]
     side_ids, side_factors, side_content = [], None, None
     if version:
@@ -165,38 +191,21 @@ def served_model(artifact: Artifact, version: str, key: tuple) -> ServedModel:
         side_ids, side_factors, side_content = _side_block(artifact, [ext for ext in catalogue if ext not in known])
     serving = artifact.serving if artifact.serving is not None else serving_index(artifact.model)
     served_catalogue = Catalogue(artifact.model, serving, *(() if side_factors is None else (side_factors, side_content)))
-    n = len(item_ids) + len(side_ids)
-    pks = np.full(n, -1, dtype=np.int64)
-    born = np.zeros(n, dtype=np.float64)
-    added_at = np.zeros(n, dtype=np.float64)
-    withdrawn = np.zeros(n, dtype=bool)
-    upvotes = np.zeros(n, dtype=np.float32)
-    by_category: dict[str, list[int]] = {}
-    for j, ext in enumerate(itertools.chain(item_ids, side_ids)):
-        row = catalogue.get(ext)
-        if row:  # papers deleted since training keep pk -1 and are never shown
-            pk, _, published, added, categories, withdrawn_at, votes = row
-            pks[j] = pk
-            upvotes[j] = votes or 0
-            added_at[j] = added.timestamp()
-            born[j] = time.mktime(published.timetuple()) if published else added_at[j]
-            withdrawn[j] = withdrawn_at is not None
-            for name in categories or ("",):
-                by_category.setdefault(name, []).append(j)
-    categories = {name: np.array(columns, dtype=np.int64) for name, columns in by_category.items()}
-    readers = np.expm1(served_catalogue.popularity(np.arange(n)))  # the model's popularity is log(1 + readers)
+    papers = _PaperColumns.of([catalogue.get(ext) for ext in itertools.chain(item_ids, side_ids)])
+    categories = {name: np.array(columns, dtype=np.int64) for name, columns in papers.by_category.items()}
+    readers = np.expm1(served_catalogue.popularity(np.arange(len(papers.pks))))  # the model's popularity is log(1 + readers)
     return ServedModel(
         artifact,
         version,
         served_catalogue,
-        pks,
-        born,
-        added_at,
+        papers.pks,
+        papers.born,
+        papers.added,
         catalogue_key=key,
-        recommendable=(pks >= 0) & ~withdrawn,
+        recommendable=(papers.pks >= 0) & ~papers.withdrawn,
         category_columns=categories,
         uncategorised=categories.pop("", np.zeros(0, dtype=np.int64)),
-        popularity=np.log1p(readers + upvotes).astype(np.float32) if upvotes.any() else None,
+        popularity=np.log1p(readers + papers.upvotes).astype(np.float32) if papers.upvotes.any() else None,
     )
 
 
@@ -208,8 +217,7 @@ def with_papers_added(served: ServedModel, key: tuple) -> ServedModel | None:
     old_n, old_last, old_withdrawn = served.catalogue_key
     if (withdrawn is not None and withdrawn != old_withdrawn) or last is None or old_last is None or last <= old_last or not served.version:
         return None
-    fields = ("id", "external_id", "published", "added_at", "categories", "withdrawn_at", "upvotes")
-    rows = list(Paper.objects.filter(id__gt=old_last).order_by("id").values_list(*fields))
+    rows = list(Paper.objects.filter(id__gt=old_last).order_by("id").values_list(*_PAPER_FIELDS))
     if n is not None and old_n + len(rows) != n:  # some papers were deleted meanwhile
         return None
     key = (old_n + len(rows), last, old_withdrawn)
@@ -224,31 +232,27 @@ def with_papers_added(served: ServedModel, key: tuple) -> ServedModel | None:
         sparse.vstack([catalogue.side_content, vectors], format="csr"),
     )
     start = served.n_items
-    added_at = np.array([row[3].timestamp() for row in rows], dtype=np.float64)
-    born = np.array([time.mktime(row[2].timetuple()) if row[2] else a for row, a in zip(rows, added_at)], dtype=np.float64)
+    papers = _PaperColumns.of(rows, start)
     categories = {name: list(columns) for name, columns in served.category_columns.items()}
-    uncategorised = list(served.uncategorised if served.uncategorised is not None else [])
-    for j, row in enumerate(rows, start=start):
-        for name in row[4] or ():
-            categories.setdefault(name, []).append(j)
-        if not row[4]:
-            uncategorised.append(j)
-    upvotes = np.array([row[6] or 0 for row in rows], dtype=np.float32)
+    categories[""] = list(served.uncategorised if served.uncategorised is not None else [])
+    for name, columns in papers.by_category.items():
+        categories.setdefault(name, []).extend(columns)
     popularity = served.popularity
-    if popularity is not None or upvotes.any():
+    if popularity is not None or papers.upvotes.any():
         old = popularity if popularity is not None else served.catalogue.popularity(np.arange(start))
-        popularity = np.concatenate([old, np.log1p(upvotes)]).astype(np.float32)
+        popularity = np.concatenate([old, np.log1p(papers.upvotes)]).astype(np.float32)
+    categories = {name: np.array(columns, dtype=np.int64) for name, columns in categories.items()}
     return ServedModel(
         served.artifact,
         served.version,
         grown,
-        np.concatenate([served.paper_pks, np.array([row[0] for row in rows], dtype=np.int64)]),
-        np.concatenate([served.born, born]),
-        np.concatenate([served.added, added_at]),
+        np.concatenate([served.paper_pks, papers.pks]),
+        np.concatenate([served.born, papers.born]),
+        np.concatenate([served.added, papers.added]),
         catalogue_key=key,
-        recommendable=np.concatenate([served.recommendable, np.array([row[5] is None for row in rows], dtype=bool)]),
-        category_columns={name: np.array(columns, dtype=np.int64) for name, columns in categories.items()},
-        uncategorised=np.array(uncategorised, dtype=np.int64),
+        recommendable=np.concatenate([served.recommendable, ~papers.withdrawn]),
+        category_columns=categories,
+        uncategorised=categories.pop(""),
         popularity=popularity,
     )
 

@@ -64,7 +64,7 @@ def rp3beta_neighbours(wanted: sparse.csr_matrix, params: GraphParams = GraphPar
         block.data *= penalty[block.indices]
         block.setdiag(0.0, k=start)  # a paper is not its own neighbour
         block.eliminate_zeros()
-        rows, cols, values = _top_per_row(block, params.neighbours)
+        rows, cols, values = top_per_row(block, params.neighbours)
         blocks.append((rows + start, cols, values))
         start = end
     if not blocks:
@@ -121,7 +121,7 @@ def _row_normalised(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
     return out
 
 
-def _top_per_row(block: sparse.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def top_per_row(block: sparse.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` largest entries of each row of ``block`` as (rows, cols, values), in any order: rows with at most
     ``k`` entries keep them all, the others are cut by a partition of their own entries."""
     counts = np.diff(block.indptr)

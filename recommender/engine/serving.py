@@ -25,6 +25,7 @@ from scipy import sparse
 
 from recommender.engine.blend import HybridModel
 from recommender.engine.collaborative import fold_in_batch
+from recommender.engine.graph import top_per_row
 
 SCORE_ALL_BELOW = 5000  # catalogues (and column windows) this small are scored whole
 ANN_CANDIDATES = 1000  # nearest papers by the collaborative score
@@ -82,15 +83,8 @@ def serving_index(model: HybridModel, *, seed: int = 0) -> ServingIndex:
 def heaviest_per_term(content: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
     """(n_terms, n_items) CSR keeping, for each term, the ``k`` papers in which it weighs most."""
     by_term = content.T.tocsr()
-    counts = np.diff(by_term.indptr)
-    keep = np.ones(by_term.nnz, dtype=bool)
-    for term in np.flatnonzero(counts > k):
-        start, end = by_term.indptr[term], by_term.indptr[term + 1]
-        segment = keep[start:end]
-        segment[:] = False
-        segment[np.argpartition(-by_term.data[start:end], k - 1)[:k]] = True
-    rows = np.repeat(np.arange(by_term.shape[0]), counts)[keep]
-    return sparse.csr_matrix((by_term.data[keep], (rows, by_term.indices[keep])), shape=by_term.shape, dtype=np.float32)
+    rows, papers, weights = top_per_row(by_term, k)
+    return sparse.csr_matrix((weights, (rows, papers)), shape=by_term.shape, dtype=np.float32)
 
 
 def factor_index(item_factors: np.ndarray, *, seed: int = 0):
