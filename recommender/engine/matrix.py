@@ -67,16 +67,20 @@ def confidence_matrix(events: Events, shape: tuple[int, int], weights: FeedbackW
     w = weights.per_event(events.kinds, events.values)
     if weights.half_life_days and events.ages_days is not None:
         w = w * np.power(0.5, np.maximum(events.ages_days, 0) / weights.half_life_days).astype(np.float32)
-    n_items = max(shape[1], 1)
-    cells, cell = np.unique(np.asarray(events.users, dtype=np.int64) * n_items + events.items, return_inverse=True)
     read = events.kinds == KIND_CODES["read"]
-    positive = np.bincount(cell, weights=np.where(read, 0.0, np.maximum(w, 0)), minlength=len(cells))
-    reads = np.minimum(np.bincount(cell, weights=np.where(read, w, 0.0), minlength=len(cells)), weights.max_reads_weight)
-    negative = np.bincount(cell, weights=np.maximum(-w, 0), minlength=len(cells))
-    values = np.where(negative > 0, -negative, positive + reads).astype(np.float32)  # any negative evidence wins
-    keep = values != 0
-    cells = cells[keep]
-    return sparse.csr_matrix((values[keep], (cells // n_items, cells % n_items)), shape=shape, dtype=np.float32)
+    positive = sparse.csr_matrix((np.maximum(w[~read], 0), (events.users[~read], events.items[~read])), shape=shape, dtype=np.float32)
+    reads = sparse.csr_matrix((w[read], (events.users[read], events.items[read])), shape=shape, dtype=np.float32)
+    reads.sum_duplicates()
+    np.minimum(reads.data, np.float32(weights.max_reads_weight), out=reads.data)
+    positive = positive + reads
+    negative = sparse.csr_matrix((np.maximum(-w, 0), (events.users, events.items)), shape=shape, dtype=np.float32)
+    negative.eliminate_zeros()
+    has_negative = negative.copy()
+    has_negative.data[:] = 1.0
+    result = (positive - positive.multiply(has_negative) - negative).tocsr()
+    result.eliminate_zeros()
+    result.sort_indices()
+    return result.astype(np.float32)
 
 
 def wanted_events(events: Events, n_items: int, weights: FeedbackWeights = FeedbackWeights()) -> np.ndarray:
