@@ -19,6 +19,7 @@ the big arrays are never copied and stay shared between the web processes of a h
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -122,7 +123,8 @@ class Catalogue:
         if self.side_content is None:
             self.side_content = sparse.csr_matrix((len(self.side_factors), terms), dtype=np.float32)
         self.factor_rows = _Stacked(self.model.item_factors, self.side_factors)
-        self.sample_vectors = self.model.content[self.index.content_sample]  # (S, n_terms): gathered once, not per reader
+        # (n_terms, S): the sampled papers' vectors, gathered and transposed once, not per reader
+        self.sample_vectors_t = self.model.content[self.index.content_sample].T.tocsr()
 
     @property
     def n_base(self) -> int:
@@ -162,18 +164,6 @@ class Catalogue:
         norms = np.linalg.norm(rows, axis=1)
         return rows / np.where(norms > 0, norms, 1.0)[:, None]
 
-    def graph_row(self, weights: sparse.csr_matrix) -> sparse.csr_matrix | None:
-        """(1, n_base) the reader's item-item scores (see ``graph.graph_scores``), sparse; None without a graph."""
-        model = self.model
-        if not model.uses_graph:
-            return None
-        base = weights[:, : self.n_base]
-        profile = base.maximum(0)
-        negative = (-base).maximum(0)
-        if negative.nnz and model.blend.negative_weight:
-            profile = profile - model.blend.negative_weight * negative
-        return (profile @ model.graph).tocsr()
-
 
 class _Stacked:
     """Rows of two arrays as one, for fancy indexing only (the fold-in reads a reader's item rows this way)."""
@@ -206,42 +196,94 @@ class ReaderScores:
     g: np.ndarray
 
 
+class SparseRow(NamedTuple):
+    """One sparse row: its column indices (ascending) and values."""
+
+    indices: np.ndarray
+    data: np.ndarray
+
+
 @dataclass
 class Reader:
-    """What scoring a reader needs from their feedback row (1, n_items): folded-in factors, content profile, graph row."""
+    """What scoring a reader needs from their feedback row: folded-in factors, content profile, graph row, and the
+    mean and spread of each signal over the whole catalogue (closed forms, see the module's docstring)."""
 
-    weights: sparse.csr_matrix
     factors: np.ndarray  # (f,)
     profile: np.ndarray  # (n_terms,) dense: the content scores are then matrix-vector products
-    graph: sparse.csr_matrix | None  # (1, n_base)
+    graph: SparseRow | None  # the reader's item-item scores over the model's papers; None without a graph
     wanted: int  # papers the reader wants (positive cells)
+    cf_stats: tuple[float, float]  # (mean, spread) of the collaborative score over the catalogue
+    content_stats: tuple[float, float]  # ... of the content score (the spread from a fixed sample of papers)
+    graph_stats: tuple[float, float] = (0.0, 1.0)  # ... of the graph score
     nearest: np.ndarray | None = None  # the index's nearest papers to ``factors`` (searched for all readers at once)
 
 
 def readers(catalogue: Catalogue, weights: sparse.csr_matrix) -> list[Reader]:
-    """Fold in every row of ``weights`` (n_readers, n_items) at once, search the index for all of them at once, and
-    build each reader's profile and graph row."""
-    model = catalogue.model
+    """Everything :func:`score` needs for every row of ``weights`` (n_readers, n_items), computed for all the rows at
+    once: the fold-in, one search of the index, the content profiles and graph rows as two sparse products, and each
+    signal's mean and spread as array operations."""
+    model, index = catalogue.model, catalogue.index
+    n = max(catalogue.n_base, 1)
+    weights = weights.tocsr()
     factors = fold_in_batch(
         catalogue.factor_rows, model.gram, weights, alpha=model.als.alpha, regularization=model.als.regularization, m_inv=model.gram_inverse
     )
-    nearest = catalogue.index.nearest_each(factors) if catalogue.n_items > SCORE_ALL_BELOW else [None] * len(factors)
+    nearest = index.nearest_each(factors) if catalogue.n_items > SCORE_ALL_BELOW else [None] * len(factors)
+    coefficients = _profile_coefficients(model, weights)
+    profiles = _through(coefficients, catalogue.vectors)  # (n_readers, n_terms)
+    u = factors.astype(np.float64)
+    cf_mean = u @ index.mean_factor
+    cf_spread = _spreads(np.einsum("rf,rf->r", u @ model.gram, u) / n - cf_mean**2)
+    content_mean = np.asarray(profiles @ index.content_mean.astype(np.float64)).ravel()
+    sample = (profiles @ catalogue.sample_vectors_t).toarray().astype(np.float64)  # (n_readers, S)
+    content_spread = _spreads(np.mean((sample - content_mean[:, None]) ** 2, axis=1) if sample.shape[1] else np.zeros(len(u)))
+    graphs = None
+    if model.uses_graph:
+        graphs = _through(coefficients[:, : catalogue.n_base], lambda columns: model.graph[columns])  # (n_readers, n_base)
+        graphs.eliminate_zeros()
+        graphs.sort_indices()
+        graph_mean = np.asarray(graphs.sum(axis=1), dtype=np.float64).ravel() / n
+        graph_spread = _spreads(np.asarray(graphs.multiply(graphs).sum(axis=1), dtype=np.float64).ravel() / n - graph_mean**2)
     out = []
     for row in range(weights.shape[0]):
-        mine = weights[row]
-        wanted = int((mine.data > 0).sum())
-        out.append(Reader(mine, factors[row], _profile(catalogue, mine), catalogue.graph_row(mine), wanted, nearest[row]))
+        start, end = weights.indptr[row], weights.indptr[row + 1]
+        profile = np.zeros(profiles.shape[1], dtype=np.float32)
+        profile[profiles.indices[profiles.indptr[row] : profiles.indptr[row + 1]]] = profiles.data[
+            profiles.indptr[row] : profiles.indptr[row + 1]
+        ]
+        reader = Reader(
+            factors[row],
+            profile,
+            None,
+            int((weights.data[start:end] > 0).sum()),
+            (float(cf_mean[row]), float(cf_spread[row])),
+            (float(content_mean[row]), float(content_spread[row])),
+            nearest=nearest[row],
+        )
+        if graphs is not None:
+            g_start, g_end = graphs.indptr[row], graphs.indptr[row + 1]
+            reader.graph = SparseRow(graphs.indices[g_start:g_end], graphs.data[g_start:g_end].astype(np.float64))
+            reader.graph_stats = (float(graph_mean[row]), float(graph_spread[row]))
+        out.append(reader)
     return out
 
 
-def _profile(catalogue: Catalogue, weights: sparse.csr_matrix) -> np.ndarray:
-    """The content profile (n_terms,), dense: wanted papers' vectors by their weights, less ``negative_weight`` times
-    the turned-down ones' (as ``content.profile_scores`` builds it)."""
-    columns, values = weights.indices, weights.data
-    if len(columns) == 0:
-        return np.zeros(catalogue.model.content.shape[1], dtype=np.float32)
-    coefficients = np.where(values > 0, values, catalogue.model.blend.negative_weight * values).astype(np.float32)
-    return np.asarray(catalogue.vectors(columns).T @ coefficients, dtype=np.float32)
+def _profile_coefficients(model: HybridModel, weights: sparse.csr_matrix) -> sparse.csr_matrix:
+    """``weights`` as the profiles and graph rows count them: wanted papers by their weights, turned-down ones by
+    ``negative_weight`` times theirs (as ``content.profile_scores`` and ``graph.graph_scores`` do)."""
+    data = np.where(weights.data > 0, weights.data, model.blend.negative_weight * weights.data).astype(np.float32)
+    return sparse.csr_matrix((data, weights.indices, weights.indptr), shape=weights.shape)
+
+
+def _through(coefficients: sparse.csr_matrix, rows_of) -> sparse.csr_matrix:
+    """``coefficients @ M`` (n_readers, M's columns) for a big ``M`` given by ``rows_of(columns)``: only the rows the
+    readers have are gathered (one block), then one sparse product."""
+    coefficients = coefficients.tocsr()
+    gathered = rows_of(coefficients.indices)  # (nnz, M's columns)
+    selector = sparse.csr_matrix(
+        (coefficients.data, np.arange(coefficients.nnz), coefficients.indptr), shape=(coefficients.shape[0], coefficients.nnz)
+    )
+    return (selector @ gathered).tocsr()
 
 
 def candidates(catalogue: Catalogue, reader: Reader, *, recent: np.ndarray | None = None) -> np.ndarray:
@@ -252,16 +294,17 @@ def candidates(catalogue: Catalogue, reader: Reader, *, recent: np.ndarray | Non
         return np.arange(catalogue.n_items)
     index = catalogue.index
     parts = [index.nearest(reader.factors) if reader.nearest is None else reader.nearest, index.popular]
-    if reader.graph is not None and reader.graph.nnz:
+    if reader.graph is not None and len(reader.graph.indices):
         parts.append(_strongest(reader.graph.indices, reader.graph.data, GRAPH_CANDIDATES))
     terms = np.flatnonzero(reader.profile)
-    if len(terms):
-        parts.append(index.term_papers[_strongest(terms, reader.profile[terms], PROFILE_TERMS)].indices)
+    by_term = index.term_papers
+    for term in _strongest(terms, reader.profile[terms], PROFILE_TERMS):
+        parts.append(by_term.indices[by_term.indptr[term] : by_term.indptr[term + 1]])
     if catalogue.n_items > catalogue.n_base:
         parts.append(np.arange(max(catalogue.n_base, catalogue.n_items - SIDE_CANDIDATES), catalogue.n_items))
     if recent is not None:
         parts.append(recent)
-    return np.unique(np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]))
+    return _distinct(np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]))
 
 
 def score(
@@ -279,29 +322,18 @@ def score(
     ``freshness`` (len(columns),) in [0, 1]; ``cf_balance`` the reader's own collaborative share (NaN: the tuned
     blend); ``popularity`` (values over ``columns``, mean, std) replaces the model's for readers who want nothing yet.
     """
-    model, index, n = catalogue.model, catalogue.index, catalogue.n_base
-    blend = model.blend
-    u = reader.factors.astype(np.float64)
-    mean_cf = float(u @ index.mean_factor)
-    spread_cf = _spread(float(u @ (model.gram @ u)) / max(n, 1) - mean_cf**2)
-    z_als = ((catalogue.factors(columns) @ u.astype(np.float32)) - mean_cf) / spread_cf
-
-    profile = reader.profile
-    content = np.asarray(catalogue.vectors(columns) @ profile, dtype=np.float64)
-    mean_content = float(index.content_mean @ profile)
-    sample = np.asarray(catalogue.sample_vectors @ profile, dtype=np.float64)
-    spread_content = _spread(float(np.mean((sample - mean_content) ** 2)) if len(sample) else 0.0)
-    z_content = (content - mean_content) / spread_content
+    blend = catalogue.model.blend
+    mean_cf, spread_cf = reader.cf_stats
+    z_als = ((catalogue.factors(columns) @ reader.factors.astype(np.float32)) - mean_cf) / spread_cf
+    mean_content, spread_content = reader.content_stats
+    z_content = (np.asarray(catalogue.vectors(columns) @ reader.profile, dtype=np.float64) - mean_content) / spread_content
 
     known = catalogue.known(columns)
     z_graph, g = None, np.zeros(len(columns), dtype=np.float32)
     z_cf = z_als
     if reader.graph is not None:
-        row = reader.graph
-        mean_graph = float(row.data.sum()) / max(n, 1)
-        spread_graph = _spread(float((row.data.astype(np.float64) ** 2).sum()) / max(n, 1) - mean_graph**2)
-        values = _values_at(row, columns)
-        z_graph = (values - mean_graph) / spread_graph
+        mean_graph, spread_graph = reader.graph_stats
+        z_graph = (_values_at(reader.graph, columns) - mean_graph) / spread_graph
         g = np.where(known, np.float32(blend.graph_share), np.float32(0.0))
         z_cf = (1 - g) * z_als + g * z_graph
     share = reader.wanted / (reader.wanted + blend.cf_half_count)
@@ -310,7 +342,9 @@ def score(
         w_cf = np.full(len(columns), cf_balance * (share > 0))
     blended = w_cf * z_cf + (1 - w_cf) * z_content
     if reader.wanted == 0:  # a reader who wants nothing yet: the popular papers, less those like the ones they dismissed
-        values, mean, std = popularity if popularity is not None else (catalogue.popularity(columns), *popularity_stats(model.popularity))
+        values, mean, std = (
+            popularity if popularity is not None else (catalogue.popularity(columns), *popularity_stats(catalogue.model.popularity))
+        )
         blended = (values - mean) / _spread(std**2) + z_content
     if freshness is not None and blend.recency_boost:
         blended = blended + blend.recency_boost * freshness
@@ -332,17 +366,23 @@ def _strongest(keys: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
     return keys[np.argpartition(-values, k - 1)[:k]]
 
 
-def _values_at(row: sparse.csr_matrix, columns: np.ndarray) -> np.ndarray:
-    """(len(columns),) float64 the entries of the one-row ``row`` at ``columns`` (0 where it has none), by a search of
-    its sorted indices rather than scipy's column indexing (which walks all of them)."""
-    order = np.argsort(row.indices, kind="stable")
-    indices, data = row.indices[order], row.data[order]
-    positions = np.searchsorted(indices, columns)
-    found = positions < len(indices)
-    found[found] = indices[positions[found]] == columns[found]
+def _values_at(row: SparseRow, columns: np.ndarray) -> np.ndarray:
+    """(len(columns),) float64 the entries of ``row`` at ``columns`` (0 where it has none), by a search of its sorted
+    indices."""
+    positions = np.searchsorted(row.indices, columns)
+    found = positions < len(row.indices)
+    found[found] = row.indices[positions[found]] == columns[found]
     values = np.zeros(len(columns), dtype=np.float64)
-    values[found] = data[positions[found]]
+    values[found] = row.data[positions[found]]
     return values
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct ``values``, sorted (``np.unique`` without its overheads: a few thousand candidates per reader)."""
+    ordered = np.sort(values)
+    keep = np.ones(len(ordered), dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    return ordered[keep]
 
 
 def popularity_stats(popularity: np.ndarray) -> tuple[float, float]:
@@ -350,5 +390,11 @@ def popularity_stats(popularity: np.ndarray) -> tuple[float, float]:
     return (float(values.mean()), float(values.std())) if len(values) else (0.0, 0.0)
 
 
+def _spreads(variances: np.ndarray) -> np.ndarray:
+    """Standard deviations from ``variances`` (1 where a signal is flat: its z-scores are then 0, not NaN)."""
+    variances = np.asarray(variances, dtype=np.float64)
+    return np.where(variances > 1e-18, np.sqrt(np.maximum(variances, 1e-18)), 1.0)
+
+
 def _spread(variance: float) -> float:
-    return float(np.sqrt(variance)) if variance > 1e-18 else 1.0
+    return float(_spreads(np.array([variance]))[0])

@@ -255,8 +255,9 @@ def _diversified(catalogue, pool: np.ndarray, scores: np.ndarray, n: int, served
     head = min(n, DIVERSIFIED, len(pool))
     width = min(len(pool), max(2 * head, width))
     picked = diversify(np.arange(width), scores[:width], catalogue.vectors(pool[:width]), head, served.model.blend.diversity)
-    rest = np.setdiff1d(np.arange(len(pool)), picked)
-    return np.concatenate([picked, rest])[:n]
+    rest = np.ones(len(pool), dtype=bool)
+    rest[picked] = False
+    return np.concatenate([picked, np.flatnonzero(rest)])[:n]
 
 
 def _without_what_the_reader_left_out(
