@@ -116,3 +116,25 @@ def test_fold_in_reads_factors_across_the_side_block(small):
     weights = confidence_matrix(Events([0, 0], [5, model.n_items + 1], [1, 1]), (1, catalogue.n_items), FeedbackWeights())
     reader = readers(catalogue, weights)[0]
     assert reader.wanted == 2 and np.linalg.norm(reader.factors) > 0
+
+
+def test_a_short_list_keeps_the_exact_best_from_narrower_candidates(large):
+    """The first page and the weekly email score candidates of breadth NARROWEST: fewer papers, the same top ten."""
+    from recommender.selectors.feed import NARROWEST
+
+    fit, _ = large
+    model = fit.model
+    catalogue = Catalogue(model, serving_index(model))
+    active = np.flatnonzero(np.diff(fit.confidence.indptr) >= 5)[:150]
+    rows = fit.confidence[active]
+    exact = top_k(model.score_parts(rows)["blended"], 10, exclude=rows)
+    found, narrow, broad = [], [], []
+    for row, reader in enumerate(readers(catalogue, rows)):
+        columns = candidates(catalogue, reader, breadth=NARROWEST)
+        narrow.append(len(columns))
+        broad.append(len(candidates(catalogue, reader)))
+        blended = score(catalogue, reader, columns).blended.copy()
+        blended[np.isin(columns, rows[row].indices)] = -np.inf
+        found.append(len(set(columns[np.argsort(-blended, kind="stable")[:10]]) & set(exact[row])) / 10)
+    assert np.mean(found) >= 0.95
+    assert np.mean(narrow) < 0.6 * np.mean(broad)

@@ -170,16 +170,19 @@ def rank_users(
     return out
 
 
-def served_ranking(fit: FitResult, weights: sparse.csr_matrix, *, k: int, candidates: np.ndarray | None = None) -> np.ndarray:
-    """(n_readers, k) the blend as the site serves it (``engine.serving``): each reader's candidates only, each signal
-    standardised by closed forms over the catalogue, the diversity re-rank; within ``candidates`` when given."""
+def served_ranking(
+    fit: FitResult, weights: sparse.csr_matrix, *, k: int, candidates: np.ndarray | None = None, breadth: float = 1.0
+) -> np.ndarray:
+    """(n_readers, k) the blend as the site serves it (``engine.serving``): each reader's candidates only (``breadth``
+    as in ``serving.candidates``), each signal standardised by closed forms over the catalogue, the diversity re-rank;
+    within ``candidates`` when given."""
     from recommender.engine import serving
 
     model = fit.model
     catalogue = serving.Catalogue(model, serving.serving_index(model))
     rows = []
     for row, reader in enumerate(serving.readers(catalogue, weights)):
-        columns = serving.candidates(catalogue, reader)
+        columns = serving.candidates(catalogue, reader, breadth=breadth)
         if candidates is not None:
             columns = np.intersect1d(columns, candidates, assume_unique=True)
         scores = serving.score(catalogue, reader, columns).blended

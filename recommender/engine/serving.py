@@ -286,25 +286,31 @@ def _through(coefficients: sparse.csr_matrix, rows_of) -> sparse.csr_matrix:
     return (selector @ gathered).tocsr()
 
 
-def candidates(catalogue: Catalogue, reader: Reader, *, recent: np.ndarray | None = None) -> np.ndarray:
+def candidates(catalogue: Catalogue, reader: Reader, *, recent: np.ndarray | None = None, breadth: float = 1.0) -> np.ndarray:
     """Sorted columns worth scoring for ``reader``: the whole catalogue when it is small, else the index's nearest
     papers, the graph's strongest, the heaviest papers of the profile's strongest terms, the papers added since
-    training, ``recent`` ones and the popular ones."""
+    training, ``recent`` ones and the popular ones. ``breadth`` in (0, 1] scales how many the index, the graph, the
+    profile and popularity give (a list of ten papers, the weekly email, needs fewer than a feed that pages)."""
     if catalogue.n_items <= SCORE_ALL_BELOW:
         return np.arange(catalogue.n_items)
     index = catalogue.index
-    parts = [index.nearest(reader.factors) if reader.nearest is None else reader.nearest, index.popular]
+    nearest = index.nearest(reader.factors) if reader.nearest is None else reader.nearest
+    parts = [nearest[: _scaled(ANN_CANDIDATES, breadth)], index.popular[: _scaled(POPULAR, breadth)]]
     if reader.graph is not None and len(reader.graph.indices):
-        parts.append(_strongest(reader.graph.indices, reader.graph.data, GRAPH_CANDIDATES))
+        parts.append(_strongest(reader.graph.indices, reader.graph.data, _scaled(GRAPH_CANDIDATES, breadth)))
     terms = np.flatnonzero(reader.profile)
     by_term = index.term_papers
-    for term in _strongest(terms, reader.profile[terms], PROFILE_TERMS):
+    for term in _strongest(terms, reader.profile[terms], _scaled(PROFILE_TERMS, breadth)):
         parts.append(by_term.indices[by_term.indptr[term] : by_term.indptr[term + 1]])
     if catalogue.n_items > catalogue.n_base:
         parts.append(np.arange(max(catalogue.n_base, catalogue.n_items - SIDE_CANDIDATES), catalogue.n_items))
     if recent is not None:
         parts.append(recent)
     return _distinct(np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]))
+
+
+def _scaled(count: int, breadth: float) -> int:
+    return max(1, round(count * min(max(breadth, 0.0), 1.0)))
 
 
 def score(

@@ -28,6 +28,7 @@ _VERB_ORDER = [(Kind.LIKE, "liked"), (Kind.SAVE, "saved"), (Kind.RATE, "rated hi
 CANDIDATE_POOL = 100  # the best papers the diversity re-rank picks the first page from
 MAX_POOL = 2000  # the deepest page shown
 DIVERSIFIED = 100  # the diversity re-rank (quadratic) orders this many papers at most; deeper pages follow the scores
+NARROWEST = 0.3  # the candidates' breadth for a short list (benchmarks/candidates.py: it keeps 99% of the exact top 20)
 ONBOARDING_POOL = 300  # the most-known papers the rating round is drawn from
 ONBOARDING_NOVELTY = 3.0  # how strongly the round avoids topics the reader already picked
 ONBOARDING_SPREAD = 3.0  # diversity trade-off within the round (the feed's is BLEND_DIVERSITY)
@@ -201,7 +202,8 @@ def rank_readers(
     pool_size: int = CANDIDATE_POOL,
 ) -> list[list[Pick]]:
     """The blended ranking for each reader, in named steps: their feedback folded in (batched), their candidates
-    (``engine.serving.candidates``: a few thousand papers, whatever the catalogue's size), the blend over those,
+    (``engine.serving.candidates``: a few thousand papers whatever the catalogue's size, fewer for a short list such as
+    a first page or the weekly email, all of them from 100 papers deep), the blend over those,
     the topics and papers they asked to leave out, a pool of the best, the diversity re-rank and a reason for
     each pick.
 
@@ -212,9 +214,10 @@ def rank_readers(
     if served.n_items == 0 or not feedback.user_ids:
         return [[] for _ in feedback.user_ids]
     allowed = None if columns is None else np.asarray(columns, dtype=np.int64)
+    breadth = min(1.0, max(NARROWEST, (offset + limit) / DIVERSIFIED))  # a first page or an email needs fewer candidates
     result = []
     for row, reader in enumerate(serving_readers(catalogue, feedback.weights)):
-        scored = _reader_scores(served, reader, feedback.cf_balance[row], allowed, now)
+        scored = _reader_scores(served, reader, feedback.cf_balance[row], allowed, now, breadth)
         mine = scored.blended.copy()
         if new_since is not None:
             mine[served.added[scored.columns] > new_since[row]] += np.float32(new_boost)
@@ -229,13 +232,15 @@ def rank_readers(
     return result
 
 
-def _reader_scores(served: ServedModel, reader: Reader, cf_balance: float, allowed: np.ndarray | None, now: float) -> ReaderScores:
-    """The reader's blended scores over their candidates (within ``allowed``, when given; a small ``allowed`` window
-    is scored whole)."""
+def _reader_scores(
+    served: ServedModel, reader: Reader, cf_balance: float, allowed: np.ndarray | None, now: float, breadth: float
+) -> ReaderScores:
+    """The reader's blended scores over their candidates (of ``breadth``, see ``engine.serving.candidates``; within
+    ``allowed``, when given; a small ``allowed`` window is scored whole)."""
     if allowed is not None and len(allowed) <= SCORE_ALL_BELOW:
         columns = allowed
     else:
-        columns = candidates(served.catalogue, reader, recent=served.recent)
+        columns = candidates(served.catalogue, reader, recent=served.recent, breadth=breadth)
         if allowed is not None:
             columns = np.intersect1d(columns, allowed, assume_unique=True)
     return score(

@@ -5,7 +5,9 @@ from urllib.parse import quote
 
 from django import template
 from django.urls import reverse
+from django.utils.dateformat import format as format_date
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 
@@ -41,3 +43,19 @@ def first_words(text: str, count: int) -> str:
         return " ".join(words)
     cut = " ".join(words[:count])
     return cut if cut.endswith(" …") else f"{cut} …"
+
+
+@register.filter
+def meta_line(paper) -> SafeString:
+    """The line under a card's title: authors (linked), the day it was first submitted, its primary category and its
+    arXiv link, " · " between those it has."""
+    parts = []
+    if paper.authors:
+        parts.append(format_html('<span class="authors">{}</span>', author_links(paper.authors)))
+    if paper.published:
+        parts.append(format_html('<time datetime="{}">{}</time>', paper.published.isoformat(), format_date(paper.published, "j M Y")))
+    if paper.primary_category:
+        parts.append(format_html('<span class="category">{}</span>', paper.primary_category))
+    if paper.arxiv_id:
+        parts.append(format_html('<a href="{}" rel="noopener">arXiv:{}</a>', paper.abstract_url, paper.arxiv_id))
+    return format_html('<div class="meta-line">{}</div>', mark_safe(" · ".join(parts)))
