@@ -1,7 +1,8 @@
 """Rate limits kept in the shared cache (Redis), so every web process counts against the same allowance.
 
 Counting is atomic (Redis INCR) over a sliding window: the count of the current period plus the previous
-period's count weighted by how much of it still falls within one period back. When the cache cannot be
+period's count weighted by how much of it still falls within one period back. The three commands go to Redis in one
+round trip (a pipeline on the cache's own client). When the cache cannot be
 reached, limits let requests through (and say so in the log): an outage of Redis must not stop the site.
 """
 
@@ -20,11 +21,11 @@ def rate_limit_hit(key: str, *, limit: int, period: int) -> tuple[bool, float]:
     """Count one event for ``key``; (allowed, seconds to wait when not). At most ``limit`` per ``period`` seconds."""
     now = time.time()
     window = int(now // period)
-    current = f"ratelimit:{key}:{window}"
+    current, earlier = (cache.make_and_validate_key(f"ratelimit:{key}:{w}") for w in (window, window - 1))
     try:
-        cache.add(current, 0, timeout=2 * period)
-        count = cache.incr(current)
-        previous = cache.get(f"ratelimit:{key}:{window - 1}", 0)
+        pipeline = cache._cache.get_client(current, write=True).pipeline(transaction=False)  # Django's Redis client
+        count, _, previous = pipeline.incr(current).expire(current, 2 * period).get(earlier).execute()
+        previous = int(previous or 0)  # the cache keeps integers as plain Redis integers
     except CACHE_ERRORS as exc:
         log.warning("rate limit %s not checked: the cache is unreachable (%s)", key, exc)
         return True, 0.0

@@ -31,8 +31,11 @@ class PaperSerializer(serializers.ModelSerializer):
 
     def get_link(self, paper: Paper) -> str:
         request = self.context.get("request")
-        path = paper.get_absolute_url()
-        return request.build_absolute_uri(path) if request else path
+        if request is None:
+            return paper.get_absolute_url()
+        if "site_root" not in self.context:  # the host is checked once per response, not once per paper
+            self.context["site_root"] = request.build_absolute_uri("/")[:-1]
+        return self.context["site_root"] + paper.get_absolute_url()
 
 
 class FeedbackSerializer(serializers.Serializer):
