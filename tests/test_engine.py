@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
+from recommender.engine import matrix
 from recommender.engine.artifacts import load_artifact, save_artifact
 from recommender.engine.blend import BlendParams, diversify, top_k
 from recommender.engine.collaborative import ALSParams, als_fit, fold_in, item_gram
@@ -43,7 +44,9 @@ def test_confidence_sums_positive_kinds_and_negative_evidence_wins():
     assert m[1, 2] == pytest.approx(6.0) and m[1, 3] == pytest.approx(-4.0)  # 5 stars, 1 star
 
 
-def test_confidence_matches_a_cell_by_cell_reading_of_the_rules():
+@pytest.mark.parametrize("by_cell_below", [10**9, 0], ids=["summed by cell", "summed as matrices"])
+def test_confidence_matches_a_cell_by_cell_reading_of_the_rules(by_cell_below, monkeypatch):
+    monkeypatch.setattr(matrix, "SUM_BY_CELL_BELOW", by_cell_below)
     rng = np.random.default_rng(3)
     n = 3000
     kinds = rng.choice([READ, LIKE, LIKE, DISMISS, RATE], size=n)

@@ -62,24 +62,50 @@ class Events:
         self.values = np.zeros(n, dtype=np.int64) if self.values is None else np.asarray(self.values, dtype=np.int64)
 
 
+SUM_BY_CELL_BELOW = 50_000  # events: a feed's or an email batch's readers are summed cell by cell, training's as matrices
+
+
 def confidence_matrix(events: Events, shape: tuple[int, int], weights: FeedbackWeights) -> sparse.csr_matrix:
-    """The (n_users, n_items) float32 CSR of summed positive weights, negative where any negative evidence exists."""
+    """The (n_users, n_items) float32 CSR of summed positive weights, negative where any negative evidence exists.
+
+    Two ways to the same sums, chosen by size (both checked against a cell-by-cell reading of the rules): a few
+    thousand events are grouped by cell with ``np.unique`` (0.15 against 0.45 ms for a reader's ten), millions as
+    sparse matrices, whose construction is linear where ``np.unique`` sorts (1.6-2.2 against 4.4 s for 10^7).
+    """
     w = weights.per_event(events.kinds, events.values)
     if weights.half_life_days and events.ages_days is not None:
         w = w * np.power(0.5, np.maximum(events.ages_days, 0) / weights.half_life_days).astype(np.float32)
     read = events.kinds == KIND_CODES["read"]
-    positive = sparse.csr_matrix((np.maximum(w[~read], 0), (events.users[~read], events.items[~read])), shape=shape, dtype=np.float32)
-    reads = sparse.csr_matrix((w[read], (events.users[read], events.items[read])), shape=shape, dtype=np.float32)
+    summed = _summed_by_cell if len(w) < SUM_BY_CELL_BELOW else _summed_as_matrices
+    result = summed(events.users, events.items, w, read, shape, np.float32(weights.max_reads_weight))
+    result.sort_indices()
+    return result
+
+
+def _summed_by_cell(users, items, w, read, shape, max_reads) -> sparse.csr_matrix:
+    cells, cell = np.unique(users * max(shape[1], 1) + items, return_inverse=True)
+    n = len(cells)
+    positive = np.bincount(cell, weights=np.where(read, 0.0, np.maximum(w, 0)), minlength=n)
+    reads = np.minimum(np.bincount(cell, weights=np.where(read, w, 0.0), minlength=n), max_reads)
+    negative = np.bincount(cell, weights=np.maximum(-w, 0), minlength=n)
+    value = np.where(negative > 0, -negative, positive + reads).astype(np.float32)
+    keep = value != 0
+    rows, columns = np.divmod(cells[keep], max(shape[1], 1))
+    return sparse.csr_matrix((value[keep], (rows, columns)), shape=shape, dtype=np.float32)
+
+
+def _summed_as_matrices(users, items, w, read, shape, max_reads) -> sparse.csr_matrix:
+    positive = sparse.csr_matrix((np.maximum(w[~read], 0), (users[~read], items[~read])), shape=shape, dtype=np.float32)
+    reads = sparse.csr_matrix((w[read], (users[read], items[read])), shape=shape, dtype=np.float32)
     reads.sum_duplicates()
-    np.minimum(reads.data, np.float32(weights.max_reads_weight), out=reads.data)
+    np.minimum(reads.data, max_reads, out=reads.data)
     positive = positive + reads
-    negative = sparse.csr_matrix((np.maximum(-w, 0), (events.users, events.items)), shape=shape, dtype=np.float32)
+    negative = sparse.csr_matrix((np.maximum(-w, 0), (users, items)), shape=shape, dtype=np.float32)
     negative.eliminate_zeros()
     has_negative = negative.copy()
     has_negative.data[:] = 1.0
     result = (positive - positive.multiply(has_negative) - negative).tocsr()
     result.eliminate_zeros()
-    result.sort_indices()
     return result.astype(np.float32)
 
 

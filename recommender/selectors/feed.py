@@ -103,7 +103,7 @@ def _feedback_events(
     events: list[_Event] = []
     avoided_topics: list[list[int]] = [[] for _ in user_ids]
     muted_authors: list[set[str]] = [set() for _ in user_ids]
-    for user_id, paper_id, kind, stars, created, reason, author in rows.iterator(chunk_size=20_000):
+    for user_id, paper_id, kind, stars, created, reason, author in rows:  # a page's or a batch's readers: no server-side cursor
         row = row_of[user_id]
         if reason == Interaction.Reason.AUTHOR:
             muted_authors[row].add(author)
