@@ -246,26 +246,30 @@ def readers(catalogue: Catalogue, weights: sparse.csr_matrix) -> list[Reader]:
         graph_spread = _spreads(np.asarray(graphs.multiply(graphs).sum(axis=1), dtype=np.float64).ravel() / n - graph_mean**2)
     out = []
     for row in range(weights.shape[0]):
-        start, end = weights.indptr[row], weights.indptr[row + 1]
         profile = np.zeros(profiles.shape[1], dtype=np.float32)
-        profile[profiles.indices[profiles.indptr[row] : profiles.indptr[row + 1]]] = profiles.data[
-            profiles.indptr[row] : profiles.indptr[row + 1]
-        ]
+        terms, values = _row(profiles, row)
+        profile[terms] = values
         reader = Reader(
             factors[row],
             profile,
             None,
-            int((weights.data[start:end] > 0).sum()),
+            int((_row(weights, row)[1] > 0).sum()),
             (float(cf_mean[row]), float(cf_spread[row])),
             (float(content_mean[row]), float(content_spread[row])),
             nearest=nearest[row],
         )
         if graphs is not None:
-            g_start, g_end = graphs.indptr[row], graphs.indptr[row + 1]
-            reader.graph = SparseRow(graphs.indices[g_start:g_end], graphs.data[g_start:g_end].astype(np.float64))
+            papers, values = _row(graphs, row)
+            reader.graph = SparseRow(papers, values.astype(np.float64))
             reader.graph_stats = (float(graph_mean[row]), float(graph_spread[row]))
         out.append(reader)
     return out
+
+
+def _row(matrix: sparse.csr_matrix, row: int) -> tuple[np.ndarray, np.ndarray]:
+    """The column indices and values of one row of a CSR matrix (views, no scipy row object)."""
+    start, end = matrix.indptr[row], matrix.indptr[row + 1]
+    return matrix.indices[start:end], matrix.data[start:end]
 
 
 def _profile_coefficients(model: HybridModel, weights: sparse.csr_matrix) -> sparse.csr_matrix:
