@@ -123,8 +123,7 @@ class Catalogue:
         if self.side_content is None:
             self.side_content = sparse.csr_matrix((len(self.side_factors), terms), dtype=np.float32)
         self.factor_rows = _Stacked(self.model.item_factors, self.side_factors)
-        # (n_terms, S): the sampled papers' vectors, gathered and transposed once, not per reader
-        self.sample_vectors_t = self.model.content[self.index.content_sample].T.tocsr()
+        self.sample_vectors = self.model.content[self.index.content_sample]  # (S, n_terms): gathered once, not per reader
 
     @property
     def n_base(self) -> int:
@@ -221,7 +220,8 @@ class Reader:
 def readers(catalogue: Catalogue, weights: sparse.csr_matrix) -> list[Reader]:
     """Everything :func:`score` needs for every row of ``weights`` (n_readers, n_items), computed for all the rows at
     once: the fold-in, one search of the index, the content profiles and graph rows as two sparse products, and each
-    signal's mean and spread as array operations."""
+    signal's mean and spread as array operations (but the content spread: a product of the fixed sample with each
+    reader's dense profile, which costs less than one sparse product for a batch)."""
     model, index = catalogue.model, catalogue.index
     n = max(catalogue.n_base, 1)
     weights = weights.tocsr()
@@ -235,27 +235,30 @@ def readers(catalogue: Catalogue, weights: sparse.csr_matrix) -> list[Reader]:
     cf_mean = u @ index.mean_factor
     cf_spread = _spreads(np.einsum("rf,rf->r", u @ model.gram, u) / n - cf_mean**2)
     content_mean = np.asarray(profiles @ index.content_mean.astype(np.float64)).ravel()
-    sample = (profiles @ catalogue.sample_vectors_t).toarray().astype(np.float64)  # (n_readers, S)
-    content_spread = _spreads(np.mean((sample - content_mean[:, None]) ** 2, axis=1) if sample.shape[1] else np.zeros(len(u)))
     graphs = None
     if model.uses_graph:
         graphs = _through(coefficients[:, : catalogue.n_base], lambda columns: model.graph[columns])  # (n_readers, n_base)
         graphs.eliminate_zeros()
         graphs.sort_indices()
-        graph_mean = np.asarray(graphs.sum(axis=1), dtype=np.float64).ravel() / n
-        graph_spread = _spreads(np.asarray(graphs.multiply(graphs).sum(axis=1), dtype=np.float64).ravel() / n - graph_mean**2)
+        rows = np.repeat(np.arange(graphs.shape[0]), np.diff(graphs.indptr))
+        graph_mean = np.bincount(rows, weights=graphs.data, minlength=graphs.shape[0]) / n
+        graph_spread = _spreads(
+            np.bincount(rows, weights=graphs.data.astype(np.float64) ** 2, minlength=graphs.shape[0]) / n - graph_mean**2
+        )
     out = []
     for row in range(weights.shape[0]):
         profile = np.zeros(profiles.shape[1], dtype=np.float32)
         terms, values = _row(profiles, row)
         profile[terms] = values
+        sample = np.asarray(catalogue.sample_vectors @ profile, dtype=np.float64)  # the content spread's sample of papers
+        content_spread = _spread(float(np.mean((sample - content_mean[row]) ** 2)) if len(sample) else 0.0)
         reader = Reader(
             factors[row],
             profile,
             None,
             int((_row(weights, row)[1] > 0).sum()),
             (float(cf_mean[row]), float(cf_spread[row])),
-            (float(content_mean[row]), float(content_spread[row])),
+            (float(content_mean[row]), content_spread),
             nearest=nearest[row],
         )
         if graphs is not None:
