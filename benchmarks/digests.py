@@ -35,7 +35,7 @@ def main() -> None:
     from recommender.engine.matrix import FeedbackWeights
     from recommender.engine.serving import Catalogue, serving_index
     from recommender.model_store import ServedModel
-    from recommender.selectors.feed import ReaderFeedback, rank_readers
+    from recommender.selectors.feed import SHORT_LIST_BREADTH, ReaderFeedback, rank_readers
 
     rng = np.random.default_rng(0)
     n, f = args.papers, settings.ALS_FACTORS
@@ -80,7 +80,16 @@ def main() -> None:
         )
         t0 = time.perf_counter()
         new_since = np.full(size, now - 7 * 86400)
-        picks = rank_readers(served, feedback, limit=settings.DIGEST_SIZE, now=now, new_since=new_since, new_boost=1.0, pool_size=50)
+        picks = rank_readers(
+            served,
+            feedback,
+            limit=settings.DIGEST_SIZE,
+            now=now,
+            new_since=new_since,
+            new_boost=1.0,
+            pool_size=50,
+            breadth=SHORT_LIST_BREADTH,
+        )  # as digests_compose calls it
         timed += time.perf_counter() - t0
         assert all(len(p) == settings.DIGEST_SIZE for p in picks)
     per_second = sample / timed

@@ -119,8 +119,8 @@ def test_fold_in_reads_factors_across_the_side_block(small):
 
 
 def test_a_short_list_keeps_the_exact_best_from_narrower_candidates(large):
-    """The first page and the weekly email score candidates of breadth NARROWEST: fewer papers, the same top ten."""
-    from recommender.selectors.feed import NARROWEST
+    """The weekly email scores candidates of SHORT_LIST_BREADTH: fewer papers, the same top ten."""
+    from recommender.selectors.feed import SHORT_LIST_BREADTH
 
     fit, _ = large
     model = fit.model
@@ -130,7 +130,7 @@ def test_a_short_list_keeps_the_exact_best_from_narrower_candidates(large):
     exact = top_k(model.score_parts(rows)["blended"], 10, exclude=rows)
     found, narrow, broad = [], [], []
     for row, reader in enumerate(readers(catalogue, rows)):
-        columns = candidates(catalogue, reader, breadth=NARROWEST)
+        columns = candidates(catalogue, reader, breadth=SHORT_LIST_BREADTH)
         narrow.append(len(columns))
         broad.append(len(candidates(catalogue, reader)))
         blended = score(catalogue, reader, columns).blended.copy()

@@ -64,6 +64,11 @@ def test_confidence_matches_a_cell_by_cell_reading_of_the_rules(by_cell_below, m
     assert m.nnz == np.count_nonzero(expected) and m.has_sorted_indices
 
 
+def test_an_event_outside_the_matrix_is_refused_not_moved_to_another_reader():
+    with pytest.raises(ValueError, match="outside"):
+        confidence_matrix(Events([0], [5], [LIKE]), (2, 5), FeedbackWeights())  # column 5 of reader 0 is not reader 1's column 0
+
+
 def test_time_decay_halves_a_weight_every_half_life():
     events = Events([0, 0], [0, 1], [LIKE, LIKE], ages_days=np.array([0.0, 30.0]))
     m = confidence_matrix(events, (1, 2), FeedbackWeights(half_life_days=30)).toarray()

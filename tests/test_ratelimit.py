@@ -93,3 +93,9 @@ def test_without_redis_the_site_and_the_api_still_answer(client, paper, settings
     assert client.get("/api/papers/").status_code == 200
     assert client.get("/").status_code == 200
     assert "the cache is unreachable" in caplog.text
+
+
+def test_another_cache_backend_counts_the_same_way(settings):
+    """A local cache (a developer's override) counts with three commands where Redis takes one round trip."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert [rate_limit_hit("probe", limit=2, period=60)[0] for _ in range(3)] == [True, True, False]

@@ -75,6 +75,10 @@ def confidence_matrix(events: Events, shape: tuple[int, int], weights: FeedbackW
     w = weights.per_event(events.kinds, events.values)
     if weights.half_life_days and events.ages_days is not None:
         w = w * np.power(0.5, np.maximum(events.ages_days, 0) / weights.half_life_days).astype(np.float32)
+    if len(w) and not (
+        0 <= events.users.min() and events.users.max() < shape[0] and 0 <= events.items.min() and events.items.max() < shape[1]
+    ):
+        raise ValueError(f"an event's reader or paper lies outside the {shape[0]} x {shape[1]} matrix")
     read = events.kinds == KIND_CODES["read"]
     summed = _summed_by_cell if len(w) < SUM_BY_CELL_BELOW else _summed_as_matrices
     result = summed(events.users, events.items, w, read, shape, np.float32(weights.max_reads_weight))

@@ -28,7 +28,7 @@ _VERB_ORDER = [(Kind.LIKE, "liked"), (Kind.SAVE, "saved"), (Kind.RATE, "rated hi
 CANDIDATE_POOL = 100  # the best papers the diversity re-rank picks the first page from
 MAX_POOL = 2000  # the deepest page shown
 DIVERSIFIED = 100  # the diversity re-rank (quadratic) orders this many papers at most; deeper pages follow the scores
-NARROWEST = 0.3  # the candidates' breadth for a short list (benchmarks/candidates.py: it keeps 99% of the exact top 20)
+SHORT_LIST_BREADTH = 0.3  # candidates for a list that does not page (benchmarks/candidates.py: 99% of the exact top 20)
 ONBOARDING_POOL = 300  # the most-known papers the rating round is drawn from
 ONBOARDING_NOVELTY = 3.0  # how strongly the round avoids topics the reader already picked
 ONBOARDING_SPREAD = 3.0  # diversity trade-off within the round (the feed's is BLEND_DIVERSITY)
@@ -200,21 +200,22 @@ def rank_readers(
     new_boost: float = 0.0,
     columns: np.ndarray | None = None,
     pool_size: int = CANDIDATE_POOL,
+    breadth: float = 1.0,
 ) -> list[list[Pick]]:
     """The blended ranking for each reader, in named steps: their feedback folded in (batched), their candidates
-    (``engine.serving.candidates``: a few thousand papers whatever the catalogue's size, fewer for a short list such as
-    a first page or the weekly email, all of them from 100 papers deep), the blend over those,
+    (``engine.serving.candidates``: a few thousand papers whatever the catalogue's size), the blend over those,
     the topics and papers they asked to leave out, a pool of the best, the diversity re-rank and a reason for
     each pick.
 
     ``exclude`` adds columns to leave out per reader; papers added after ``new_since[row]`` (epoch seconds) get
     ``new_boost``; ``columns`` (sorted) limits the papers to those (a window of dates, followed categories).
+    ``breadth`` (see ``engine.serving.candidates``): SHORT_LIST_BREADTH for a list that does not page (the weekly
+    email); a feed's pages keep 1, so that each page is cut from the same ranking as the pages before it.
     """
     catalogue = served.catalogue
     if served.n_items == 0 or not feedback.user_ids:
         return [[] for _ in feedback.user_ids]
     allowed = None if columns is None else np.asarray(columns, dtype=np.int64)
-    breadth = min(1.0, max(NARROWEST, (offset + limit) / DIVERSIFIED))  # a first page or an email needs fewer candidates
     result = []
     for row, reader in enumerate(serving_readers(catalogue, feedback.weights)):
         scored = _reader_scores(served, reader, feedback.cf_balance[row], allowed, now, breadth)

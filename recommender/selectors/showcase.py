@@ -11,7 +11,7 @@ from scipy import sparse
 from config.ratelimit import CACHE_ERRORS
 from recommender.model_store import store
 from recommender.models import Paper
-from recommender.selectors.feed import FeedItem, ReaderFeedback, explained_papers, rank_readers
+from recommender.selectors.feed import SHORT_LIST_BREADTH, FeedItem, ReaderFeedback, explained_papers, rank_readers
 
 EXAMPLE_CACHE_SECONDS = 600
 
@@ -43,6 +43,6 @@ def _example(served, limit: int) -> tuple[Paper | None, list[FeedItem]]:
     weights = sparse.csr_matrix(([served.weights.like], ([0], [seed])), shape=(1, served.n_items), dtype=np.float32)
     empty = np.zeros(0, dtype=np.int64)
     feedback = ReaderFeedback([0], weights, np.array([np.nan]), [np.array([seed])], [{seed: "liked"}], [empty], [empty])
-    picks = rank_readers(served, feedback, limit=limit, now=time.time())
+    picks = rank_readers(served, feedback, limit=limit, now=time.time(), breadth=SHORT_LIST_BREADTH)
     liked = Paper.objects.filter(pk=int(served.paper_pks[seed])).first()
     return liked, explained_papers(served, feedback, picks)[0]

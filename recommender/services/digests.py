@@ -30,7 +30,7 @@ from accounts.models import User
 from recommender.emails import digest_message
 from recommender.model_store import store
 from recommender.models import DigestLog
-from recommender.selectors.feed import FeedItem, explained_papers, rank_readers, readers_feedback
+from recommender.selectors.feed import SHORT_LIST_BREADTH, FeedItem, explained_papers, rank_readers, readers_feedback
 
 log = logging.getLogger(__name__)
 Status = DigestLog.Status
@@ -73,7 +73,15 @@ def digests_compose(*, users: list[User], week: date) -> list[Digest]:
     exclude = [np.array([served.column_of[pk] for pk in sent.get(uid, ()) if pk in served.column_of], dtype=np.int64) for uid in ids]
     new_since = np.array([last_sent.get(uid, now - 7 * 86400) for uid in ids], dtype=np.float64)  # papers added since come first
     picks = rank_readers(
-        served, feedback, limit=settings.DIGEST_SIZE, now=now, exclude=exclude, new_since=new_since, new_boost=NEW_PAPER_BOOST, pool_size=50
+        served,
+        feedback,
+        limit=settings.DIGEST_SIZE,
+        now=now,
+        exclude=exclude,
+        new_since=new_since,
+        new_boost=NEW_PAPER_BOOST,
+        pool_size=50,
+        breadth=SHORT_LIST_BREADTH,  # ten papers, not a feed that pages: fewer candidates keep the same best ten
     )
     return [Digest(user, items) for user, items in zip(users, explained_papers(served, feedback, picks))]
 
