@@ -252,20 +252,22 @@ def readers(catalogue: Catalogue, weights: sparse.csr_matrix) -> list[Reader]:
         profile[terms] = values
         sample = np.asarray(catalogue.sample_vectors @ profile, dtype=np.float64)  # the content spread's sample of papers
         content_spread = _spread(float(np.mean((sample - content_mean[row]) ** 2)) if len(sample) else 0.0)
-        reader = Reader(
-            factors[row],
-            profile,
-            None,
-            int((_row(weights, row)[1] > 0).sum()),
-            (float(cf_mean[row]), float(cf_spread[row])),
-            (float(content_mean[row]), content_spread),
-            nearest=nearest[row],
-        )
+        graph, graph_stats = None, (0.0, 1.0)
         if graphs is not None:
             papers, values = _row(graphs, row)
-            reader.graph = SparseRow(papers, values.astype(np.float64))
-            reader.graph_stats = (float(graph_mean[row]), float(graph_spread[row]))
-        out.append(reader)
+            graph, graph_stats = SparseRow(papers, values.astype(np.float64)), (float(graph_mean[row]), float(graph_spread[row]))
+        out.append(
+            Reader(
+                factors[row],
+                profile,
+                graph,
+                int((_row(weights, row)[1] > 0).sum()),
+                (float(cf_mean[row]), float(cf_spread[row])),
+                (float(content_mean[row]), content_spread),
+                graph_stats,
+                nearest[row],
+            )
+        )
     return out
 
 
