@@ -1,14 +1,16 @@
 """The JSON API (Django REST framework): papers, search, the reader's feed, and feedback (record and undo)."""
 
 import logging
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import generics, permissions, serializers, status, viewsets
+from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
@@ -16,7 +18,9 @@ from rest_framework.views import APIView, exception_handler
 from recommender.model_store import store
 from recommender.models import Interaction, Paper
 from recommender.selectors.feed import feed_for_user, paper_neighbours
-from recommender.selectors.papers import MAX_QUERY_LENGTH, feedback_state, papers_newest, papers_search
+from recommender.selectors.fts import MAX_QUERY_LENGTH
+from recommender.selectors.papers import BadCursor, feedback_state, papers_count, papers_newest, papers_newest_page
+from recommender.selectors.search import MAX_PAGES, papers_search, search_filters
 from recommender.services.feedback import TOGGLE_KINDS, feedback_set, parse_stars, rating_set, read_record
 
 
@@ -36,6 +40,59 @@ class PaperSerializer(serializers.ModelSerializer):
         if "site_root" not in self.context:  # the host is checked once per response, not once per paper
             self.context["site_root"] = request.build_absolute_uri("/")[:-1]
         return self.context["site_root"] + paper.get_absolute_url()
+
+
+class CataloguePagination(BasePagination):
+    """The catalogue, newest first, a page at a time by keys (``?older=`` from ``next``, ``?newer=`` from ``previous``):
+    each page is a range of an index, however deep (``selectors.papers.papers_newest_page``). ``count`` is PostgreSQL's
+    estimate for a large catalogue (``count_exact`` says which)."""
+
+    def paginate_queryset(self, queryset, request: Request, view=None) -> list[Paper]:
+        older, newer = request.query_params.get("older", "")[:64], request.query_params.get("newer", "")[:64]
+        try:
+            self.page = papers_newest_page(size=settings.REST_FRAMEWORK["PAGE_SIZE"], older_than=older, newer_than=newer)
+        except BadCursor as exc:
+            raise ValidationError({"older" if older else "newer": str(exc)}) from None
+        self.base = request.build_absolute_uri(request.path)
+        return self.page.papers
+
+    def get_paginated_response(self, data) -> Response:
+        count = papers_count()
+        return Response(
+            {
+                "count": count.value,
+                "count_exact": count.exact,
+                "next": f"{self.base}?{urlencode({'older': self.page.older})}" if self.page.older else None,
+                "previous": f"{self.base}?{urlencode({'newer': self.page.newer})}" if self.page.newer else None,
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        link = {"type": "string", "format": "uri", "nullable": True}
+        return {
+            "type": "object",
+            "required": ["count", "count_exact", "next", "previous", "results"],
+            "properties": {
+                "count": {"type": "integer", "description": "Papers in the catalogue (an estimate for a large one)."},
+                "count_exact": {"type": "boolean"},
+                "next": link,
+                "previous": link,
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        return [
+            {"name": "older", "in": "query", "required": False, "schema": {"type": "string"}, "description": "The key in a `next` link."},
+            {
+                "name": "newer",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "The key in a `previous` link.",
+            },
+        ]
 
 
 class FeedbackSerializer(serializers.Serializer):
@@ -75,6 +132,7 @@ class PaperViewSet(viewsets.ReadOnlyModelViewSet):
     """Papers, newest first. ``GET /api/papers/`` and ``GET /api/papers/<id>/``, their neighbours, and feedback on them."""
 
     serializer_class = PaperSerializer
+    pagination_class = CataloguePagination
     lookup_field = "external_id"
     lookup_url_kwarg = "id"
     lookup_value_regex = r"\S+?"
@@ -133,22 +191,59 @@ class PaperViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class SearchView(generics.ListAPIView):
-    """``GET /api/search/?q=words``: papers whose title or abstract holds every word, title matches first."""
+class SearchHitSerializer(PaperSerializer):
+    snippet = serializers.SerializerMethodField(help_text="The abstract around the matched words, each in <mark> (escaped HTML).")
 
-    serializer_class = PaperSerializer
+    class Meta(PaperSerializer.Meta):
+        fields = [*PaperSerializer.Meta.fields, "snippet"]
+
+    def get_snippet(self, paper: Paper) -> str:
+        return str(self.context["snippets"].get(paper.pk, ""))
+
+
+class SearchPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Matching papers, counted up to 1,001.")
+    count_capped = serializers.BooleanField(help_text="True when more than 1,000 papers match.")
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = SearchHitSerializer(many=True)
+
+
+class SearchView(APIView):
+    """``GET /api/search/?q=words``: papers matching the words (title, authors, abstract; "phrases", ``or``, ``-word``),
+    most relevant first; for a signed-in reader the first page is nudged by their taste."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("q", str, required=True, description=f"Words to find, at most {MAX_QUERY_LENGTH} characters.")]
+        parameters=[
+            OpenApiParameter("q", str, required=True, description=f"Words to find, at most {MAX_QUERY_LENGTH} characters."),
+            OpenApiParameter("category", str, description="Only papers in this arXiv category (e.g. cs.LG)."),
+            OpenApiParameter("year", int, description="Only papers published this year."),
+            OpenApiParameter("page", int, description=f"1 to {MAX_PAGES}."),
+        ],
+        responses=SearchPageSerializer,
     )
-    def get(self, request: Request, *args, **kwargs) -> Response:
-        return super().get(request, *args, **kwargs)
-
-    def get_queryset(self):
-        query = self.request.query_params.get("q", "").strip()
+    def get(self, request: Request) -> Response:
+        query = request.query_params.get("q", "").strip()
         if not query or len(query) > MAX_QUERY_LENGTH:
             raise ValidationError({"q": f"give 1 to {MAX_QUERY_LENGTH} characters to search for"})
-        return papers_search(query=query)
+        try:
+            filters = search_filters(request.query_params)
+        except DjangoValidationError as exc:
+            raise ValidationError({"filters": exc.messages}) from None
+        number = _bounded_int(request, "page", 1, 1, MAX_PAGES)
+        results = papers_search(query=query, filters=filters, page=number, user=request.user)
+        base = request.build_absolute_uri(request.path)
+        params = {name: request.query_params[name] for name in ("q", "category", "year") if request.query_params.get(name)}
+        context = {"request": request, "snippets": {hit.paper.pk: hit.snippet for hit in results.hits}}
+        return Response(
+            {
+                "count": results.count,
+                "count_capped": results.count_capped,
+                "next": f"{base}?{urlencode({**params, 'page': number + 1})}" if results.has_next else None,
+                "previous": f"{base}?{urlencode({**params, 'page': number - 1})}" if number > 1 else None,
+                "results": SearchHitSerializer(results.papers, many=True, context=context).data,
+            }
+        )
 
 
 def _bounded_int(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -1,8 +1,11 @@
 """Papers and what readers told us about them."""
 
+from datetime import date
+
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from recommender.routes import paper_route
@@ -13,6 +16,9 @@ class PaperSource(models.TextChoices):
     IMPORT = "import", "imported"
     ARXIV = "arxiv", "arXiv"
     TRENDING = "trending", "daily trending list"
+
+
+UNDATED = date(1, 1, 1)  # the listing day of papers without a publication date: after every dated one
 
 
 class Paper(models.Model):
@@ -39,10 +45,19 @@ class Paper(models.Model):
     trending_on = models.DateField(null=True, blank=True, help_text="The day it was on the daily trending list.")
     withdrawn_at = models.DateTimeField(null=True, blank=True, help_text="When its source deleted it; it is no longer recommended.")
     added_at = models.DateTimeField(default=timezone.now, db_index=True)
+    listed_on = models.GeneratedField(
+        expression=Coalesce("published", Value(UNDATED)),
+        output_field=models.DateField(),
+        db_persist=True,
+        help_text="The day the catalogue lists it under: its publication date (undated papers after all dated ones).",
+    )
 
     class Meta:
         indexes = [
-            models.Index(fields=["-published", "-added_at"], name="paper_newest_first"),
+            # The catalogue's order (newest first), walked by keyset: lists never sort or count the table.
+            models.Index(
+                F("listed_on").desc(), F("added_at").desc(), F("id").desc(), name="paper_listed_newest", condition=Q(withdrawn_at=None)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -139,6 +154,7 @@ class Interaction(models.Model):
         indexes = [
             models.Index(fields=["user", "-created"], name="interaction_by_user"),
             models.Index(fields=["paper", "kind", "-created"], name="interaction_by_paper"),
+            models.Index(fields=["-created"], name="interaction_newest"),  # the recent window trending is counted over
         ]
 
     def __str__(self) -> str:
@@ -284,3 +300,20 @@ class IntakeRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_source_display()} {self.started_at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+class TrendingPaper(models.Model):
+    """A paper on the trending list: its recent feedback counted over the last TRENDING_DAYS, kept by
+    ``trending_refresh`` (every few minutes) so that the page reads a few rows by index instead of counting feedback."""
+
+    paper = models.OneToOneField(Paper, on_delete=models.CASCADE, primary_key=True, related_name="trend")
+    strong = models.PositiveIntegerField(help_text="Likes, saves and ratings of 4-5 stars in the window.")
+    reads = models.PositiveIntegerField(help_text="Reads in the window.")
+    score = models.PositiveIntegerField(help_text="3 per strong signal, 1 per read.")
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["-score", "-paper"], name="trending_by_score")]
+
+    def __str__(self) -> str:
+        return f"{self.paper_id}: {self.score}"

@@ -17,8 +17,10 @@ from accounts.forms import CategoriesForm
 from accounts.services import user_follow_categories
 from recommender.models import Paper
 from recommender.selectors.feed import onboarding_round
-from recommender.selectors.papers import MAX_QUERY_LENGTH, library_for_user, papers_search
+from recommender.selectors.fts import MAX_QUERY_LENGTH
+from recommender.selectors.papers import library_for_user
 from recommender.selectors.references import MAX_TITLE_LOOKUPS, ReferencesTooLong
+from recommender.selectors.search import papers_search
 from recommender.services.feedback import likes_add, parse_stars, ratings_set
 from recommender.services.onboarding import pasted_references_like
 
@@ -28,7 +30,7 @@ from recommender.services.onboarding import pasted_references_like
 def welcome(request: HttpRequest) -> HttpResponse:
     """Onboarding, step 1: seed the feed by searching and picking papers, or by pasting ids, titles or BibTeX."""
     query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
-    context = {"query": query, "results": papers_search(query=query)[:10] if query else [], "max_titles": MAX_TITLE_LOOKUPS}
+    context = {"query": query, "results": papers_search(query=query, per_page=10).papers if query else [], "max_titles": MAX_TITLE_LOOKUPS}
     status = 200
     if request.method == "POST" and "pick" in request.POST:
         paper = get_object_or_404(Paper, external_id=request.POST["pick"])

@@ -17,17 +17,18 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.services import user_set_balance
 from recommender.models import Paper
 from recommender.selectors.feed import feed_page_for_user, paper_neighbours
+from recommender.selectors.fts import MAX_QUERY_LENGTH
 from recommender.selectors.papers import (
-    MAX_QUERY_LENGTH,
+    BadCursor,
     feedback_state,
     library_for_user,
     papers_by_author,
-    papers_listed,
-    papers_newest,
-    papers_search,
+    papers_count,
+    papers_newest_page,
     papers_trending,
 )
 from recommender.selectors.portability import library_bibtex, my_data
+from recommender.selectors.search import papers_search, search_filters
 from recommender.selectors.showcase import example_feed
 from recommender.services.feedback import TOGGLE_KINDS, feedback_set, parse_stars, rating_set, read_record, via_checked
 
@@ -51,7 +52,7 @@ def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return feed(request)
     liked, items = example_feed(limit=3)
-    context = {"example_liked": liked, "example_items": items, "newest": papers_newest()[:8], "count": papers_listed().count()}
+    context = {"example_liked": liked, "example_items": items, "newest": papers_newest_page(size=8).papers, "count": papers_count()}
     return render(request, "recommender/home_visitor.html", context)
 
 
@@ -88,7 +89,14 @@ def _positive_int(raw: str | None, *, default: int) -> int:
 
 @require_safe
 def catalogue(request: HttpRequest) -> HttpResponse:
-    return render(request, "recommender/catalogue.html", {"page": _page(request, papers_newest())})
+    """The catalogue, newest first, a page at a time by keys (``?older=`` / ``?newer=``, from the page's own links)."""
+    try:
+        page = papers_newest_page(
+            size=settings.FEED_PAGE_SIZE, older_than=request.GET.get("older", "")[:64], newer_than=request.GET.get("newer", "")[:64]
+        )
+    except BadCursor as exc:
+        return render(request, "error.html", {"title": "No such page", "message": str(exc)}, status=400)
+    return render(request, "recommender/catalogue.html", {"page": page, "count": papers_count()})
 
 
 @require_safe
@@ -99,19 +107,34 @@ def author_papers(request: HttpRequest, name: str) -> HttpResponse:
 
 @require_safe
 def trending(request: HttpRequest) -> HttpResponse:
-    papers = papers_trending(days=settings.TRENDING_DAYS, limit=settings.FEED_PAGE_SIZE)
+    papers = papers_trending(limit=settings.FEED_PAGE_SIZE)
     return render(request, "recommender/trending.html", {"papers": papers, "days": settings.TRENDING_DAYS})
 
 
 @require_safe
 def search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
+    context = {"query": query[:MAX_QUERY_LENGTH], "category": request.GET.get("category", "")[:40], "year": request.GET.get("year", "")[:4]}
     if len(query) > MAX_QUERY_LENGTH:
-        message = f"A search can be at most {MAX_QUERY_LENGTH} characters long."
-        return render(request, "recommender/search.html", {"query": query[:MAX_QUERY_LENGTH], "error": message}, status=400)
-    page = _page(request, papers_search(query=query)) if query else None
-    hint = "Type a word or two from a title or an abstract." if "q" in request.GET and not query else ""
-    return render(request, "recommender/search.html", {"query": query, "page": page, "hint": hint})
+        context["error"] = f"A search can be at most {MAX_QUERY_LENGTH} characters long."
+        return render(request, "recommender/search.html", context, status=400)
+    try:
+        filters = search_filters(request.GET)
+    except ValidationError as exc:
+        return render(request, "recommender/search.html", {**context, "error": " ".join(exc.messages)}, status=400)
+    if query:
+        results = papers_search(query=query, filters=filters, page=_positive_int(request.GET.get("page"), default=1), user=request.user)
+        context["results"] = results
+        context["newer_url"] = _search_url(request, results.number - 1) if results.number > 1 else ""
+        context["older_url"] = _search_url(request, results.number + 1) if results.has_next else ""
+    elif "q" in request.GET:
+        context["hint"] = "Type a word or two from a title, an abstract or an author’s name."
+    return render(request, "recommender/search.html", context)
+
+
+def _search_url(request: HttpRequest, page: int) -> str:
+    params = {name: request.GET[name] for name in ("q", "category", "year") if request.GET.get(name)}
+    return f"{reverse('search')}?{urlencode({**params, 'page': page})}"
 
 
 @require_safe

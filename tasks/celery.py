@@ -12,6 +12,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["tasks"], related_name="training")
 app.autodiscover_tasks(["tasks"], related_name="digests")
 app.autodiscover_tasks(["tasks"], related_name="intake")
+app.autodiscover_tasks(["tasks"], related_name="catalogue")
 
 
 def cron(expression: str) -> crontab:
@@ -31,4 +32,5 @@ def schedule_periodic_jobs(sender: Celery, **kwargs) -> None:
         "requeue-stalled-digests": {"task": "tasks.digests.requeue_stalled", "schedule": 600.0},
         "daily-arxiv-harvest": {"task": "tasks.intake.harvest_arxiv", "schedule": cron(settings.INTAKE_ARXIV_CRON)},
         "daily-trending-list": {"task": "tasks.intake.fetch_trending", "schedule": cron(settings.INTAKE_TRENDING_CRON)},
+        "refresh-trending": {"task": "tasks.catalogue.refresh_trending", "schedule": float(settings.TRENDING_REFRESH_SECONDS)},
     }

@@ -7,15 +7,18 @@ from tests.factories import PaperFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_paper_list_is_paginated_in_the_standard_shape(client, settings):
+def test_paper_list_pages_by_keys(client, settings):
     for _ in range(25):
         PaperFactory()
     body = client.get("/api/papers/").json()
-    assert set(body) == {"count", "next", "previous", "results"}
-    assert body["count"] == 25 and len(body["results"]) == 20
-    assert body["previous"] is None and body["next"].endswith("/api/papers/?page=2")
+    assert set(body) == {"count", "count_exact", "next", "previous", "results"}
+    assert body["count"] == 25 and body["count_exact"] is True and len(body["results"]) == 20
+    assert body["previous"] is None and "/api/papers/?older=" in body["next"]
     second = client.get(body["next"]).json()
     assert len(second["results"]) == 5 and second["next"] is None
+    assert {p["id"] for p in second["results"]}.isdisjoint(p["id"] for p in body["results"])
+    back = client.get(second["previous"]).json()
+    assert [p["id"] for p in back["results"]] == [p["id"] for p in body["results"]] and back["previous"] is None
 
 
 def test_paper_detail_by_external_id(client, paper):
@@ -27,11 +30,11 @@ def test_paper_detail_by_external_id(client, paper):
     assert body["link"] == "http://testserver/papers/2407.12753/"
 
 
-def test_unknown_paper_and_bad_page_are_json_404s(client, paper):
+def test_unknown_paper_is_a_json_404_and_a_bad_page_key_a_400(client, paper):
     response = client.get("/api/papers/nope/")
     assert response.status_code == 404 and "detail" in response.json()
-    response = client.get("/api/papers/", {"page": 99})
-    assert response.status_code == 404 and "detail" in response.json()
+    response = client.get("/api/papers/", {"older": "not-a-key"})
+    assert response.status_code == 400 and "not one of ours" in response.json()["older"]
 
 
 def test_the_api_is_read_only(alice_client, paper):

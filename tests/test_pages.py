@@ -1,5 +1,6 @@
 """Catalogue, trending, search and library pages."""
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -7,6 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from recommender.models import Interaction
+from recommender.services.feedback import feedback_set, rating_set
+from recommender.services.trending import trending_refresh
 from tests.factories import InteractionFactory, PaperFactory, UserFactory
 
 Kind = Interaction.Kind
@@ -14,7 +17,15 @@ pytestmark = pytest.mark.django_db
 
 
 def titles(response):
-    return [p.title for p in (response.context["page"] if "page" in response.context else response.context["papers"])]
+    if "results" in response.context:
+        return [hit.paper.title for hit in response.context["results"].hits]
+    page = response.context["page"] if "page" in response.context else response.context["papers"]
+    return [p.title for p in getattr(page, "papers", page)]
+
+
+def link(response, rel: str) -> str:
+    href = re.search(rf'href="([^"]*)"[^>]*>{rel}', response.text).group(1).replace("&amp;", "&")
+    return response.request["PATH_INFO"] + href if href.startswith("?") else href
 
 
 def test_catalogue_is_newest_first_and_paginated(client, settings):
@@ -25,9 +36,29 @@ def test_catalogue_is_newest_first_and_paginated(client, settings):
     PaperFactory(title="Undated, added today", published=None, added_at=now)
     first = client.get(reverse("catalogue"))
     assert titles(first) == ["New, dated", "Old, dated"]
-    assert "Page 1 of 2" in first.text
-    assert titles(client.get(reverse("catalogue"), {"page": 2})) == ["Undated, added today"]
+    assert "3 papers, newest first" in first.text and "Newer" not in first.text
+    second = client.get(link(first, "Older"))
+    assert titles(second) == ["Undated, added today"] and "Older" not in second.text
+    assert titles(client.get(link(second, "← Newer"))) == ["New, dated", "Old, dated"]
     assert client.get(reverse("home")).status_code == 200
+
+
+def test_catalogue_pages_by_keys_that_survive_new_papers_and_refuse_forged_ones(client, settings):
+    settings.FEED_PAGE_SIZE = 2
+    day = date(2024, 3, 1)
+    now = timezone.now()
+    for n in range(5):  # one day, so the key's later parts (when added, then the id) order them
+        PaperFactory(title=f"Paper {n}", published=day, added_at=now - timedelta(minutes=n))
+    first = client.get(reverse("catalogue"))
+    assert titles(first) == ["Paper 0", "Paper 1"]
+    PaperFactory(title="Arrived meanwhile", published=date(2024, 3, 2))  # newer than everything: page 2 stays as it was
+    second = client.get(link(first, "Older"))
+    assert titles(second) == ["Paper 2", "Paper 3"]
+    assert titles(client.get(link(second, "Older"))) == ["Paper 4"]
+    assert titles(client.get(link(second, "← Newer"))) == ["Paper 0", "Paper 1"]
+    for forged in ("1", "20240301.x.1", "99999999.1.1", "20241301.5.5", "' OR 1=1 --"):
+        response = client.get(reverse("catalogue"), {"older": forged})
+        assert response.status_code == 400 and "not one of ours" in response.text, forged
 
 
 def test_trending_counts_recent_likes_and_reads(client):
@@ -38,9 +69,34 @@ def test_trending_counts_recent_likes_and_reads(client):
     InteractionFactory(user=UserFactory(username="alice"), paper=warm, kind=Kind.READ)
     for name in ("dana", "erin", "frank", "grace"):
         InteractionFactory(user=UserFactory(username=name), paper=stale, kind=Kind.LIKE, created=long_ago)
+    assert client.get(reverse("trending")).context["papers"] == []  # not counted yet
+    trending_refresh()
     response = client.get(reverse("trending"))
     assert titles(response) == ["Hot", "Warm"]
     assert "3 likes, saves or good ratings" in response.text
+
+
+def test_trending_is_counted_again_as_feedback_changes(client, alice, bob):
+    first, second = PaperFactory(title="First"), PaperFactory(title="Second")
+    feedback_set(user=alice, paper=first, kind=Kind.LIKE, on=True)
+    trending_refresh()
+    assert titles(client.get(reverse("trending"))) == ["First"]
+    feedback_set(user=alice, paper=first, kind=Kind.LIKE, on=False)  # changed her mind
+    for reader in (alice, bob):
+        rating_set(user=reader, paper=second, stars=5)
+    trending_refresh()
+    assert titles(client.get(reverse("trending"))) == ["Second"]
+    second.withdrawn_at = timezone.now()
+    second.save()
+    assert titles(client.get(reverse("trending"))) == []  # a withdrawn paper leaves the list at once
+
+
+def test_the_trending_page_reads_the_list_not_the_feedback(client, django_assert_max_num_queries):
+    for n in range(30):
+        InteractionFactory(user=UserFactory(), paper=PaperFactory(title=f"P{n}"), kind=Kind.LIKE)
+    trending_refresh()
+    with django_assert_max_num_queries(4):  # session-free visitor: the list and its papers in one query
+        assert len(titles(client.get(reverse("trending")))) == 20
 
 
 def test_search_matches_every_word_in_title_or_abstract_title_first(client):
@@ -96,7 +152,7 @@ def test_a_visitor_is_told_what_paperfeed_does_and_shown_a_real_feed(client, com
 
 def test_a_search_of_only_spaces_says_what_to_type(client, db):
     page = client.get("/search/?q=%20%20%20").content.decode()
-    assert "Type a word or two from a title or an abstract." in page
+    assert "Type a word or two from a title, an abstract or an author’s name." in page
 
 
 def test_durations_read_as_words():

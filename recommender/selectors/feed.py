@@ -355,6 +355,24 @@ def feed_for_user(*, user: User, limit: int = 20, offset: int = 0, within_days: 
     return feed_page_for_user(user=user, limit=limit, offset=offset, within_days=within_days).items
 
 
+def taste_scores(*, user: User, paper_pks: list[int]) -> dict[int, float]:
+    """What the reader's model thinks of each of ``paper_pks`` (their standardised blended score, as the feed ranks by),
+    for papers the served model has; {} when no model is served or the reader has told us nothing yet."""
+    served = store.current()
+    if served is None:
+        return {}
+    feedback = readers_feedback(served, [user.pk], time.time(), feed_settings={user.pk: (user.taste_since, user.cf_balance)})
+    reader = serving_readers(served.catalogue, feedback.weights)[0]
+    if reader.wanted == 0:
+        return {}
+    by_column = {column: pk for pk in paper_pks if (column := served.column_of.get(pk)) is not None}
+    if not by_column:
+        return {}
+    columns = np.array(sorted(by_column), dtype=np.int64)
+    scored = score(served.catalogue, reader, columns, cf_balance=feedback.cf_balance[0])
+    return {by_column[int(column)]: float(value) for column, value in zip(columns, scored.blended)}
+
+
 def _reasons(
     served: ServedModel, feedback: ReaderFeedback, scored: ReaderScores, row: int, columns: np.ndarray, positions: np.ndarray
 ) -> list[tuple[str, int | None]]:

@@ -1,17 +1,23 @@
 """Reading the catalogue: newest, trending, search, a reader's library and feedback state."""
 
+import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime
+from datetime import timezone as dt_timezone
 
+from django.core.cache import cache
 from django.db import connection
-from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
-from django.utils import timezone
+from django.db.models import Q, QuerySet
 
 from accounts.models import User
-from recommender.models import Interaction, Paper
+from config.ratelimit import CACHE_ERRORS
+from recommender.models import Interaction, Paper, TrendingPaper
+from recommender.selectors.fts import fts5_expression
 
 Kind = Interaction.Kind
-MAX_QUERY_LENGTH = 200
+NEWEST_ORDER = ("-listed_on", "-added_at", "-id")  # the index paper_listed_newest, walked as it is stored
+EXACT_COUNT_BELOW = 10_000  # PostgreSQL's estimate of the table's rows is used from this size on
+COUNT_CACHE_SECONDS = 300  # SQLite has no estimate: its count is kept this long
 
 
 def papers_listed() -> QuerySet[Paper]:
@@ -20,61 +26,130 @@ def papers_listed() -> QuerySet[Paper]:
 
 
 def papers_newest() -> QuerySet[Paper]:
-    """The catalogue, newest first: by publication date where known, then by when we added it."""
-    return papers_listed().order_by(F("published").desc(nulls_last=True), "-added_at", "-id")
+    """The catalogue, newest first: by publication date where known (undated papers after), then by when we added it."""
+    return papers_listed().order_by(*NEWEST_ORDER)
+
+
+@dataclass(frozen=True)
+class CataloguePage:
+    """A page of the catalogue, newest first, and the keys of the pages beside it (None at either end)."""
+
+    papers: list[Paper]
+    older: str | None
+    newer: str | None
+
+
+class BadCursor(ValueError):
+    """A page key that is not one this site made."""
+
+
+_CURSOR = re.compile(r"(\d{8})\.(\d{1,18})\.(\d{1,18})")
+
+
+def paper_cursor(paper: Paper) -> str:
+    """The catalogue's key of ``paper``: its listing day, when it was added (microseconds) and its id."""
+    added = round(paper.added_at.timestamp() * 1_000_000)
+    return f"{paper.listed_on.isoformat().replace('-', '')}.{added}.{paper.pk}"
+
+
+def _parse_cursor(cursor: str) -> tuple[date, datetime, int]:
+    found = _CURSOR.fullmatch(cursor)
+    if not found:
+        raise BadCursor("That page link is not one of ours: start again from the newest papers.")
+    day, added, pk = found.groups()
+    try:
+        return datetime.strptime(day, "%Y%m%d").date(), datetime.fromtimestamp(int(added) / 1_000_000, tz=dt_timezone.utc), int(pk)
+    except (ValueError, OverflowError, OSError):
+        raise BadCursor("That page link is not one of ours: start again from the newest papers.") from None
+
+
+def papers_newest_page(*, size: int, older_than: str = "", newer_than: str = "") -> CataloguePage:
+    """``size`` papers of the catalogue, newest first: the first page, the page after the paper keyed ``older_than``, or
+    the page before ``newer_than`` (keys from ``paper_cursor``). Each page is a range of the index ``paper_listed_newest``
+    (the leading day bounds the scan, the rest of the key filters within a day), so page 1 and page 50,000 cost the
+    same. Raises ``BadCursor`` for a key we did not make."""
+    papers = papers_listed()
+    if newer_than:
+        day, added, pk = _parse_cursor(newer_than)
+        after = Q(listed_on__gt=day) | Q(listed_on=day, added_at__gt=added) | Q(listed_on=day, added_at=added, id__gt=pk)
+        rows = list(papers.filter(Q(listed_on__gte=day) & after).order_by("listed_on", "added_at", "id")[: size + 1])
+        more_newer = len(rows) > size
+        rows = rows[:size][::-1]
+        return CataloguePage(rows, paper_cursor(rows[-1]) if rows else older_than or None, paper_cursor(rows[0]) if more_newer else None)
+    if older_than:
+        day, added, pk = _parse_cursor(older_than)
+        before = Q(listed_on__lt=day) | Q(listed_on=day, added_at__lt=added) | Q(listed_on=day, added_at=added, id__lt=pk)
+        papers = papers.filter(Q(listed_on__lte=day) & before)
+    rows = list(papers.order_by(*NEWEST_ORDER)[: size + 1])
+    older = paper_cursor(rows[size - 1]) if len(rows) > size else None
+    rows = rows[:size]
+    return CataloguePage(rows, older, paper_cursor(rows[0]) if older_than and rows else None)
+
+
+@dataclass(frozen=True)
+class Count:
+    value: int
+    exact: bool
+
+
+def papers_count() -> Count:
+    """How many papers the catalogue has, without counting a large table in a request: PostgreSQL's own estimate
+    (``pg_class.reltuples``, kept by autovacuum) from EXACT_COUNT_BELOW rows on; on SQLite a count kept in the cache."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'recommender_paper'::regclass")
+            estimate = cursor.fetchone()[0]
+        if estimate >= EXACT_COUNT_BELOW:
+            return Count(int(estimate), exact=False)
+        return Count(papers_listed().count(), exact=True)
+    try:
+        known = cache.get("catalogue-count")
+    except CACHE_ERRORS:
+        known = None
+    if known is None:
+        known = papers_listed().count()
+        try:
+            cache.set("catalogue-count", known, COUNT_CACHE_SECONDS)
+        except CACHE_ERRORS:
+            pass
+    return Count(known, exact=known < EXACT_COUNT_BELOW)
 
 
 def papers_by_any_author(*, names: set[str]) -> QuerySet[Paper]:
     """Papers with any of ``names`` among their authors: exactly on PostgreSQL (JSON containment, by the GIN index on
-    authors), a superset elsewhere (a text search; callers check ``authors``)."""
-    lookup = "authors__contains" if connection.vendor == "postgresql" else "authors__icontains"
-    found = Q()
-    for name in names:
-        found |= Q(**{lookup: [name] if connection.vendor == "postgresql" else name})
-    return Paper.objects.filter(found) if names else Paper.objects.none()
+    authors), a superset on SQLite (the names' words in the full-text index's authors column; callers check
+    ``authors``)."""
+    if not names:
+        return Paper.objects.none()
+    if connection.vendor == "postgresql":
+        found = Q()
+        for name in names:
+            found |= Q(authors__contains=[name])
+        return Paper.objects.filter(found)
+    terms = [term for term in (fts5_expression(f'"{name}"') for name in names) if term]
+    if not terms:
+        return Paper.objects.none()
+    expression = "{authors} : (" + " OR ".join(terms) + ")"
+    in_index = "recommender_paper.id IN (SELECT rowid FROM paper_fts WHERE paper_fts MATCH %s)"
+    return Paper.objects.extra(where=[in_index], params=[expression])
 
 
 def papers_by_author(*, name: str) -> list[Paper]:
     """The catalogue's papers with ``name`` among their authors (exactly), newest first."""
-    papers = (
-        papers_by_any_author(names={name})
-        .filter(withdrawn_at__isnull=True)
-        .order_by(F("published").desc(nulls_last=True), "-added_at", "-id")
-    )
+    papers = papers_by_any_author(names={name}).filter(withdrawn_at__isnull=True).order_by(*NEWEST_ORDER)
     return [paper for paper in papers if name in paper.authors]
 
 
-def papers_trending(*, days: int, limit: int = 20) -> list[Paper]:
-    """Papers most liked, saved, well rated and read in the last ``days``; each carries ``.trend_score``.
-
-    A like, save or rating of 4-5 stars counts 3, a read counts 1.
-    """
-    since = timezone.now() - timedelta(days=days)
-    recent = Q(interactions__created__gte=since)
-    strong = Q(interactions__kind__in=[Kind.LIKE, Kind.SAVE]) | Q(interactions__kind=Kind.RATE, interactions__value__gte=4)
-    return list(
-        Paper.objects.annotate(
-            strong=Count("interactions", filter=recent & strong),
-            reads=Count("interactions", filter=recent & Q(interactions__kind=Kind.READ)),
-        )
-        .annotate(trend_score=F("strong") * 3 + F("reads"))
-        .filter(trend_score__gt=0)
-        .order_by("-trend_score", "-added_at", "-id")[:limit]
-    )
-
-
-def papers_search(*, query: str) -> QuerySet[Paper]:
-    """Papers whose title or abstract contains every word of ``query``; title matches first."""
-    words = query.split()[:20]
-    papers = papers_listed()
-    for word in words:
-        papers = papers.filter(Q(title__icontains=word) | Q(abstract__icontains=word))
-    in_title = Q()
-    for word in words:
-        in_title &= Q(title__icontains=word)
-    return papers.annotate(title_match=Case(When(in_title, then=Value(1)), default=Value(0), output_field=IntegerField())).order_by(
-        "-title_match", F("published").desc(nulls_last=True), "-added_at", "-id"
-    )
+def papers_trending(*, limit: int = 20) -> list[Paper]:
+    """The trending list as ``services.trending.trending_refresh`` last counted it (the best ``limit``, read by index);
+    each paper carries ``.trend_score``, ``.strong`` and ``.reads``, and ``.trend_refreshed_at``."""
+    rows = TrendingPaper.objects.filter(paper__withdrawn_at__isnull=True).select_related("paper").order_by("-score", "-paper")[:limit]
+    papers = []
+    for row in rows:
+        paper = row.paper
+        paper.trend_score, paper.strong, paper.reads, paper.trend_refreshed_at = row.score, row.strong, row.reads, row.refreshed_at
+        papers.append(paper)
+    return papers
 
 
 @dataclass(frozen=True)

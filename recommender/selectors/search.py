@@ -1,0 +1,227 @@
+"""Full-text search of the catalogue by an index, ranked by relevance; on the first page, lightly by the reader's taste.
+
+PostgreSQL reads the stored ``search_vector`` column through its GIN index (``websearch_to_tsquery``, ranked by
+``ts_rank_cd``); SQLite reads the FTS5 table ``paper_fts`` (ranked by BM25). Both are kept current by the database
+(migration 0013). Titles weigh most, then authors, then abstracts; papers whose title holds the whole query come
+first. A query is read as a search box reads it: words (all must match, stemmed), "quoted phrases", ``or`` between
+alternatives and ``-word`` to leave a word out; nothing a reader types is an error.
+
+No request counts or ranks the whole table: the count stops at ``COUNT_LIMIT`` ("more than 1,000"), pages stop at
+``MAX_PAGES``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from accounts.models import User
+from recommender.models import Paper
+from recommender.selectors.feed import taste_scores
+from recommender.selectors.fts import MAX_QUERY_LENGTH, fts5_expression
+
+COUNT_LIMIT = 1000  # matches counted at most; past it the page says "more than 1,000"
+MAX_PAGES = 50  # the deepest results page
+PERSONAL_WEIGHT = 0.15  # how far the reader's taste moves a first-page hit (relevance within its tier is 0 to 1)
+_MARK_OPEN, _MARK_CLOSE = "\x02", "\x03"  # where the database marks a match in a snippet (stripped from text first)
+SNIPPET_WORDS = 24
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """What the results are limited to: an arXiv category (primary or cross-listed) and a year of publication."""
+
+    category: str = ""
+    year: int | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    paper: Paper
+    relevance: float
+    in_title: bool  # the title alone holds the whole query
+    snippet: SafeString  # the abstract around the matched words, each in <mark>
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    hits: list[Hit]
+    number: int
+    has_next: bool
+    count: int  # matches, counted up to COUNT_LIMIT + 1
+    personal: bool = False  # the first page was re-ranked by the reader's taste
+
+    @property
+    def count_capped(self) -> bool:
+        return self.count > COUNT_LIMIT
+
+    @property
+    def papers(self) -> list[Paper]:
+        return [hit.paper for hit in self.hits]
+
+
+def search_filters(params) -> SearchFilters:
+    """The search's filters from a query string: ``category`` (an arXiv category) and ``year``; a ValidationError names
+    the one that is not right."""
+    category = params.get("category", "").strip()
+    if category and not re.fullmatch(r"[A-Za-z][\w.-]{0,39}", category):
+        raise ValidationError("A category is an arXiv category such as cs.LG or hep-th.")
+    year = params.get("year", "").strip()
+    if year and not (year.isdecimal() and len(year) == 4 and 1800 <= int(year) <= 2200):
+        raise ValidationError("A year is four digits, such as 2024.")
+    return SearchFilters(category=category, year=int(year) if year else None)
+
+
+def papers_search(
+    *, query: str, filters: SearchFilters = SearchFilters(), page: int = 1, per_page: int = 20, user: User | None = None
+) -> SearchPage:
+    """Page ``page`` of the papers matching ``query`` (most relevant first). For a signed-in ``user`` the first page is
+    re-ranked a little by what their model thinks of each hit (never more than ``PERSONAL_WEIGHT`` within a tier)."""
+    page = min(max(page, 1), MAX_PAGES)
+    backend = _Postgres() if connection.vendor == "postgresql" else _Sqlite()
+    match = backend.match(query)
+    if match is None:
+        return SearchPage([], page, False, 0)
+    rows = backend.ranked(match, filters, limit=per_page + 1, offset=(page - 1) * per_page)
+    count = backend.count(match, filters) if rows else 0
+    rows, has_next = rows[:per_page], len(rows) > per_page and page < MAX_PAGES
+    papers = Paper.objects.in_bulk([pk for pk, _, _ in rows])
+    snippets = backend.snippets(match, list(papers))
+    hits = [Hit(papers[pk], relevance, bool(in_title), snippets.get(pk, mark_safe(""))) for pk, relevance, in_title in rows if pk in papers]
+    personal = False
+    if page == 1 and user is not None and user.is_authenticated and len(hits) > 1:
+        hits, personal = _personal_order(hits, user)
+    return SearchPage(hits, page, has_next, count, personal)
+
+
+def _personal_order(hits: list[Hit], user: User) -> tuple[list[Hit], bool]:
+    """The first page's hits re-ranked within their tier (title holds the query, or not) by relevance (scaled to 0-1 in
+    the tier) plus PERSONAL_WEIGHT times the reader's standardised model score (squashed to -1..1)."""
+    taste = taste_scores(user=user, paper_pks=[hit.paper.pk for hit in hits])
+    if not taste:
+        return hits, False
+    best = {tier: max(hit.relevance for hit in hits if hit.in_title == tier) or 1.0 for tier in {hit.in_title for hit in hits}}
+
+    def key(hit: Hit) -> tuple[bool, float]:
+        personal = PERSONAL_WEIGHT * _squash(taste.get(hit.paper.pk, 0.0))
+        return (not hit.in_title, -(hit.relevance / best[hit.in_title] + personal))
+
+    return sorted(hits, key=key), True
+
+
+def _squash(z: float) -> float:
+    return max(-1.0, min(1.0, z / 3.0))
+
+
+def _filters_sql(filters: SearchFilters, vendor: str) -> tuple[str, list]:
+    sql, params = "", []
+    if filters.category:
+        if vendor == "postgresql":
+            sql += " AND p.categories @> jsonb_build_array(%s::text)"
+        else:
+            sql += " AND EXISTS (SELECT 1 FROM json_each(p.categories) WHERE json_each.value = %s)"
+        params.append(filters.category)
+    if filters.year is not None:
+        sql += " AND p.published >= %s AND p.published < %s"
+        params += [date(filters.year, 1, 1), date(filters.year + 1, 1, 1)]
+    return sql, params
+
+
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _marked(text: str) -> SafeString:
+    """A snippet from the database, HTML-escaped, its matches (between the marker characters) in <mark>."""
+    escaped = escape(text)
+    marked = re.sub(f"{_MARK_OPEN}([^{_MARK_OPEN}{_MARK_CLOSE}]*){_MARK_CLOSE}", r"<mark>\1</mark>", escaped)
+    return mark_safe(marked.replace(_MARK_OPEN, "").replace(_MARK_CLOSE, ""))
+
+
+class _Postgres:
+    """websearch_to_tsquery over the GIN-indexed ``search_vector``; ts_rank_cd for order; ts_headline for snippets."""
+
+    def match(self, query: str) -> str | None:
+        query = _without_markers(query).strip()[:MAX_QUERY_LENGTH]
+        return query or None
+
+    def ranked(self, match: str, filters: SearchFilters, *, limit: int, offset: int) -> list[tuple]:
+        where, params = _filters_sql(filters, "postgresql")
+        return _fetch(
+            "SELECT p.id, ts_rank_cd(p.search_vector, q) AS relevance, ts_filter(p.search_vector, '{a}') @@ q AS in_title "
+            "FROM recommender_paper p, websearch_to_tsquery('english', %s) q "
+            f"WHERE p.search_vector @@ q AND p.withdrawn_at IS NULL{where} "
+            "ORDER BY in_title DESC, relevance DESC, p.id DESC LIMIT %s OFFSET %s",
+            [match, *params, limit, offset],
+        )
+
+    def count(self, match: str, filters: SearchFilters) -> int:
+        where, params = _filters_sql(filters, "postgresql")
+        rows = _fetch(
+            "SELECT count(*) FROM (SELECT 1 FROM recommender_paper p, websearch_to_tsquery('english', %s) q "
+            f"WHERE p.search_vector @@ q AND p.withdrawn_at IS NULL{where} LIMIT %s) AS hits",
+            [match, *params, COUNT_LIMIT + 1],
+        )
+        return rows[0][0]
+
+    def snippets(self, match: str, pks: list[int]) -> dict[int, SafeString]:
+        if not pks:
+            return {}
+        options = f'MaxFragments=2, MinWords=8, MaxWords={SNIPPET_WORDS}, FragmentDelimiter=" … ", '
+        options += f"StartSel={_MARK_OPEN}, StopSel={_MARK_CLOSE}"
+        rows = _fetch(
+            "SELECT p.id, ts_headline('english', translate(p.abstract, %s, ''), q, %s) "
+            "FROM recommender_paper p, websearch_to_tsquery('english', %s) q WHERE p.id = ANY(%s)",
+            [_MARK_OPEN + _MARK_CLOSE, options, match, pks],
+        )
+        return {pk: _marked(text) for pk, text in rows}
+
+
+class _Sqlite:
+    """An FTS5 MATCH expression built from the query's words and phrases (every term quoted: nothing is FTS syntax);
+    BM25 (title 10, authors 4, abstract 1) for order; snippet() for snippets."""
+
+    def match(self, query: str) -> str | None:
+        return fts5_expression(query)
+
+    def ranked(self, match: str, filters: SearchFilters, *, limit: int, offset: int) -> list[tuple]:
+        where, params = _filters_sql(filters, "sqlite")
+        return _fetch(
+            "SELECT f.rowid, -f.rank AS relevance, f.rowid IN (SELECT rowid FROM paper_fts WHERE paper_fts MATCH %s) AS in_title "
+            "FROM paper_fts f JOIN recommender_paper p ON p.id = f.rowid "
+            f"WHERE paper_fts MATCH %s AND p.withdrawn_at IS NULL{where} "
+            "ORDER BY in_title DESC, f.rank, f.rowid DESC LIMIT %s OFFSET %s",
+            [f"{{title}} : ({match})", match, *params, limit, offset],
+        )
+
+    def count(self, match: str, filters: SearchFilters) -> int:
+        where, params = _filters_sql(filters, "sqlite")
+        rows = _fetch(
+            "SELECT count(*) FROM (SELECT 1 FROM paper_fts f JOIN recommender_paper p ON p.id = f.rowid "
+            f"WHERE paper_fts MATCH %s AND p.withdrawn_at IS NULL{where} LIMIT %s)",
+            [match, *params, COUNT_LIMIT + 1],
+        )
+        return rows[0][0]
+
+    def snippets(self, match: str, pks: list[int]) -> dict[int, SafeString]:
+        if not pks:
+            return {}
+        marks = ", ".join(["%s"] * len(pks))
+        rows = _fetch(
+            f"SELECT rowid, snippet(paper_fts, 2, %s, %s, ' … ', {SNIPPET_WORDS}) FROM paper_fts "
+            f"WHERE paper_fts MATCH %s AND rowid IN ({marks})",
+            [_MARK_OPEN, _MARK_CLOSE, match, *pks],
+        )
+        return {pk: _marked(text) for pk, text in rows}
+
+
+def _without_markers(text: str) -> str:
+    return text.replace(_MARK_OPEN, " ").replace(_MARK_CLOSE, " ")
