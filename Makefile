@@ -38,6 +38,7 @@ setup: install
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	$(PY) manage.py import_papers data/trending_papers.txt
 	$(PY) manage.py load_demo
+	$(PY) manage.py refresh_trending
 	$(PY) manage.py retrain --if-no-model
 
 run: export DEBUG := $(if $(DEBUG),$(DEBUG),1)

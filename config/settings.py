@@ -327,6 +327,9 @@ RETRAIN_QUEUED_TIMEOUT = env_int("RETRAIN_QUEUED_TIMEOUT", 6 * 3600, minimum=60)
 # to notice papers withdrawn or deleted (a pass over the papers table).
 MODEL_CHECK_SECONDS = env_int("MODEL_CHECK_SECONDS", 5, minimum=0)
 CATALOGUE_CHECK_SECONDS = env_int("CATALOGUE_CHECK_SECONDS", 60, minimum=0)
+# A web process builds the content-and-popularity fallback (no model trained yet) itself only up to this many papers;
+# a larger catalogue is served its newest and trending papers until the first retrain.
+FALLBACK_MAX_PAPERS = env_int("FALLBACK_MAX_PAPERS", 20_000, minimum=0)
 
 # Paper intake (README "New papers every day"). Endpoints are settings so that a mirror or a test server can stand in.
 ARXIV_OAI_URL = env_str("ARXIV_OAI_URL", "https://oaipmh.arxiv.org/oai")

@@ -1,7 +1,10 @@
 from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db.models import Q
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.functional import cached_property
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
@@ -9,6 +12,7 @@ from django.views.decorators.http import require_POST
 from recommender.charts import Chart, bar_chart, line_chart
 from recommender.models import DigestLog, IntakeRun, Interaction, Paper, TrainingRun
 from recommender.selectors.health import Health, model_health
+from recommender.selectors.search import papers_matching
 from recommender.selectors.status import system_status
 from recommender.services.training import RetrainAlreadyRunning, retrain_request
 
@@ -44,23 +48,76 @@ def model_health_charts(health: Health) -> list[Chart]:
     return [quality, timing, papers, emails, actions]
 
 
+class CappedCountPaginator(Paginator):
+    """An admin list of a large table counts at most COUNT_CAP rows (a million-row COUNT(*) per page view is seconds);
+    the pages past it are reached by search and filters."""
+
+    COUNT_CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.order_by()[: self.COUNT_CAP].count()
+
+
+class StarsFilter(admin.SimpleListFilter):
+    """Ratings by stars, from a fixed list (the default filter would read every distinct value of the table)."""
+
+    title = "stars"
+    parameter_name = "stars"
+
+    def lookups(self, request, model_admin):
+        return [(str(n), "★" * n) for n in range(1, 6)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(value=int(self.value())) if self.value() in {"1", "2", "3", "4", "5"} else queryset
+
+
+class LargeTableAdmin(admin.ModelAdmin):
+    """What a list of a million rows needs: no full count, no date hierarchy or filter that reads distinct values."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+
+
 @admin.register(Paper)
-class PaperAdmin(admin.ModelAdmin):
+class PaperAdmin(LargeTableAdmin):
+    """Papers, searched by the full-text index (title, authors, abstract) or by exact id or DOI."""
+
     list_display = ("title", "external_id", "primary_category", "published", "source", "upvotes", "added_at", "withdrawn_at")
-    search_fields = ("external_id", "title", "abstract", "doi")
-    list_filter = ("source", "primary_category", "published", "added_at", ("withdrawn_at", admin.EmptyFieldListFilter))
-    date_hierarchy = "added_at"
+    search_fields = ("external_id",)  # shows the search box; the search itself is get_search_results
+    search_help_text = "Words of the title, authors or abstract (as the site's search reads them), or an exact id or DOI."
+    list_filter = ("source", "published", "added_at", ("withdrawn_at", admin.EmptyFieldListFilter))
     readonly_fields = ("added_at",)
+
+    def get_search_results(self, request, queryset, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        found = Q(external_id=term) | Q(doi=term)
+        if (matching := papers_matching(term)) is not None:
+            found |= Q(pk__in=matching)
+        return queryset.filter(found), False
 
 
 @admin.register(Interaction)
-class InteractionAdmin(admin.ModelAdmin):
+class InteractionAdmin(LargeTableAdmin):
+    """Feedback, searched by a reader's exact username or email, or a paper's exact id or the words of its text."""
+
     list_display = ("created", "user", "kind", "value", "paper")
-    list_filter = ("kind", "value", "created")
-    search_fields = ("user__username", "user__email", "paper__external_id", "paper__title")
-    date_hierarchy = "created"
+    list_filter = ("kind", StarsFilter, "via", "created")
+    search_fields = ("=user__username",)
+    search_help_text = "A reader's username or email, a paper's id, or words of a paper's title, authors or abstract."
     list_select_related = ("user", "paper")
     raw_id_fields = ("user", "paper")
+
+    def get_search_results(self, request, queryset, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        found = Q(user__username__iexact=term) | Q(user__email__iexact=term) | Q(paper__external_id=term)
+        if (matching := papers_matching(term)) is not None:
+            found |= Q(paper_id__in=matching)
+        return queryset.filter(found), False
 
 
 @admin.register(TrainingRun)

@@ -322,7 +322,7 @@ class FeedView(APIView):
         papers = PaperSerializer([item.paper for item in items], many=True, context={"request": request}).data  # fields built once
         return Response(
             {
-                "model": store.current().version or None,
+                "model": getattr(store.current(), "version", None) or None,
                 "results": [
                     {
                         "paper": paper,

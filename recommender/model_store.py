@@ -1,8 +1,13 @@
-"""The model a web process serves from: loaded once, swapped when another version is activated.
+"""The model a process serves from: loaded once, swapped when another version is activated.
 
 Each process keeps the active artifact in memory and asks the database (at most every
 MODEL_CHECK_SECONDS) which version is active; a new one is loaded without a restart.
 With no trained model yet, a content-and-popularity model is built from the catalogue.
+
+A web process (``load_in_background``, from gunicorn's ``post_worker_init``) never checks, loads or builds in a request:
+a background thread does it and swaps the new model in when it is whole, the previous one serving meanwhile, and until
+a first model is there pages serve the newest and trending papers (``current`` returns None). Workers and commands
+(the default) load in the calling thread, as a batch job should.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.db import connections
 from django.db.models import Count, Max, Q
 from scipy import sparse
 
@@ -289,37 +295,90 @@ class ModelStore:
         self._served: ServedModel | None = None
         self._checked_at = float("-inf")
         self._counted_at = float("-inf")
+        self._background = False
+        self._loader: threading.Thread | None = None
 
-    def current(self) -> ServedModel:
-        """The active model (a newly activated one is loaded; new papers are appended); the fallback when none is usable."""
+    def load_in_background(self) -> None:
+        """From now on no caller waits for a check or a load: a thread does them (a web process; see the module)."""
+        self._background = True
+        self._start_loader()
+
+    def load_inline(self) -> None:
+        """Checks and loads in the calling thread again (the default)."""
+        self._background = False
+
+    def current(self) -> ServedModel | None:
+        """The active model (a newly activated one is loaded; new papers are appended); the fallback when none is usable.
+        In background mode, whatever is loaded now (None before the first load), the check started when due."""
         now = time.monotonic()
         if self._served is not None and now - self._checked_at < settings.MODEL_CHECK_SECONDS:
             return self._served
+        if self._background:
+            self._start_loader()
+            return self._served
         with self._lock:
-            self._checked_at = now
-            active = TrainingRun.objects.filter(is_active=True).values_list("version", "artifact").first()
-            served = self._served
-            if served is None or not active or served.version != active[0] or now - self._counted_at >= settings.CATALOGUE_CHECK_SECONDS:
-                key, self._counted_at = catalogue_key(), now
-            else:  # between full checks: only new papers are looked for, by an index lookup
-                last = newest_paper()
-                key = served.catalogue_key if last == served.catalogue_key[1] else (None, last, None)
-            if active and (served is None or served.version != active[0]):
-                try:
-                    served = served_model(load_artifact(Path(settings.MODEL_DIR) / active[1]), active[0], key)
-                    log.info("serving model %s", active[0])
-                except ValueError:
-                    log.exception("cannot load model %s; serving the previous one", active[0])
-            elif served is not None and served.version and served.catalogue_key != key:  # papers added, withdrawn or deleted
-                served = with_papers_added(served, key) or served_model(served.artifact, served.version, key)
-            if served is None or (active is None and (served.version != "" or served.catalogue_key != key)):
-                served = build_fallback(key)
-            self._served = served
-            return served
+            self._served = self._refreshed(time.monotonic(), fallback_limit=None)
+            return self._served
+
+    def _start_loader(self) -> None:
+        with self._lock:
+            if self._loader is not None and self._loader.is_alive():
+                return
+            self._checked_at = time.monotonic()  # one check per MODEL_CHECK_SECONDS, however many requests come
+            self._loader = threading.Thread(target=self._load, name="model-loader", daemon=True)
+            self._loader.start()
+
+    def _load(self) -> None:
+        """The background check: anything new is loaded beside the served model, then swapped in whole."""
+        try:
+            self._served = self._refreshed(time.monotonic(), fallback_limit=settings.FALLBACK_MAX_PAPERS)
+        except Exception:
+            log.exception("model check failed; serving what was loaded (%s)", self._served.version if self._served else "nothing")
+        finally:
+            connections.close_all()  # this thread's own database connections
+
+    def _refreshed(self, now: float, *, fallback_limit: int | None) -> ServedModel | None:
+        """What to serve from now on: a newly activated model loaded, papers added since appended, or the
+        content-and-popularity fallback built (not above ``fallback_limit`` papers: a web process leaves a large
+        catalogue to the first retrain, and serves None meanwhile)."""
+        self._checked_at = now
+        active = TrainingRun.objects.filter(is_active=True).values_list("version", "artifact").first()
+        served = self._served
+        if served is None or not active or served.version != active[0] or now - self._counted_at >= settings.CATALOGUE_CHECK_SECONDS:
+            key, self._counted_at = catalogue_key(), now
+        else:  # between full checks: only new papers are looked for, by an index lookup
+            last = newest_paper()
+            key = served.catalogue_key if last == served.catalogue_key[1] else (None, last, None)
+        if active and (served is None or served.version != active[0]):
+            try:
+                served = served_model(load_artifact(Path(settings.MODEL_DIR) / active[1]), active[0], key)
+                log.info("serving model %s", active[0])
+            except ValueError:
+                log.exception("cannot load model %s; serving the previous one", active[0])
+        elif served is not None and served.version and served.catalogue_key != key:  # papers added, withdrawn or deleted
+            served = with_papers_added(served, key) or served_model(served.artifact, served.version, key)
+        if served is None or (active is None and (served.version != "" or served.catalogue_key != key)):
+            papers = key[0] if key[0] is not None else served.catalogue_key[0]
+            if fallback_limit is not None and papers > fallback_limit:
+                log.warning(
+                    "no model yet, and %d papers are too many to build a fallback in a web process (FALLBACK_MAX_PAPERS %d): "
+                    "serving the newest and trending papers until a retrain (manage.py retrain, or the nightly task) makes one",
+                    papers,
+                    fallback_limit,
+                )
+                return None
+            served = build_fallback(key)
+        return served
 
     def expire(self) -> None:
         """Look for a newly activated model (and count the catalogue) at the next request, however recently we looked."""
         self._checked_at = self._counted_at = float("-inf")
+
+    def wait(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) for a background check under way to end."""
+        loader = self._loader
+        if loader is not None:
+            loader.join(timeout)
 
     def clear(self) -> None:
         """Forget what is loaded (tests, and after a database reset)."""

@@ -21,7 +21,7 @@ from recommender.engine.serving import PROFILE_TERMS, SCORE_ALL_BELOW, Reader, R
 from recommender.engine.serving import readers as serving_readers
 from recommender.model_store import ServedModel, store
 from recommender.models import Interaction, Paper
-from recommender.selectors.papers import papers_by_any_author
+from recommender.selectors.papers import papers_by_any_author, papers_newest_page, papers_trending
 
 Kind = Interaction.Kind
 _VERB_ORDER = [(Kind.LIKE, "liked"), (Kind.SAVE, "saved"), (Kind.RATE, "rated highly"), (Kind.READ, "read")]
@@ -337,6 +337,8 @@ def feed_page_for_user(*, user: User, limit: int = 20, offset: int = 0, within_d
     arXiv categories gets only papers in them (and papers without categories).
     """
     served = store.current()
+    if served is None:
+        return _before_any_model(user=user, limit=limit, offset=offset)
     now = time.time()
     feedback = readers_feedback(served, [user.pk], now, feed_settings={user.pk: (user.taste_since, user.cf_balance)})
     has_feedback = bool(len(feedback.seen[0]) or len(feedback.muted[0]))
@@ -348,6 +350,21 @@ def feed_page_for_user(*, user: User, limit: int = 20, offset: int = 0, within_d
         return FeedPage([], has_feedback)
     picks = rank_readers(served, feedback, limit=limit, offset=offset, now=now, columns=columns)
     return FeedPage(explained_papers(served, feedback, picks)[0], has_feedback)
+
+
+def _before_any_model(*, user: User, limit: int, offset: int) -> FeedPage:
+    """The feed while a web process has no model yet (a large catalogue before its first retrain, or the first
+    seconds of a process): the trending papers, then the newest, less those the reader already gave feedback on."""
+    seen = set(Interaction.objects.filter(user=user).values_list("paper_id", flat=True))
+    wanted = offset + limit
+    items, shown = [], set()
+    lists = [(papers_trending(limit=wanted + len(seen)), "Trending: liked and read by many lately"), (None, "New in the catalogue")]
+    for papers, reason in lists:
+        for paper in papers if papers is not None else papers_newest_page(size=wanted + len(seen) + len(shown)).papers:
+            if paper.pk not in seen and paper.pk not in shown:
+                shown.add(paper.pk)
+                items.append(FeedItem(paper, 0.0, reason, "popular"))
+    return FeedPage(items[offset:wanted], has_feedback=bool(seen))
 
 
 def feed_for_user(*, user: User, limit: int = 20, offset: int = 0, within_days: int | None = None) -> list[FeedItem]:
@@ -430,6 +447,8 @@ def onboarding_round(*, user: User, size: int = 8) -> list[Paper]:
     is not just the most popular papers of one field.
     """
     served = store.current()
+    if served is None:
+        return []
     catalogue = served.catalogue
     feedback = readers_feedback(served, [user.pk], time.time())
     popular = catalogue.index.popular[: 4 * ONBOARDING_POOL]
@@ -489,7 +508,7 @@ def _also_liked(catalogue, column: int, n: int) -> np.ndarray:
 def paper_neighbours(*, paper: Paper, limit: int = 5) -> Neighbours:
     """Papers close to ``paper`` by content, and papers its readers also liked."""
     served = store.current()
-    column = served.column_of.get(paper.pk)
+    column = served.column_of.get(paper.pk) if served is not None else None
     if column is None:
         return Neighbours([], [])
     catalogue = served.catalogue

@@ -18,6 +18,7 @@ from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.db.models.expressions import RawSQL
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -98,6 +99,17 @@ def papers_search(
     if page == 1 and user is not None and user.is_authenticated and len(hits) > 1:
         hits, personal = _personal_order(hits, user)
     return SearchPage(hits, page, has_next, count, personal)
+
+
+def papers_matching(query: str) -> RawSQL | None:
+    """The ids of the papers matching ``query`` as a subquery (for ``pk__in=`` / ``paper_id__in=``: the admin's
+    searches), read from the full-text index; None when nothing searchable is left."""
+    if connection.vendor == "postgresql":
+        query = _without_markers(query).strip()[:MAX_QUERY_LENGTH]
+        sql = "SELECT id FROM recommender_paper WHERE search_vector @@ websearch_to_tsquery('english', %s)"
+        return RawSQL(sql, [query]) if query else None
+    expression = fts5_expression(query)
+    return RawSQL("SELECT rowid FROM paper_fts WHERE paper_fts MATCH %s", [expression]) if expression else None
 
 
 def _personal_order(hits: list[Hit], user: User) -> tuple[list[Hit], bool]:

@@ -20,6 +20,8 @@ def example_feed(*, limit: int = 3) -> tuple[Paper | None, list[FeedItem]]:
     """The feed of a reader who liked the catalogue's best-known paper (that paper, and the top ``limit`` items with
     their reasons), ranked by the served model exactly as a reader's feed is. Cached for a few minutes."""
     served = store.current()
+    if served is None:  # no model loaded yet (a web process starting): the page shows the newest papers alone
+        return None, []
     key = "example-feed:" + "-".join(map(str, (served.version or "none", *served.catalogue_key, limit)))
     try:
         found = cache.get(key)

@@ -60,6 +60,8 @@ def digests_compose(*, users: list[User], week: date) -> list[Digest]:
     if not users:
         return []
     served = store.current()
+    if served is None:  # a web process still loading its first model (a preview): nothing to compose yet
+        return [Digest(user, []) for user in users]
     now = time.time()
     ids = [u.pk for u in users]
     feedback = readers_feedback(served, ids, now)
