@@ -297,6 +297,7 @@ class ModelStore:
         self._counted_at = float("-inf")
         self._background = False
         self._loader: threading.Thread | None = None
+        self._said_no_model = False
 
     def load_in_background(self) -> None:
         """From now on no caller waits for a check or a load: a thread does them (a web process; see the module)."""
@@ -360,12 +361,14 @@ class ModelStore:
         if served is None or (active is None and (served.version != "" or served.catalogue_key != key)):
             papers = key[0] if key[0] is not None else served.catalogue_key[0]
             if fallback_limit is not None and papers > fallback_limit:
-                log.warning(
-                    "no model yet, and %d papers are too many to build a fallback in a web process (FALLBACK_MAX_PAPERS %d): "
-                    "serving the newest and trending papers until a retrain (manage.py retrain, or the nightly task) makes one",
-                    papers,
-                    fallback_limit,
-                )
+                if self._served is not None or not self._said_no_model:  # said once, not every MODEL_CHECK_SECONDS
+                    self._said_no_model = True
+                    log.warning(
+                        "no model yet, and %d papers are too many to build a fallback in a web process (FALLBACK_MAX_PAPERS %d): "
+                        "serving the newest and trending papers until a retrain (manage.py retrain, or the nightly task) makes one",
+                        papers,
+                        fallback_limit,
+                    )
                 return None
             served = build_fallback(key)
         return served
