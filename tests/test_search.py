@@ -181,3 +181,14 @@ def test_the_nudge_never_lifts_a_paper_above_a_title_match(community):
     abstract_only = PaperFactory(title="Galaxy star telescope redshift", abstract="quasar galaxy star telescope cosmology")
     retrain()
     assert [hit.paper for hit in papers_search(query="quasar", user=readers["astro0"]).hits] == [in_title, abstract_only]
+
+
+def test_a_query_matching_very_many_papers_is_ranked_among_its_newest_matches(monkeypatch):
+    from recommender.selectors import search
+
+    monkeypatch.setattr(search, "RANKED_AT_MOST", 3)
+    oldest = PaperFactory(title="Entropy entropy entropy", abstract="entropy")
+    newer = [PaperFactory(title=f"Note {n}", abstract="entropy") for n in range(4)]
+    results = papers_search(query="entropy")
+    assert [hit.paper for hit in results.hits] == newer[:0:-1]  # the three newest matches, the oldest not ranked
+    assert results.count == 5 and oldest not in results.papers

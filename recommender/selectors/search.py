@@ -6,8 +6,9 @@ PostgreSQL reads the stored ``search_vector`` column through its GIN index (``we
 first. A query is read as a search box reads it: words (all must match, stemmed), "quoted phrases", ``or`` between
 alternatives and ``-word`` to leave a word out; nothing a reader types is an error.
 
-No request counts or ranks the whole table: the count stops at ``COUNT_LIMIT`` ("more than 1,000"), pages stop at
-``MAX_PAGES``.
+No request counts or ranks the whole table: a query that matches more than ``RANKED_AT_MOST`` papers (a common word
+matches a third of a large catalogue) is ranked among the newest that many of its matches, the count stops at
+``COUNT_LIMIT`` ("more than 1,000"), and pages stop at ``MAX_PAGES``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from recommender.selectors.feed import taste_scores
 from recommender.selectors.fts import MAX_QUERY_LENGTH, fts5_expression
 
 COUNT_LIMIT = 1000  # matches counted at most; past it the page says "more than 1,000"
+RANKED_AT_MOST = 2000  # a query matching more papers is ranked among its newest this many matches (by when they were added)
 MAX_PAGES = 50  # the deepest results page
 PERSONAL_WEIGHT = 0.15  # how far the reader's taste moves a first-page hit (relevance within its tier is 0 to 1)
 _MARK_OPEN, _MARK_CLOSE = "\x02", "\x03"  # where the database marks a match in a snippet (stripped from text first)
@@ -168,11 +170,12 @@ class _Postgres:
     def ranked(self, match: str, filters: SearchFilters, *, limit: int, offset: int) -> list[tuple]:
         where, params = _filters_sql(filters, "postgresql")
         return _fetch(
-            "SELECT p.id, ts_rank_cd(p.search_vector, q) AS relevance, ts_filter(p.search_vector, '{a}') @@ q AS in_title "
-            "FROM recommender_paper p, websearch_to_tsquery('english', %s) q "
-            f"WHERE p.search_vector @@ q AND p.withdrawn_at IS NULL{where} "
-            "ORDER BY in_title DESC, relevance DESC, p.id DESC LIMIT %s OFFSET %s",
-            [match, *params, limit, offset],
+            "WITH hits AS MATERIALIZED (SELECT p.id, p.search_vector FROM recommender_paper p "
+            f"WHERE p.search_vector @@ websearch_to_tsquery('english', %s) AND p.withdrawn_at IS NULL{where} "
+            "ORDER BY p.id DESC LIMIT %s) "
+            "SELECT id, ts_rank_cd(search_vector, q) AS relevance, ts_filter(search_vector, '{a}') @@ q AS in_title "
+            "FROM hits, websearch_to_tsquery('english', %s) q ORDER BY in_title DESC, relevance DESC, id DESC LIMIT %s OFFSET %s",
+            [match, *params, RANKED_AT_MOST, match, limit, offset],
         )
 
     def count(self, match: str, filters: SearchFilters) -> int:
@@ -206,12 +209,19 @@ class _Sqlite:
 
     def ranked(self, match: str, filters: SearchFilters, *, limit: int, offset: int) -> list[tuple]:
         where, params = _filters_sql(filters, "sqlite")
+        newest = _fetch(
+            f"SELECT f.rowid FROM paper_fts f JOIN recommender_paper p ON p.id = f.rowid WHERE paper_fts MATCH %s "
+            f"AND p.withdrawn_at IS NULL{where} ORDER BY f.rowid DESC LIMIT 1 OFFSET %s",
+            [match, *params, RANKED_AT_MOST - 1],
+        )
+        since = newest[0][0] if newest else 0  # FTS5 reads a rowid range from its index, unscored
         return _fetch(
-            "SELECT f.rowid, -f.rank AS relevance, f.rowid IN (SELECT rowid FROM paper_fts WHERE paper_fts MATCH %s) AS in_title "
+            "SELECT f.rowid, -f.rank AS relevance, f.rowid IN "
+            "(SELECT rowid FROM paper_fts WHERE paper_fts MATCH %s AND rowid >= %s) AS in_title "
             "FROM paper_fts f JOIN recommender_paper p ON p.id = f.rowid "
-            f"WHERE paper_fts MATCH %s AND p.withdrawn_at IS NULL{where} "
+            f"WHERE paper_fts MATCH %s AND f.rowid >= %s AND p.withdrawn_at IS NULL{where} "
             "ORDER BY in_title DESC, f.rank, f.rowid DESC LIMIT %s OFFSET %s",
-            [f"{{title}} : ({match})", match, *params, limit, offset],
+            [f"{{title}} : ({match})", since, match, since, *params, limit, offset],
         )
 
     def count(self, match: str, filters: SearchFilters) -> int:
