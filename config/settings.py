@@ -253,6 +253,7 @@ LOGGING = {
 # Paperfeed
 FEED_PAGE_SIZE = env_int("FEED_PAGE_SIZE", 20, minimum=1)
 TRENDING_DAYS = env_int("TRENDING_DAYS", 14, minimum=1)
+SEARCH_TIMEOUT_MS = env_int("SEARCH_TIMEOUT_MS", 3000, minimum=100)  # PostgreSQL gives up a search query after this long
 TRENDING_REFRESH_SECONDS = env_int("TRENDING_REFRESH_SECONDS", 300, minimum=10)  # how often the trending list is counted again
 # A second visit to a paper page within this many minutes is not a new read.
 READ_DEDUP_MINUTES = env_int("READ_DEDUP_MINUTES", 30, minimum=0)

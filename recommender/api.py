@@ -204,6 +204,7 @@ class SearchHitSerializer(PaperSerializer):
 class SearchPageSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="Matching papers, counted up to 1,001.")
     count_capped = serializers.BooleanField(help_text="True when more than 1,000 papers match.")
+    too_broad = serializers.BooleanField(help_text="True when the search took too long to answer: add a word or a filter.")
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = SearchHitSerializer(many=True)
@@ -239,6 +240,7 @@ class SearchView(APIView):
             {
                 "count": results.count,
                 "count_capped": results.count_capped,
+                "too_broad": results.too_broad,
                 "next": f"{base}?{urlencode({**params, 'page': number + 1})}" if results.has_next else None,
                 "previous": f"{base}?{urlencode({**params, 'page': number - 1})}" if number > 1 else None,
                 "results": SearchHitSerializer(results.papers, many=True, context=context).data,

@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.db.models.expressions import RawSQL
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -59,6 +60,7 @@ class SearchPage:
     has_next: bool
     count: int  # matches, counted up to COUNT_LIMIT + 1
     personal: bool = False  # the first page was re-ranked by the reader's taste
+    too_broad: bool = False  # the database gave up after SEARCH_TIMEOUT_MS: the reader should add a word or a filter
 
     @property
     def count_capped(self) -> bool:
@@ -91,8 +93,11 @@ def papers_search(
     match = backend.match(query)
     if match is None:
         return SearchPage([], page, False, 0)
-    rows = backend.ranked(match, filters, limit=per_page + 1, offset=(page - 1) * per_page)
-    count = backend.count(match, filters) if rows else 0
+    try:
+        rows = backend.ranked(match, filters, limit=per_page + 1, offset=(page - 1) * per_page)
+        count = backend.count(match, filters) if rows else 0
+    except SearchTooBroad:
+        return SearchPage([], page, False, 0, too_broad=True)
     rows, has_next = rows[:per_page], len(rows) > per_page and page < MAX_PAGES
     papers = Paper.objects.in_bulk([pk for pk, _, _ in rows])
     snippets = backend.snippets(match, list(papers))
@@ -147,9 +152,21 @@ def _filters_sql(filters: SearchFilters, vendor: str) -> tuple[str, list]:
     return sql, params
 
 
+class SearchTooBroad(Exception):
+    """A search that the database could not answer within SEARCH_TIMEOUT_MS."""
+
+
 def _fetch(sql: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    """The rows of one search query; on PostgreSQL within SEARCH_TIMEOUT_MS (a search never holds a worker)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"SET LOCAL statement_timeout = {int(settings.SEARCH_TIMEOUT_MS)}")
+        try:
+            cursor.execute(sql, params)
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) == "57014":  # query_canceled
+                raise SearchTooBroad from exc
+            raise
         return cursor.fetchall()
 
 
