@@ -342,7 +342,11 @@ INTAKE_ARXIV_CATEGORIES = [c for item in env_list("INTAKE_ARXIV_CATEGORIES", [])
 INTAKE_ARXIV_FIRST_DAYS = env_int("INTAKE_ARXIV_FIRST_DAYS", 2, minimum=0)  # how far back the very first harvest reaches
 INTAKE_USER_AGENT = env_str("INTAKE_USER_AGENT", f"Paperfeed/1.0 (research-paper recommender; +{SITE_URL})")
 INTAKE_REQUEST_INTERVAL = env_float("INTAKE_REQUEST_INTERVAL", 3.0, minimum=0.0)  # seconds between requests (arXiv asks for 3)
-INTAKE_TIMEOUT_SECONDS = env_float("INTAKE_TIMEOUT_SECONDS", 30.0, minimum=1.0)
+INTAKE_TIMEOUT_SECONDS = env_float("INTAKE_TIMEOUT_SECONDS", 30.0, minimum=1.0)  # a whole answer, not one read
+INTAKE_RUN_DEADLINE_SECONDS = env_float("INTAKE_RUN_DEADLINE_SECONDS", 2.5 * 3600, minimum=10.0)  # a harvest's requests, all
+# arXiv fetches a reader's pastes may start, per reader and for the whole site, each minute (the pace is arXiv's anyway)
+INTAKE_PASTE_FETCHES_PER_MINUTE = env_int("INTAKE_PASTE_FETCHES_PER_MINUTE", 3, minimum=1)
+INTAKE_SITE_FETCHES_PER_MINUTE = env_int("INTAKE_SITE_FETCHES_PER_MINUTE", 20, minimum=1)
 INTAKE_STALE_SECONDS = env_int("INTAKE_STALE_SECONDS", 600, minimum=10)  # a harvest silent this long is taken as dead
 # Onboarding waits this long for pasted arXiv ids it does not have; slower answers are added in the background.
 INTAKE_PASTE_WAIT_SECONDS = env_float("INTAKE_PASTE_WAIT_SECONDS", 4.0, minimum=0.5)

@@ -286,7 +286,11 @@ class IntakeRun(models.Model):
     updated = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0, help_text="Records left out: outside the chosen categories, or unchanged.")
-    errors = models.TextField(blank=True, help_text="What went wrong, page by page.")
+    rejected = models.PositiveIntegerField(default=0, help_text="Records refused by the checks (a bad id, text or date): see errors.")
+    page_failures = models.PositiveSmallIntegerField(
+        default=0, help_text="How many runs in a row failed at the page of ``cursor``; at three the page is stepped over."
+    )
+    errors = models.TextField(blank=True, help_text="What went wrong, page by page, and what was refused or cut.")
     resumed_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     started_at = models.DateTimeField(default=timezone.now)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

@@ -21,6 +21,11 @@ def _halves(route: str) -> tuple[str, str]:
 
 
 def paper_route(route: str, external_id: str) -> str:
-    """``reverse(route, kwargs={"external_id": external_id})`` for the paper routes (``paper_detail``, ``paper_feedback``)."""
+    """``reverse(route, kwargs={"external_id": external_id})`` for the paper routes (``paper_detail``, ``paper_feedback``),
+    except that a ``.`` or ``..`` part of the id is escaped (``%2E``), so that no id, even one stored before ids were
+    checked, makes a link that a browser resolves outside the route (``/feedback/../accounts/...``)."""
     before, after = _halves(route)
-    return f"{before}{quote(external_id, safe=_SAFE)}{after}"
+    quoted = quote(external_id, safe=_SAFE)
+    if "." in quoted:
+        quoted = "/".join(part.replace(".", "%2E") if part in (".", "..") else part for part in quoted.split("/"))
+    return f"{before}{quoted}{after}"

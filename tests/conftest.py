@@ -197,3 +197,14 @@ def community(db):
                 paper = papers[topic][(r + n) % 8]
                 Interaction.objects.create(user=reader, paper=paper, kind="like")
     return papers, readers
+
+
+@pytest.fixture
+def arxiv(httpserver, settings):
+    """The local server stands in for arXiv's OAI-PMH endpoint and API; requests are not spaced out in tests."""
+    settings.ARXIV_OAI_URL = httpserver.url_for("/oai")
+    settings.ARXIV_API_URL = httpserver.url_for("/api/query")
+    settings.HF_PAPERS_URL = httpserver.url_for("/api/daily_papers")
+    settings.INTAKE_ARXIV_SETS, settings.INTAKE_ARXIV_CATEGORIES = ["cs"], []
+    settings.INTAKE_REQUEST_INTERVAL = 0
+    return httpserver

@@ -27,17 +27,6 @@ def xml(name: str) -> Response:
     return Response((DATA / name).read_bytes(), content_type="text/xml; charset=utf-8")
 
 
-@pytest.fixture
-def arxiv(httpserver, settings):
-    """The local server stands in for arXiv's OAI-PMH endpoint and API; requests are not spaced out in tests."""
-    settings.ARXIV_OAI_URL = httpserver.url_for("/oai")
-    settings.ARXIV_API_URL = httpserver.url_for("/api/query")
-    settings.HF_PAPERS_URL = httpserver.url_for("/api/daily_papers")
-    settings.INTAKE_ARXIV_SETS, settings.INTAKE_ARXIV_CATEGORIES = ["cs"], []
-    settings.INTAKE_REQUEST_INTERVAL = 0
-    return httpserver
-
-
 def client(**options) -> PoliteClient:
     waits = []
     polite = PoliteClient(user_agent="Paperfeed-tests/1.0 (+http://testserver)", min_interval=0, sleep=waits.append, **options)
@@ -50,7 +39,7 @@ def harvest(**options):
 
 
 def test_a_harvest_follows_resumption_tokens_and_stores_every_field(arxiv):
-    gone = PaperFactory(external_id="2610.00042", title="A paper arXiv no longer lists")
+    gone = PaperFactory(external_id="2610.00042", title="A paper arXiv no longer lists", source=Paper.Source.ARXIV)
     arxiv.expect_ordered_request("/oai", query_string=FIRST).respond_with_response(xml("oai_page1.xml"))
     arxiv.expect_ordered_request("/oai", query_string=NEXT).respond_with_response(xml("oai_page2.xml"))
     (run,) = harvest()

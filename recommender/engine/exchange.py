@@ -67,6 +67,12 @@ def clean_text(value: str, *, field: str, multiline: bool = False) -> str:
     return "\n".join(lines).strip()
 
 
+def id_makes_no_path(paper_id: str) -> bool:
+    """Whether ``paper_id`` stays one paper's address inside ``/papers/`` and ``/feedback/`` (no ``.`` or ``..`` part, no
+    leading slash, no backslash, which browsers read as a slash)."""
+    return not (paper_id.startswith("/") or "\\" in paper_id or any(part in (".", "..") for part in paper_id.split("/")))
+
+
 def strip_unsafe(text: str) -> str:
     """``text`` without the characters XML 1.0 cannot carry (NUL included): for text already stored, never refused."""
     return UNSAFE_CHARACTERS.sub("", text)
@@ -212,6 +218,10 @@ def _paper_from_object(path, number: int, obj: dict) -> PaperRecord:
         _clean(path, number, paper_id, "id")  # a NUL is named as such; other control characters fail the pattern below
     if not isinstance(paper_id, str) or not _ID_PATTERN.match(paper_id) or len(paper_id) > MAX_ID_LENGTH:
         raise DatasetError(path, number, f"'id' must be a non-empty string without spaces, at most {MAX_ID_LENGTH} characters")
+    if not id_makes_no_path(paper_id):
+        raise DatasetError(
+            path, number, "'id' may not start with '/', hold a backslash or a '.' or '..' part: it is part of the paper's address"
+        )
     title = obj.get("title")
     if isinstance(title, str):
         title = _clean(path, number, title, "title")

@@ -21,6 +21,7 @@ from django.db import connection
 from django.db.models import Q
 
 from recommender.models import Paper
+from recommender.sources.records import arxiv_id_normalised
 
 MAX_REFERENCES_CHARS = 200_000
 MAX_REFERENCES = 500
@@ -31,10 +32,10 @@ TITLE_LOOKUP_SECONDS = 5.0
 TITLE_MATCH_RATIO = 0.85  # difflib similarity of normalised titles that counts as the same paper
 TITLE_CANDIDATES = 20  # closest titles by trigram similarity (PostgreSQL) compared with difflib
 
-_ARXIV_NEW = r"\d{4}\.\d{4,5}"
-_ARXIV_OLD = r"[a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?/\d{7}"
-ARXIV_ID = re.compile(rf"(?<![\w.])(?:arxiv:\s*)?({_ARXIV_NEW}|{_ARXIV_OLD})(?:v\d+)?(?![\w])", re.IGNORECASE)
-_ARXIV_LINK = re.compile(rf"arxiv\.org/(?:abs|pdf|html)/({_ARXIV_NEW}|{_ARXIV_OLD})(?:v\d+)?", re.IGNORECASE)
+_ARXIV_NEW = r"[0-9]{4}\.[0-9]{4,5}"  # ASCII digits only: other scripts' digits are not arXiv ids
+_ARXIV_OLD = r"[a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?/[0-9]{7}"
+ARXIV_ID = re.compile(rf"(?<![\w.])(?:arxiv:\s*)?({_ARXIV_NEW}|{_ARXIV_OLD})(?:v[0-9]+)?(?![\w])", re.IGNORECASE)
+_ARXIV_LINK = re.compile(rf"arxiv\.org/(?:abs|pdf|html)/({_ARXIV_NEW}|{_ARXIV_OLD})(?:v[0-9]+)?", re.IGNORECASE)
 _PAPERFEED_LINK = re.compile(r"/papers/([^\s/][^\s]*?)/?$")
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•·]|\[?\d{1,3}[.)\]])\s+")
 _ID_SEPARATORS = re.compile(r"[\s,;]+")
@@ -117,9 +118,9 @@ def _bibtex_references(text: str) -> list[Reference]:
 
 
 def _bare(arxiv_id: str) -> str:
-    """An arXiv id without its version suffix; old-style archive names in lower case."""
-    arxiv_id = re.sub(r"v\d+$", "", arxiv_id.strip())
-    return arxiv_id.lower() if "/" in arxiv_id else arxiv_id
+    """An arXiv id without its version suffix, spelt as the catalogue keeps it (``arxiv_id_normalised``)."""
+    arxiv_id = re.sub(r"v[0-9]+$", "", arxiv_id.strip())
+    return arxiv_id_normalised(arxiv_id) or arxiv_id
 
 
 def _clean_latex(text: str) -> str:

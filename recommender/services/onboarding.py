@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
+from config.ratelimit import rate_limit_hit
 from recommender.models import Paper
 from recommender.selectors.references import references_match
 from recommender.services.feedback import likes_add
@@ -37,6 +38,9 @@ def pasted_references_like(*, user: User, text: str) -> PasteResult:
     found = references_match(text=text)
     result = PasteResult(papers=list(found.papers), not_looked_up=found.not_looked_up)
     missing = list(found.unmatched_arxiv)
+    if missing and not _may_fetch(user):
+        result.source_error = "You have asked arXiv for papers several times this minute: paste these again in a minute."
+        missing = []
     if missing:
         try:
             result.fetched = papers_fetch_by_ids(missing, timeout=settings.INTAKE_PASTE_WAIT_SECONDS)
@@ -52,6 +56,13 @@ def pasted_references_like(*, user: User, text: str) -> PasteResult:
     result.unmatched = [text for text in found.unmatched if text not in resolved]
     result.added = likes_add(user=user, papers=result.papers)
     return result
+
+
+def _may_fetch(user: User) -> bool:
+    """Whether a paste may ask arXiv now: INTAKE_PASTE_FETCHES_PER_MINUTE per reader, INTAKE_SITE_FETCHES_PER_MINUTE in
+    all (each fetch keeps arXiv's pace besides)."""
+    mine, _ = rate_limit_hit(f"arxiv-fetch:user:{user.pk}", limit=settings.INTAKE_PASTE_FETCHES_PER_MINUTE, period=60)
+    return mine and rate_limit_hit("arxiv-fetch:site", limit=settings.INTAKE_SITE_FETCHES_PER_MINUTE, period=60)[0]
 
 
 def pasted_papers_like(*, user_id: int, papers: list[Paper]) -> int:

@@ -8,17 +8,19 @@ is a small client of its own on httpx.) XML is parsed with defusedxml.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from xml.etree.ElementTree import Element
 
-from defusedxml import ElementTree
+from defusedxml import DefusedXmlException, ElementTree
 
 from recommender.engine.exchange import PaperRecord
 from recommender.sources import SourceError
 from recommender.sources.records import PoliteClient, abstract_url, split_version, tidy
 
+PAGE_SIZE = 1000  # records in one of arXiv's ListRecords pages
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 ARXIV = "{http://arxiv.org/OAI/arXiv/}"
 
@@ -31,6 +33,7 @@ class OaiPage:
     records: list[PaperRecord] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     skipped: int = 0  # records outside the wanted categories
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (id, why) of records that could not be read
     token: str = ""
     complete_size: int | None = None
 
@@ -41,6 +44,17 @@ class OaiPageError(SourceError):
     def __init__(self, message: str, *, page: int, token: str) -> None:
         super().__init__(message)
         self.page, self.token = page, token
+
+
+class RepeatedToken(OaiPageError):
+    """The server answered a resumption token it had already sent: the harvest ends there."""
+
+
+def next_token(token: str, page_size: int = PAGE_SIZE) -> str | None:
+    """The token of the page after the one ``token`` asks for, for arXiv's tokens (``<list>|<offset>``); None for a
+    token of another shape. Used to step over a page that failed again and again."""
+    found = re.fullmatch(r"(.+)\|(\d{1,9})", token, re.ASCII)
+    return f"{found[1]}|{int(found[2]) + page_size}" if found else None
 
 
 def list_records(
@@ -57,6 +71,7 @@ def list_records(
     """Pages of ``ListRecords`` (metadataPrefix arXiv) for one set and window, or from ``token`` to go on where an
     earlier run stopped. ``categories``, when given, keeps only papers with at least one of them."""
     number = first_page
+    seen = {token} if token else set()
     while True:
         params = (
             {"verb": "ListRecords", "resumptionToken": token}
@@ -71,6 +86,11 @@ def list_records(
         )
         response = client.get(base_url, params=params)
         page = parse_page(response.content, number=number, asked_with=token, categories=categories)
+        if page.token in seen:  # a server that repeats itself would be followed for ever
+            raise RepeatedToken(
+                f"page {number}: the server sent resumption token {page.token[:80]!r} a second time", page=number, token=token
+            )
+        seen.add(page.token)
         yield page
         if not page.token:
             return
@@ -81,9 +101,11 @@ def parse_page(content: bytes, *, number: int = 1, asked_with: str = "", categor
     """One ``ListRecords`` response. ``noRecordsMatch`` (an empty window) is an empty last page; any other OAI error,
     or XML that cannot be read, raises :class:`OaiPageError` naming the page."""
     try:
-        root = ElementTree.fromstring(content)
+        root = ElementTree.fromstring(content, forbid_dtd=True)
     except ElementTree.ParseError as exc:
         raise OaiPageError(f"page {number} is not readable XML ({exc})", page=number, token=asked_with) from None
+    except DefusedXmlException as exc:  # a DTD, an entity or an external reference: refused, never expanded
+        raise OaiPageError(f"page {number} holds XML we refuse to read ({type(exc).__name__})", page=number, token=asked_with) from None
     page = OaiPage(number)
     error = root.find(f"{OAI}error")
     if error is not None:
@@ -103,8 +125,13 @@ def parse_page(content: bytes, *, number: int = 1, asked_with: str = "", categor
             continue
         metadata = record.find(f"{OAI}metadata/{ARXIV}arXiv")
         if metadata is None:
-            raise OaiPageError(f"page {number}: record {identifier or '?'} has no arXiv metadata", page=number, token=asked_with)
-        paper = _paper(metadata, number, asked_with)
+            page.rejected.append((identifier[:80] or "?", "no arXiv metadata"))
+            continue
+        try:
+            paper = _paper(metadata)
+        except ValueError as exc:  # this record only: the page's other records are still taken in
+            page.rejected.append((tidy(metadata.findtext(f"{ARXIV}id"))[:80] or "?", str(exc)))
+            continue
         if categories and not categories.intersection(paper.categories):
             page.skipped += 1
             continue
@@ -113,20 +140,21 @@ def parse_page(content: bytes, *, number: int = 1, asked_with: str = "", categor
     if resumption is not None:
         page.token = (resumption.text or "").strip()
         size = resumption.get("completeListSize")
-        page.complete_size = int(size) if size and size.isdigit() else None
+        page.complete_size = int(size) if size and size.isascii() and size.isdigit() and len(size) <= 12 else None
     return page
 
 
-def _paper(metadata: Element, number: int, token: str) -> PaperRecord:
+def _paper(metadata: Element) -> PaperRecord:
+    """One record's metadata; ValueError for a record without an id or a title, or with a date that is not one."""
     arxiv_id, version = split_version(tidy(metadata.findtext(f"{ARXIV}id")))
     title = tidy(metadata.findtext(f"{ARXIV}title"))
     if not arxiv_id or not title:
-        raise OaiPageError(f"page {number}: a record without an id or a title ({arxiv_id or 'no id'})", page=number, token=token)
+        raise ValueError("no id or no title")
     try:
         created = _day(metadata.findtext(f"{ARXIV}created"))
         updated = _day(metadata.findtext(f"{ARXIV}updated"))
     except ValueError as exc:
-        raise OaiPageError(f"page {number}: record {arxiv_id} has a bad date ({exc})", page=number, token=token) from None
+        raise ValueError(f"a date that is not one ({exc})") from None
     return PaperRecord(
         id=arxiv_id,
         title=title,
