@@ -6,6 +6,7 @@ import gzip
 import threading
 import time
 from datetime import date
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -376,3 +377,17 @@ def test_the_welcome_page_says_when_arxiv_was_asked_too_often(arxiv, settings, a
     for n in range(2):
         page = alice_client.post(reverse("welcome"), {"references": f"2612.0{n}001"}, follow=True)
     assert page.status_code == 200 and "in a minute" in page.text
+
+
+def test_a_snapshot_line_that_fails_the_check_names_its_line_and_imports_nothing(tmp_path):
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    lines = [json.loads(line) for line in (Path(__file__).parent / "data" / "intake" / "snapshot.jsonl").read_text().splitlines()]
+    lines[1]["update_date"] = "2999-01-01"
+    path = tmp_path / "snapshot.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    with pytest.raises(CommandError, match=r"line 2: .*updated 2999-01-01 is out of range. Nothing was imported"):
+        call_command("import_papers", str(path))
+    assert not Paper.objects.exists()

@@ -6,7 +6,7 @@ from tqdm import tqdm
 from recommender.engine.exchange import DatasetError, read_papers
 from recommender.management.commands._progress import progress_bar
 from recommender.services.datasets import papers_import
-from recommender.services.intake import papers_import_stream
+from recommender.services.intake import RecordRejected, papers_import_stream
 from recommender.sources.arxiv_snapshot import is_snapshot_line, read_snapshot
 
 
@@ -38,7 +38,10 @@ class Command(BaseCommand):
 
     def _snapshot(self, path: str) -> None:
         with tqdm(total=os.path.getsize(path), desc="arXiv snapshot", unit="B", unit_scale=True, leave=True) as bar:
-            result = papers_import_stream(records=read_snapshot(path, on_bytes=bar.update))
+            try:
+                result = papers_import_stream(records=read_snapshot(path, on_bytes=bar.update))
+            except RecordRejected as exc:
+                raise CommandError(f"{path}, {exc}. Nothing was imported.") from None
         self.stdout.write(
             self.style.SUCCESS(
                 f"{path}: {result.created} papers created, {result.updated} updated, {result.unchanged} unchanged "
