@@ -14,11 +14,3 @@ graceful_timeout = 30
 keepalive = 5
 accesslog = "-"
 reload = env_bool("DEBUG", False)
-
-
-def post_worker_init(worker) -> None:
-    """A web worker never loads a model in a request: a background thread checks for a newly activated one and swaps it
-    in when it is loaded (``recommender.model_store``), starting now."""
-    from recommender.model_store import store
-
-    store.load_in_background()

@@ -1,4 +1,9 @@
-"""WSGI entry point (gunicorn config.wsgi)."""
+"""WSGI entry point (gunicorn config.wsgi): a web process.
+
+A web process never loads a model in a request: a background thread checks for a newly activated one and swaps it in
+when it is loaded (``recommender.model_store``), starting as the process starts. Workers, commands and the tests'
+clients do not come through here, and load in the calling thread.
+"""
 
 import os
 
@@ -6,3 +11,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_wsgi_application()
+
+from recommender.model_store import store  # noqa: E402 (Django must be set up first)
+
+store.load_in_background()

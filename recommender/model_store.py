@@ -4,7 +4,7 @@ Each process keeps the active artifact in memory and asks the database (at most 
 MODEL_CHECK_SECONDS) which version is active; a new one is loaded without a restart.
 With no trained model yet, a content-and-popularity model is built from the catalogue.
 
-A web process (``load_in_background``, from gunicorn's ``post_worker_init``) never checks, loads or builds in a request:
+A web process (``load_in_background``, called by ``config.wsgi``) never checks, loads or builds in a request:
 a background thread does it and swaps the new model in when it is whole, the previous one serving meanwhile, and until
 a first model is there pages serve the newest and trending papers (``current`` returns None). Workers and commands
 (the default) load in the calling thread, as a batch job should.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -298,6 +299,13 @@ class ModelStore:
         self._background = False
         self._loader: threading.Thread | None = None
         self._said_no_model = False
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        """A forked process (a server that loads the app before forking its workers) starts with a free lock and no
+        loader: the parent's thread does not come along, and may have held the lock."""
+        self._lock = threading.Lock()
+        self._loader = None
 
     def load_in_background(self) -> None:
         """From now on no caller waits for a check or a load: a thread does them (a web process; see the module)."""

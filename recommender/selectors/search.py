@@ -75,10 +75,10 @@ def search_filters(params) -> SearchFilters:
     """The search's filters from a query string: ``category`` (an arXiv category) and ``year``; a ValidationError names
     the one that is not right."""
     category = params.get("category", "").strip()
-    if category and not re.fullmatch(r"[A-Za-z][\w.-]{0,39}", category):
+    if category and not re.fullmatch(r"[A-Za-z][\w.-]{0,39}", category, re.ASCII):
         raise ValidationError("A category is an arXiv category such as cs.LG or hep-th.")
     year = params.get("year", "").strip()
-    if year and not (year.isdecimal() and len(year) == 4 and 1800 <= int(year) <= 2200):
+    if year and not (year.isascii() and year.isdecimal() and len(year) == 4 and 1800 <= int(year) <= 2200):
         raise ValidationError("A year is four digits, such as 2024.")
     return SearchFilters(category=category, year=int(year) if year else None)
 
