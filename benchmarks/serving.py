@@ -69,6 +69,19 @@ def get(port: int, path: str, session: str, csrf: str = "") -> tuple[int, str, d
     return response.status, response.read().decode(), dict(response.getheaders())
 
 
+def served_by_all(port: int, session: str, version: str, workers: int, cap: float = 300) -> None:
+    """Wait until every worker serves ``version`` (each loads it in a background thread as it starts): the JSON feed
+    names the model that served it; 4 x ``workers`` answers in a row from it."""
+    deadline, in_a_row = time.monotonic() + cap, 0
+    while in_a_row < 4 * workers:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the workers did not all serve model {version} within {cap:.0f} s")
+        status, body, _ = get(port, "/api/feed/?limit=1", session)
+        in_a_row = in_a_row + 1 if status == 200 and json.loads(body).get("model") == version else 0
+        if not in_a_row:
+            time.sleep(0.2)
+
+
 def like_then_feed(port: int, sessions: list[str], samples: int) -> dict:
     """For ``samples`` readers: load the feed, like its first paper, load the feed again; time the last two."""
     seconds, visible = [], 0
@@ -193,7 +206,8 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.3)
-        for path in (TRIVIAL, FEED, JSON_FEED):  # every worker loads the model and warms its caches
+        served_by_all(port, sessions[0], TrainingRun.objects.get(is_active=True).version, args.workers)
+        for path in (TRIVIAL, FEED, JSON_FEED):  # every worker warms its caches
             for session in sessions[: 20 * args.workers]:
                 get(port, path, session)
         results = {}
