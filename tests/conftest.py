@@ -167,6 +167,8 @@ def model_settings(settings, tmp_path):
     settings.GATE_READER_SHARE = 0.0  # every reader trains the model; the gate's own tests choose their gate readers
     for name in ("ARXIV_OAI_URL", "ARXIV_API_URL", "HF_PAPERS_URL"):  # no test reaches the internet; intake tests serve their own
         setattr(settings, name, "http://127.0.0.1:9/unreachable")
+    store.load_inline()  # the tests' clients are no web process (test_api_fuzz imports config.wsgi, which starts a loader)
+    store.wait(30)
     store.clear()
     yield
     store.clear()
