@@ -10,13 +10,13 @@ over the last 30 days spread over the papers by a power law, and a superuser sta
 is trained. It is skipped when the database is already built, unless --fresh. Build it with the oldest tree to
 be timed: a newer tree's migrations move it forward, and an older one cannot then run on it.
 
-Timing: `manage.py migrate` and collectstatic from --tree, then gunicorn from that tree (DEBUG=0, --workers,
-serving.py's settings module and flags). First the cold start without a model (no TrainingRun rows): from
-starting gunicorn to the first 200 of / (a visitor) and, on a second fresh start, of /feed/ (a reader). Then
-one warm-up and --repeat sequential requests of each page (median and max wall time, status; 60 s time-out),
-and a short wrk load (c=8) on search and the catalogue. Deep pages are reached as the page itself offers:
-?page=N where it numbers its pages, and by following its own next/"Older" link 50 times (the 50th hop is
-timed). Prints the tables, then one line of JSON.
+Timing: `manage.py migrate`, collectstatic (and refresh_trending, where the tree has it) from --tree, then
+gunicorn from that tree (DEBUG=0, --workers, serving.py's settings module and flags). First the cold start
+without a model (no TrainingRun rows): from starting gunicorn to the first 200 of / (a visitor) and, on a
+second fresh start, of /feed/ (a reader). Then one warm-up and --repeat sequential requests of each page
+(median and max wall time, status; 60 s time-out), and a short wrk load (c=8) on search and the catalogue.
+Deep pages are reached as the page itself offers: ?page=N where it numbers its pages, and by following its
+own next/"Older" link 50 times (the 50th hop is timed). Prints the tables, then one line of JSON.
 """
 
 import argparse
@@ -402,14 +402,32 @@ def flush_cache() -> None:
     redis.Redis.from_url(CACHE_URL).flushdb()
 
 
+def drain(port: int, workers: int) -> None:
+    """Wait until every worker is free: requests a load left queued (wrk stops; gunicorn still serves them) are done."""
+    threads = [threading.Thread(target=fetch, args=(port, "/healthz", "", COLD_CAP)) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def warm(port: int, sessions: list[str], workers: int) -> None:
-    """As many concurrent requests as workers, of / and of /feed/, so that every worker has loaded what it serves from."""
+    """Every worker loads what it serves from (without a model, each builds the fallback on its first request), one at a
+    time: a request of / until one comes back fast, then as many concurrent ones as workers (an idle worker takes each)
+    until all do; then the same for /feed/. Two workers building at once on two cores can outlast gunicorn's --timeout."""
     for path, session in (("/", ""), ("/feed/", sessions[0])):
-        threads = [threading.Thread(target=fetch, args=(port, path, session, COLD_CAP)) for _ in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        for _ in range(4 * workers):
+            status, seconds, _ = fetch(port, path, session, COLD_CAP)
+            if status != 200 or seconds >= 10:
+                continue  # a worker has just built (or was killed building): ask again, one at a time
+            answers: list = []
+            threads = [threading.Thread(target=lambda: answers.append(fetch(port, path, session, COLD_CAP))) for _ in range(workers)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            if all(status == 200 and seconds < 10 for status, seconds, _ in answers):
+                break
 
 
 def time_page(port: int, path: str, session: str, repeat: int) -> dict:
@@ -432,22 +450,31 @@ def time_page(port: int, path: str, session: str, repeat: int) -> dict:
         "max_ms": round(1000 * max(times), 1) if times else None,
         "samples": len(times),
         "bytes": len(body.encode()),
+        **({"pages_of": int(found.group(1).replace(",", ""))} if (found := re.search(r"Page\s+[\d,]+\s+of\s+([\d,]+)", body)) else {}),
     }
 
 
-NEXT_LINK = re.compile(r'<a\b[^>]*href="([^"]+)"[^>]*>\s*(?:Older|Next|More|Later)\b[^<]*</a>|<a\b[^>]*rel="next"[^>]*href="([^"]+)"', re.I)
+NEXT_TAG = re.compile(r'<a\b[^>]*\brel="next"[^>]*>', re.I)
+NEXT_TEXT = re.compile(r'<a\b[^>]*href="([^"]+)"[^>]*>\s*(?:Older|Next|More|Later)\b[^<]*</a>', re.I)
 
 
 def next_link(path: str, body: str) -> str | None:
-    """The address a page offers for going deeper: an HTML "Older"/"Next" link (or rel=next), or the API's ``next``."""
+    """The address a page offers for going deeper: its rel=next link, else the last "Older"/"Next"/"More" link (the
+    pagination comes last), or the API's ``next``."""
     if path.startswith("/api/"):
         try:
             found = json.loads(body).get("next")
         except (ValueError, AttributeError):
             return None
         return None if not found else urlsplit(found).path + ("?" + urlsplit(found).query if urlsplit(found).query else "")
-    match = NEXT_LINK.search(body)
-    return urljoin(path, html.unescape(match.group(1) or match.group(2))) if match else None
+    tag = NEXT_TAG.search(body)
+    href = re.search(r'href="([^"]+)"', tag.group(0)) if tag else None
+    if href is None:
+        texts = NEXT_TEXT.findall(body)
+        if not texts:
+            return None
+        return urljoin(path, html.unescape(texts[-1]))
+    return urljoin(path, html.unescape(href.group(1)))
 
 
 def follow(port: int, path: str, hops: int) -> tuple[str | None, str]:
@@ -503,6 +530,11 @@ def pages_to_time(prepared: dict, word: str) -> list[tuple[str, str, str]]:
     ]
 
 
+def cpu_ticks() -> list[int]:
+    """/proc/stat's cpu line: user nice system idle iowait irq softirq steal ..."""
+    return [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
 def commit_of(tree: Path) -> str:
     head = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(tree), "status", "--porcelain"], capture_output=True, text=True).stdout.strip()
@@ -517,8 +549,11 @@ def timing(args) -> dict:
     env = base_env(args.tree, url)
     word = args.rare_word or done["rare_word"]["word"]
     report = {"benchmark": "pages", "scale": args.scale, "database": args.database, "tree": str(args.tree), "commit": commit_of(args.tree)}
+    ticks = cpu_ticks()
     report["migrate_seconds"] = manage(args.tree, env, "migrate", "-v0")
     manage(args.tree, env, "collectstatic", "--no-input", "-v0")
+    if (args.tree / "recommender" / "management" / "commands" / "refresh_trending.py").exists():  # beat runs it in production
+        report["refresh_trending_seconds"] = manage(args.tree, env, "refresh_trending")
     prepared = child("prepare", args.tree, env, "--scale", args.scale, "--rare-word", word)
     report.update({"rare_word": word, "rare_word_matches": prepared["rare_matches"], "training_runs": prepared["training_runs"]})
     sessions = Path(prepared["sessions_file"]).read_text().split()
@@ -551,7 +586,9 @@ def timing(args) -> dict:
     server = Server(*server_args)
     try:
         server.healthy()
+        clock = time.perf_counter()
         warm(server.port, sessions, args.workers)
+        report["warm_seconds"] = round(time.perf_counter() - clock, 1)
         rows = {}
         for label, path, person in pages_to_time(prepared, word):
             note = ""
@@ -568,13 +605,17 @@ def timing(args) -> dict:
                 time.sleep(max(0, args.worker_timeout - TIMEOUT) + 5)
                 warm(server.port, sessions, args.workers)
         report["pages"] = rows
-        serving = load_serving()
-        report["load"] = {
-            label: {"path": path, **serving.wrk(server.port, path, 8, args.load_seconds, Path(prepared["sessions_file"]))}
-            for label, path in (("search learning", "/search/?q=learning"), ("catalogue page 1", "/papers/"))
-        }
+        serving, report["load"] = load_serving(), {}
+        for label, path in (("search learning", "/search/?q=learning"), ("catalogue page 1", "/papers/")):
+            drain(server.port, args.workers)
+            clock = time.perf_counter()
+            ran = serving.wrk(server.port, path, 8, args.load_seconds, Path(prepared["sessions_file"]))
+            drain(server.port, args.workers)  # what wrk left queued is still served: counted here as backlog
+            report["load"][label] = {"path": path, **ran, "drained_after_s": round(time.perf_counter() - clock - args.load_seconds, 1)}
     finally:
         server.stop()
+    spent = [after - before for after, before in zip(cpu_ticks(), ticks)]
+    report["cpu_steal_share"] = round(spent[7] / sum(spent[:8]), 3)  # a virtual machine's CPU taken by its host: noise
     report["bytes"] = database_size(url)
     report["machine"] = machine()
     return report
@@ -584,15 +625,20 @@ def show(report: dict, args) -> None:
     print(f"pages at scale {args.scale} on {args.database}, tree {report['tree']} ({report['commit']}), {args.workers} workers")
     print(machine())
     print(f"migrate: {report['migrate_seconds']} s; rare word {report['rare_word']!r} matches {report['rare_word_matches']} papers")
+    print(f"warm-up of the workers: {report['warm_seconds']} s; CPU stolen by the host during the run: {report['cpu_steal_share']:.0%}")
     print("\n| page | status | median ms | max ms |\n|---|---|---:|---:|")
     for label, row in report["pages"].items():
         median = "" if row["median_ms"] is None else f"{row['median_ms']:,.1f}"
         top = "" if row["max_ms"] is None else f"{row['max_ms']:,.1f}"
         note = f" ({row['note']})" if row.get("note") else ""
         print(f"| {label}{note} | {row['status']} | {median} | {top} |")
-    print(f"\n| load, c=8, {args.load_seconds} s | req/s | p50 ms | p95 ms | errors |\n|---|---:|---:|---:|---:|")
+    print(f"\n| load, c=8, {args.load_seconds} s | requests | req/s | p50 ms | p95 ms | errors | backlog drained after s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for label, row in report["load"].items():
-        print(f"| {label} | {row['rps']:,.1f} | {row['p50_ms']:,.1f} | {row['p95_ms']:,.1f} | {row['errors'] + row['non_2xx']} |")
+        print(
+            f"| {label} | {row['requests']} | {row['rps']:,.1f} | {row['p50_ms']:,.1f} | {row['p95_ms']:,.1f} | "
+            f"{row['errors'] + row['non_2xx']} | {row['drained_after_s']} |"
+        )
     print("\n| cold start, no model | first 200 after s | /healthz after s | answers before |\n|---|---:|---:|---|")
     for label, row in report["cold_start"].items():
         seconds = row["seconds"] if row["seconds"] is not None else f"> {COLD_CAP}"
