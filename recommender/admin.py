@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from recommender.charts import Chart, bar_chart, line_chart
 from recommender.models import DigestLog, IntakeRun, Interaction, Paper, TrainingRun
 from recommender.selectors.health import Health, model_health
-from recommender.selectors.search import papers_matching
+from recommender.selectors.search import paper_ids_matching
 from recommender.selectors.status import system_status
 from recommender.services.training import RetrainAlreadyRunning, retrain_request
 
@@ -93,10 +93,8 @@ class PaperAdmin(LargeTableAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        found = Q(external_id=term) | Q(doi=term)
-        if (matching := papers_matching(term)) is not None:
-            found |= Q(pk__in=matching)
-        return queryset.filter(found), False
+        matching = paper_ids_matching(term, limit=CappedCountPaginator.COUNT_CAP)
+        return queryset.filter(Q(external_id=term) | Q(doi=term) | Q(pk__in=matching)), False
 
 
 @admin.register(Interaction)
@@ -114,9 +112,8 @@ class InteractionAdmin(LargeTableAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        found = Q(user__username__iexact=term) | Q(user__email__iexact=term) | Q(paper__external_id=term)
-        if (matching := papers_matching(term)) is not None:
-            found |= Q(paper_id__in=matching)
+        matching = paper_ids_matching(term, limit=CappedCountPaginator.COUNT_CAP)
+        found = Q(user__username__iexact=term) | Q(user__email__iexact=term) | Q(paper__external_id=term) | Q(paper_id__in=matching)
         return queryset.filter(found), False
 
 

@@ -79,3 +79,18 @@ def test_staff_see_the_model_health_over_time_as_charts(admin_client, community,
 
 def test_the_model_health_page_is_for_staff_only(alice_client):
     assert alice_client.get("/admin/recommender/trainingrun/health/").status_code == 302
+
+
+def test_the_paper_admin_at_scale_counts_a_capped_range_and_searches_by_the_index(admin_client, paper):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for url in ("/admin/recommender/paper/", "/admin/recommender/paper/?q=LookupViT", "/admin/recommender/interaction/?q=LookupViT"):
+        with CaptureQueriesContext(connection) as queries:
+            assert admin_client.get(url).status_code == 200
+        sql = " ".join(q["sql"].upper() for q in queries.captured_queries)
+        assert "DISTINCT" not in sql and "LIKE '%" not in sql, url  # no filter of distinct values, no scan of text
+        assert "IN (SELECT" not in sql, url  # matches are a bounded list of ids, never a subquery ORed per row
+        counts = [q["sql"].upper() for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+        assert counts and all("LIMIT" in count for count in counts), url  # counted up to the cap, never the whole table
+    assert admin_client.get("/admin/recommender/paper/", {"q": "LookupViT"}).context["cl"].result_count == 1

@@ -21,7 +21,7 @@ from recommender.engine.serving import PROFILE_TERMS, SCORE_ALL_BELOW, Reader, R
 from recommender.engine.serving import readers as serving_readers
 from recommender.model_store import ServedModel, store
 from recommender.models import Interaction, Paper
-from recommender.selectors.papers import papers_by_any_author, papers_newest_page, papers_trending
+from recommender.selectors.papers import NEWEST_ORDER, papers_by_any_author, papers_listed, papers_trending
 
 Kind = Interaction.Kind
 _VERB_ORDER = [(Kind.LIKE, "liked"), (Kind.SAVE, "saved"), (Kind.RATE, "rated highly"), (Kind.READ, "read")]
@@ -357,13 +357,11 @@ def _before_any_model(*, user: User, limit: int, offset: int) -> FeedPage:
     seconds of a process): the trending papers, then the newest, less those the reader already gave feedback on."""
     seen = set(Interaction.objects.filter(user=user).values_list("paper_id", flat=True))
     wanted = offset + limit
-    items, shown = [], set()
-    lists = [(papers_trending(limit=wanted + len(seen)), "Trending: liked and read by many lately"), (None, "New in the catalogue")]
-    for papers, reason in lists:
-        for paper in papers if papers is not None else papers_newest_page(size=wanted + len(seen) + len(shown)).papers:
-            if paper.pk not in seen and paper.pk not in shown:
-                shown.add(paper.pk)
-                items.append(FeedItem(paper, 0.0, reason, "popular"))
+    trending = papers_trending(limit=wanted, exclude=seen)
+    items = [FeedItem(paper, 0.0, "Trending: liked and read by many lately", "popular") for paper in trending]
+    if len(items) < wanted:
+        newest = papers_listed().exclude(pk__in=seen | {p.pk for p in trending}).order_by(*NEWEST_ORDER)[: wanted - len(items)]
+        items += [FeedItem(paper, 0.0, "New in the catalogue", "popular") for paper in newest]
     return FeedPage(items[offset:wanted], has_feedback=bool(seen))
 
 

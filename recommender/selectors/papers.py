@@ -140,10 +140,12 @@ def papers_by_author(*, name: str) -> list[Paper]:
     return [paper for paper in papers if name in paper.authors]
 
 
-def papers_trending(*, limit: int = 20) -> list[Paper]:
-    """The trending list as ``services.trending.trending_refresh`` last counted it (the best ``limit``, read by index);
-    each paper carries ``.trend_score``, ``.strong`` and ``.reads``, and ``.trend_refreshed_at``."""
-    rows = TrendingPaper.objects.filter(paper__withdrawn_at__isnull=True).select_related("paper").order_by("-score", "-paper")[:limit]
+def papers_trending(*, limit: int = 20, exclude: set[int] = frozenset()) -> list[Paper]:
+    """The trending list as ``services.trending.trending_refresh`` last counted it (the best ``limit``, read by index;
+    less the papers of ``exclude``); each paper carries ``.trend_score``, ``.strong``, ``.reads`` and
+    ``.trend_refreshed_at``."""
+    rows = TrendingPaper.objects.filter(paper__withdrawn_at__isnull=True).exclude(paper_id__in=exclude)
+    rows = rows.select_related("paper").order_by("-score", "-paper")[:limit]
     papers = []
     for row in rows:
         paper = row.paper

@@ -20,7 +20,6 @@ from datetime import date
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection, transaction
-from django.db.models.expressions import RawSQL
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -108,15 +107,16 @@ def papers_search(
     return SearchPage(hits, page, has_next, count, personal)
 
 
-def papers_matching(query: str) -> RawSQL | None:
-    """The ids of the papers matching ``query`` as a subquery (for ``pk__in=`` / ``paper_id__in=``: the admin's
-    searches), read from the full-text index; None when nothing searchable is left."""
+def paper_ids_matching(query: str, *, limit: int) -> list[int]:
+    """The ids of at most ``limit`` papers matching ``query`` (the most recently added first), from the full-text index:
+    for the admin's searches, which list them by id and count at most that many."""
     if connection.vendor == "postgresql":
         query = _without_markers(query).strip()[:MAX_QUERY_LENGTH]
-        sql = "SELECT id FROM recommender_paper WHERE search_vector @@ websearch_to_tsquery('english', %s)"
-        return RawSQL(sql, [query]) if query else None
+        sql = "SELECT id FROM recommender_paper WHERE search_vector @@ websearch_to_tsquery('english', %s) ORDER BY id DESC LIMIT %s"
+        return [pk for (pk,) in _fetch(sql, [query, limit])] if query else []
     expression = fts5_expression(query)
-    return RawSQL("SELECT rowid FROM paper_fts WHERE paper_fts MATCH %s", [expression]) if expression else None
+    sql = "SELECT rowid FROM paper_fts WHERE paper_fts MATCH %s ORDER BY rowid DESC LIMIT %s"
+    return [pk for (pk,) in _fetch(sql, [expression, limit])] if expression else []
 
 
 def _personal_order(hits: list[Hit], user: User) -> tuple[list[Hit], bool]:
