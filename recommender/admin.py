@@ -9,6 +9,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from accounts.models import User
 from recommender.charts import Chart, bar_chart, line_chart
 from recommender.models import DigestLog, IntakeRun, Interaction, Paper, TrainingRun
 from recommender.selectors.health import Health, model_health
@@ -59,6 +60,16 @@ class CappedCountPaginator(Paginator):
         return self.object_list.order_by()[: self.COUNT_CAP].count()
 
 
+SEARCH_MATCHES = 1000  # papers an admin search lists at most (the newest matches)
+
+
+def _papers_found(term: str) -> list[int]:
+    """Ids of the papers an admin search finds: the paper of that exact id, and the newest SEARCH_MATCHES whose words
+    match (by the full-text index). Resolved first, so that the list's query reads indexes only."""
+    exact = list(Paper.objects.filter(external_id=term).values_list("pk", flat=True))
+    return exact + paper_ids_matching(term, limit=SEARCH_MATCHES)
+
+
 class StarsFilter(admin.SimpleListFilter):
     """Ratings by stars, from a fixed list (the default filter would read every distinct value of the table)."""
 
@@ -81,11 +92,11 @@ class LargeTableAdmin(admin.ModelAdmin):
 
 @admin.register(Paper)
 class PaperAdmin(LargeTableAdmin):
-    """Papers, searched by the full-text index (title, authors, abstract) or by exact id or DOI."""
+    """Papers, searched by the full-text index (title, authors, abstract) or by exact id."""
 
     list_display = ("title", "external_id", "primary_category", "published", "source", "upvotes", "added_at", "withdrawn_at")
     search_fields = ("external_id",)  # shows the search box; the search itself is get_search_results
-    search_help_text = "Words of the title, authors or abstract (as the site's search reads them), or an exact id or DOI."
+    search_help_text = "Words of the title, authors or abstract (as the site's search reads them), or an exact id."
     list_filter = ("source", "published", "added_at", ("withdrawn_at", admin.EmptyFieldListFilter))
     readonly_fields = ("added_at",)
 
@@ -93,8 +104,7 @@ class PaperAdmin(LargeTableAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        matching = paper_ids_matching(term, limit=CappedCountPaginator.COUNT_CAP)
-        return queryset.filter(Q(external_id=term) | Q(doi=term) | Q(pk__in=matching)), False
+        return queryset.filter(pk__in=_papers_found(term)), False
 
 
 @admin.register(Interaction)
@@ -112,9 +122,8 @@ class InteractionAdmin(LargeTableAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        matching = paper_ids_matching(term, limit=CappedCountPaginator.COUNT_CAP)
-        found = Q(user__username__iexact=term) | Q(user__email__iexact=term) | Q(paper__external_id=term) | Q(paper_id__in=matching)
-        return queryset.filter(found), False
+        readers = list(User.objects.filter(Q(username__iexact=term) | Q(email__iexact=term)).values_list("pk", flat=True)[:10])
+        return queryset.filter(Q(user_id__in=readers) | Q(paper_id__in=_papers_found(term))), False
 
 
 @admin.register(TrainingRun)
