@@ -202,3 +202,18 @@ def test_a_large_catalogue_is_counted_by_estimate(client):
     with CaptureQueriesContext(connection) as queries:  # SQLite counts once, then keeps the count a few minutes
         client.get(reverse("catalogue"))
     assert not any("COUNT(" in q["sql"].upper() for q in queries.captured_queries)
+
+
+def test_the_trending_list_is_counted_by_a_periodic_task_and_its_command(client, settings):
+    from django.core.management import call_command
+
+    from tasks.catalogue import refresh_trending
+    from tasks.celery import app
+
+    app.finalize()
+    entry = app.conf.beat_schedule["refresh-trending"]
+    assert entry["task"] == "tasks.catalogue.refresh_trending" and entry["schedule"] == float(settings.TRENDING_REFRESH_SECONDS)
+    InteractionFactory(user=UserFactory(username="alice"), paper=PaperFactory(title="Liked"), kind=Kind.LIKE)
+    assert refresh_trending() == 1
+    call_command("refresh_trending")
+    assert titles(client.get(reverse("trending"))) == ["Liked"]
