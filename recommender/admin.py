@@ -13,7 +13,7 @@ from accounts.models import User
 from recommender.charts import Chart, bar_chart, line_chart
 from recommender.models import DigestLog, IntakeRun, Interaction, Paper, TrainingRun
 from recommender.selectors.health import Health, model_health
-from recommender.selectors.search import paper_ids_matching
+from recommender.selectors.search import SearchTooBroad, paper_ids_matching
 from recommender.selectors.status import system_status
 from recommender.services.training import RetrainAlreadyRunning, retrain_request
 
@@ -67,7 +67,10 @@ def _papers_found(term: str) -> list[int]:
     """Ids of the papers an admin search finds: the paper of that exact id, and the newest SEARCH_MATCHES whose words
     match (by the full-text index). Resolved first, so that the list's query reads indexes only."""
     exact = list(Paper.objects.filter(external_id=term).values_list("pk", flat=True))
-    return exact + paper_ids_matching(term, limit=SEARCH_MATCHES)
+    try:
+        return exact + paper_ids_matching(term, limit=SEARCH_MATCHES)
+    except SearchTooBroad:
+        return exact
 
 
 class StarsFilter(admin.SimpleListFilter):

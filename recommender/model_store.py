@@ -323,7 +323,8 @@ class ModelStore:
         if self._served is not None and now - self._checked_at < settings.MODEL_CHECK_SECONDS:
             return self._served
         if self._background:
-            self._start_loader()
+            if now - self._checked_at >= settings.MODEL_CHECK_SECONDS:  # (with no model loaded too: one check per period)
+                self._start_loader()
             return self._served
         with self._lock:
             self._served = self._refreshed(time.monotonic(), fallback_limit=None)
@@ -353,6 +354,8 @@ class ModelStore:
         self._checked_at = now
         active = TrainingRun.objects.filter(is_active=True).values_list("version", "artifact").first()
         served = self._served
+        if served is None and not active and fallback_limit is not None and now - self._counted_at < settings.CATALOGUE_CHECK_SECONDS:
+            return None  # still no model, and the catalogue was counted (too large for a fallback) a moment ago
         if served is None or not active or served.version != active[0] or now - self._counted_at >= settings.CATALOGUE_CHECK_SECONDS:
             key, self._counted_at = catalogue_key(), now
         else:  # between full checks: only new papers are looked for, by an index lookup

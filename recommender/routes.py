@@ -22,10 +22,11 @@ def _halves(route: str) -> tuple[str, str]:
 
 def paper_route(route: str, external_id: str) -> str:
     """``reverse(route, kwargs={"external_id": external_id})`` for the paper routes (``paper_detail``, ``paper_feedback``),
-    except that a ``.`` or ``..`` part of the id is escaped (``%2E``), so that no id, even one stored before ids were
-    checked, makes a link that a browser resolves outside the route (``/feedback/../accounts/...``)."""
+    except that an id with a ``.`` or ``..`` part is quoted whole, slashes too, so that it is one path segment and no id,
+    even one stored before ids were checked, makes a link that a browser resolves outside the route."""
     before, after = _halves(route)
-    quoted = quote(external_id, safe=_SAFE)
-    if "." in quoted:
-        quoted = "/".join(part.replace(".", "%2E") if part in (".", "..") else part for part in quoted.split("/"))
-    return f"{before}{quoted}{after}"
+    if external_id in (".", ".."):  # no link can name it without leaving the route: one that leads nowhere
+        return f"{before}{external_id.replace('.', '%252E')}{after}"
+    if any(part in (".", "..") for part in external_id.split("/")):
+        return f"{before}{quote(external_id, safe='')}{after}"  # one segment: browsers resolve %2E%2E as "..", not %2E%2E%2F
+    return f"{before}{quote(external_id, safe=_SAFE)}{after}"

@@ -187,11 +187,12 @@ def test_a_query_matching_very_many_papers_is_ranked_among_its_newest_matches(mo
     from recommender.selectors import search
 
     monkeypatch.setattr(search, "RANKED_AT_MOST", 3)
+    monkeypatch.setattr(search, "COUNT_LIMIT", 2)  # more matches than counted: ranked among the newest
     oldest = PaperFactory(title="Entropy entropy entropy", abstract="entropy")
     newer = [PaperFactory(title=f"Note {n}", abstract="entropy") for n in range(4)]
     results = papers_search(query="entropy")
     assert [hit.paper for hit in results.hits] == newer[:0:-1]  # the three newest matches, the oldest not ranked
-    assert results.count == 5 and oldest not in results.papers
+    assert results.count_capped and oldest not in results.papers
 
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'")

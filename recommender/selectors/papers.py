@@ -93,15 +93,17 @@ class Count:
 
 
 def papers_count() -> Count:
-    """How many papers the catalogue has, without counting a large table in a request: PostgreSQL's own estimate
-    (``pg_class.reltuples``, kept by autovacuum) from EXACT_COUNT_BELOW rows on; on SQLite a count kept in the cache."""
+    """How many papers the catalogue lists, without counting a large table in a request: up to EXACT_COUNT_BELOW it
+    counts (a bounded index scan); past it PostgreSQL's own estimate (``pg_class.reltuples``, kept by autovacuum), and
+    on SQLite, which keeps none, a count kept in the cache for COUNT_CACHE_SECONDS."""
+    small = papers_listed()[:EXACT_COUNT_BELOW].count()
+    if small < EXACT_COUNT_BELOW:
+        return Count(small, exact=True)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'recommender_paper'::regclass")
             estimate = cursor.fetchone()[0]
-        if estimate >= EXACT_COUNT_BELOW:
-            return Count(int(estimate), exact=False)
-        return Count(papers_listed().count(), exact=True)
+        return Count(max(int(estimate), EXACT_COUNT_BELOW), exact=False)
     try:
         known = cache.get("catalogue-count")
     except CACHE_ERRORS:
@@ -112,7 +114,7 @@ def papers_count() -> Count:
             cache.set("catalogue-count", known, COUNT_CACHE_SECONDS)
         except CACHE_ERRORS:
             pass
-    return Count(known, exact=known < EXACT_COUNT_BELOW)
+    return Count(known, exact=False)
 
 
 def papers_by_any_author(*, names: set[str]) -> QuerySet[Paper]:

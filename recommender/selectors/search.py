@@ -93,13 +93,16 @@ def papers_search(
     if match is None:
         return SearchPage([], page, False, 0)
     try:
-        rows = backend.ranked(match, filters, limit=per_page + 1, offset=(page - 1) * per_page)
-        count = backend.count(match, filters) if rows else 0
+        count = backend.count(match, filters)
+        rows = backend.ranked(match, filters, limit=per_page + 1, offset=(page - 1) * per_page, few=count <= COUNT_LIMIT) if count else []
     except SearchTooBroad:
         return SearchPage([], page, False, 0, too_broad=True)
     rows, has_next = rows[:per_page], len(rows) > per_page and page < MAX_PAGES
     papers = Paper.objects.in_bulk([pk for pk, _, _ in rows])
-    snippets = backend.snippets(match, list(papers))
+    try:
+        snippets = backend.snippets(match, list(papers))
+    except SearchTooBroad:
+        snippets = {}
     hits = [Hit(papers[pk], relevance, bool(in_title), snippets.get(pk, mark_safe(""))) for pk, relevance, in_title in rows if pk in papers]
     personal = False
     if page == 1 and user is not None and user.is_authenticated and len(hits) > 1:
@@ -156,18 +159,28 @@ class SearchTooBroad(Exception):
     """A search that the database could not answer within SEARCH_TIMEOUT_MS."""
 
 
-def _fetch(sql: str, params: list) -> list[tuple]:
-    """The rows of one search query; on PostgreSQL within SEARCH_TIMEOUT_MS (a search never holds a worker)."""
+def _fetch(sql: str, params: list, *, by_index: bool = False) -> list[tuple]:
+    """The rows of one search query; on PostgreSQL within SEARCH_TIMEOUT_MS (a search never holds a worker), and with
+    ``by_index`` read through the full-text index (a bitmap of its matches) whatever the planner expects: words that
+    are common apart but rare together would otherwise be looked for along the whole table."""
+    postgres = connection.vendor == "postgresql"
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if postgres:
             cursor.execute(f"SET LOCAL statement_timeout = {int(settings.SEARCH_TIMEOUT_MS)}")
+            if by_index:
+                cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
         try:
             cursor.execute(sql, params)
         except OperationalError as exc:
             if getattr(exc.__cause__, "sqlstate", None) == "57014":  # query_canceled
                 raise SearchTooBroad from exc
             raise
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+        if postgres:  # inside a caller's transaction these would outlive this block
+            cursor.execute(
+                "SET LOCAL statement_timeout = DEFAULT; SET LOCAL enable_seqscan = DEFAULT; SET LOCAL enable_indexscan = DEFAULT"
+            )
+        return rows
 
 
 def _marked(text: str) -> SafeString:
@@ -184,15 +197,17 @@ class _Postgres:
         query = _without_markers(query).strip()[:MAX_QUERY_LENGTH]
         return query or None
 
-    def ranked(self, match: str, filters: SearchFilters, *, limit: int, offset: int) -> list[tuple]:
+    def ranked(self, match: str, filters: SearchFilters, *, limit: int, offset: int, few: bool = False) -> list[tuple]:
+        """The page, ranked among the newest RANKED_AT_MOST matches (``few``: all of them, by the index)."""
         where, params = _filters_sql(filters, "postgresql")
         return _fetch(
             "WITH hits AS MATERIALIZED (SELECT p.id, p.search_vector FROM recommender_paper p "
             f"WHERE p.search_vector @@ websearch_to_tsquery('english', %s) AND p.withdrawn_at IS NULL{where} "
-            "ORDER BY p.id DESC LIMIT %s) "
+            f"{'' if few else 'ORDER BY p.id DESC '}LIMIT %s) "
             "SELECT id, ts_rank_cd(search_vector, q) AS relevance, ts_filter(search_vector, '{a}') @@ q AS in_title "
             "FROM hits, websearch_to_tsquery('english', %s) q ORDER BY in_title DESC, relevance DESC, id DESC LIMIT %s OFFSET %s",
             [match, *params, RANKED_AT_MOST, match, limit, offset],
+            by_index=few,
         )
 
     def count(self, match: str, filters: SearchFilters) -> int:
@@ -201,6 +216,7 @@ class _Postgres:
             "SELECT count(*) FROM (SELECT 1 FROM recommender_paper p, websearch_to_tsquery('english', %s) q "
             f"WHERE p.search_vector @@ q AND p.withdrawn_at IS NULL{where} LIMIT %s) AS hits",
             [match, *params, COUNT_LIMIT + 1],
+            by_index=True,
         )
         return rows[0][0]
 
@@ -224,7 +240,7 @@ class _Sqlite:
     def match(self, query: str) -> str | None:
         return fts5_expression(query)
 
-    def ranked(self, match: str, filters: SearchFilters, *, limit: int, offset: int) -> list[tuple]:
+    def ranked(self, match: str, filters: SearchFilters, *, limit: int, offset: int, few: bool = False) -> list[tuple]:
         where, params = _filters_sql(filters, "sqlite")
         newest = _fetch(
             f"SELECT f.rowid FROM paper_fts f JOIN recommender_paper p ON p.id = f.rowid WHERE paper_fts MATCH %s "

@@ -214,7 +214,7 @@ def papers_upsert(
             changed_fields |= changes.keys()
         else:
             result.unchanged += 1
-    Paper.objects.bulk_create(to_create, batch_size=UPSERT_BATCH)
+    Paper.objects.bulk_create(to_create, batch_size=UPSERT_BATCH, ignore_conflicts=True)  # a paper another process just added
     if to_update:
         Paper.objects.bulk_update(to_update, sorted(changed_fields), batch_size=UPSERT_BATCH)
     result.created, result.updated = len(to_create), len(to_update)
@@ -383,6 +383,7 @@ def _harvest(run: IntakeRun, client: PoliteClient, categories: frozenset[str], o
     """Take in the run's pages one by one (each page with the run's progress in one transaction). Whatever stops it
     (the source, the database, a bug) ends the run as failed with the reason; the next run takes up from the page it
     failed at, and a page that failed PAGE_FAILURES_TO_SKIP times in a row is stepped over with a note."""
+    client.on_wait = lambda: _progress(run)  # a long Retry-After is no sign of a dead run
     if run.cursor and run.page_failures >= PAGE_FAILURES_TO_SKIP:
         run = _step_over(run)
         if not run.in_progress:
@@ -424,7 +425,8 @@ def _harvest(run: IntakeRun, client: PoliteClient, categories: frozenset[str], o
         return _finish(run, Status.FAILED, f"{exc}; the harvest ends here")
     except BaseException as exc:  # the source, the database or a bug: the run ends, and says why
         log.warning("arXiv harvest %s stopped at page %d: %s", run.pk, run.pages + 1, exc)
-        _progress(run, page_failures=run.page_failures + 1)
+        if isinstance(exc, OaiPageError):  # the page itself: after three in a row it is stepped over
+            _progress(run, page_failures=run.page_failures + 1)
         why = str(exc) if isinstance(exc, OaiPageError) else f"page {run.pages + 1}: {_reason(exc)}"
         _finish(run, Status.FAILED, f"{why} (the next run takes up from this page)")
         if not isinstance(exc, Exception):

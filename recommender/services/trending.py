@@ -35,5 +35,5 @@ def trending_refresh(*, days: int | None = None) -> int:
         for row in counted
     ]
     TrendingPaper.objects.all().delete()
-    TrendingPaper.objects.bulk_create(rows)
+    TrendingPaper.objects.bulk_create(rows, ignore_conflicts=True)  # a count running at the same time wrote the same rows
     return len(rows)

@@ -100,6 +100,7 @@ class PoliteClient:
         self.ends_at = time.monotonic() + deadline if deadline is not None else float("inf")
         self.requests = 0
         self.waited = 0.0  # seconds spent in pauses (between requests and after Retry-After)
+        self.on_wait: Callable[[], object] | None = None  # called before each pause (a harvest stamps its heartbeat)
 
     def get(self, url: str, params: dict | None = None) -> Answer:
         for attempt in range(self.max_retries + 1):
@@ -119,8 +120,11 @@ class PoliteClient:
         origin = httpx.URL(url)
         target, query = origin, params
         for _ in range(MAX_REDIRECTS + 1):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SourceTimeout(f"{url}: no answer within {self.timeout:g} seconds")
             try:
-                with self.client.stream("GET", target, params=query) as response:
+                with self.client.stream("GET", target, params=query, timeout=min(self.timeout, left)) as response:
                     self.requests += 1
                     if response.is_redirect:
                         location = response.headers.get("Location", "")
@@ -163,6 +167,8 @@ class PoliteClient:
         if seconds > 0:
             if time.monotonic() + seconds > self.ends_at:
                 raise SourceTimeout(f"waiting {seconds:.0f} s more would pass this run's deadline")
+            if self.on_wait is not None:
+                self.on_wait()
             self.sleep(seconds)
             self.waited += seconds
 
