@@ -94,7 +94,7 @@ def papers_search(
         return SearchPage([], page, False, 0)
     try:
         count = backend.count(match, filters)
-        rows = backend.ranked(match, filters, limit=per_page + 1, offset=(page - 1) * per_page, few=count <= COUNT_LIMIT) if count else []
+        rows = backend.ranked(match, filters, limit=per_page + 1, offset=(page - 1) * per_page) if count else []
     except SearchTooBroad:
         return SearchPage([], page, False, 0, too_broad=True)
     rows, has_next = rows[:per_page], len(rows) > per_page and page < MAX_PAGES
@@ -159,16 +159,12 @@ class SearchTooBroad(Exception):
     """A search that the database could not answer within SEARCH_TIMEOUT_MS."""
 
 
-def _fetch(sql: str, params: list, *, by_index: bool = False) -> list[tuple]:
-    """The rows of one search query; on PostgreSQL within SEARCH_TIMEOUT_MS (a search never holds a worker), and with
-    ``by_index`` read through the full-text index (a bitmap of its matches) whatever the planner expects: words that
-    are common apart but rare together would otherwise be looked for along the whole table."""
+def _fetch(sql: str, params: list) -> list[tuple]:
+    """The rows of one search query; on PostgreSQL within SEARCH_TIMEOUT_MS (a search never holds a worker)."""
     postgres = connection.vendor == "postgresql"
     with transaction.atomic(), connection.cursor() as cursor:
         if postgres:
             cursor.execute(f"SET LOCAL statement_timeout = {int(settings.SEARCH_TIMEOUT_MS)}")
-            if by_index:
-                cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
         try:
             cursor.execute(sql, params)
         except OperationalError as exc:
@@ -197,17 +193,16 @@ class _Postgres:
         query = _without_markers(query).strip()[:MAX_QUERY_LENGTH]
         return query or None
 
-    def ranked(self, match: str, filters: SearchFilters, *, limit: int, offset: int, few: bool = False) -> list[tuple]:
-        """The page, ranked among the newest RANKED_AT_MOST matches (``few``: all of them, by the index)."""
+    def ranked(self, match: str, filters: SearchFilters, *, limit: int, offset: int) -> list[tuple]:
+        """The page, ranked among the newest RANKED_AT_MOST matches."""
         where, params = _filters_sql(filters, "postgresql")
         return _fetch(
             "WITH hits AS MATERIALIZED (SELECT p.id, p.search_vector FROM recommender_paper p "
             f"WHERE p.search_vector @@ websearch_to_tsquery('english', %s) AND p.withdrawn_at IS NULL{where} "
-            f"{'' if few else 'ORDER BY p.id DESC '}LIMIT %s) "
+            "ORDER BY p.id DESC LIMIT %s) "
             "SELECT id, ts_rank_cd(search_vector, q) AS relevance, ts_filter(search_vector, '{a}') @@ q AS in_title "
             "FROM hits, websearch_to_tsquery('english', %s) q ORDER BY in_title DESC, relevance DESC, id DESC LIMIT %s OFFSET %s",
             [match, *params, RANKED_AT_MOST, match, limit, offset],
-            by_index=few,
         )
 
     def count(self, match: str, filters: SearchFilters) -> int:
@@ -216,7 +211,6 @@ class _Postgres:
             "SELECT count(*) FROM (SELECT 1 FROM recommender_paper p, websearch_to_tsquery('english', %s) q "
             f"WHERE p.search_vector @@ q AND p.withdrawn_at IS NULL{where} LIMIT %s) AS hits",
             [match, *params, COUNT_LIMIT + 1],
-            by_index=True,
         )
         return rows[0][0]
 
@@ -240,7 +234,7 @@ class _Sqlite:
     def match(self, query: str) -> str | None:
         return fts5_expression(query)
 
-    def ranked(self, match: str, filters: SearchFilters, *, limit: int, offset: int, few: bool = False) -> list[tuple]:
+    def ranked(self, match: str, filters: SearchFilters, *, limit: int, offset: int) -> list[tuple]:
         where, params = _filters_sql(filters, "sqlite")
         newest = _fetch(
             f"SELECT f.rowid FROM paper_fts f JOIN recommender_paper p ON p.id = f.rowid WHERE paper_fts MATCH %s "
