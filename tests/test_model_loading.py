@@ -78,7 +78,8 @@ def test_requests_are_served_by_the_old_model_while_the_new_one_cannot_load(comm
 def test_a_large_catalogue_without_a_model_serves_trending_and_newest_papers(settings, web_process, client, alice):
     settings.FALLBACK_MAX_PAPERS = 3  # "large": a web process does not build the fallback for more papers than this
     papers = [PaperFactory(title=f"Fresh paper {n}") for n in range(5)]
-    store.current()
+    store.wait(30)  # the check the fixture started may have begun before these papers (and served the empty catalogue)
+    store.current()  # a check that sees them
     store.wait(30)
     assert store.current() is None  # nothing to serve from: the pages still answer
     home = client.get("/")
