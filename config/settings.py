@@ -307,7 +307,8 @@ RANDOM_SEED = env_int("RANDOM_SEED", 0, minimum=0)
 FEEDBACK_HALF_LIFE_DAYS = env_int("FEEDBACK_HALF_LIFE_DAYS", 0, minimum=0)
 # The nightly gate (README "How a new model earns its place"): this share of readers, chosen by a hash of their
 # id, is never trained on; a new model is scored beside the active one on their feedback that neither has seen,
-# and is refused when its recall@20 is, with 95% confidence, more than ACTIVATION_TOLERANCE (relative) below.
+# and against the best recent model whose files are kept; it is refused when its recall@20 is more than
+# ACTIVATION_TOLERANCE (relative) below either, on a hold-out sized to see such a drop (docs/nightly.md).
 GATE_READER_SHARE = env_float("GATE_READER_SHARE", 0.05, minimum=0.0, maximum=0.5)
 ACTIVATION_TOLERANCE = env_float("ACTIVATION_TOLERANCE", 0.10, minimum=-1.0, maximum=1.0)
 HOLDOUT_USERS = env_int("HOLDOUT_USERS", 1000, minimum=0)  # gate readers scored at most
@@ -315,6 +316,9 @@ HOLDOUT_USERS = env_int("HOLDOUT_USERS", 1000, minimum=0)  # gate readers scored
 GATE_WINDOW_PAPERS = env_int("GATE_WINDOW_PAPERS", 1000, minimum=10)
 # Hold-out metrics from fewer readers than this are too noisy to refuse a model on.
 ACTIVATION_MIN_HOLDOUT_USERS = env_int("ACTIVATION_MIN_HOLDOUT_USERS", 20, minimum=1)
+# A model older than this is stale: a new one may replace it on thin evidence (a hold-out too small to see a drop of the
+# tolerance), and models activated longer ago are no longer references for the gate.
+MODEL_MAX_AGE_DAYS = env_float("MODEL_MAX_AGE_DAYS", 7.0, minimum=0.0)
 # Model files kept besides the active one (the newest activated ones); files of rejected and failed runs are deleted.
 MODEL_FILES_KEEP = env_int("MODEL_FILES_KEEP", 3, minimum=0)
 # A running retrain stamps a heartbeat this often; one silent for RETRAIN_STALE_SECONDS is taken as dead.

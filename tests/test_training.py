@@ -9,10 +9,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from recommender.engine.gate import readers_needed
 from recommender.model_store import store
 from recommender.models import Interaction, TrainingRun
 from recommender.services import training
 from recommender.services.training import (
+    PLANNING_SPREAD,
     RetrainAlreadyRunning,
     claimant,
     retrain,
@@ -44,11 +46,12 @@ def test_first_retrain_activates_and_records_everything(community, settings, cap
         "since": None,
         "until": None,
         "found": "on their own",
+        "wanted_readers": readers_needed(PLANNING_SPREAD, settings.ACTIVATION_TOLERANCE),  # more than there are: all-time
     }
     assert run.metrics["users"] == gate_readers and run.metrics["recall@20"] > 0.5  # the topics are easy
     assert f"hold-out: all-time, {gate_readers} readers" in out
     assert run.data_until == Interaction.objects.latest("created").created
-    assert run.parameters["als"]["factors"] == 3 and run.parameters["als"]["use_gpu"] is False
+    assert run.parameters["als"]["factors"] == settings.ALS_FACTORS and run.parameters["als"]["use_gpu"] is False
     assert run.parameters["gate"] == {"reader_share": 0.5, "tolerance": settings.ACTIVATION_TOLERANCE}
     assert (Path(settings.MODEL_DIR) / run.artifact).exists()
     assert store.current().version == run.version
@@ -86,12 +89,16 @@ def test_without_the_active_file_the_new_model_is_activated_and_says_why(communi
     assert second.is_active and "file cannot be read" in second.message
 
 
-def test_too_small_a_hold_out_never_blocks_a_model(community, settings):
+def test_thin_evidence_never_waves_a_drop_through_unless_the_active_model_is_stale(community, settings):
     settings.GATE_READER_SHARE, settings.ACTIVATION_MIN_HOLDOUT_USERS = 0.5, 100
-    retrain()
-    settings.ACTIVATION_TOLERANCE = -1.0  # would refuse anything, had it enough readers to judge
-    second = retrain()
-    assert second.is_active and "too little unseen feedback to judge" in second.message
+    first = retrain()
+    settings.ACTIVATION_TOLERANCE = -1.0  # demands twice the active model's recall: every model "drops" beyond it
+    thin = retrain()
+    assert thin.status == Status.REJECTED and "the evidence is too thin to say otherwise" in thin.message
+    assert "about 100 readers are needed" in thin.message and TrainingRun.objects.get(is_active=True).pk == first.pk
+    settings.MODEL_MAX_AGE_DAYS = 0  # the active model is stale: thin evidence may replace it, and the run says so
+    stale = retrain()
+    assert stale.is_active and "let through because the active model is stale" in stale.message
 
 
 def test_a_failing_fit_leaves_the_old_model_serving(community, monkeypatch):
@@ -265,7 +272,7 @@ def test_the_als_trainer_is_a_setting(community, settings):
     TRAINER_CALLS.clear()
     run = training.retrain()
     assert run.status == "activated"
-    assert TRAINER_CALLS == [((18, 24), 3)]
+    assert TRAINER_CALLS == [((18, 24), settings.ALS_FACTORS)]
 
 
 def test_a_retrain_reuses_the_content_features_of_papers_already_seen(community):

@@ -72,6 +72,21 @@ BOUNDS = {
     "graph.neighbours": (25, 400),
 }
 
+# The search's reach over the blend: the smallest and largest value each grid holds.
+BLEND_RANGES = {
+    "blend.cf_weight": (min(CF_WEIGHTS), max(CF_WEIGHTS)),
+    "blend.graph_share": (min(GRAPH_SHARES), max(GRAPH_SHARES)),
+    "blend.cold_cf_weight": (min(COLD_CF_WEIGHTS), max(COLD_CF_WEIGHTS)),
+    "blend.diversity": (min(DIVERSITIES), max(DIVERSITIES)),
+}
+
+
+def outside_search(params: Parameters) -> list[str]:
+    """Parameters the search could not have chosen (outside BOUNDS and the blend's grids), as "name=value" labels:
+    a model fitted with them was pinned there by hand, and the gate refuses it."""
+    ranges = {**BOUNDS, **BLEND_RANGES}
+    return [f"{name}={params.value(name):g}" for name, (low, high) in ranges.items() if not low <= params.value(name) <= high]
+
 
 @dataclass(frozen=True)
 class Parameters:

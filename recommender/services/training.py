@@ -22,12 +22,26 @@ from django.utils.module_loading import import_string
 from scipy import sparse
 
 from recommender.engine.artifacts import Artifact, aligned_model, load_artifact, save_artifact
+from recommender.engine.blend import HybridModel
 from recommender.engine.collaborative import ALSParams, als_fit
 from recommender.engine.content import TfidfEncoder
 from recommender.engine.evaluation import metrics, readers_per_chunk, subset
-from recommender.engine.gate import GateDecision, build_holdout, gate_decision, gate_hash, holdout_ranking, recall_per_reader
+from recommender.engine.gate import (
+    ALL_TIME,
+    GateDecision,
+    build_holdout,
+    factor_problems,
+    fit_problem,
+    gate_decision,
+    gate_hash,
+    holdout_ranking,
+    readers_needed,
+    recall_per_reader,
+    training_sample,
+)
 from recommender.engine.matrix import FeedbackWeights
 from recommender.engine.pipeline import FitResult, fit_hybrid
+from recommender.engine.tuning import Parameters, outside_search
 from recommender.models import TrainingRun
 from recommender.selectors.training import TrainingSnapshot, training_snapshot
 from recommender.services.claims import claimant, claimant_is_dead
@@ -366,7 +380,7 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
 
     stage("scoring the new and the active model on feedback neither has seen")
     clock = timezone.now()
-    run.metrics = gate_metrics(snapshot, reader_hash, share, fit, weights, active)
+    run.metrics = gate_metrics(snapshot, reader_hash, share, fit, weights, active, chosen)
     timings["evaluate"] = round((timezone.now() - clock).total_seconds(), 3)
 
     stage("writing the model file")
@@ -400,47 +414,156 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
 
 EVALUATION_CHUNK = 256  # readers scored at once
 NO_HOLDOUT = {"kind": "none", "readers": 0, "papers": 0}
+PLANNING_SPREAD = 1.0  # the paired differences' spread assumed before any night has measured one (see engine.gate)
+FIT_CHECK_READERS = 200  # training readers in the fit check
+
+
+@dataclass
+class EarlierModel:
+    """A model the new one is judged against: the active one, or a recent one whose files are kept."""
+
+    role: str  # "active" or "reference"
+    run: TrainingRun
+    model: HybridModel  # aligned with tonight's snapshot's columns
+    weights: FeedbackWeights
 
 
 def gate_metrics(
-    snapshot: TrainingSnapshot, reader_hash: np.ndarray, share: float, fit: FitResult, weights: FeedbackWeights, active: ActiveModel | None
+    snapshot: TrainingSnapshot,
+    reader_hash: np.ndarray,
+    share: float,
+    fit: FitResult,
+    weights: FeedbackWeights,
+    active: ActiveModel | None,
+    chosen: Parameters | None = None,
 ) -> dict:
-    """Both models' recall@20, nDCG@20 and recall@100 on the gate readers' feedback that neither was trained on,
-    the hold-out's kind and size, and the gate's decision (see ``engine.gate``)."""
-    holdout = build_holdout(
-        snapshot.events,
-        snapshot.created,
-        len(snapshot.paper_ids),
-        reader_hash,
-        share=min(share, active.gate_share) if active else share,
-        until=active.data_until if active else None,
-        window_papers=settings.GATE_WINDOW_PAPERS,
-        min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS,
-        max_readers=settings.HOLDOUT_USERS,
-        weights=weights,
-        own=snapshot.own,
-    )
-    if holdout is None:
-        if active is None:
-            return {"holdout": NO_HOLDOUT, "gate": GateDecision(True, "").as_dict()}
-        note = "no gate reader has feedback to score" if active.gate_share else "the active model was trained on every reader"
-        return {"holdout": NO_HOLDOUT, "gate": {**GateDecision(True, f"not judged: {note}").as_dict(), "against": active.run.version}}
+    """Both models' recall@20, nDCG@20 and recall@100 on the gate readers' feedback that neither was trained on, the
+    hold-out's kind, size and power, the sanity checks, and the gate's decision (see ``engine.gate``)."""
     threads = als_params().num_threads or os.cpu_count() or 1  # as many cores as ALS uses
     batch = readers_per_chunk(len(snapshot.paper_ids), most=EVALUATION_CHUNK)
-    ranked = holdout_ranking(fit.model, weights, holdout, batch=batch, threads=threads)
-    result = {**_rounded(metrics(ranked, holdout.truth)), "holdout": holdout.describe()}
+    earlier = _earlier_models(snapshot, active)
+    problems = _sanity_problems(snapshot, reader_hash, share, fit, weights, chosen, earlier, batch=batch, threads=threads)
+    sanity = {"problems": problems}
     if active is None:
-        return {**result, "gate": GateDecision(True, "").as_dict()}
-    old_model = aligned_model(active.artifact, snapshot.paper_ids, snapshot.texts)
-    old_ranked = holdout_ranking(old_model, active.artifact.weights, holdout, batch=batch, threads=threads)
-    result["active_model"] = {"version": active.run.version, **_rounded(metrics(old_ranked, holdout.truth))}
-    decision = gate_decision(
-        recall_per_reader(ranked, holdout.truth),
-        recall_per_reader(old_ranked, holdout.truth),
-        tolerance=settings.ACTIVATION_TOLERANCE,
-        min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS,
-    )
-    return {**result, "gate": {**decision.as_dict(), "against": active.run.version}}
+        outcome = GateDecision(not problems, _refusal(problems) if problems else "")
+        return {
+            **_scored_holdout(snapshot, reader_hash, share, fit, weights, None, [], batch, threads)[0],
+            "sanity": sanity,
+            "gate": outcome.as_dict(),
+        }
+    result, decision = _scored_holdout(snapshot, reader_hash, share, fit, weights, active, earlier, batch, threads)
+    if decision is None:
+        note = "no gate reader has feedback to score" if active.gate_share else "the active model was trained on every reader"
+        decision = GateDecision(True, f"not judged on unseen feedback: {note}; it passed the sanity checks")
+    if problems:
+        decision = GateDecision(False, _refusal(problems), decision.comparisons, decision.readers_needed)
+    return {**result, "sanity": sanity, "gate": {**decision.as_dict(), "against": active.run.version}}
+
+
+def _refusal(problems: list[str]) -> str:
+    return "it failed the sanity checks: " + "; ".join(problems)
+
+
+def _scored_holdout(snapshot, reader_hash, share, fit, weights, active, earlier, batch, threads) -> tuple[dict, GateDecision | None]:
+    """Build the hold-out (sized by the spread the active model's night measured), score the new model and the
+    earlier ones on it, and decide; once more on a wider hold-out when the first was too thin to see a drop of the
+    tolerance and a wider one exists."""
+    tolerance = settings.ACTIVATION_TOLERANCE
+    planned = (active.run.metrics.get("gate") or {}).get("readers_needed") if active else None
+    target = planned or readers_needed(PLANNING_SPREAD, tolerance)
+    shares = [share, *(e.run.parameters.get("gate", {}).get("reader_share", 0.0) for e in earlier)]
+    for attempt in range(2):
+        holdout = build_holdout(
+            snapshot.events,
+            snapshot.created,
+            len(snapshot.paper_ids),
+            reader_hash,
+            share=min(shares),
+            until=active.data_until if active else None,
+            window_papers=settings.GATE_WINDOW_PAPERS,
+            min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS,
+            max_readers=settings.HOLDOUT_USERS,
+            target_readers=target,
+            weights=weights,
+            own=snapshot.own,
+        )
+        if holdout is None:
+            return {"holdout": NO_HOLDOUT}, None
+        ranked = holdout_ranking(fit.model, weights, holdout, batch=batch, threads=threads)
+        result = {**_rounded(metrics(ranked, holdout.truth)), "holdout": holdout.describe()}
+        if not earlier:
+            return result, None
+        new = recall_per_reader(ranked, holdout.truth)
+        scored = []
+        for model in earlier:
+            old_ranked = holdout_ranking(model.model, model.weights, holdout, batch=batch, threads=threads)
+            scored.append((model, old_ranked, recall_per_reader(old_ranked, holdout.truth)))
+        active_scores = scored[0]
+        best = max(scored, key=lambda item: (float(np.mean(item[2])), item[0].role == "active"))
+        against = [("active", active_scores[0].run.version, active_scores[2])]
+        if best is not active_scores:
+            against.append(("reference", best[0].run.version, best[2]))
+        decision = gate_decision(
+            new, against, tolerance=tolerance, min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS, thin_may_go=_stale(active.run)
+        )
+        detectable = decision.as_dict()["detectable"]
+        wider = holdout.kind != ALL_TIME or len(holdout.users) < settings.HOLDOUT_USERS
+        if attempt or detectable is None or detectable <= tolerance or len(holdout.users) >= decision.readers_needed or not wider:
+            break
+        target = decision.readers_needed
+    result["active_model"] = {"version": active.run.version, **_rounded(metrics(active_scores[1], holdout.truth))}
+    if best is not active_scores:
+        result["reference_model"] = {"version": best[0].run.version, **_rounded(metrics(best[1], holdout.truth))}
+    return result, decision
+
+
+def _stale(run: TrainingRun) -> bool:
+    """The active model is older than MODEL_MAX_AGE_DAYS: thin evidence may replace it."""
+    return (timezone.now() - (run.finished_at or run.started_at)) > timedelta(days=settings.MODEL_MAX_AGE_DAYS)
+
+
+def _earlier_models(snapshot: TrainingSnapshot, active: ActiveModel | None) -> list[EarlierModel]:
+    """The active model, then the models activated within MODEL_MAX_AGE_DAYS whose files are kept (reference
+    candidates), each aligned with tonight's columns; none before the first model."""
+    if active is None:
+        return []
+    aligned = aligned_model(active.artifact, snapshot.paper_ids, snapshot.texts)
+    found = [EarlierModel("active", active.run, aligned, active.artifact.weights)]
+    recent = TrainingRun.objects.filter(
+        status=Status.ACTIVATED,
+        is_active=False,
+        artifact_deleted_at__isnull=True,
+        finished_at__gte=timezone.now() - timedelta(days=settings.MODEL_MAX_AGE_DAYS),
+    ).exclude(artifact="")
+    for run in recent.order_by("-finished_at")[: settings.MODEL_FILES_KEEP]:
+        if not run.parameters.get("gate", {}).get("reader_share"):
+            continue  # trained on every reader: it has seen the hold-out
+        try:
+            artifact = load_artifact(Path(settings.MODEL_DIR) / run.artifact)
+        except ValueError:
+            log.warning("kept model %s cannot be read; not a reference", run.version)
+            continue
+        found.append(EarlierModel("reference", run, aligned_model(artifact, snapshot.paper_ids, snapshot.texts), artifact.weights))
+    return found
+
+
+def _sanity_problems(snapshot, reader_hash, share, fit, weights, chosen, earlier, *, batch: int, threads: int) -> list[str]:
+    """What is wrong with the new model without any hold-out: parameters outside the search's space, degenerate
+    factors, or a fit far below the active model's on a sample of its own training readers."""
+    outside = outside_search(chosen) if chosen else []
+    problems = [f"its parameters are outside what the search can choose ({', '.join(outside)})"] if outside else []
+    problems += factor_problems(fit.model.item_factors, fit.model.known_items)
+    if earlier:
+        training_rows = np.flatnonzero(reader_hash >= share)
+        sample = training_rows[np.argsort(reader_hash[training_rows], kind="stable")[: FIT_CHECK_READERS * 2]]
+        check = training_sample(snapshot.events, snapshot.created, len(snapshot.paper_ids), sample, FIT_CHECK_READERS, weights=weights)
+        if check is not None:
+            new = recall_per_reader(holdout_ranking(fit.model, weights, check, batch=batch, threads=threads), check.truth)
+            old = recall_per_reader(holdout_ranking(earlier[0].model, earlier[0].weights, check, batch=batch, threads=threads), check.truth)
+            problem = fit_problem(new, old)
+            if problem:
+                problems.append(problem)
+    return problems
 
 
 def _rounded(figures: dict) -> dict:
