@@ -8,9 +8,12 @@ shows by their tastes (that feedback is marked as given in the feed), and also f
 field, a second field, now and then anything; new papers more often); at 20:30 new papers arrive, and every reader's feed is ranked again
 at once (no retrain) to see which new papers reach someone's top 20; a few new readers join and like a
 few papers of their field. Each night the retrain runs through the Celery task (eager, in a child process
-with its own environment, as the training worker would): one night with a crippled model
-(ALS_FACTORS=1 ALS_ITERATIONS=1 GRAPH_NEIGHBOURS=1 in its environment: ALS and the item-item graph both crippled), and
-one night the child is killed midway (SIGKILL).
+with its own environment, as the training worker would): two nights in a row with a crippled model
+(ALS_FACTORS=1 ALS_ITERATIONS=1 GRAPH_NEIGHBOURS=1 in its environment: ALS and the item-item graph both crippled); in a
+replay of 20 days or more, four nights of slow decay (each night's ALS factors blurred with more noise than the
+night before, through the ALS_TRAINER setting: ``blurred_als_fit``); and one night the child is killed midway
+(SIGKILL). The gate must refuse every crippled night and each decayed night once it is more than the tolerance below
+the best recent model, and activate the honest nights (their false refusals are counted).
 
 Reported per night: activated or refused and why, the hold-out's kind and size, both models' recall@20
 on it, the run's time; and the served model's recall@20 on the next day's feedback (the papers each
@@ -284,11 +287,29 @@ def new_papers_reached(world: Community, arrived: list[int], now: float) -> dict
     return {"arrived": len(arrived), "in_a_top20": len(anyone), "in_a_fitting_reader_top20": len(fitting)}
 
 
-def night(env: dict, *, crippled: bool, kill: bool) -> dict:
-    """The nightly retrain through the Celery task, in a child process; killed midway when ``kill``."""
+CRIPPLED = {"ALS_FACTORS": "1", "ALS_ITERATIONS": "1", "GRAPH_NEIGHBOURS": "1"}
+DECAY_NOISE = (0.3, 0.5, 0.7, 0.9)  # the blur of the four decayed nights' ALS factors (see ``blurred_als_fit``)
+
+
+def blurred_als_fit(confidence, params, **kwargs):
+    """ALS as the site fits it, then its item factors mixed with noise of the same scale: (1 - b) Y + b sd(Y) N, b from
+    LIVING_FACTOR_BLUR. The replay's decayed nights plug it in through the ALS_TRAINER setting."""
+    from recommender.engine.collaborative import als_fit
+
+    users, items = als_fit(confidence, params, **kwargs)
+    blur = float(os.environ.get("LIVING_FACTOR_BLUR", "0"))
+    noise = np.random.default_rng(7).standard_normal(items.shape) * float(items.std())
+    return users, ((1 - blur) * items + blur * noise).astype(items.dtype)
+
+
+def night(env: dict, *, crippled: bool, kill: bool, blur: float = 0.0) -> dict:
+    """The nightly retrain through the Celery task, in a child process; killed midway when ``kill``; its ALS factors
+    blurred when ``blur``."""
     from recommender.models import TrainingRun
 
-    child_env = {**env, **({"ALS_FACTORS": "1", "ALS_ITERATIONS": "1", "GRAPH_NEIGHBOURS": "1"} if crippled else {})}
+    child_env = {**env, **(CRIPPLED if crippled else {})}
+    if blur:
+        child_env |= {"ALS_TRAINER": "living.blurred_als_fit", "LIVING_FACTOR_BLUR": str(blur)}
     before = TrainingRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     clock = time.perf_counter()
     child = subprocess.Popen(
@@ -318,6 +339,8 @@ def night(env: dict, *, crippled: bool, kill: bool) -> dict:
         "holdout": metrics.get("holdout", {}),
         "new_recall@20": metrics.get("recall@20"),
         "active_recall@20": metrics.get("active_model", {}).get("recall@20"),
+        "reference_recall@20": metrics.get("reference_model", {}).get("recall@20"),
+        "detectable": metrics.get("gate", {}).get("detectable"),
         "run_seconds": round((run.finished_at - run.started_at).total_seconds(), 1) if run.finished_at else None,
     }
 
@@ -363,8 +386,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--scale", choices=SCALES, default="month")
-    parser.add_argument("--crippled-night", type=int, help="default: a third of the way in")
-    parser.add_argument("--killed-night", type=int, help="default: two thirds of the way in")
+    parser.add_argument("--crippled-night", type=int, help="the first of two crippled nights (default: a third of the way in)")
+    parser.add_argument(
+        "--decay-night", type=int, help="the first of four decayed nights (default: 3 after the crippled ones, in 20 days or more)"
+    )
+    parser.add_argument("--killed-night", type=int, help="default: two thirds of the way in, after the decay")
     parser.add_argument("--database", help="a database URL (default: SQLite under var/bench-living/)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -373,7 +399,10 @@ def main() -> None:
         child_night()
         return
     crippled_night = args.crippled_night or max(2, args.days // 3)
-    killed_night = args.killed_night or max(crippled_night + 1, 2 * args.days // 3)
+    crippled = {crippled_night, crippled_night + 1}
+    decay_start = args.decay_night or (crippled_night + 3 if args.days >= 20 else None)
+    decay = {decay_start + k: blur for k, blur in enumerate(DECAY_NOISE)} if decay_start else {}
+    killed_night = args.killed_night or max(crippled_night + 2, max(decay, default=0) + 2, 2 * args.days // 3)
     env = prepare(args)
     from common import setup_django
 
@@ -393,37 +422,47 @@ def main() -> None:
         reached = new_papers_reached(world, arrived, day_start + 20.5 * 3600 + 60)
         onboard(world, add_readers(world, scale["new_readers"], day_start + 21 * 3600), day_start + 21 * 3600)
         days.append({"day": day, **lived, **reached})
-        nights.append({"night": day, **night(env, crippled=day == crippled_night, kill=day == killed_night)})
+        nights.append({"night": day, **night(env, crippled=day in crippled, kill=day == killed_night, blur=decay.get(day, 0.0))})
         print(
             f"day {day}: {lived['events']} events, served model's recall@20 {lived['recall@20']} "
             f"(yesterday's {lived['yesterdays_model_recall@20']}); night: {nights[-1]['status']}",
             file=sys.stderr,
         )
-    report(args, scale, nights, days, crippled_night, killed_night, time.perf_counter() - clock)
+    report(args, scale, nights, days, crippled, decay, killed_night, time.perf_counter() - clock)
 
 
-def report(args, scale: dict, nights: list[dict], days: list[dict], crippled_night: int, killed_night: int, seconds: float) -> None:
+def report(
+    args, scale: dict, nights: list[dict], days: list[dict], crippled: set[int], decay: dict[int, float], killed_night: int, seconds: float
+) -> None:
     fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else "-"  # noqa: E731
     print(f"living replay: {args.days} days, scale {args.scale} ({scale}), {machine()}")
     print("night: the retrain's outcome, its hold-out and both models' recall@20 on it, its time in seconds;")
     print("next day: recall@20 of the model then served on what readers found on their own the next day, and of the")
     print("model served the day before on the same feedback (the change is what this night's update did)")
     print(
-        f"{'night':>5} {'outcome':<10} {'hold-out':<24} {'new r@20':>9} {'active':>8} {'secs':>6} "
+        f"{'night':>5} {'outcome':<10} {'hold-out':<24} {'new r@20':>9} {'active':>8} {'ref':>8} {'sees':>5} {'secs':>6} "
         f"{'next day':>9} {'before':>8} {'change (95%)':>16}  note"
     )
     for n in nights:
         day = days[n["night"]] if n["night"] < len(days) else {}
         holdout = n.get("holdout") or {}
         where = f"{holdout.get('kind', '-')} {holdout.get('readers', 0)}r/{holdout.get('papers', 0)}p" if holdout else "-"
-        note = "crippled" if n["night"] == crippled_night else "killed midway" if n["killed"] else ""
+        note = (
+            "crippled" if n["night"] in crippled else f"decayed (blur {decay[n['night']]})" if n["night"] in decay
+            else "killed midway" if n["killed"] else ""
+        )  # fmt: skip
+        sees = f"{n['detectable']:.0%}" if n.get("detectable") is not None else "-"
         print(
             f"{n['night']:>5} {n['status']:<10} {where:<24} {fmt(n.get('new_recall@20')):>9} {fmt(n.get('active_recall@20')):>8} "
+            f"{fmt(n.get('reference_recall@20')):>8} {sees:>5} "
             f"{n.get('run_seconds') or n['seconds']:>6} {fmt(day.get('recall@20')):>9} {fmt(day.get('yesterdays_model_recall@20')):>8} "
             f"{_change_text(day):>16}  {note}"
         )
-    honest = [n for n in nights[1:] if n["night"] not in (crippled_night, killed_night)]
+    honest = [n for n in nights[1:] if n["night"] not in crippled | set(decay) | {killed_night}]
     activated = sum(n["status"] == "activated" for n in honest)
+    decayed = [n for n in nights if n["night"] in decay]
+    beyond = [n for n in decayed if _below_best(n) > 0.10]  # more than the tolerance below the best model it was judged against
+    decay_let_through = [n["night"] for n in beyond if n["status"] == "activated"]
     changes = [c for c in map(_change, days) if c is not None]
     significant = [
         c for c, d in zip(map(_change, days), days) if c is not None and d.get("change_margin95") and c + d["change_margin95"] < -0.10
@@ -440,7 +479,10 @@ def report(args, scale: dict, nights: list[dict], days: list[dict], crippled_nig
         "scale": args.scale,
         "honest_activated": activated,
         "honest_nights": len(honest),
-        "crippled": nights[crippled_night]["status"],
+        "crippled": [nights[c]["status"] for c in sorted(crippled)],
+        "decayed": [(n["night"], n["status"], round(_below_best(n), 4)) for n in decayed],
+        "decay_let_through": decay_let_through,
+        "false_refusals": len(honest) - activated,
         "killed": nights[killed_night]["killed"],
         "after_kill": after_kill,
         "worst_change_same_feedback": round(min(changes, default=0.0), 4),
@@ -455,7 +497,9 @@ def report(args, scale: dict, nights: list[dict], days: list[dict], crippled_nig
         "per_day": days,
     }
     print(
-        f"honest nights activated: {activated} of {len(honest)}; crippled night: {summary['crippled']}; "
+        f"honest nights activated: {activated} of {len(honest)}; crippled nights: {', '.join(summary['crippled'])}; "
+        f"decayed nights (drop below the best model judged against): "
+        f"{', '.join(f'{night} {status} ({drop:+.0%})' for night, status, drop in summary['decayed']) or 'none'}; "
         f"killed night: {'killed' if summary['killed'] else 'not killed'}, next night {after_kill}"
     )
     print(
@@ -468,8 +512,15 @@ def report(args, scale: dict, nights: list[dict], days: list[dict], crippled_nig
         f"in the top 20 of a reader of their field: {fitting / max(arrived, 1):.1%}"
     )
     print(json.dumps(summary))
-    if summary["crippled"] != "rejected" or not summary["killed"] or after_kill != "activated":
+    held = all(status == "rejected" for status in summary["crippled"]) and not decay_let_through
+    if not held or not summary["killed"] or after_kill != "activated" or summary["false_refusals"] > max(1, len(honest) // 30):
         raise SystemExit("the gate did not hold: see the table above")
+
+
+def _below_best(n: dict) -> float:
+    """How far a night's new model fell below the best model it was judged against (active or reference), relatively."""
+    best = max(n.get("active_recall@20") or 0.0, n.get("reference_recall@20") or 0.0)
+    return 1 - (n.get("new_recall@20") or 0.0) / best if best else 0.0
 
 
 def _change_text(day: dict) -> str:

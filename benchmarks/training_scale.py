@@ -53,6 +53,7 @@ def child_pipeline() -> dict:
         "seconds": round(wall, 2),
         "stages": run.timings,
         "sizes": run.sizes,
+        "gate": {key: run.metrics.get("gate", {}).get(key) for key in ("reason", "detectable", "readers_needed", "reference")},
         "peak_rss_mib": round(peak_rss_mib()),
         "searched": bool(run.tuning.get("searched")),
         "tuning": {k: v for k, v in run.tuning.items() if k != "trials"},
@@ -189,6 +190,8 @@ def main() -> None:
     print(f"{'pipeline':<14}{'':>24}{searching['seconds']:>13.2f}   search night, peak RSS {searching['peak_rss_mib']:,} MiB")
     print(f"{'bare ALS fit':<14}{bare['seconds']:>10.2f}   {bare['factors']} factors, peak RSS {bare['peak_rss_mib']:,} MiB")
     print(f"pipeline / bare fit = {ratio:.2f} (later night), {search_ratio:.2f} (search night)")
+    gate_ratio = pipeline["stages"].get("evaluate", 0) / bare["seconds"]
+    print(f"the gate (scoring the hold-out, the references and the fit check) / bare fit = {gate_ratio:.2f} (later night)")
     print(f"search night: {searching['tuning'].get('reason')}")
     print(
         json.dumps(
@@ -206,6 +209,7 @@ def main() -> None:
                 "first_night": first,
                 "bare_fit_seconds": bare["seconds"],
                 "ratio": round(ratio, 3),
+                "gate_ratio": round(gate_ratio, 3),
                 "pipeline_peak_rss_mib": pipeline["peak_rss_mib"],
                 "bare_peak_rss_mib": bare["peak_rss_mib"],
                 "nonzeros": bare["nonzeros"],

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -27,9 +28,23 @@ def model_health_charts(health: Health) -> list[Chart]:
     quality = line_chart(
         "Nightly hold-out recall@20: the new model and the one served, on the same unseen feedback (dots: the decision)",
         labels,
-        {"new model": [n.new for n in nights], "model served": [n.served for n in nights]},
+        {"new model": [n.new for n in nights], "model served": [n.served for n in nights], "reference": [n.reference for n in nights]},
         fmt=".2f",
         marks=[(i, DECISION_COLOURS.get(n.status, "#5d6b7a"), f"{n.version}: {n.status}") for i, n in enumerate(nights)],
+    )
+    power = line_chart(
+        "Power of the gate: the smallest drop (%) its hold-out could see, beside the tolerance that refuses",
+        labels,
+        {
+            "smallest drop seen": [None if n.detectable is None else 100 * n.detectable for n in nights],
+            "tolerance": [100 * settings.ACTIVATION_TOLERANCE for _ in nights],
+        },
+        fmt=".0f",
+    )
+    readers = bar_chart(
+        "Hold-out readers used, and the readers needed to see a drop of the tolerance",
+        labels,
+        {"used": [n.readers for n in nights], "still needed": [max((n.readers_needed or 0) - n.readers, 0) for n in nights]},
     )
     stages = sorted({stage for night in nights for stage in night.stages})
     timing = bar_chart(
@@ -46,7 +61,7 @@ def model_health_charts(health: Health) -> list[Chart]:
         [f"{week:%d %b}" for week, _ in health.email_actions_per_week],
         {"actions": [n for _, n in health.email_actions_per_week]},
     )
-    return [quality, timing, papers, emails, actions]
+    return [quality, power, readers, timing, papers, emails, actions]
 
 
 class CappedCountPaginator(Paginator):
@@ -147,6 +162,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "recall_at_20",
         "active_recall_at_20",
         "holdout",
+        "gate",
         "parameters_chosen",
         "file",
         "interactions",
@@ -202,6 +218,16 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if not holdout:
             return ""
         return f"{holdout['kind']}: {holdout['readers']} readers, {holdout['papers']} papers" if holdout["readers"] else "none"
+
+    @admin.display(description="gate")
+    def gate(self, run: TrainingRun) -> str:
+        gate = run.metrics.get("gate") or {}
+        parts = [f"sees a drop of {gate['detectable']:.0%}"] if gate.get("detectable") is not None else []
+        if gate.get("reference"):
+            parts.append(f"reference {gate['reference']}")
+        if run.metrics.get("sanity", {}).get("problems"):
+            parts.append("failed the sanity checks")
+        return "; ".join(parts)
 
     @admin.display(description="model file")
     def file(self, run: TrainingRun) -> str:

@@ -71,7 +71,12 @@ def test_staff_see_the_model_health_over_time_as_charts(admin_client, community,
     DigestLog.objects.create(user=readers["astro0"], week="2026-11-23", status="sent")
     Interaction.objects.create(user=readers["astro0"], paper=papers["bio"][7], kind="like", via="email")
     page = admin_client.get("/admin/recommender/trainingrun/health/").content.decode()
-    assert page.count("<svg viewBox") == 5 and "Nightly hold-out recall@20" in page
+    assert page.count("<svg viewBox") == 7 and "Nightly hold-out recall@20" in page
+    assert (
+        "Power of the gate" in page
+        and "Hold-out readers used" in page
+        and f"{refused.started_at:%d %b}: used {refused.metrics['holdout']['readers']}" in page
+    )
     assert f"{refused.version}: rejected" in page and 'fill="#b3261e"' in page  # the refused night, marked red
     assert "Papers taken in per day" in page and ": papers 42" in page and "Weekly emails sent" in page
     assert admin_client.get("/admin/recommender/trainingrun/").content.decode().count("/admin/recommender/trainingrun/health/") == 1

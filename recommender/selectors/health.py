@@ -26,6 +26,10 @@ class Night:
     new: float | None
     served: float | None
     stages: dict[str, float]
+    reference: float | None = None  # the best recent kept model's recall@20, when the gate judged against one
+    detectable: float | None = None  # the smallest relative drop the hold-out could see (95% confidence, 80% power)
+    readers: int = 0  # hold-out readers the decision used
+    readers_needed: int | None = None  # to see a drop of the tolerance
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,10 @@ def model_health(*, days: int = 60) -> Health:
             run.metrics.get("recall@20"),
             run.metrics.get("active_model", {}).get("recall@20"),
             {stage: seconds for stage, seconds in run.timings.items() if isinstance(seconds, (int, float))},
+            run.metrics.get("reference_model", {}).get("recall@20"),
+            run.metrics.get("gate", {}).get("detectable"),
+            run.metrics.get("holdout", {}).get("readers", 0),
+            run.metrics.get("gate", {}).get("readers_needed"),
         )
         for run in runs.only("started_at", "version", "status", "metrics", "timings")
     ]

@@ -414,7 +414,9 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
 
 EVALUATION_CHUNK = 256  # readers scored at once
 NO_HOLDOUT = {"kind": "none", "readers": 0, "papers": 0}
-PLANNING_SPREAD = 1.0  # the paired differences' spread assumed before any night has measured one (see engine.gate)
+# The spread of per-reader differences (sd over the old model's mean recall) the hold-out is sized for: measured on
+# citeulike-a, 0.35 between two honest models, 0.9-1.2 against crippled ones (BENCHMARKS.md, "The gate's power").
+PLANNING_SPREAD = 1.0
 FIT_CHECK_READERS = 200  # training readers in the fit check
 
 
@@ -456,7 +458,8 @@ def gate_metrics(
         note = "no gate reader has feedback to score" if active.gate_share else "the active model was trained on every reader"
         decision = GateDecision(True, f"not judged on unseen feedback: {note}; it passed the sanity checks")
     if problems:
-        decision = GateDecision(False, _refusal(problems), decision.comparisons, decision.readers_needed)
+        also = f"; and on unseen feedback, {decision.reason}" if not decision.activate else ""
+        decision = GateDecision(False, _refusal(problems) + also, decision.comparisons, decision.readers_needed)
     return {**result, "sanity": sanity, "gate": {**decision.as_dict(), "against": active.run.version}}
 
 
@@ -465,12 +468,11 @@ def _refusal(problems: list[str]) -> str:
 
 
 def _scored_holdout(snapshot, reader_hash, share, fit, weights, active, earlier, batch, threads) -> tuple[dict, GateDecision | None]:
-    """Build the hold-out (sized by the spread the active model's night measured), score the new model and the
-    earlier ones on it, and decide; once more on a wider hold-out when the first was too thin to see a drop of the
-    tolerance and a wider one exists."""
+    """Build the hold-out (sized to see a drop of the tolerance at PLANNING_SPREAD), score the new model and the
+    earlier ones on it, and decide; once more on a wider hold-out when the spread measured asks for more readers
+    than it holds and a wider one exists."""
     tolerance = settings.ACTIVATION_TOLERANCE
-    planned = (active.run.metrics.get("gate") or {}).get("readers_needed") if active else None
-    target = planned or readers_needed(PLANNING_SPREAD, tolerance)
+    target = readers_needed(PLANNING_SPREAD, tolerance)
     shares = [share, *(e.run.parameters.get("gate", {}).get("reader_share", 0.0) for e in earlier)]
     for attempt in range(2):
         holdout = build_holdout(
