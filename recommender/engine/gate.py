@@ -126,10 +126,11 @@ def build_holdout(
 
 def _sized_split(events, created, n_items, reader_hash, share, until, window_papers, wanted, max_readers, weights, own) -> Holdout | None:
     """The narrowest window (``window_papers`` doubled as often as needed, then all-time) with ``wanted`` readers."""
+    cells = int((reader_hash[events.users] < share).sum()) if len(events.users) else 0  # no window holds more papers
     window = window_papers
     while True:
-        holdout = _split(events, created, n_items, reader_hash, share, until, window, max_readers, weights, own)
-        if holdout is None or len(holdout.users) >= wanted or holdout.kind == ALL_TIME:
+        holdout = _split(events, created, n_items, reader_hash, share, until, window if window < cells else None, max_readers, weights, own)
+        if window >= cells or (holdout is not None and (len(holdout.users) >= wanted or holdout.kind == ALL_TIME)):
             if holdout is not None:
                 holdout.wanted_readers = wanted
             return holdout

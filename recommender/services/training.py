@@ -29,6 +29,7 @@ from recommender.engine.evaluation import metrics, readers_per_chunk, subset
 from recommender.engine.gate import (
     ALL_TIME,
     GateDecision,
+    Holdout,
     build_holdout,
     factor_problems,
     fit_problem,
@@ -471,10 +472,9 @@ def _scored_holdout(snapshot, reader_hash, share, fit, weights, active, earlier,
     """Build the hold-out (sized to see a drop of the tolerance at PLANNING_SPREAD), score the new model and the
     earlier ones on it, and decide; once more on a wider hold-out when the spread measured asks for more readers
     than it holds and a wider one exists."""
-    tolerance = settings.ACTIVATION_TOLERANCE
-    target = readers_needed(PLANNING_SPREAD, tolerance)
     shares = [share, *(e.run.parameters.get("gate", {}).get("reader_share", 0.0) for e in earlier)]
-    for attempt in range(2):
+
+    def judged(target: int) -> tuple[Holdout | None, dict, GateDecision | None]:
         holdout = build_holdout(
             snapshot.events,
             snapshot.created,
@@ -490,32 +490,42 @@ def _scored_holdout(snapshot, reader_hash, share, fit, weights, active, earlier,
             own=snapshot.own,
         )
         if holdout is None:
-            return {"holdout": NO_HOLDOUT}, None
-        ranked = holdout_ranking(fit.model, weights, holdout, batch=batch, threads=threads)
-        result = {**_rounded(metrics(ranked, holdout.truth)), "holdout": holdout.describe()}
-        if not earlier:
-            return result, None
-        new = recall_per_reader(ranked, holdout.truth)
-        scored = []
-        for model in earlier:
-            old_ranked = holdout_ranking(model.model, model.weights, holdout, batch=batch, threads=threads)
-            scored.append((model, old_ranked, recall_per_reader(old_ranked, holdout.truth)))
-        active_scores = scored[0]
-        best = max(scored, key=lambda item: (float(np.mean(item[2])), item[0].role == "active"))
-        against = [("active", active_scores[0].run.version, active_scores[2])]
-        if best is not active_scores:
-            against.append(("reference", best[0].run.version, best[2]))
-        decision = gate_decision(
-            new, against, tolerance=tolerance, min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS, thin_may_go=_stale(active.run)
-        )
-        detectable = decision.as_dict()["detectable"]
+            return None, {"holdout": NO_HOLDOUT}, None
+        result, decision = _judged_on(holdout, fit, weights, active, earlier, batch, threads)
+        return holdout, result, decision
+
+    holdout, result, decision = judged(readers_needed(PLANNING_SPREAD, settings.ACTIVATION_TOLERANCE))
+    if holdout is not None and decision is not None and len(holdout.users) < decision.readers_needed:
+        seen = decision.as_dict()["detectable"]
         wider = holdout.kind != ALL_TIME or len(holdout.users) < settings.HOLDOUT_USERS
-        if attempt or detectable is None or detectable <= tolerance or len(holdout.users) >= decision.readers_needed or not wider:
-            break
-        target = decision.readers_needed
-    result["active_model"] = {"version": active.run.version, **_rounded(metrics(active_scores[1], holdout.truth))}
-    if best is not active_scores:
-        result["reference_model"] = {"version": best[0].run.version, **_rounded(metrics(best[1], holdout.truth))}
+        if wider and (seen is None or seen > settings.ACTIVATION_TOLERANCE):
+            holdout, result, decision = judged(decision.readers_needed)
+    return result, decision
+
+
+def _judged_on(holdout: Holdout, fit, weights, active, earlier, batch, threads) -> tuple[dict, GateDecision | None]:
+    """The new model's figures on ``holdout``, and the decision against the active model and the best of the earlier
+    ones (the reference, when it is not the active model); no decision before the first model."""
+    ranked = holdout_ranking(fit.model, weights, holdout, batch=batch, threads=threads)
+    result = {**_rounded(metrics(ranked, holdout.truth)), "holdout": holdout.describe()}
+    if not earlier:
+        return result, None
+    scored = [(model, holdout_ranking(model.model, model.weights, holdout, batch=batch, threads=threads)) for model in earlier]
+    recalls = [recall_per_reader(old_ranked, holdout.truth) for _, old_ranked in scored]
+    best = max(range(len(scored)), key=lambda k: (float(np.mean(recalls[k])), k == 0))  # the active model on a tie
+    against = [("active", active.run.version, recalls[0])]
+    result["active_model"] = {"version": active.run.version, **_rounded(metrics(scored[0][1], holdout.truth))}
+    if best:
+        reference = scored[best][0].run.version
+        against.append(("reference", reference, recalls[best]))
+        result["reference_model"] = {"version": reference, **_rounded(metrics(scored[best][1], holdout.truth))}
+    decision = gate_decision(
+        recall_per_reader(ranked, holdout.truth),
+        against,
+        tolerance=settings.ACTIVATION_TOLERANCE,
+        min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS,
+        thin_may_go=_stale(active.run),
+    )
     return result, decision
 
 
