@@ -58,7 +58,9 @@ def test_a_temporal_holdout_takes_the_newer_half_of_each_readers_papers_in_the_w
         ]
     )
     reader_hash = np.array([0.01, 0.9])
-    holdout = build_holdout(events, times, 8, reader_hash, share=0.05, until=200, window_papers=4, min_readers=1, max_readers=10)
+    holdout = build_holdout(
+        events, times, 8, reader_hash, share=0.05, until=200, window_papers=4, min_readers=1, max_readers=10, target_readers=1
+    )
     assert holdout.kind == TEMPORAL and list(holdout.users) == [0] and (holdout.since, holdout.until) == (20, 200)  # the newest four
     # Papers 4 and 5 are the newer half of 2-5; 5 was read, then dismissed: its final cell is negative, not a hit.
     assert [list(t) for t in holdout.truth] == [[4]]

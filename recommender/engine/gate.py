@@ -95,7 +95,7 @@ def build_holdout(
     window_papers: int,
     min_readers: int,
     max_readers: int,
-    target_readers: int = 0,
+    target_readers: int | None = None,
     weights: FeedbackWeights = FeedbackWeights(),
     own: np.ndarray | None = None,
 ) -> Holdout | None:
@@ -108,10 +108,10 @@ def build_holdout(
     The papers to find are those the readers came to on their own (``own`` (n_events,) bool: not through a
     recommendation, whose hits would flatter the model that made it) when that reaches the readers wanted, else any
     way when that does, else whichever holds more readers. None when nobody can be scored at all. ``created``
-    (n_events,) is each event's time (epoch seconds); at most ``max_readers`` readers are kept, those with the
-    smallest hash.
+    (n_events,) is each event's time (epoch seconds); ``target_readers`` (at least ``min_readers``, at most
+    ``max_readers``; all that ``max_readers`` allows when None) are kept, those with the smallest hash.
     """
-    wanted = min(max(target_readers, min_readers), max_readers)
+    wanted = max_readers if target_readers is None else min(max(target_readers, min_readers), max_readers)
     best = None
     for own_only in (True, False) if own is not None else (False,):
         holdout = _sized_split(
@@ -125,11 +125,12 @@ def build_holdout(
 
 
 def _sized_split(events, created, n_items, reader_hash, share, until, window_papers, wanted, max_readers, weights, own) -> Holdout | None:
-    """The narrowest window (``window_papers`` doubled as often as needed, then all-time) with ``wanted`` readers."""
+    """The narrowest window (``window_papers`` doubled as often as needed, then all-time) with ``wanted`` readers, and
+    no more than that (those with the smallest hash): each reader scored costs a ranking per model judged."""
     cells = int((reader_hash[events.users] < share).sum()) if len(events.users) else 0  # no window holds more papers
     window = window_papers
     while True:
-        holdout = _split(events, created, n_items, reader_hash, share, until, window if window < cells else None, max_readers, weights, own)
+        holdout = _split(events, created, n_items, reader_hash, share, until, window if window < cells else None, wanted, weights, own)
         if window >= cells or (holdout is not None and (len(holdout.users) >= wanted or holdout.kind == ALL_TIME)):
             if holdout is not None:
                 holdout.wanted_readers = wanted

@@ -418,7 +418,7 @@ NO_HOLDOUT = {"kind": "none", "readers": 0, "papers": 0}
 # The spread of per-reader differences (sd over the old model's mean recall) the hold-out is sized for: measured on
 # citeulike-a, 0.35 between two honest models, 0.9-1.2 against crippled ones (BENCHMARKS.md, "The gate's power").
 PLANNING_SPREAD = 1.0
-FIT_CHECK_READERS = 200  # training readers in the fit check
+FIT_CHECK_READERS = 100  # training readers in the fit check (a coarse check: its floor is half the active model's)
 
 
 @dataclass
