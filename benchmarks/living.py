@@ -10,8 +10,9 @@ at once (no retrain) to see which new papers reach someone's top 20; a few new r
 few papers of their field. Each night the retrain runs through the Celery task (eager, in a child process
 with its own environment, as the training worker would): two nights in a row with a crippled model
 (ALS_FACTORS=1 ALS_ITERATIONS=1 GRAPH_NEIGHBOURS=1 in its environment: ALS and the item-item graph both crippled); in a
-replay of 20 days or more, four nights of slow decay (each night's ALS factors blurred with more noise than the
-night before, through the ALS_TRAINER setting: ``blurred_als_fit``); and one night the child is killed midway
+replay of 20 days or more, four nights of slow decay (the graph's share pinned at 0.3 and each night's ALS factors
+blurred with more noise than the night before, through the ALS_TRAINER setting: ``blurred_als_fit``; measured on
+this replay's last day, 0-4%, 10%, 13% and 24% below an honest model); and one night the child is killed midway
 (SIGKILL). The gate must refuse every crippled night and each decayed night once it is more than the tolerance below
 the best recent model, and activate the honest nights (their false refusals are counted).
 
@@ -288,7 +289,8 @@ def new_papers_reached(world: Community, arrived: list[int], now: float) -> dict
 
 
 CRIPPLED = {"ALS_FACTORS": "1", "ALS_ITERATIONS": "1", "GRAPH_NEIGHBOURS": "1"}
-DECAY_NOISE = (0.3, 0.5, 0.7, 0.9)  # the blur of the four decayed nights' ALS factors (see ``blurred_als_fit``)
+DECAY_BLUR = (0.2, 0.35, 0.5, 0.6)  # the blur of the four decayed nights' ALS factors (see ``blurred_als_fit``)
+DECAY_GRAPH_SHARE = "0.3"  # pinned on the decayed nights, so that the blurred factors weigh (the graph carries the blend)
 
 
 def blurred_als_fit(confidence, params, **kwargs):
@@ -309,7 +311,7 @@ def night(env: dict, *, crippled: bool, kill: bool, blur: float = 0.0) -> dict:
 
     child_env = {**env, **(CRIPPLED if crippled else {})}
     if blur:
-        child_env |= {"ALS_TRAINER": "living.blurred_als_fit", "LIVING_FACTOR_BLUR": str(blur)}
+        child_env |= {"ALS_TRAINER": "living.blurred_als_fit", "LIVING_FACTOR_BLUR": str(blur), "BLEND_GRAPH_SHARE": DECAY_GRAPH_SHARE}
     before = TrainingRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     clock = time.perf_counter()
     child = subprocess.Popen(
@@ -401,7 +403,7 @@ def main() -> None:
     crippled_night = args.crippled_night or max(2, args.days // 3)
     crippled = {crippled_night, crippled_night + 1}
     decay_start = args.decay_night or (crippled_night + 3 if args.days >= 20 else None)
-    decay = {decay_start + k: blur for k, blur in enumerate(DECAY_NOISE)} if decay_start else {}
+    decay = {decay_start + k: blur for k, blur in enumerate(DECAY_BLUR)} if decay_start else {}
     killed_night = args.killed_night or max(crippled_night + 2, max(decay, default=0) + 2, 2 * args.days // 3)
     env = prepare(args)
     from common import setup_django
