@@ -8,6 +8,7 @@ from rest_framework.routers import DefaultRouter, Route
 from config.views import status
 from recommender import onboarding_views
 from recommender.api import FeedView, PaperViewSet, SearchView
+from recommender.api_collections import CollectionViewSet
 
 
 class ActionsFirstRouter(DefaultRouter):
@@ -19,6 +20,7 @@ class ActionsFirstRouter(DefaultRouter):
 
 api = ActionsFirstRouter()
 api.register("papers", PaperViewSet, basename="api-paper")
+api.register("collections", CollectionViewSet, basename="api-collection")
 
 urlpatterns = [
     path("status", status, name="status"),
@@ -36,6 +38,11 @@ urlpatterns = [
         "api/docs/",
         csp_replace({"style-src": [SELF, UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
         name="api-docs",
+    ),
+    path(
+        "api/collections/<int:pk>/papers/<path:external_id>",
+        CollectionViewSet.as_view({"delete": "remove_paper"}),
+        name="api-collection-remove-paper",
     ),
     path("api/", include(api.urls)),
     path("", include("recommender.urls")),

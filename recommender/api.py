@@ -17,7 +17,7 @@ from rest_framework.views import APIView, exception_handler
 
 from recommender.model_store import store
 from recommender.models import Interaction, Paper
-from recommender.selectors.feed import feed_for_user, paper_neighbours
+from recommender.selectors.feed import FeedItem, feed_for_user, paper_neighbours
 from recommender.selectors.fts import MAX_QUERY_LENGTH
 from recommender.selectors.papers import BadCursor, feedback_state, papers_count, papers_newest, papers_newest_page
 from recommender.selectors.search import MAX_PAGES, papers_search, search_filters
@@ -231,7 +231,7 @@ class SearchView(APIView):
             filters = search_filters(request.query_params)
         except DjangoValidationError as exc:
             raise ValidationError({"filters": exc.messages}) from None
-        number = _bounded_int(request, "page", 1, 1, MAX_PAGES)
+        number = bounded_int(request, "page", 1, 1, MAX_PAGES)
         results = papers_search(query=query, filters=filters, page=number, user=request.user)
         base = request.build_absolute_uri(request.path)
         params = {name: request.query_params[name] for name in ("q", "category", "year") if request.query_params.get(name)}
@@ -248,7 +248,7 @@ class SearchView(APIView):
         )
 
 
-def _bounded_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+def bounded_int(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
@@ -315,25 +315,25 @@ class FeedView(APIView):
         responses={200: _FEED_RESPONSE},
     )
     def get(self, request: Request) -> Response:
-        limit = _bounded_int(request, "limit", 20, 1, 100)
-        offset = _bounded_int(request, "offset", 0, 0, 900)
+        limit = bounded_int(request, "limit", 20, 1, 100)
+        offset = bounded_int(request, "offset", 0, 0, 900)
         window = request.query_params.get("window", "all")
         if window not in ("all", "week"):
             raise ValidationError({"window": "all or week"})
         items = feed_for_user(user=request.user, limit=limit, offset=offset, within_days=7 if window == "week" else None)
-        papers = PaperSerializer([item.paper for item in items], many=True, context={"request": request}).data  # fields built once
-        return Response(
-            {
-                "model": getattr(store.current(), "version", None) or None,
-                "results": [
-                    {
-                        "paper": paper,
-                        "score": round(item.score, 4),
-                        "reason": item.reason,
-                        "source": item.source,
-                        "because": item.because.external_id if item.because else None,
-                    }
-                    for item, paper in zip(items, papers)
-                ],
-            }
-        )
+        return Response({"model": getattr(store.current(), "version", None) or None, "results": feed_items_json(items, request)})
+
+
+def feed_items_json(items: list[FeedItem], request: Request) -> list[dict]:
+    """A feed's items as the API gives them: the paper, its score, the reason and the reader's paper behind it."""
+    papers = PaperSerializer([item.paper for item in items], many=True, context={"request": request}).data  # fields built once
+    return [
+        {
+            "paper": paper,
+            "score": round(item.score, 4),
+            "reason": item.reason,
+            "source": item.source,
+            "because": item.because.external_id if item.because else None,
+        }
+        for item, paper in zip(items, papers)
+    ]

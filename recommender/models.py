@@ -321,3 +321,31 @@ class TrendingPaper(models.Model):
 
     def __str__(self) -> str:
         return f"{self.paper_id}: {self.score}"
+
+
+class Collection(models.Model):
+    """A reader's named set of papers (a thesis topic, a reading group), with its own feed; "saved" stays the default
+    set (save feedback). Shared read-only by a link while ``share_token`` is set; clearing it revokes the link."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collections")
+    name = models.CharField(max_length=100)
+    papers = models.ManyToManyField(Paper, through="CollectionPaper", related_name="collections")
+    share_token = models.CharField(max_length=64, null=True, blank=True, unique=True, help_text="The read-only link's secret.")
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="collection_name_unique_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CollectionPaper(models.Model):
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="entries")
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="collection_entries")
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["collection", "paper"], name="collection_paper_once")]
+        indexes = [models.Index(F("collection"), F("added_at").desc(), F("id").desc(), name="collection_newest_first")]

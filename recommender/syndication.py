@@ -6,6 +6,7 @@ from django.utils.feedgenerator import Atom1Feed
 
 from accounts.models import FeedLink
 from recommender.engine.exchange import strip_unsafe
+from recommender.selectors.collections import collection_feed, collection_shared
 from recommender.selectors.feed import FeedItem, feed_for_user
 
 FEED_ITEMS = 30
@@ -54,3 +55,22 @@ class PersonalFeed(Feed):
 
     def item_updateddate(self, item: FeedItem):
         return item.paper.added_at
+
+
+class CollectionFeed(PersonalFeed):
+    """A shared collection's feed as Atom, at its read-only link (gone when the link is revoked)."""
+
+    def get_object(self, request, token: str):
+        collection = collection_shared(token=token)
+        if collection is None:
+            raise Http404("This link was revoked or never existed.")
+        return collection
+
+    def title(self, collection) -> str:
+        return f"Paperfeed: {collection.name}"
+
+    def subtitle(self, collection) -> str:
+        return "Papers picked for this collection, each with the reason it was picked."
+
+    def items(self, collection) -> list[FeedItem]:
+        return collection_feed(collection=collection, limit=FEED_ITEMS, for_owner=False)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from recommender import digest_views, views
+from recommender import collection_views, digest_views, views
 from recommender.syndication import PersonalFeed
 
 urlpatterns = [
@@ -13,6 +13,16 @@ urlpatterns = [
     path("authors/<path:name>/", views.author_papers, name="author_papers"),
     path("search/", views.search, name="search"),
     path("library/", views.library, name="library"),
+    path("collections/", collection_views.collections, name="collections"),
+    path("collections/add/", collection_views.collection_add, name="collection_add"),
+    path("collections/<int:pk>/", collection_views.collection_detail, name="collection_detail"),
+    path("collections/<int:pk>/remove/", collection_views.collection_remove, name="collection_remove"),
+    path("collections/<int:pk>/edit/", collection_views.collection_edit, name="collection_edit"),
+    path("collections/<int:pk>/share/", collection_views.collection_sharing, name="collection_share"),
+    path("collections/<int:pk>/import/", collection_views.collection_import_view, name="collection_import"),
+    path("collections/<int:pk>/collection.bib", collection_views.collection_bibtex, name="collection_bibtex"),
+    path("c/<str:token>/", collection_views.collection_shared_page, name="collection_shared"),
+    path("c/<str:token>/atom/", collection_views.collection_shared_atom, name="collection_shared_atom"),
     path("me/export.json", views.export_data, name="export_data"),
     path("me/library.bib", views.export_bibtex, name="export_bibtex"),
     path("digest/preview/", digest_views.digest_preview, name="digest_preview"),

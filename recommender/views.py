@@ -16,6 +16,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.services import user_set_balance
 from recommender.models import Paper
+from recommender.selectors.collections import collections_to_pick
 from recommender.selectors.feed import feed_page_for_user, paper_neighbours
 from recommender.selectors.fts import MAX_QUERY_LENGTH
 from recommender.selectors.papers import (
@@ -72,6 +73,7 @@ def feed(request: HttpRequest) -> HttpResponse:
         "window": window,
         "balance": balance,
         "newcomer": not found.has_feedback,
+        "collections": collections_to_pick(user=request.user),  # for each card's "+ Collection"
     }
     template = "recommender/_feed_list.html" if request.htmx else "recommender/feed.html"
     return render(request, template, context)
@@ -149,6 +151,7 @@ def paper_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     context = {
         "paper": paper,
         "state": feedback_state(user=request.user, paper=paper),
+        "collections": collections_to_pick(user=request.user),
         "neighbours": paper_neighbours(paper=paper),
         "via": via,
     }

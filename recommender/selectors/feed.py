@@ -92,6 +92,19 @@ def readers_feedback(
     )
 
 
+def feedback_of_papers(
+    served: ServedModel, papers: list[tuple[int, datetime]], now: float, *, verb: str, seen: np.ndarray | None = None
+) -> ReaderFeedback:
+    """One "reader" made of a set of papers (a collection): each (paper pk, when it was added) counts as saved; what
+    the ranking leaves out is those papers and ``seen`` (columns)."""
+    events = [_Event(0, column, Kind.SAVE, 0, added) for pk, added in papers if (column := served.column_of.get(pk)) is not None]
+    weights = _confidence_rows(served, events, 1, now)
+    columns = np.array(sorted({e.column for e in events}), dtype=np.int64)
+    left_out = columns if seen is None else np.union1d(columns, seen)
+    empty = np.zeros(0, dtype=np.int64)
+    return ReaderFeedback([0], weights, np.array([np.nan]), [left_out], [dict.fromkeys(columns.tolist(), verb)], [empty], [empty])
+
+
 def _feedback_events(
     served: ServedModel, user_ids: list[int], row_of: dict[int, int]
 ) -> tuple[list[_Event], list[list[int]], list[set[str]]]:
@@ -356,13 +369,18 @@ def _before_any_model(*, user: User, limit: int, offset: int) -> FeedPage:
     """The feed while a web process has no model yet (a large catalogue before its first retrain, or the first
     seconds of a process): the trending papers, then the newest, less those the reader already gave feedback on."""
     seen = set(Interaction.objects.filter(user=user).values_list("paper_id", flat=True))
+    return FeedPage(popular_items(exclude=seen, limit=limit, offset=offset), has_feedback=bool(seen))
+
+
+def popular_items(*, exclude: set[int], limit: int, offset: int) -> list[FeedItem]:
+    """Papers for a feed with no model to rank by: the trending papers, then the newest, less the pks ``exclude``."""
     wanted = offset + limit
-    trending = papers_trending(limit=wanted, exclude=seen)
+    trending = papers_trending(limit=wanted, exclude=exclude)
     items = [FeedItem(paper, 0.0, "Trending: liked and read by many lately", "popular") for paper in trending]
     if len(items) < wanted:
-        newest = papers_listed().exclude(pk__in=seen | {p.pk for p in trending}).order_by(*NEWEST_ORDER)[: wanted - len(items)]
+        newest = papers_listed().exclude(pk__in=exclude | {p.pk for p in trending}).order_by(*NEWEST_ORDER)[: wanted - len(items)]
         items += [FeedItem(paper, 0.0, "New in the catalogue", "popular") for paper in newest]
-    return FeedPage(items[offset:wanted], has_feedback=bool(seen))
+    return items[offset:wanted]
 
 
 def feed_for_user(*, user: User, limit: int = 20, offset: int = 0, within_days: int | None = None) -> list[FeedItem]:

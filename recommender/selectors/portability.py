@@ -30,6 +30,11 @@ def my_data(*, user: User) -> dict:
 def library_bibtex(*, user: User) -> str:
     """BibTeX entries for the papers the reader liked or saved."""
     papers = Paper.objects.filter(interactions__user=user, interactions__kind__in=["like", "save"]).distinct().order_by("title")
+    return papers_bibtex(papers)
+
+
+def papers_bibtex(papers) -> str:
+    """One BibTeX entry (@misc) per paper, in the order given."""
     return "\n".join(_entry(paper) for paper in papers)
 
 
