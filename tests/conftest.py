@@ -162,7 +162,7 @@ def model_settings(settings, tmp_path):
     settings.MODEL_DIR = tmp_path / "models"
     settings.MODEL_CHECK_SECONDS = 0
     settings.CATALOGUE_CHECK_SECONDS = 0  # every look counts the catalogue too (test_feed has one for the quick look)
-    settings.ALS_FACTORS = 4  # the smallest the search may choose (the gate refuses a model fitted outside its space)
+    settings.ALS_FACTORS = 3
     settings.ALS_NUM_THREADS = 1
     settings.GATE_READER_SHARE = 0.0  # every reader trains the model; the gate's own tests choose their gate readers
     for name in ("ARXIV_OAI_URL", "ARXIV_API_URL", "HF_PAPERS_URL"):  # no test reaches the internet; intake tests serve their own

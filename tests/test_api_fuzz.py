@@ -4,6 +4,8 @@ Every operation in /api/schema/ gets generated requests, valid and not: none may
 error, and every documented response must match the schema and its content type.
 """
 
+from dataclasses import dataclass
+
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
@@ -14,7 +16,8 @@ from schemathesis.checks import content_type_conformance, not_a_server_error, re
 
 from accounts.tokens import api_token_create
 from config.wsgi import application
-from recommender.models import Paper
+from recommender.models import Collection, Paper
+from recommender.services.collections import collection_create, collection_paper_add
 from recommender.services.feedback import feedback_set
 from recommender.services.training import retrain
 from tests.factories import UserFactory
@@ -37,13 +40,21 @@ def api_schema(community, monkeypatch):
     request_finished.connect(close_old_connections)
 
 
+@dataclass
+class Fuzzer:
+    secret: str  # the API token
+    collection: Collection
+
+
 @pytest.fixture
-def token(community):
+def token(community) -> Fuzzer:
     papers, _ = community
     fuzzer = UserFactory(username="fuzzer")
     for paper in papers["bio"][:3]:
         feedback_set(user=fuzzer, paper=paper, kind="like", on=True)
-    return api_token_create(user=fuzzer, name="schemathesis")[1]
+    collection = collection_create(owner=fuzzer, name="Fuzzed")
+    collection_paper_add(collection=collection, paper=papers["astro"][0])
+    return Fuzzer(api_token_create(user=fuzzer, name="schemathesis")[1], collection)
 
 
 @pytest.mark.django_db
@@ -51,14 +62,17 @@ def test_the_api_survives_fuzzing(api_schema, token):
     # schemathesis's own pytest plugin does not run on pytest 9 yet, so each operation gets its Hypothesis test here.
     operations = [result.ok() for result in api_schema.get_all_operations()]
     paper_ids = list(Paper.objects.values_list("external_id", flat=True)[:5]) + ["bio-0"]
-    assert len(operations) == 7  # feed, papers, a paper, its feedback (POST, DELETE), similar, search
+    # feed, papers, a paper, its feedback (POST, DELETE), similar, search; collections (list, create), one (read, rename,
+    # delete), its papers (list, add, remove one), its feed
+    assert len(operations) == 16
     for operation in operations:
+        mine = [str(token.collection.pk)] if operation.path.startswith("/api/collections/") else paper_ids
 
-        @given(case=operation.as_strategy(), real_id=st.sampled_from([None, *paper_ids]))
+        @given(case=operation.as_strategy(), real_id=st.sampled_from([None, *mine]))
         @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def fuzz(case, real_id):
             if real_id and case.path_parameters and "id" in case.path_parameters:
                 case.path_parameters["id"] = real_id  # random ids are all 404s; real ones reach the handlers
-            case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
+            case.call_and_validate(headers={"Authorization": f"Bearer {token.secret}"}, checks=CHECKS)
 
         fuzz()

@@ -1,6 +1,5 @@
 """The personalised feed: fallback, fold-in on every like, dismissals, reasons, pages and API."""
 
-import numpy as np
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -191,12 +190,15 @@ def test_a_reader_with_only_dismissals_gets_their_effect(community, newcomer):
         feedback_set(user=newcomer, paper=paper, kind="dismiss", on=True)
     after = feed_for_user(user=newcomer, limit=24)
 
-    def astro_positions(items):
-        return [i for i, item in enumerate(items) if item.paper.external_id.startswith("astro")]
+    def astro_scores(items):
+        return {item.paper.pk: item.score for item in items if item.paper.external_id.startswith("astro")}
 
     assert not {p.pk for p in papers["astro"][:3]} & {item.paper.pk for item in after}  # the dismissed papers are gone
-    assert len(astro_positions(after)) == 5
-    assert np.mean(astro_positions(after)) > np.mean(astro_positions(baseline)) + 3  # and the rest of their topic sinks
+    assert len(astro_scores(after)) == 5
+    # And the rest of their topic sinks: each scores far lower (scores, not places: papers tied in popularity take
+    # their places among themselves in no set order).
+    before, now = astro_scores(baseline), astro_scores(after)
+    assert all(now[pk] < before[pk] - 0.5 for pk in now), (before, now)
 
 
 def test_a_paper_added_after_training_reaches_feeds_through_its_content(community, newcomer):

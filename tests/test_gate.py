@@ -170,8 +170,8 @@ def test_degenerate_factors_are_caught():
 
 def test_the_search_space_bounds_what_a_model_may_be_fitted_with():
     assert outside_search(Parameters()) == []
-    crippled = Parameters().changed({"als.factors": 1, "graph.neighbours": 1, "blend.cf_weight": 0.99})
-    assert outside_search(crippled) == ["als.factors=1", "graph.neighbours=1"]
+    crippled = Parameters().changed({"als.factors": 1, "graph.neighbours": 1, "blend.cf_weight": 0.99, "blend.graph_share": 1.0})
+    assert outside_search(crippled) == ["als.factors=1", "graph.neighbours=1"]  # the blend's shares are the hold-out's to judge
 
 
 # ---- the service: nights on a community that grows ----------------------------------------------------------
