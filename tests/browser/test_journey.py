@@ -107,6 +107,21 @@ def test_a_newcomer_s_journey(site, page, screenshot):
     item.get_by_role("button", name="Not this paper").click()
     expect(page.locator(f'#feed li[data-paper="{dismissed}"]')).to_have_count(0)
 
+    # Put a paper into a new collection from its card (no reload), then open that collection's feed.
+    page.goto("/feed/")
+    collected = feed_ids(page)[0]
+    item = page.locator(f'#feed li[data-paper="{collected}"]')
+    item.locator("summary", has_text="+ Collection").click()
+    item.locator("input[name=name]").fill("Reading group")
+    item.get_by_role("button", name="Add").click()
+    expect(item.locator(".collect.done")).to_contain_text("Reading group")
+    screenshot("07b-collected-from-a-card")
+    item.locator(".collect.done a").click()
+    expect(page.locator("h1")).to_have_text("Reading group")
+    expect(page.locator("ol.papers.feed li.paper").first).to_be_visible()  # papers picked for the collection
+    assert collected not in [li.get_attribute("data-paper") for li in page.locator("ol.papers.feed li.paper").all()]
+    screenshot("07c-collection-feed")
+
     # The weekly email, previewed.
     page.goto("/digest/preview/")
     expect(page.locator("iframe[title='Email preview']")).to_have_count(1)
@@ -117,12 +132,12 @@ def test_a_newcomer_s_journey(site, page, screenshot):
     page.goto("/api/docs/")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Paperfeed API")
 
-    # Export BibTeX: the three pasted and three liked papers.
+    # Export BibTeX: the three pasted and three liked papers, and the one put in a collection (which saves it).
     page.goto("/accounts/settings/")
     with page.expect_download() as download:
         page.get_by_role("link", name="My liked and saved papers (BibTeX)").click()
     bibtex = open(download.value.path(), encoding="utf-8").read()
-    assert bibtex.count("@") == 6
+    assert bibtex.count("@") == 7
     assert all(f"arxiv.org/abs/{arxiv_id}" in bibtex for arxiv_id in ARXIV_IDS)
     screenshot("09-settings")
 
