@@ -337,12 +337,12 @@ def test_on_real_readers_two_waves_go_live_crippled_nights_are_refused_and_an_ho
 
 
 def blurred_trainer(confidence, params, **kwargs):
-    """ALS, then its item factors mostly replaced by noise of their scale (a model much worse, deterministically)."""
+    """ALS, then its item factors mostly replaced by noise of their scale (a worse model, deterministically)."""
     from recommender.engine.collaborative import als_fit
 
     users, items = als_fit(confidence, params, **kwargs)
     noise = np.random.default_rng(5).standard_normal(items.shape) * float(items.std())
-    return users, (0.15 * items + 0.85 * noise).astype(items.dtype)
+    return users, (0.3 * items + 0.7 * noise).astype(items.dtype)
 
 
 @pytest.mark.django_db
@@ -354,11 +354,14 @@ def test_a_decayed_model_that_got_in_is_no_yardstick_the_best_recent_model_is(tm
     call_command("import_interactions", str(tmp_path / "wave_one.csv"))
     settings.ALS_FACTORS = 32
     best = retrain()
-    settings.ALS_TRAINER, settings.ACTIVATION_TOLERANCE = "tests.test_gate.blurred_trainer", 1.0  # anything goes tonight
+    # Tonight's model leans on blurred factors (no graph: a share the search may choose), and anything goes.
+    settings.ALS_TRAINER, settings.BLEND_GRAPH_SHARE = "tests.test_gate.blurred_trainer", 0.0
+    settings.TUNING_PINNED, settings.ACTIVATION_TOLERANCE = frozenset({"blend.graph_share"}), 1.0
     decayed = retrain()
-    assert decayed.status == Status.ACTIVATED and decayed.metrics["recall@20"] < 0.9 * decayed.metrics["active_model"]["recall@20"]
+    drop = 1 - decayed.metrics["recall@20"] / decayed.metrics["active_model"]["recall@20"]
+    assert decayed.status == Status.ACTIVATED and drop > 0.1, (decayed.message, drop)
     settings.ACTIVATION_TOLERANCE = 0.1
-    twin = retrain()  # the same trainer on the same data: the decayed model again
+    twin = retrain()  # the same trainer and settings on the same data: the decayed model again
     gate = twin.metrics["gate"]
     assert twin.status == Status.REJECTED and gate["reference"] == best.version, twin.message
     active, reference = gate["comparisons"]
@@ -366,7 +369,8 @@ def test_a_decayed_model_that_got_in_is_no_yardstick_the_best_recent_model_is(tm
     assert reference["role"] == "reference" and reference["new"] < 0.9 * reference["old"]
     assert f"the reference {best.version} (the best recent model)" in twin.message and "more than 10% below" in twin.message
     assert twin.metrics["reference_model"]["version"] == best.version
-    settings.ALS_TRAINER = "recommender.engine.collaborative.als_fit"
+    # Honest again (the graph's share pinned back: the last search's choice would carry the pinned 0 on).
+    settings.ALS_TRAINER, settings.BLEND_GRAPH_SHARE = "recommender.engine.collaborative.als_fit", best.parameters["blend"]["graph_share"]
     honest = retrain()
     assert honest.status == Status.ACTIVATED and honest.metrics["gate"]["reference"] == best.version, honest.message
 

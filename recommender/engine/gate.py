@@ -347,7 +347,7 @@ def _verdict(c: Comparison, tolerance: float, min_readers: int, needed: int, thi
 
 # ---- sanity checks that need no hold-out ---------------------------------------------------------------------
 
-FIT_RECALL_FLOOR = 0.5  # a new model whose recall on its own training readers is below this share of the active one's
+FIT_RECALL_FLOOR = 0.25  # refused: recall on its own training readers below this share of the active model's (a broken fit)
 
 
 def factor_problems(item_factors: np.ndarray, known: np.ndarray) -> list[str]:
