@@ -108,3 +108,62 @@ def test_evaluate_refuses_a_bad_file_with_its_line(dataset, tmp_path):
         call_command(
             "evaluate", "--papers", str(dataset / "papers.jsonl"), "--train", str(dataset / "interactions.csv"), "--test", str(bad)
         )
+
+
+def test_the_merged_protocol_scores_each_interest_and_a_collection_of_the_smaller(dataset, tmp_path, capsys, settings):
+    """Readers of different topics never share a paper, so pairs form; each pair is one reader with two interests."""
+    settings.ALS_FACTORS = 3
+    rows = ["user,paper,kind,value,timestamp"]  # 60 readers, each liking 10-12 of the 20 papers of one topic
+    rng = np.random.default_rng(1)
+    for u in range(60):
+        topic = list(TOPIC_WORDS)[u % 3]
+        rows += [f"u{u},{topic}-{n},like,," for n in rng.choice(20, size=10 + u % 3, replace=False)]
+    with open(dataset / "papers.jsonl", "a") as handle:
+        for topic, words in TOPIC_WORDS.items():
+            for n in range(10, 20):
+                handle.write(
+                    json.dumps({"id": f"{topic}-{n}", "title": f"{topic} {n}", "abstract": f"{words} {words.split()[n % 5]}"}) + "\n"
+                )
+    (dataset / "interactions.csv").write_text("\n".join(rows) + "\n")
+    metrics_file = tmp_path / "m.json"
+    call_command("evaluate", "--dataset", str(dataset), "--protocol", "merged", "--fixed", "--json", str(metrics_file))
+    out = capsys.readouterr().out
+    assert "the smaller interest's recall@20" in out and "ranked for it as a collection" in out
+    interests = json.loads(metrics_file.read_text())["interests"]
+    for method in ("blend", "served"):
+        assert set(interests[method]) == {"smaller@20", "larger@20", "both_share"}
+        assert all(0 <= value <= 1 for value in interests[method].values())
+    # Three clean topics: profiled on the smaller interest alone, its held-out papers are found better than for the
+    # reader of both.
+    found = interests["smaller_as_collection"]
+    assert found["collection"] > found["personal"] > 0
+
+
+def test_merged_readers_have_disjoint_libraries_and_the_second_leaves():
+    from recommender.engine.evaluation import interest_metrics, split_merged
+    from recommender.engine.matrix import KIND_CODES, Events
+
+    # Six readers: 0-2 read papers 0-19, 3-5 read papers 20-39 (each 12 papers, overlapping within a group only).
+    users, items = [], []
+    for u in range(6):
+        base = 0 if u < 3 else 20
+        chosen = [base + (u * 3 + k) % 20 for k in range(12 + (u % 3))]
+        users += [u] * len(chosen)
+        items += chosen
+    n = len(users)
+    events = Events(np.array(users), np.array(items), np.full(n, KIND_CODES["like"]), np.zeros(n, dtype=np.int64))
+    split = split_merged(events, seed=1, min_items=10)
+    assert split.truth  # at least one pair formed
+    for first, held in split.truth.items():
+        mine = split.events.items[split.events.users == first]
+        assert set(held) <= set(mine.tolist()) and not split.train[(split.events.users == first) & np.isin(split.events.items, held)].any()
+        assert len(split.smaller[first]) <= len(split.larger[first]) + 1 and np.array_equal(
+            np.union1d(split.smaller[first], split.larger[first]), held
+        )
+        groups = {0 if i < 20 else 1 for i in mine.tolist()}
+        assert groups == {0, 1}  # a reader of each group: the libraries were disjoint
+    gone = set(range(6)) - set(split.events.users.tolist())
+    assert len(gone) == len(split.truth)  # each pair's second reader left the community
+    first = next(iter(split.truth))
+    perfect = np.concatenate([split.smaller[first], split.larger[first]])[None, :]
+    assert interest_metrics(perfect, np.array([first]), split) == {"smaller@20": 1.0, "larger@20": 1.0, "both_share": 1.0}

@@ -220,6 +220,7 @@ class EvaluationResult:
     users: np.ndarray  # evaluated reader rows
     ranked: dict[str, np.ndarray]  # method -> (len(users), k) paper columns
     timings: dict[str, float]
+    fit: FitResult | None = None  # the model the rankings came from
 
 
 def run_evaluation(
@@ -244,7 +245,7 @@ def run_evaluation(
     ranked_at = time.perf_counter()
     results = {method: metrics(ranked[method], [truth[u] for u in users]) for method in METHODS}
     timings = {**fit.timings, "fit_total": round(fitted - start, 3), "rank": round(ranked_at - fitted, 3)}
-    return EvaluationResult(results, users, {m: r[:, :k] for m, r in ranked.items()}, timings)
+    return EvaluationResult(results, users, {m: r[:, :k] for m, r in ranked.items()}, timings, fit)
 
 
 def content_as_served(texts: list[str], known: np.ndarray) -> tuple[TfidfEncoder, sparse.csr_matrix]:
@@ -269,3 +270,98 @@ def truth_from_records(dataset: Dataset, records: list[InteractionRecord]) -> di
         [r.value or 0 for r in records],
     )
     return _truth(events, np.ones(len(records), dtype=bool))
+
+
+@dataclass
+class MergedSplit:
+    """The multi-interest protocol: pairs of readers with disjoint libraries merged into one reader each (the second
+    of a pair leaves the community, so nobody can copy them), a fifth of each original's wanted papers held out.
+
+    ``events`` are all events with each pair's second reader's moved to the first's row; ``train`` (n_events,) bool;
+    per merged reader (row): ``truth`` the held-out papers, ``smaller`` / ``larger`` those of the interest with fewer /
+    more papers, and ``collection`` the smaller interest's training papers (a collection of it, as a reader keeps one).
+    """
+
+    events: Events
+    train: np.ndarray
+    truth: dict[int, np.ndarray]
+    smaller: dict[int, np.ndarray]
+    larger: dict[int, np.ndarray]
+    collection: dict[int, np.ndarray]
+
+
+def split_merged(events: Events, *, seed: int = 0, fraction: float = 0.2, min_items: int = 10, most: int = 1000) -> MergedSplit:
+    """Pair readers with at least ``min_items`` wanted papers and no paper in common (a seeded shuffle, at most
+    ``most`` pairs), merge each pair, and hold out ``fraction`` of each original's wanted papers (see MergedSplit)."""
+    rng = np.random.default_rng(seed)
+    n_items = int(events.items.max()) + 1 if len(events.items) else 1
+    wanted = wanted_events(events, n_items)
+    touched: dict[int, set[int]] = {}
+    liked: dict[int, set[int]] = {}
+    for u, i, w in zip(events.users.tolist(), events.items.tolist(), wanted.tolist()):
+        touched.setdefault(u, set()).add(i)
+        if w:
+            liked.setdefault(u, set()).add(i)
+    eligible = [u for u in sorted(liked) if len(liked[u]) >= min_items]
+    rng.shuffle(eligible)
+    pairs: list[tuple[int, int]] = []
+    waiting: list[int] = []
+    for reader in eligible:
+        partner = next((w for w in waiting if not touched[w] & touched[reader]), None)
+        if partner is None:
+            waiting.append(reader)
+            continue
+        waiting.remove(partner)
+        pairs.append((partner, reader))
+        if len(pairs) == most:
+            break
+    users = events.users.copy()
+    held: set[tuple[int, int]] = set()
+    truth, smaller, larger, collection = {}, {}, {}, {}
+    for first, second in pairs:
+        users[events.users == second] = first
+        parts = []
+        for original in (first, second):
+            library = np.array(sorted(liked[original]))
+            out = rng.choice(library, size=max(1, int(round(fraction * len(library)))), replace=False)
+            held.update((first, int(i)) for i in out)
+            parts.append((len(touched[original]), np.sort(out), np.setdiff1d(library, out)))
+        (_, small_out, small_rest), (_, large_out, _) = sorted(parts, key=lambda part: part[0])
+        truth[first] = np.union1d(small_out, large_out)
+        smaller[first], larger[first], collection[first] = small_out, large_out, small_rest
+    merged = Events(users, events.items, events.kinds, events.values, events.ages_days)
+    in_test = np.fromiter(((int(u), int(i)) in held for u, i in zip(users, events.items)), dtype=bool, count=len(users))
+    return MergedSplit(merged, ~in_test, truth, smaller, larger, collection)
+
+
+def interest_metrics(ranked: np.ndarray, users: np.ndarray, split: MergedSplit, k: int = 20) -> dict[str, float]:
+    """For merged readers ``users`` ranked ``ranked`` (len(users), >=k): recall@k of each interest (hits over
+    min(k, its held-out)) and the share of readers with a hit from both."""
+    small, large, both = [], [], []
+    for row, user in zip(ranked, users):
+        top = row[:k]
+        hits_small = int(np.isin(top, split.smaller[user]).sum())
+        hits_large = int(np.isin(top, split.larger[user]).sum())
+        small.append(hits_small / min(k, len(split.smaller[user])))
+        large.append(hits_large / min(k, len(split.larger[user])))
+        both.append(hits_small > 0 and hits_large > 0)
+    mean = lambda values: float(np.mean(values)) if values else 0.0  # noqa: E731
+    return {"smaller@20": mean(small), "larger@20": mean(large), "both_share": mean(both)}
+
+
+def collection_recall(fit: FitResult, users: np.ndarray, split: MergedSplit, k: int = 20) -> dict[str, float]:
+    """Each merged reader's smaller interest kept as a collection: recall@k of its held-out papers when ranked for the
+    collection (profiled on the collection's papers only, as its feed is) and for the reader (all their papers), both
+    leaving out everything the reader has."""
+    personal = fit.confidence[users]
+    rows, cols = [], []
+    for row, user in enumerate(users):
+        rows += [row] * len(split.collection[user])
+        cols += split.collection[user].tolist()
+    kept = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=personal.shape)
+    as_collection = personal.multiply(kept > 0).tocsr()
+    found = {}
+    for name, weights in (("collection", as_collection), ("personal", personal)):
+        top = top_k(fit.model.scores(weights), k, exclude=personal)
+        found[name] = float(np.mean([np.isin(row, split.smaller[u]).sum() / min(k, len(split.smaller[u])) for row, u in zip(top, users)]))
+    return found

@@ -6,6 +6,7 @@ parameters as they are), and the TF-IDF vocabulary is fitted on the papers known
 held out as new are encoded with it, as production encodes papers that arrive after a retrain).
 """
 
+import dataclasses
 import json
 import os
 import time
@@ -14,7 +15,18 @@ from pathlib import Path
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from recommender.engine.evaluation import METHODS, dataset_from_records, split_cold, split_warm, subset, truth_from_records
+from recommender.engine.evaluation import (
+    METHODS,
+    MergedSplit,
+    collection_recall,
+    dataset_from_records,
+    interest_metrics,
+    split_cold,
+    split_merged,
+    split_warm,
+    subset,
+    truth_from_records,
+)
 from recommender.engine.exchange import DatasetError, read_interactions_csv, read_papers
 from recommender.engine.protocol import evaluate_as_served
 from recommender.services.training import feedback_weights
@@ -35,7 +47,12 @@ class Command(BaseCommand):
         parser.add_argument("--test", help="interactions.csv of held-out feedback")
         parser.add_argument("--candidates", help="file of paper ids, one a line: rank only these (cold protocol)")
         parser.add_argument("--dataset", help="a folder with papers.jsonl and interactions.csv, split here by --protocol")
-        parser.add_argument("--protocol", choices=["warm", "cold"], default="warm")
+        parser.add_argument(
+            "--protocol",
+            choices=["warm", "cold", "merged"],
+            default="warm",
+            help="merged: pairs of readers with disjoint libraries merged into one, each interest scored apart",
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--k", type=int, default=100, help="how many papers to recommend per reader (default 100)")
         parser.add_argument("--recs-out", help="write the blend's recommendations here, one JSON line per reader")
@@ -47,7 +64,7 @@ class Command(BaseCommand):
         if options["k"] < 1:
             raise CommandError("--k must be at least 1")
         try:
-            dataset, train, truth, candidates, label = self._load(options)
+            dataset, train, truth, candidates, label, merged = self._load(options)
         except (DatasetError, ValueError) as exc:
             raise CommandError(str(exc)) from None
         except OSError as exc:
@@ -78,24 +95,36 @@ class Command(BaseCommand):
             self.stderr.write(f"parameters searched in {tuning.seconds:.0f} s: {tuning.reason}")
             tuning = tuning.as_dict()
         self.stderr.write(f"fitted and ranked in {time.perf_counter() - started:.0f} s")
-        self._report(result, options, dataset, label, parameters, tuning)
+        interests = self._interests(result, merged) if merged else None
+        self._report(result, options, dataset, label, parameters, tuning, interests)
+
+    def _interests(self, result, merged: MergedSplit) -> dict:
+        """Each interest of the merged readers scored apart, and the smaller one as a collection with its own feed."""
+        figures = {method: interest_metrics(result.ranked[method], result.users, merged) for method in ("blend", "served")}
+        figures["smaller_as_collection"] = collection_recall(result.fit, result.users, merged)
+        return figures
 
     def _load(self, options):
         if options["dataset"]:
             folder = Path(options["dataset"])
             papers = read_papers(folder / "papers.jsonl")
             dataset = dataset_from_records(papers, read_interactions_csv(folder / "interactions.csv"))
+            merged, candidates = None, None
             if options["protocol"] == "warm":
                 mask, truth = split_warm(dataset.events, seed=options["seed"])
-                candidates = None
-            else:
+            elif options["protocol"] == "cold":
                 mask, truth, candidates = split_cold(dataset.events, len(dataset.item_ids), seed=options["seed"])
+            else:
+                merged = split_merged(dataset.events, seed=options["seed"])
+                dataset = dataclasses.replace(dataset, events=merged.events)
+                mask, truth = merged.train, merged.truth
             return (
                 dataset,
                 subset(dataset.events, mask),
                 truth,
                 candidates,
                 f"{folder.name} ({options['protocol']}, seed {options['seed']})",
+                merged,
             )
         missing = [name for name in ("papers", "train", "test") if not options[name]]
         if missing:
@@ -116,9 +145,9 @@ class Command(BaseCommand):
             candidates = np.array(sorted({index[w] for w in wanted}))
             truth = {u: items[np.isin(items, candidates)] for u, items in truth.items()}
             truth = {u: items for u, items in truth.items() if len(items)}
-        return dataset, dataset.events, truth, candidates, Path(options["test"]).name
+        return dataset, dataset.events, truth, candidates, Path(options["test"]).name, None
 
-    def _report(self, result, options, dataset, label, parameters, tuning) -> None:
+    def _report(self, result, options, dataset, label, parameters, tuning, interests) -> None:
         header = f"{'method':<12}{'recall@20':>11}{'nDCG@20':>10}{'recall@100':>12}"
         self.stdout.write(header)
         for method in METHODS:
@@ -127,6 +156,18 @@ class Command(BaseCommand):
         self.stdout.write(
             f"readers {result.metrics['blend']['users']}; seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
         )
+        if interests:
+            for method in ("blend", "served"):
+                m = interests[method]
+                self.stdout.write(
+                    f"{method}: the smaller interest's recall@20 {m['smaller@20']:.4f}, the larger's {m['larger@20']:.4f}, "
+                    f"readers with a hit from both {m['both_share']:.1%}"
+                )
+            c = interests["smaller_as_collection"]
+            self.stdout.write(
+                f"the smaller interest's held-out papers, recall@20: ranked for it as a collection {c['collection']:.4f}, "
+                f"for the reader {c['personal']:.4f}"
+            )
         if options["recs_out"]:
             with open(options["recs_out"], "w", encoding="utf-8") as handle:
                 for row, user in zip(result.ranked["blend"], result.users):
@@ -138,5 +179,6 @@ class Command(BaseCommand):
                 "timings": result.timings,
                 "parameters": parameters.tunable_values(),
                 "tuning": tuning,
+                "interests": interests,
             }
             Path(options["json"]).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
