@@ -535,8 +535,9 @@ def _stale(run: TrainingRun) -> bool:
 
 
 def _earlier_models(snapshot: TrainingSnapshot, active: ActiveModel | None) -> list[EarlierModel]:
-    """The active model, then the models activated within MODEL_MAX_AGE_DAYS whose files are kept (reference
-    candidates), each aligned with tonight's columns; none before the first model."""
+    """The active model, then the reference candidate: of the models activated within MODEL_MAX_AGE_DAYS whose files
+    are kept, the one whose own night scored best (scoring every kept model on tonight's hold-out would cost a ranking
+    of it each); each aligned with tonight's columns. None before the first model."""
     if active is None:
         return []
     aligned = aligned_model(active.artifact, snapshot.paper_ids, snapshot.texts)
@@ -547,15 +548,16 @@ def _earlier_models(snapshot: TrainingSnapshot, active: ActiveModel | None) -> l
         artifact_deleted_at__isnull=True,
         finished_at__gte=timezone.now() - timedelta(days=settings.MODEL_MAX_AGE_DAYS),
     ).exclude(artifact="")
-    for run in recent.order_by("-finished_at")[: settings.MODEL_FILES_KEEP]:
-        if not run.parameters.get("gate", {}).get("reader_share"):
-            continue  # trained on every reader: it has seen the hold-out
+    newest = recent.order_by("-finished_at")[: settings.MODEL_FILES_KEEP]
+    kept = [run for run in newest if run.parameters.get("gate", {}).get("reader_share")]  # a share of 0: it saw the hold-out
+    for run in sorted(kept, key=lambda run: -(run.metrics.get("recall@20") or 0.0)):
         try:
             artifact = load_artifact(Path(settings.MODEL_DIR) / run.artifact)
         except ValueError:
             log.warning("kept model %s cannot be read; not a reference", run.version)
             continue
         found.append(EarlierModel("reference", run, aligned_model(artifact, snapshot.paper_ids, snapshot.texts), artifact.weights))
+        break
     return found
 
 
