@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
 from recommender.models import Collection, Paper
@@ -54,11 +55,12 @@ def collections(request: HttpRequest) -> HttpResponse:
 @require_safe
 def collection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     collection = _mine(request, pk)
+    token = collection.share_token
     context = {
         "collection": collection,
         "papers": collection_papers(collection=collection, limit=PAGE_PAPERS),
         "items": collection_feed(collection=collection, limit=20),
-        "share_url": request.build_absolute_uri(f"/c/{collection.share_token}/") if collection.share_token else "",
+        "share_url": request.build_absolute_uri(reverse("collection_shared", args=[token])) if token else "",
     }
     return render(request, "recommender/collection_detail.html", context)
 
