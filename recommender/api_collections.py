@@ -35,6 +35,16 @@ class CollectionSerializer(serializers.ModelSerializer):
         return bool(collection.share_token)
 
 
+class CollectionNameSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, help_text="1 to 100 characters, unique among your collections.")
+
+
+def _name(request: Request) -> str:
+    body = CollectionNameSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    return body.validated_data["name"]
+
+
 class CollectionPaperSerializer(serializers.Serializer):
     paper = serializers.CharField(max_length=128, help_text="The paper's id (its arXiv id, DOI or slug).")
 
@@ -63,19 +73,21 @@ class CollectionViewSet(viewsets.ViewSet):
     def list(self, request: Request) -> Response:
         return Response(CollectionSerializer(collections_of(user=request.user), many=True).data)
 
-    @extend_schema(request=inline_serializer("NewCollection", {"name": serializers.CharField()}), responses={201: CollectionSerializer})
+    @extend_schema(request=CollectionNameSerializer, responses={201: CollectionSerializer})
     def create(self, request: Request) -> Response:
-        made = _validated(lambda: collection_create(owner=request.user, name=str(request.data.get("name", ""))))
+        name = _name(request)
+        made = _validated(lambda: collection_create(owner=request.user, name=name))
         return Response(CollectionSerializer(self._mine(request, made.pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=CollectionSerializer)
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response(CollectionSerializer(self._mine(request, pk)).data)
 
-    @extend_schema(request=inline_serializer("RenamedCollection", {"name": serializers.CharField()}), responses=CollectionSerializer)
+    @extend_schema(request=CollectionNameSerializer, responses=CollectionSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
         collection = self._mine(request, pk)
-        _validated(lambda: collection_rename(collection=collection, name=str(request.data.get("name", ""))))
+        name = _name(request)
+        _validated(lambda: collection_rename(collection=collection, name=name))
         return Response(CollectionSerializer(self._mine(request, pk)).data)
 
     @extend_schema(responses={204: None})

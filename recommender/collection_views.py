@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from recommender.models import Collection, Paper
 from recommender.selectors.collections import collection_feed, collection_of, collection_papers, collection_shared, collections_of
@@ -40,6 +40,7 @@ def _refused(request: HttpRequest, error: ValidationError, *, status: int = 400)
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def collections(request: HttpRequest) -> HttpResponse:
     """The reader's collections; POST ``name`` makes a new one."""
     if request.method == "POST":
@@ -68,17 +69,17 @@ def collection_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def collection_add(request: HttpRequest) -> HttpResponse:
-    """Put ``paper`` in the collection ``collection`` (an id of the reader's) or in a new one called ``name``; for htmx,
-    the card's small form is swapped for a note, else back to where the reader was."""
+    """Put ``paper`` in a new collection called ``name`` when one is typed, else in ``collection`` (an id of the
+    reader's); for htmx, the card's small form is swapped for a note, else back to where the reader was."""
     paper = get_object_or_404(Paper, external_id=request.POST.get("paper", ""))
-    chosen = request.POST.get("collection", "")
+    chosen, name = request.POST.get("collection", ""), request.POST.get("name", "").strip()
     try:
-        if chosen:
-            collection = _mine(request, int(chosen)) if chosen.isdecimal() else None
-            if collection is None:
-                raise Http404("No such collection of yours.")
+        if name or not chosen:
+            collection = collection_create(owner=request.user, name=name)
+        elif chosen.isdecimal() and len(chosen) < 12:
+            collection = _mine(request, int(chosen))
         else:
-            collection = collection_create(owner=request.user, name=request.POST.get("name", ""))
+            raise Http404("No such collection of yours.")
         collection_paper_add(collection=collection, paper=paper)
     except ValidationError as exc:
         if request.htmx:
@@ -136,6 +137,8 @@ def collection_import_view(request: HttpRequest, pk: int) -> HttpResponse:
         added, missing = collection_import(collection=collection, text=request.POST.get("text", ""))
     except ReferencesTooLong as exc:
         return _refused(request, ValidationError(str(exc)))
+    except ValidationError as exc:
+        return _refused(request, exc)
     note = f"Added {len(added)} paper{'s' if len(added) != 1 else ''}."
     if missing:
         note += f" Not in the catalogue: {len(missing)}."

@@ -2,6 +2,7 @@
 
 from django.contrib.syndication.views import Feed
 from django.http import Http404
+from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 
 from accounts.models import FeedLink
@@ -72,5 +73,11 @@ class CollectionFeed(PersonalFeed):
     def subtitle(self, collection) -> str:
         return "Papers picked for this collection, each with the reason it was picked."
 
+    def link(self, collection) -> str:
+        return reverse("collection_shared", args=[collection.share_token])
+
     def items(self, collection) -> list[FeedItem]:
         return collection_feed(collection=collection, limit=FEED_ITEMS, for_owner=False)
+
+    def item_link(self, item: FeedItem) -> str:
+        return item.paper.get_absolute_url()  # a visitor's click, not a reader's feed

@@ -141,9 +141,46 @@ def test_another_readers_collection_pages_are_404(alice_client, bob):
     theirs = collection_create(owner=bob, name="Bob's")
     for name in ("collection_detail", "collection_bibtex"):
         assert alice_client.get(reverse(name, args=[theirs.pk])).status_code == 404
+    kept = PaperFactory()
+    collection_paper_add(collection=theirs, paper=kept)
     for name in ("collection_share", "collection_import", "collection_edit", "collection_remove"):
-        assert alice_client.post(reverse(name, args=[theirs.pk]), {"share": "on", "text": "x", "delete": "1"}).status_code == 404
+        answer = alice_client.post(reverse(name, args=[theirs.pk]), {"share": "on", "text": "x", "delete": "1", "paper": kept.external_id})
+        assert answer.status_code == 404
     paper = PaperFactory()
     assert alice_client.post(reverse("collection_add"), {"collection": theirs.pk, "paper": paper.external_id}).status_code == 404
     theirs.refresh_from_db()
-    assert theirs.share_token is None and not theirs.papers.exists()
+    assert theirs.share_token is None and list(theirs.papers.all()) == [kept] and Collection.objects.filter(pk=theirs.pk).exists()
+
+
+def test_a_body_that_is_not_an_object_and_a_full_collection_are_400s_not_500s(alice, paper, monkeypatch):
+    from recommender.services import collections as service
+
+    api = api_for(alice)
+    for body in ([1, 2], "abc", {"name": {"a": 1}}):
+        assert api.post("/api/collections/", body, format="json").status_code == 400
+    pk = api.post("/api/collections/", {"name": "Full"}, format="json").json()["id"]
+    assert api.patch(f"/api/collections/{pk}/", [1], format="json").status_code == 400
+    monkeypatch.setattr(service, "MAX_PAPERS", 1)
+    assert api.post(f"/api/collections/{pk}/papers/", {"paper": paper.external_id}, format="json").status_code == 201
+    assert api.post(f"/api/collections/{pk}/papers/", {"paper": paper.external_id}, format="json").status_code == 200  # there already
+    other = PaperFactory(external_id="2401.00002")
+    full = api.post(f"/api/collections/{pk}/papers/", {"paper": other.external_id}, format="json")
+    assert full.status_code == 400 and "at most 1 papers" in str(full.json())
+
+
+def test_a_paste_that_would_overfill_a_collection_adds_nothing(alice_client, alice, monkeypatch):
+    from recommender.services import collections as service
+
+    collection = collection_create(owner=alice, name="Small")
+    PaperFactory(external_id="2401.00003")
+    PaperFactory(external_id="2401.00004")
+    monkeypatch.setattr(service, "MAX_PAPERS", 1)
+    answer = alice_client.post(reverse("collection_import", args=[collection.pk]), {"text": "arXiv:2401.00003\narXiv:2401.00004"})
+    assert answer.status_code == 400 and "at most 1 papers" in answer.text and not collection.papers.exists()
+
+
+def test_a_name_typed_on_a_card_makes_a_new_collection_even_when_others_exist(alice_client, alice, paper):
+    existing = collection_create(owner=alice, name="Old")
+    answer = alice_client.post(reverse("collection_add"), {"collection": existing.pk, "name": "Fresh", "paper": paper.external_id})
+    assert answer.status_code == 302
+    assert not existing.papers.exists() and list(Collection.objects.get(owner=alice, name="Fresh").papers.all()) == [paper]

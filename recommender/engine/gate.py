@@ -5,7 +5,8 @@ that neither of them was trained on, and that neither of them caused.
 ever trains on (their feeds are served by fold-in, like every reader's). The feedback given while a
 model is live is shaped by that model's own recommendations (readers act on what they are shown), so
 judging the active model on it would favour it over any newcomer; the gate therefore uses only the
-gate readers' feedback from *before* the active model went live (its data high-water mark), and of
+gate readers' feedback from *before* the models it is judged against went live (the earliest of their data
+high-water marks, ``until``), and of
 that, the papers they came to on their own (search, catalogue, a link) rather than through a
 recommendation, when there are enough:
 
@@ -39,6 +40,7 @@ from recommender.engine.matrix import Events, FeedbackWeights, confidence_matrix
 TEMPORAL, ALL_TIME = "temporal", "all-time"
 CONFIDENCE = 0.95  # one-sided, Student's t over the readers
 POWER = 0.80  # the chance a hold-out of ``readers_needed`` readers sees a true drop of the tolerance
+NO_SIZE = 10**9  # ``readers_needed`` when no number of readers is enough (a tolerance of 0 or less)
 
 
 def gate_hash(user_pks: np.ndarray) -> np.ndarray:
@@ -238,7 +240,7 @@ def readers_needed(spread: float, tolerance: float) -> int:
     """Readers a paired comparison needs to see a relative drop of ``tolerance`` (95% confidence, 80% power), when
     the per-reader differences of recall have ``spread`` = their standard deviation over the old model's mean."""
     if tolerance <= 0 or not np.isfinite(spread):
-        return 0
+        return NO_SIZE  # no hold-out can tell a drop of 0% (or a rise) from noise: as many readers as allowed
     z = scipy.stats.norm.ppf(CONFIDENCE) + scipy.stats.norm.ppf(POWER)
     return int(np.ceil((z * max(spread, 0.0) / tolerance) ** 2))
 
@@ -339,7 +341,10 @@ def _verdict(c: Comparison, tolerance: float, min_readers: int, needed: int, thi
     thin = c.readers < min_readers or c.detectable is None or c.detectable > tolerance
     if not thin:
         return False, f"{below}; {sees}"
-    missing = f"{sees}; about {needed} readers are needed to tell a drop of {tolerance:.0%} from noise"
+    if needed >= NO_SIZE:
+        missing = f"{sees}; no number of readers tells a drop of {tolerance:.0%} from noise"
+    else:
+        missing = f"{sees}; about {needed} readers are needed to tell a drop of {tolerance:.0%} from noise"
     if thin_may_go:
         return True, f"{below}, but the evidence is thin ({missing}): let through because the active model is stale"
     return False, f"{below}, and the evidence is too thin to say otherwise ({missing})"

@@ -30,21 +30,16 @@ def collection_of(*, user: User, collection_id: int) -> Collection:
 
 
 def collection_shared(*, token: str) -> Collection | None:
-    """The collection a read-only link opens, None once revoked (or never made)."""
+    """The collection a read-only link opens, None once revoked (or never made, or its owner's account is closed)."""
     if not token or len(token) > 64:
         return None
-    return Collection.objects.filter(share_token=token).select_related("owner").first()
+    return Collection.objects.filter(share_token=token, owner__is_active=True).select_related("owner").first()
 
 
 def collection_papers(*, collection: Collection, limit: int = 50, offset: int = 0) -> list[Paper]:
     """The collection's papers, the newest added first (by the entries' own index)."""
     entries = collection.entries.select_related("paper").order_by("-added_at", "-id")[offset : offset + limit]
     return [entry.paper for entry in entries]
-
-
-def collection_has(*, user: User, paper: Paper) -> set[int]:
-    """Ids of the reader's collections that hold ``paper``."""
-    return set(Collection.objects.filter(owner=user, entries__paper=paper).values_list("pk", flat=True))
 
 
 def collection_feed(*, collection: Collection, limit: int = 20, offset: int = 0, for_owner: bool = True) -> list[FeedItem]:

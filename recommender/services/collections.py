@@ -43,10 +43,12 @@ def collection_create(*, owner: User, name: str) -> Collection:
 
 def collection_rename(*, collection: Collection, name: str) -> Collection:
     name = _clean_name(name)
-    if Collection.objects.filter(owner=collection.owner, name=name).exclude(pk=collection.pk).exists():
-        raise ValidationError(f"You already have a collection called “{name}”.")
-    collection.name = name
-    collection.save(update_fields=["name"])
+    try:
+        with transaction.atomic():
+            collection.name = name
+            collection.save(update_fields=["name"])
+    except IntegrityError:
+        raise ValidationError(f"You already have a collection called “{name}”.") from None
     return collection
 
 
@@ -58,6 +60,8 @@ def collection_delete(*, collection: Collection) -> None:
 @transaction.atomic
 def collection_paper_add(*, collection: Collection, paper: Paper) -> bool:
     """Put ``paper`` in ``collection`` (and save it for its owner); False when it was there already."""
+    if collection.entries.filter(paper=paper).exists():
+        return False
     if collection.entries.count() >= MAX_PAPERS:
         raise ValidationError(f"A collection holds at most {MAX_PAPERS} papers.")
     _, created = CollectionPaper.objects.get_or_create(collection=collection, paper=paper)
@@ -73,8 +77,11 @@ def collection_paper_remove(*, collection: Collection, paper: Paper) -> bool:
 
 def collection_import(*, collection: Collection, text: str) -> tuple[list[Paper], list[str]]:
     """Put the papers a pasted BibTeX file or list of arXiv ids names into ``collection`` (onboarding's parser and
-    look-ups, all or nothing); returns the papers added and the references not found in the catalogue."""
+    look-ups, all or nothing); returns the papers added and the references not found in the catalogue. Raises
+    ReferencesTooLong, or ValidationError when the collection would hold more than MAX_PAPERS."""
     found = references_match(text=text)
+    if collection.entries.count() + len(found.papers) > MAX_PAPERS:
+        raise ValidationError(f"A collection holds at most {MAX_PAPERS} papers; this would make it more.")
     with transaction.atomic():
         for paper in found.papers:
             collection_paper_add(collection=collection, paper=paper)

@@ -293,11 +293,6 @@ class ActiveModel:
     artifact: Artifact
 
     @property
-    def data_until(self) -> float:
-        """Epoch seconds of the newest feedback it was trained on (its start, for runs from before this was recorded)."""
-        return (self.run.data_until or self.run.started_at).timestamp()
-
-    @property
     def gate_share(self) -> float:
         """The share of readers it was not trained on (0 for models from before the gate readers)."""
         return float(self.run.parameters.get("gate", {}).get("reader_share", 0.0))
@@ -482,7 +477,7 @@ def _scored_holdout(snapshot, reader_hash, share, fit, weights, active, earlier,
             len(snapshot.paper_ids),
             reader_hash,
             share=min(shares),
-            until=active.data_until if active else None,
+            until=min(_data_until(e.run) for e in earlier) if earlier else None,  # feedback no model judged caused
             window_papers=settings.GATE_WINDOW_PAPERS,
             min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS,
             max_readers=settings.HOLDOUT_USERS,
@@ -498,8 +493,8 @@ def _scored_holdout(snapshot, reader_hash, share, fit, weights, active, earlier,
     holdout, result, decision = judged(readers_needed(PLANNING_SPREAD, settings.ACTIVATION_TOLERANCE))
     if holdout is not None and decision is not None and len(holdout.users) < decision.readers_needed:
         seen = decision.as_dict()["detectable"]
-        wider = holdout.kind != ALL_TIME or len(holdout.users) < settings.HOLDOUT_USERS
-        if wider and (seen is None or seen > settings.ACTIVATION_TOLERANCE):
+        wider = holdout.kind != ALL_TIME or len(holdout.users) >= holdout.wanted_readers  # (all-time and short: no more)
+        if wider and len(holdout.users) < settings.HOLDOUT_USERS and (seen is None or seen > settings.ACTIVATION_TOLERANCE):
             holdout, result, decision = judged(decision.readers_needed)
     return result, decision
 
@@ -528,6 +523,11 @@ def _judged_on(holdout: Holdout, fit, weights, active, earlier, batch, threads) 
         thin_may_go=_stale(active.run),
     )
     return result, decision
+
+
+def _data_until(run: TrainingRun) -> float:
+    """Epoch seconds of the newest feedback ``run`` was trained on (its start, for runs from before this was recorded)."""
+    return (run.data_until or run.started_at).timestamp()
 
 
 def _stale(run: TrainingRun) -> bool:
@@ -563,9 +563,10 @@ def _earlier_models(snapshot: TrainingSnapshot, active: ActiveModel | None) -> l
 
 
 def _sanity_problems(snapshot, reader_hash, share, fit, weights, chosen, earlier, *, batch: int, threads: int) -> list[str]:
-    """What is wrong with the new model without any hold-out: parameters outside the search's space, degenerate
-    factors, or a fit far below the active model's on a sample of its own training readers."""
-    outside = outside_search(chosen) if chosen else []
+    """What is wrong with the new model without any hold-out: parameters outside the search's space (while a model
+    younger than MODEL_MAX_AGE_DAYS serves: a site is never left without one for a pinned value), degenerate factors,
+    or a fit far below the active model's on a sample of its own training readers."""
+    outside = outside_search(chosen) if chosen and earlier and not _stale(earlier[0].run) else []  # else the hold-out decides
     problems = [f"its parameters are outside what the search can choose ({', '.join(outside)})"] if outside else []
     problems += factor_problems(fit.model.item_factors, fit.model.known_items)
     if earlier:
@@ -636,7 +637,8 @@ def training_run_activate(run: TrainingRun) -> TrainingRun:
         run.status, outcome = Status.REJECTED, f"Not activated: it was judged against {judged_against}, but {active.version} is active now."
     elif not gate.get("activate", True):
         run.status = Status.REJECTED
-        outcome = f"Not activated: {gate['reason']}; the site keeps serving {active.version if active else 'the previous model'}."
+        serving = active.version if active else "the newest and trending papers (no model yet)"
+        outcome = f"Not activated: {gate['reason']}; the site keeps serving {serving}."
     else:
         if active:
             active.is_active = False
