@@ -11,8 +11,9 @@ few papers of their field. Each night the retrain runs through the Celery task (
 with its own environment, as the training worker would): two nights in a row with a crippled model
 (ALS_FACTORS=1 ALS_ITERATIONS=1 GRAPH_NEIGHBOURS=1 in its environment: ALS and the item-item graph both crippled); in a
 replay of 20 days or more, four nights of slow decay (the graph's share pinned at 0.3 and each night's ALS factors
-blurred with more noise than the night before, through the ALS_TRAINER setting: ``blurred_als_fit``; measured on
-this replay's last day, 0-4%, 10%, 13% and 24% below an honest model); and one night the child is killed midway
+blurred with more noise than the night before, through the ALS_TRAINER setting: ``blurred_als_fit``; in this world
+the graph and the content carry the blend, and these nights came out only 0-5% below an honest one); and one night the
+child is killed midway
 (SIGKILL). The gate must refuse every crippled night and each decayed night once it is more than the tolerance below
 the best recent model, and activate the honest nights (their false refusals are counted).
 
