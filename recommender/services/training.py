@@ -294,8 +294,12 @@ class ActiveModel:
 
     @property
     def gate_share(self) -> float:
-        """The share of readers it was not trained on (0 for models from before the gate readers)."""
-        return float(self.run.parameters.get("gate", {}).get("reader_share", 0.0))
+        return _gate_share(self.run)
+
+
+def _gate_share(run: TrainingRun) -> float:
+    """The share of readers ``run``'s model was not trained on (0 for models from before the gate readers)."""
+    return float(run.parameters.get("gate", {}).get("reader_share", 0.0))
 
 
 def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
@@ -468,7 +472,7 @@ def _scored_holdout(snapshot, reader_hash, share, fit, weights, active, earlier,
     """Build the hold-out (sized to see a drop of the tolerance at PLANNING_SPREAD), score the new model and the
     earlier ones on it, and decide; once more on a wider hold-out when the spread measured asks for more readers
     than it holds and a wider one exists."""
-    shares = [share, *(e.run.parameters.get("gate", {}).get("reader_share", 0.0) for e in earlier)]
+    shares = [share, *(_gate_share(e.run) for e in earlier)]
 
     def judged(target: int) -> tuple[Holdout | None, dict, GateDecision | None]:
         holdout = build_holdout(
@@ -487,7 +491,7 @@ def _scored_holdout(snapshot, reader_hash, share, fit, weights, active, earlier,
         )
         if holdout is None:
             return None, {"holdout": NO_HOLDOUT}, None
-        result, decision = _judged_on(holdout, fit, weights, active, earlier, batch, threads)
+        result, decision = _judged_on(holdout, fit, weights, earlier, batch, threads)
         return holdout, result, decision
 
     holdout, result, decision = judged(readers_needed(PLANNING_SPREAD, settings.ACTIVATION_TOLERANCE))
@@ -499,7 +503,7 @@ def _scored_holdout(snapshot, reader_hash, share, fit, weights, active, earlier,
     return result, decision
 
 
-def _judged_on(holdout: Holdout, fit, weights, active, earlier, batch, threads) -> tuple[dict, GateDecision | None]:
+def _judged_on(holdout: Holdout, fit, weights, earlier, batch, threads) -> tuple[dict, GateDecision | None]:
     """The new model's figures on ``holdout``, and the decision against the active model and the best of the earlier
     ones (the reference, when it is not the active model); no decision before the first model."""
     ranked = holdout_ranking(fit.model, weights, holdout, batch=batch, threads=threads)
@@ -509,8 +513,9 @@ def _judged_on(holdout: Holdout, fit, weights, active, earlier, batch, threads) 
     scored = [(model, holdout_ranking(model.model, model.weights, holdout, batch=batch, threads=threads)) for model in earlier]
     recalls = [recall_per_reader(old_ranked, holdout.truth) for _, old_ranked in scored]
     best = max(range(len(scored)), key=lambda k: (float(np.mean(recalls[k])), k == 0))  # the active model on a tie
-    against = [("active", active.run.version, recalls[0])]
-    result["active_model"] = {"version": active.run.version, **_rounded(metrics(scored[0][1], holdout.truth))}
+    active = earlier[0].run
+    against = [("active", active.version, recalls[0])]
+    result["active_model"] = {"version": active.version, **_rounded(metrics(scored[0][1], holdout.truth))}
     if best:
         reference = scored[best][0].run.version
         against.append(("reference", reference, recalls[best]))
@@ -520,7 +525,7 @@ def _judged_on(holdout: Holdout, fit, weights, active, earlier, batch, threads) 
         against,
         tolerance=settings.ACTIVATION_TOLERANCE,
         min_readers=settings.ACTIVATION_MIN_HOLDOUT_USERS,
-        thin_may_go=_stale(active.run),
+        thin_may_go=_stale(active),
     )
     return result, decision
 
@@ -550,7 +555,7 @@ def _earlier_models(snapshot: TrainingSnapshot, active: ActiveModel | None) -> l
         finished_at__gte=timezone.now() - timedelta(days=settings.MODEL_MAX_AGE_DAYS),
     ).exclude(artifact="")
     newest = recent.order_by("-finished_at")[: settings.MODEL_FILES_KEEP]
-    kept = [run for run in newest if run.parameters.get("gate", {}).get("reader_share")]  # a share of 0: it saw the hold-out
+    kept = [run for run in newest if _gate_share(run)]  # a share of 0: it saw the hold-out
     for run in sorted(kept, key=lambda run: -(run.metrics.get("recall@20") or 0.0)):
         try:
             artifact = load_artifact(Path(settings.MODEL_DIR) / run.artifact)
