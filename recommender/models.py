@@ -349,3 +349,30 @@ class CollectionPaper(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["collection", "paper"], name="collection_paper_once")]
         indexes = [models.Index(F("collection"), F("added_at").desc(), F("id").desc(), name="collection_newest_first")]
+
+
+class Facet(models.Model):
+    """One of a reader's interests, found by splitting the papers they want (``services.facets``): the feed gives
+    each a share of the page. A new like joins the nearest facet; the split is made again only when the model or
+    the reader's papers have changed much, and then keeps each facet's rename and hidden flag."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="facets")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Largest first when found.")
+    name = models.CharField(max_length=200, help_text="Found: its papers' strongest terms.")
+    custom_name = models.CharField(max_length=100, blank=True, help_text="The reader's own name for it.")
+    hidden = models.BooleanField(default=False, help_text="Hidden interests do not steer the feed or the email.")
+    kept_whole = models.BooleanField(default=False, help_text="The reader merged into it: a new split keeps its papers together.")
+    papers = models.JSONField(default=list, help_text="Pks of its papers when it was last found or changed.")
+    model_version = models.CharField(max_length=64, blank=True, help_text="The model it was found with.")
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["owner", "position"], name="facet_owner_position")]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        return self.custom_name or self.name or f"interest {self.position + 1}"

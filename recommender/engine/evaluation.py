@@ -21,7 +21,8 @@ from recommender.engine.graph import graph_scores
 from recommender.engine.matrix import KIND_CODES, Events, wanted_events
 from recommender.engine.pipeline import FitResult
 
-METHODS = ("popularity", "content", "als", "graph", "blend", "served")  # served: the blend by candidates, as the site serves it
+# served: the blend by candidates, one point per reader; facets: the same with each reader's interests apart, as the site serves it
+METHODS = ("popularity", "content", "als", "graph", "blend", "served", "facets")
 
 
 @dataclass
@@ -151,8 +152,8 @@ def rank_users(
     batch = readers_per_chunk(fit.model.n_items, most=batch)
     out = {}
     for method in methods:
-        if method == "served":
-            out[method] = served_ranking(fit, weights, k=k, candidates=candidates)
+        if method in ("served", "facets"):
+            out[method] = served_ranking(fit, weights, k=k, candidates=candidates, facets=method == "facets")
             continue
 
         def rank(chunk: sparse.csr_matrix, method: str = method) -> np.ndarray:
@@ -171,29 +172,49 @@ def rank_users(
 
 
 def served_ranking(
-    fit: FitResult, weights: sparse.csr_matrix, *, k: int, candidates: np.ndarray | None = None, breadth: float = 1.0
+    fit: FitResult,
+    weights: sparse.csr_matrix,
+    *,
+    k: int,
+    candidates: np.ndarray | None = None,
+    breadth: float = 1.0,
+    facets: bool = False,
 ) -> np.ndarray:
     """(n_readers, k) the blend as the site serves it (``engine.serving``): each reader's candidates only (``breadth``
     as in ``serving.candidates``), each signal standardised by closed forms over the catalogue, the diversity re-rank;
-    within ``candidates`` when given."""
+    within ``candidates`` when given. With ``facets``, each reader's wanted papers are split into interests
+    (``engine.facets``) and ranked as the feed ranks them."""
+    from recommender.engine import facets as interests
     from recommender.engine import serving
 
     model = fit.model
     catalogue = serving.Catalogue(model, serving.serving_index(model))
     rows = []
     for row, reader in enumerate(serving.readers(catalogue, weights)):
-        columns = serving.candidates(catalogue, reader, breadth=breadth)
+        mine = weights[row]
+        members = interests.members_of(catalogue, mine) if facets else []
+        parts = serving.readers(catalogue, interests.facet_rows(mine, members)) if len(members) > 1 else [reader]
+        columns = interests.candidates_of(catalogue, parts, breadth=breadth)
         if candidates is not None:
             columns = np.intersect1d(columns, candidates, assume_unique=True)
-        scores = serving.score(catalogue, reader, columns).blended
-        scores[np.isin(columns, weights[row].indices)] = -np.inf
-        order = np.argsort(-scores, kind="stable")[:k]
-        order = order[np.isfinite(scores[order])]  # never a paper the reader already has
+        scored = [serving.score(catalogue, part, columns).blended for part in parts]
+        scores = interests.combined(np.vstack(scored), np.array([len(m) for m in members])) if len(parts) > 1 else scored[0]
+        seen = np.isin(columns, mine.indices)
+        scores[seen] = -np.inf
+        opening = [paper for paper, _ in interests.heads([columns[_best_first(np.where(seen, -np.inf, s), k)] for s in scored])]
+        order = _best_first(scores, k)
         top = columns[order]
         if model.blend.diversity > 0:
             top = top[diversify(np.arange(len(top)), scores[order], catalogue.vectors(top), len(top), model.blend.diversity)]
+        top = np.concatenate([opening, top[~np.isin(top, opening)]])[:k].astype(np.int64)
         rows.append(np.pad(top, (0, k - len(top)), constant_values=-1))
     return np.vstack(rows) if rows else np.zeros((0, k), dtype=np.int64)
+
+
+def _best_first(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the best ``k`` finite scores, best first."""
+    order = np.argsort(-scores, kind="stable")[:k]
+    return order[np.isfinite(scores[order])]
 
 
 def readers_per_chunk(n_items: int, *, most: int = 256, cells: int = 2**24) -> int:

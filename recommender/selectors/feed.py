@@ -14,13 +14,15 @@ import numpy as np
 from scipy import sparse
 
 from accounts.models import User
+from recommender.engine import facets as interests
 from recommender.engine.blend import diversify, standardize
 from recommender.engine.graph import strongest_link
 from recommender.engine.matrix import KIND_CODES, Events, confidence_matrix
-from recommender.engine.serving import PROFILE_TERMS, SCORE_ALL_BELOW, Reader, ReaderScores, candidates, score
+from recommender.engine.serving import PROFILE_TERMS, SCORE_ALL_BELOW, Reader, ReaderScores, score
 from recommender.engine.serving import readers as serving_readers
 from recommender.model_store import ServedModel, store
 from recommender.models import Interaction, Paper
+from recommender.selectors.facets import FacetPart, reader_facets, stored_facets
 from recommender.selectors.papers import NEWEST_ORDER, papers_by_any_author, papers_listed, papers_trending
 
 Kind = Interaction.Kind
@@ -42,6 +44,7 @@ class FeedItem:
     reason: str
     source: str  # "content", "collaborative", "graph" or "popular"
     because: Paper | None = None
+    interest: str | None = None  # the reader's facet that put it there, for a reader with more than one
 
 
 @dataclass
@@ -55,6 +58,7 @@ class ReaderFeedback:
     verbs: list[dict[int, str]]  # per reader: positive column -> what the reader did with it
     avoided_topics: list[np.ndarray]  # per reader: columns dismissed as "less on this topic"
     muted: list[np.ndarray]  # per reader: columns by authors the reader asked to hear less from
+    facets: list[list[FacetPart]] | None = None  # per reader: their interests (``selectors.facets``), when asked for
 
 
 @dataclass(frozen=True)
@@ -69,18 +73,27 @@ class _Event:
 
 
 def readers_feedback(
-    served: ServedModel, user_ids: list[int], now: float, *, feed_settings: dict[int, tuple[datetime | None, float | None]] | None = None
+    served: ServedModel,
+    user_ids: list[int],
+    now: float,
+    *,
+    feed_settings: dict[int, tuple[datetime | None, float | None]] | None = None,
+    with_facets: bool = False,
 ) -> ReaderFeedback:
     """All feedback of ``user_ids`` (one query), folded into rows over the served model's columns, in named steps:
     the events and the dismissals' reasons, each reader's feed settings, the confidence rows that steer the feed
     (feedback since a reset), the papers seen (all feedback, reset or not), and what the reader did with each
     paper they wanted (for the reasons shown). ``feed_settings`` (user id -> (taste_since, cf_balance)) spares a query
-    when the caller has the readers at hand."""
+    when the caller has the readers at hand; ``with_facets`` adds each reader's interests (one query more)."""
     row_of = {user_id: row for row, user_id in enumerate(user_ids)}
     events, avoided_topics, muted_authors = _feedback_events(served, user_ids, row_of)
     reset, balance = _feed_settings(user_ids, row_of, feed_settings)
     steering = [e for e in events if e.row not in reset or e.created >= reset[e.row]]
     weights = _confidence_rows(served, steering, len(user_ids), now)
+    facets = None
+    if with_facets:
+        stored = stored_facets(user_ids)
+        facets = [reader_facets(served, user_id, _wanted(weights, row), stored[user_id]) for row, user_id in enumerate(user_ids)]
     return ReaderFeedback(
         list(user_ids),
         weights,
@@ -89,7 +102,14 @@ def readers_feedback(
         _verbs(steering, weights, len(user_ids)),
         [np.array(columns, dtype=np.int64) for columns in avoided_topics],
         _columns_by_authors(served, muted_authors),
+        facets,
     )
+
+
+def _wanted(weights: sparse.csr_matrix, row: int) -> np.ndarray:
+    """The columns of a reader's wanted papers (their positive cells)."""
+    start, end = weights.indptr[row], weights.indptr[row + 1]
+    return weights.indices[start:end][weights.data[start:end] > 0]
 
 
 def feedback_of_papers(
@@ -199,6 +219,7 @@ class Pick:
     score: float
     source: str
     because: int | None
+    interest: str | None = None
 
 
 def rank_readers(
@@ -231,40 +252,89 @@ def rank_readers(
     allowed = None if columns is None else np.asarray(columns, dtype=np.int64)
     result = []
     for row, reader in enumerate(serving_readers(catalogue, feedback.weights)):
-        scored = _reader_scores(served, reader, feedback.cf_balance[row], allowed, now, breadth)
-        mine = scored.blended.copy()
-        if new_since is not None:
-            mine[served.added[scored.columns] > new_since[row]] += np.float32(new_boost)
-        mine[~served.recommendable[scored.columns]] = -np.inf
-        mine = _without_what_the_reader_left_out(served, feedback, row, mine, scored.columns, exclude)
+        rows, labels = _facet_rows(feedback, row)
+        parts = [reader] if rows is None else serving_readers(catalogue, rows)
+        scored = _reader_scores(served, parts, feedback.cf_balance[row], allowed, now, breadth)
+
+        def ranked(scores: np.ndarray, scored=scored[0]) -> np.ndarray:
+            mine = scores.copy()
+            if new_since is not None:
+                mine[served.added[scored.columns] > new_since[row]] += np.float32(new_boost)
+            mine[~served.recommendable[scored.columns]] = -np.inf
+            return _without_what_the_reader_left_out(served, feedback, row, mine, scored.columns, exclude)
+
+        by_facet = [ranked(part.blended) for part in scored]
+        sizes = [float(len(label.columns)) if label is not None else 1.0 for label in labels]
+        mine = interests.combined(np.vstack(by_facet), np.array(sizes)) if len(scored) > 1 else by_facet[0]
         positions = _best_positions(mine, max(pool_size, 2 * (offset + limit)))
-        order = _diversified(catalogue, scored.columns[positions], mine[positions], offset + limit, served, pool_size)
-        chosen_positions = positions[order][offset:]
-        chosen = scored.columns[chosen_positions]
-        reasons = _reasons(served, feedback, scored, row, chosen, chosen_positions)
-        result.append([Pick(int(j), float(mine[p]), *reason) for j, p, reason in zip(chosen, chosen_positions, reasons)])
+        opening = _opening(by_facet) if len(scored) > 1 else (np.zeros(0, dtype=np.int64),) * 2
+        rest = positions[~np.isin(positions, opening[0])]
+        order = _diversified(catalogue, scored[0].columns[rest], mine[rest], offset + limit - len(opening[0]), served, pool_size)
+        chosen_positions = np.concatenate([opening[0], rest[order]])[offset : offset + limit]
+        owners = _owners(by_facet, sizes, chosen_positions, opening)
+        chosen = scored[0].columns[chosen_positions]
+        picks = []
+        reasons = _reasons_by_facet(served, feedback, scored, row, labels, chosen, chosen_positions, owners)
+        for j, p, owner, reason in zip(chosen, chosen_positions, owners, reasons):
+            picks.append(Pick(int(j), float(mine[p]), *reason, interest=labels[owner].label if labels[owner] is not None else None))
+        result.append(picks)
     return result
 
 
+def _facet_rows(feedback: ReaderFeedback, row: int) -> tuple[sparse.csr_matrix | None, list]:
+    """A reader's feedback split by their visible interests: one row per facet and the facets, or (the reader's
+    row less the hidden facets' papers, one label) when fewer than two facets are visible; (None, [None]) when the
+    reader has no facets or hides none of one."""
+    parts = feedback.facets[row] if feedback.facets is not None else []
+    visible = [part for part in parts if not part.facet.hidden]
+    hidden = [part.columns for part in parts if part.facet.hidden]
+    mine = feedback.weights[row]
+    if hidden:
+        gone = np.isin(mine.indices, np.concatenate(hidden))
+        mine = sparse.csr_matrix((mine.data[~gone], mine.indices[~gone], [0, int((~gone).sum())]), shape=mine.shape)
+    if len(visible) > 1:
+        return interests.facet_rows(mine, [part.columns for part in visible]), visible
+    return (mine, [None]) if hidden else (None, [None])
+
+
+def _opening(by_facet: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the papers that open a many-interest reader's first page (each facet's best few) and the facet
+    each opens it for."""
+    best = [_best_positions(scores, interests.HEADS_PER_FACET * len(by_facet)) for scores in by_facet]
+    opening = interests.heads(best)
+    return np.array([p for p, _ in opening], dtype=np.int64), np.array([f for _, f in opening], dtype=np.int64)
+
+
+def _owners(by_facet: list[np.ndarray], sizes: list[float], positions: np.ndarray, opening: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """For each chosen position, the facet that put it there: the one it opens the page for, else the one whose
+    weighted score of it is highest."""
+    if len(by_facet) == 1:
+        return np.zeros(len(positions), dtype=np.int64)
+    stacked = np.vstack([scores[positions] for scores in by_facet]) * interests.blend_weights(np.array(sizes))[:, None]
+    owners = np.argmax(np.where(np.isfinite(stacked), stacked, -np.inf), axis=0)
+    opened, opened_by = opening
+    for i, position in enumerate(positions):
+        at = np.flatnonzero(opened == position)
+        if len(at):
+            owners[i] = opened_by[at[0]]
+    return owners
+
+
 def _reader_scores(
-    served: ServedModel, reader: Reader, cf_balance: float, allowed: np.ndarray | None, now: float, breadth: float
-) -> ReaderScores:
-    """The reader's blended scores over their candidates (of ``breadth``, see ``engine.serving.candidates``; within
-    ``allowed``, when given; a small ``allowed`` window is scored whole)."""
+    served: ServedModel, parts: list[Reader], cf_balance: float, allowed: np.ndarray | None, now: float, breadth: float
+) -> list[ReaderScores]:
+    """The blended scores of a reader, or of each of their interests (``parts``), over the same candidates (theirs
+    together, of ``breadth``, see ``engine.serving.candidates``; within ``allowed``, when given; a small ``allowed``
+    window is scored whole)."""
     if allowed is not None and len(allowed) <= SCORE_ALL_BELOW:
         columns = allowed
     else:
-        columns = candidates(served.catalogue, reader, recent=served.recent, breadth=breadth)
+        columns = interests.candidates_of(served.catalogue, parts, recent=served.recent, breadth=breadth)
         if allowed is not None:
             columns = np.intersect1d(columns, allowed, assume_unique=True)
-    return score(
-        served.catalogue,
-        reader,
-        columns,
-        freshness=served.freshness_of(columns, now),
-        cf_balance=cf_balance,
-        popularity=served.popularity_of(columns),  # upvotes on the daily trending list count as readers, for readers who want nothing yet
-    )
+    freshness, popularity = served.freshness_of(columns, now), served.popularity_of(columns)
+    # upvotes on the daily trending list count as readers, for readers who want nothing yet
+    return [score(served.catalogue, part, columns, freshness=freshness, cf_balance=cf_balance, popularity=popularity) for part in parts]
 
 
 def _diversified(catalogue, pool: np.ndarray, scores: np.ndarray, n: int, served: ServedModel, width: int) -> np.ndarray:
@@ -332,7 +402,9 @@ def explained_papers(served: ServedModel, feedback: ReaderFeedback, picks: list[
             because = papers.get(int(served.paper_pks[pick.because])) if pick.because is not None else None
             source = pick.source if because is not None else "popular"
             reason = _reason_text(source, because, feedback.verbs[row].get(pick.because))
-            mine.append(FeedItem(paper, pick.score, reason, source, because))
+            if pick.interest:
+                reason = f"For your interest in “{pick.interest}”: {reason[0].lower()}{reason[1:]}"
+            mine.append(FeedItem(paper, pick.score, reason, source, because, pick.interest))
         items.append(mine)
     return items
 
@@ -353,7 +425,7 @@ def feed_page_for_user(*, user: User, limit: int = 20, offset: int = 0, within_d
     if served is None:
         return _before_any_model(user=user, limit=limit, offset=offset)
     now = time.time()
-    feedback = readers_feedback(served, [user.pk], now, feed_settings={user.pk: (user.taste_since, user.cf_balance)})
+    feedback = readers_feedback(served, [user.pk], now, feed_settings={user.pk: (user.taste_since, user.cf_balance)}, with_facets=True)
     has_feedback = bool(len(feedback.seen[0]) or len(feedback.muted[0]))
     columns = None if within_days is None else np.flatnonzero(served.born >= now - within_days * 86400)
     if user.categories:  # the reader follows some arXiv categories: papers in them (and papers without any)
@@ -406,14 +478,36 @@ def taste_scores(*, user: User, paper_pks: list[int]) -> dict[int, float]:
     return {by_column[int(column)]: float(value) for column, value in zip(columns, scored.blended)}
 
 
+def _reasons_by_facet(
+    served: ServedModel,
+    feedback: ReaderFeedback,
+    scored: list[ReaderScores],
+    row: int,
+    facets: list,
+    columns: np.ndarray,
+    positions: np.ndarray,
+    owners: np.ndarray,
+) -> list[tuple[str, int | None]]:
+    """:func:`_reasons` of each chosen paper, from the scores and papers of the facet that put it there."""
+    reasons: list[tuple[str, int | None]] = [("popular", None)] * len(columns)
+    for owner in np.unique(owners):
+        mine = np.flatnonzero(owners == owner)
+        facet = facets[owner]
+        positives = np.array(sorted(feedback.verbs[row]), dtype=np.int64)
+        if facet is not None:
+            positives = positives[np.isin(positives, facet.columns)]
+        for i, reason in zip(mine, _reasons(served, positives, scored[owner], columns[mine], positions[mine])):
+            reasons[i] = reason
+    return reasons
+
+
 def _reasons(
-    served: ServedModel, feedback: ReaderFeedback, scored: ReaderScores, row: int, columns: np.ndarray, positions: np.ndarray
+    served: ServedModel, positives: np.ndarray, scored: ReaderScores, columns: np.ndarray, positions: np.ndarray
 ) -> list[tuple[str, int | None]]:
     """For each chosen paper (``columns``, at ``positions`` in the scored columns): which side put it on the
     page ("collaborative", "graph", "content" or "popular"), the one whose weighted score is largest, and the
-    reader's own paper behind it."""
+    reader's own paper (of ``positives``, sorted columns) behind it."""
     catalogue = served.catalogue
-    positives = np.array(sorted(feedback.verbs[row]), dtype=np.int64)
     if len(positives) == 0 or len(columns) == 0:
         return [("popular", None)] * len(columns)
     w, g = scored.w_cf[positions], scored.g[positions]

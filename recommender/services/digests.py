@@ -64,7 +64,7 @@ def digests_compose(*, users: list[User], week: date) -> list[Digest]:
         return [Digest(user, []) for user in users]
     now = time.time()
     ids = [u.pk for u in users]
-    feedback = readers_feedback(served, ids, now)
+    feedback = readers_feedback(served, ids, now, with_facets=True)
     history = DigestLog.objects.filter(user_id__in=ids, status__in=[Status.SENT, Status.SENDING]).exclude(week=week)
     sent: dict[int, set[int]] = {}
     last_sent: dict[int, float] = {}

@@ -100,7 +100,7 @@ class Command(BaseCommand):
 
     def _interests(self, result, merged: MergedSplit) -> dict:
         """Each interest of the merged readers scored apart, and the smaller one as a collection with its own feed."""
-        figures = {method: interest_metrics(result.ranked[method], result.users, merged) for method in ("blend", "served")}
+        figures = {method: interest_metrics(result.ranked[method], result.users, merged) for method in ("blend", "served", "facets")}
         figures["smaller_as_collection"] = collection_recall(result.fit, result.users, merged)
         return figures
 
@@ -157,7 +157,7 @@ class Command(BaseCommand):
             f"readers {result.metrics['blend']['users']}; seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
         )
         if interests:
-            for method in ("blend", "served"):
+            for method in ("blend", "served", "facets"):
                 m = interests[method]
                 self.stdout.write(
                     f"{method}: the smaller interest's recall@20 {m['smaller@20']:.4f}, the larger's {m['larger@20']:.4f}, "

@@ -1,0 +1,174 @@
+"""A reader's interests (facets): their wanted papers split into a few topics, so that the largest interest does not
+crowd out the rest of the feed. No Django here.
+
+The split is k-means (scikit-learn) over the papers' unit ALS factors, k = 2 to ``MAX_FACETS`` chosen by the cosine
+silhouette; a reader whose best split is not clearly better than none (silhouette under ``SPLIT_THRESHOLD``), or whose
+parts point the same way (centroids closer than ``SAME_TOPIC``), keeps one facet. Each facet is folded in alone; the
+reader's ranking is the sum of the facets' blended scores weighted by the square root of their sizes
+(:func:`combined`), and the first page opens with each facet's best ``HEADS_PER_FACET`` papers (:func:`heads`).
+Measured on citeulike-a's merged readers (BENCHMARKS.md): the factor space splits better than the content, and
+this blend keeps overall recall while the smaller interest is found more often.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+MAX_FACETS = 6
+MIN_PAPERS_TO_SPLIT = 6  # fewer wanted papers than this: one facet
+SPLIT_THRESHOLD = 0.05  # the cosine silhouette a split must beat
+SAME_TOPIC = 0.9  # parts whose centroids' cosine is above this are one topic
+HEADS_PER_FACET = 2  # each facet's best papers that open the first page
+SIZE_POWER = 0.5  # a facet's weight in the blend: size ** SIZE_POWER
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero)."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
+def split(vectors: np.ndarray, *, most: int = MAX_FACETS, threshold: float = SPLIT_THRESHOLD, seed: int = 0) -> np.ndarray:
+    """Facet labels 0..k-1 (largest facet first) for papers with factor rows ``vectors`` (n, f)."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    n = len(vectors)
+    labels = np.zeros(n, dtype=np.int64)
+    if n < MIN_PAPERS_TO_SPLIT:
+        return labels
+    unit = unit_rows(vectors)
+    if len(np.unique(unit.round(6), axis=0)) < 2:
+        return labels
+    best = threshold
+    for k in range(2, min(most, n - 1) + 1):
+        found = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(unit)
+        if len(np.unique(found)) < 2:
+            continue
+        quality = silhouette_score(unit, found, metric="cosine")
+        if quality > best:
+            best, labels = quality, found
+    return _ordered(_same_topics_joined(unit, labels))
+
+
+def _same_topics_joined(unit: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``labels`` with parts whose centroids point the same way (cosine above SAME_TOPIC) made one."""
+    labels = labels.copy()
+    while True:
+        parts = np.unique(labels)
+        if len(parts) < 2:
+            return labels
+        centres = unit_rows(np.vstack([unit[labels == p].mean(axis=0) for p in parts]))
+        cosines = centres @ centres.T
+        np.fill_diagonal(cosines, -np.inf)
+        a, b = np.unravel_index(np.argmax(cosines), cosines.shape)
+        if cosines[a, b] <= SAME_TOPIC:
+            return labels
+        labels[labels == parts[b]] = parts[a]
+
+
+def _ordered(labels: np.ndarray) -> np.ndarray:
+    """Labels renumbered 0..k-1 by size, largest first (ties by first appearance)."""
+    parts, first, counts = np.unique(labels, return_index=True, return_counts=True)
+    order = parts[np.lexsort((first, -counts))]
+    renumber = {int(old): new for new, old in enumerate(order)}
+    return np.array([renumber[int(label)] for label in labels], dtype=np.int64)
+
+
+def centroids(vectors: np.ndarray, labels: np.ndarray, k: int | None = None) -> np.ndarray:
+    """(k, f) unit mean direction of each facet's papers (zero for an empty facet)."""
+    k = int(labels.max()) + 1 if k is None and len(labels) else (k or 0)
+    unit = unit_rows(vectors)
+    out = np.zeros((k, unit.shape[1] if unit.ndim == 2 else 0))
+    for facet in range(k):
+        if (labels == facet).any():
+            out[facet] = unit[labels == facet].mean(axis=0)
+    return unit_rows(out)
+
+
+def nearest(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """For each paper (factor rows ``vectors``), the facet whose centre is closest in direction."""
+    if len(vectors) == 0 or len(centres) == 0:
+        return np.zeros(len(vectors), dtype=np.int64)
+    return np.argmax(unit_rows(vectors) @ centres.T, axis=1).astype(np.int64)
+
+
+def matched(old: list[set[int]], new: list[set[int]]) -> list[int | None]:
+    """For each new facet (a set of papers), the old facet it continues (the largest overlap, each old one used
+    once), or None: how a re-split keeps the names, renames and hidden flags the reader knows."""
+    pairs = sorted(
+        ((len(n & o) / len(n | o), i, j) for i, n in enumerate(new) for j, o in enumerate(old) if n & o),
+        reverse=True,
+    )
+    out: list[int | None] = [None] * len(new)
+    used: set[int] = set()
+    for _, i, j in pairs:
+        if out[i] is None and j not in used:
+            out[i] = j
+            used.add(j)
+    return out
+
+
+def blend_weights(sizes: np.ndarray) -> np.ndarray:
+    """Each facet's share of the reader's blend: size ** SIZE_POWER, summing to 1."""
+    raw = np.asarray(sizes, dtype=np.float64) ** SIZE_POWER
+    return raw / raw.sum() if raw.sum() > 0 else raw
+
+
+def combined(scores: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """(n,) the reader's score of each paper from their facets' scores (k, n)."""
+    return (blend_weights(sizes)[:, None] * scores).sum(axis=0).astype(np.float32)
+
+
+def heads(rankings: list[np.ndarray], per_facet: int = HEADS_PER_FACET) -> list[tuple[int, int]]:
+    """The papers that open the first page and the facet each is there for: each facet's best ``per_facet`` not
+    taken already, facet by facet in the order given (largest first). ``rankings`` are each facet's papers, best
+    first; nothing for a single facet."""
+    if len(rankings) < 2:
+        return []
+    taken: list[tuple[int, int]] = []
+    for facet, ranking in enumerate(rankings):
+        have = {paper for paper, _ in taken}
+        taken += [(int(paper), facet) for paper in ranking if int(paper) not in have][:per_facet]
+    return taken
+
+
+def facet_rows(weights: sparse.csr_matrix, members: list[np.ndarray]) -> sparse.csr_matrix:
+    """One feedback row per facet from a reader's row ``weights`` (1, n): the facet's wanted papers and every
+    turned-down one (a "not interested" steers every interest)."""
+    columns, values = weights.indices, weights.data
+    rows = []
+    for papers in members:
+        keep = (values <= 0) | np.isin(columns, papers)
+        rows.append(sparse.csr_matrix((values[keep], columns[keep], [0, int(keep.sum())]), shape=(1, weights.shape[1])))
+    return sparse.vstack(rows).tocsr() if rows else sparse.csr_matrix((0, weights.shape[1]), dtype=weights.dtype)
+
+
+def name_of(content: sparse.csr_matrix, terms: np.ndarray, *, most: int = 3) -> str:
+    """A facet's name: the strongest terms of its papers' summed TF-IDF vectors ``content`` (its rows)."""
+    if content.shape[0] == 0 or len(terms) == 0:
+        return ""
+    weight = np.asarray(content.sum(axis=0)).ravel()
+    best = np.argsort(-weight, kind="stable")[:most]
+    return ", ".join(str(terms[t]) for t in best if weight[t] > 0)
+
+
+def members_of(catalogue, weights: sparse.csr_matrix) -> list[np.ndarray]:
+    """A reader's facets found afresh: the columns of their wanted papers (row ``weights``, (1, n)) per facet,
+    largest first (one facet, or none for a reader who wants nothing)."""
+    wanted = weights.indices[weights.data > 0]
+    if len(wanted) == 0:
+        return []
+    labels = split(catalogue.factors(wanted))
+    return [np.sort(wanted[labels == facet]) for facet in range(int(labels.max()) + 1)]
+
+
+def candidates_of(catalogue, parts: list, *, breadth: float = 1.0, recent: np.ndarray | None = None) -> np.ndarray:
+    """Sorted columns worth scoring for a reader made of facet readers ``parts`` (``serving.Reader``): the union of
+    each facet's candidates (``serving.candidates``)."""
+    from recommender.engine.serving import candidates
+
+    found = [candidates(catalogue, part, breadth=breadth, recent=recent) for part in parts]
+    return found[0] if len(found) == 1 else np.unique(np.concatenate(found))

@@ -1,0 +1,112 @@
+"""A reader's interests (facets): found by splitting the papers they want (``engine.facets``), kept stable, and
+renamed, merged or hidden by the reader.
+
+A facet stores the pks of its papers when it was found. Papers the reader wanted since join the facet whose centre
+is nearest (``selectors.facets``), so a like never reshuffles the facets. They are found again only when the served
+model changes (the nightly retrain) or the reader's wanted papers have doubled since; a facet found again keeps the
+name, rename and hidden flag of the old facet it overlaps most.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from django.db import transaction
+
+from accounts.models import User
+from recommender.engine import facets as engine
+from recommender.model_store import ServedModel
+from recommender.models import Facet
+
+MOST_PAPERS_SPLIT = 500  # the wanted papers a split looks at, at most (the others join the nearest facet)
+
+
+class FacetError(ValueError):
+    """A facet change the reader asked for cannot be made (the message says why)."""
+
+
+def facets_found(*, served: ServedModel, user_id: int, wanted: np.ndarray, old: list[Facet]) -> list[Facet]:
+    """Split the reader's wanted papers (columns ``wanted``) into facets and store them in place of ``old``; each new
+    facet continues the old one it overlaps most (its rename and hidden flag), and parts of a facet the reader made by
+    merging stay together."""
+    wanted = np.asarray(wanted, dtype=np.int64)[:MOST_PAPERS_SPLIT]
+    labels = engine.split(served.catalogue.factors(wanted)) if len(wanted) else np.zeros(0, dtype=np.int64)
+    groups = _merged_kept_whole([wanted[labels == facet] for facet in range(int(labels.max()) + 1 if len(labels) else 0)], served, old)
+    new_pks = [set(served.paper_pks[group].tolist()) - {-1} for group in groups]
+    continues = engine.matched([set(f.papers) for f in old], new_pks)
+    terms = served.artifact.encoder.terms if served.artifact.encoder.terms is not None else np.array([], dtype=str)
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user_id).first()  # one refresh of a reader at a time
+        Facet.objects.filter(owner_id=user_id).delete()
+        found = []
+        for position, (group, pks, before) in enumerate(zip(groups, new_pks, continues)):
+            earlier = old[before] if before is not None else None
+            found.append(
+                Facet(
+                    owner_id=user_id,
+                    position=position,
+                    name=engine.name_of(served.catalogue.vectors(group), terms)[:200],
+                    custom_name=earlier.custom_name if earlier else "",
+                    hidden=earlier.hidden if earlier else False,
+                    kept_whole=earlier.kept_whole if earlier else False,
+                    papers=sorted(pks),
+                    model_version=served.version,
+                )
+            )
+        return Facet.objects.bulk_create(found)
+
+
+def _merged_kept_whole(groups: list[np.ndarray], served: ServedModel, old: list[Facet]) -> list[np.ndarray]:
+    """``groups`` (columns) with those whose papers are mostly in one old facet the reader merged joined together."""
+    out: list[np.ndarray] = []
+    slot_of: dict[int, int] = {}  # an old merged facet -> its group's place in ``out``
+    for group in groups:
+        pks = set(served.paper_pks[group].tolist())
+        overlaps = [len(pks & set(facet.papers)) for facet in old]
+        best = int(np.argmax(overlaps)) if overlaps and 2 * max(overlaps) > len(pks) else None
+        if best is not None and old[best].kept_whole:
+            if best in slot_of:
+                out[slot_of[best]] = np.concatenate([out[slot_of[best]], group])
+                continue
+            slot_of[best] = len(out)
+        out.append(group)
+    return out
+
+
+def facet_rename(*, user: User, facet_id: int, name: str) -> Facet:
+    """Give one of the reader's facets their own name (blank: the found name again)."""
+    name = " ".join((name or "").split())
+    if len(name) > 100:
+        raise FacetError("A name has at most 100 characters.")
+    facet = _own_facet(user, facet_id)
+    facet.custom_name = name
+    facet.save(update_fields=["custom_name", "updated"])
+    return facet
+
+
+def facet_hide(*, user: User, facet_id: int, hidden: bool = True) -> Facet:
+    """Hide one of the reader's facets from the feed and the email (its papers stay in the library), or show it."""
+    facet = _own_facet(user, facet_id)
+    facet.hidden = hidden
+    facet.save(update_fields=["hidden", "updated"])
+    return facet
+
+
+def facets_merge(*, user: User, facet_id: int, into_id: int) -> Facet:
+    """Make two of the reader's facets one: ``facet_id``'s papers join ``into_id``, which keeps its name."""
+    if facet_id == into_id:
+        raise FacetError("Pick two different interests to merge.")
+    with transaction.atomic():
+        facet, into = _own_facet(user, facet_id, lock=True), _own_facet(user, into_id, lock=True)
+        into.papers = sorted(set(into.papers) | set(facet.papers))
+        into.kept_whole = True
+        into.save(update_fields=["papers", "kept_whole", "updated"])
+        facet.delete()
+    return into
+
+
+def _own_facet(user: User, facet_id, *, lock: bool = False) -> Facet:
+    facets = Facet.objects.filter(owner=user)
+    facet = (facets.select_for_update() if lock else facets).filter(pk=facet_id).first() if str(facet_id).isdigit() else None
+    if facet is None:
+        raise FacetError("No such interest of yours.")
+    return facet
