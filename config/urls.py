@@ -9,6 +9,7 @@ from config.views import status
 from recommender import onboarding_views
 from recommender.api import FeedView, PaperViewSet, SearchView
 from recommender.api_collections import CollectionViewSet
+from recommender.api_facets import FacetViewSet
 
 
 class ActionsFirstRouter(DefaultRouter):
@@ -21,6 +22,7 @@ class ActionsFirstRouter(DefaultRouter):
 api = ActionsFirstRouter()
 api.register("papers", PaperViewSet, basename="api-paper")
 api.register("collections", CollectionViewSet, basename="api-collection")
+api.register("facets", FacetViewSet, basename="api-facet")
 
 urlpatterns = [
     path("status", status, name="status"),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from recommender import collection_views, digest_views, views
+from recommender import collection_views, digest_views, facet_views, views
 from recommender.syndication import PersonalFeed
 
 urlpatterns = [
@@ -14,6 +14,7 @@ urlpatterns = [
     path("search/", views.search, name="search"),
     path("library/", views.library, name="library"),
     path("collections/", collection_views.collections, name="collections"),
+    path("interests/", facet_views.interests, name="interests"),
     path("collections/add/", collection_views.collection_add, name="collection_add"),
     path("collections/<int:pk>/", collection_views.collection_detail, name="collection_detail"),
     path("collections/<int:pk>/remove/", collection_views.collection_remove, name="collection_remove"),

@@ -73,6 +73,7 @@ def feed(request: HttpRequest) -> HttpResponse:
         "window": window,
         "balance": balance,
         "newcomer": not found.has_feedback,
+        "interests": found.interests,
         "collections": collections_to_pick(user=request.user),  # for each card's "+ Collection"
     }
     template = "recommender/_feed_list.html" if request.htmx else "recommender/feed.html"

@@ -413,6 +413,7 @@ def explained_papers(served: ServedModel, feedback: ReaderFeedback, picks: list[
 class FeedPage:
     items: list[FeedItem]
     has_feedback: bool  # whether the reader has told us anything yet (else the page points to onboarding)
+    interests: list[FacetPart] = ()  # the reader's facets, for the page's header
 
 
 def feed_page_for_user(*, user: User, limit: int = 20, offset: int = 0, within_days: int | None = None) -> FeedPage:
@@ -432,9 +433,9 @@ def feed_page_for_user(*, user: User, limit: int = 20, offset: int = 0, within_d
         followed = served.columns_in(user.categories)
         columns = followed if columns is None else np.intersect1d(columns, followed)
     if columns is not None and len(columns) == 0:
-        return FeedPage([], has_feedback)
+        return FeedPage([], has_feedback, feedback.facets[0])
     picks = rank_readers(served, feedback, limit=limit, offset=offset, now=now, columns=columns)
-    return FeedPage(explained_papers(served, feedback, picks)[0], has_feedback)
+    return FeedPage(explained_papers(served, feedback, picks)[0], has_feedback, feedback.facets[0])
 
 
 def _before_any_model(*, user: User, limit: int, offset: int) -> FeedPage:

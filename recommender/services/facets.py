@@ -24,9 +24,13 @@ class FacetError(ValueError):
     """A facet change the reader asked for cannot be made (the message says why)."""
 
 
+class FacetNotFound(FacetError):
+    """The reader has no facet of that id."""
+
+
 def facets_found(*, served: ServedModel, user_id: int, wanted: np.ndarray, old: list[Facet]) -> list[Facet]:
     """Split the reader's wanted papers (columns ``wanted``) into facets and store them in place of ``old``; each new
-    facet continues the old one it overlaps most (its rename and hidden flag), and parts of a facet the reader made by
+    facet continues the old one it overlaps most (its name, rename and hidden flag), and parts of a facet the reader made by
     merging stay together."""
     wanted = np.asarray(wanted, dtype=np.int64)[:MOST_PAPERS_SPLIT]
     labels = engine.split(served.catalogue.factors(wanted)) if len(wanted) else np.zeros(0, dtype=np.int64)
@@ -44,7 +48,7 @@ def facets_found(*, served: ServedModel, user_id: int, wanted: np.ndarray, old: 
                 Facet(
                     owner_id=user_id,
                     position=position,
-                    name=engine.name_of(served.catalogue.vectors(group), terms)[:200],
+                    name=earlier.name if earlier else engine.name_of(served.catalogue.vectors(group), terms)[:200],
                     custom_name=earlier.custom_name if earlier else "",
                     hidden=earlier.hidden if earlier else False,
                     kept_whole=earlier.kept_whole if earlier else False,
@@ -93,7 +97,7 @@ def facet_hide(*, user: User, facet_id: int, hidden: bool = True) -> Facet:
 
 def facets_merge(*, user: User, facet_id: int, into_id: int) -> Facet:
     """Make two of the reader's facets one: ``facet_id``'s papers join ``into_id``, which keeps its name."""
-    if facet_id == into_id:
+    if str(facet_id).strip() == str(into_id).strip():
         raise FacetError("Pick two different interests to merge.")
     with transaction.atomic():
         facet, into = _own_facet(user, facet_id, lock=True), _own_facet(user, into_id, lock=True)
@@ -108,5 +112,5 @@ def _own_facet(user: User, facet_id, *, lock: bool = False) -> Facet:
     facets = Facet.objects.filter(owner=user)
     facet = (facets.select_for_update() if lock else facets).filter(pk=facet_id).first() if str(facet_id).isdigit() else None
     if facet is None:
-        raise FacetError("No such interest of yours.")
+        raise FacetNotFound("No such interest of yours.")
     return facet
