@@ -16,6 +16,7 @@ from recommender.selectors.collections import collection_feed, collection_papers
 from recommender.services.collections import (
     collection_create,
     collection_delete,
+    collection_in_digest,
     collection_paper_add,
     collection_paper_remove,
     collection_rename,
@@ -28,7 +29,7 @@ class CollectionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Collection
-        fields = ["id", "name", "size", "shared", "created"]
+        fields = ["id", "name", "size", "shared", "in_digest", "created"]
         read_only_fields = ["id", "created"]
 
     def get_shared(self, collection: Collection) -> bool:
@@ -45,6 +46,11 @@ def _name(request: Request) -> str:
     return body.validated_data["name"]
 
 
+class CollectionChangeSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False, help_text="1 to 100 characters, unique among your collections.")
+    in_digest = serializers.BooleanField(required=False, help_text="Give it a section of picks in your weekly email.")
+
+
 class CollectionPaperSerializer(serializers.Serializer):
     paper = serializers.CharField(max_length=128, help_text="The paper's id (its arXiv id, DOI or slug).")
 
@@ -58,7 +64,7 @@ def _validated(call):
 
 class CollectionViewSet(viewsets.ViewSet):
     """``/api/collections/``: the signed-in reader's collections (``GET``, ``POST {"name"}``), one of them (``GET``,
-    ``PATCH {"name"}``, ``DELETE``), its papers (``GET``, ``POST {"paper"}``, ``DELETE papers/<id>``) and its feed."""
+    ``PATCH {"name", "in_digest"}``, ``DELETE``), its papers (``GET``, ``POST {"paper"}``, ``DELETE papers/<id>``) and its feed."""
 
     permission_classes = [permissions.IsAuthenticated]
     lookup_value_regex = r"\d+"
@@ -83,11 +89,15 @@ class CollectionViewSet(viewsets.ViewSet):
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response(CollectionSerializer(self._mine(request, pk)).data)
 
-    @extend_schema(request=CollectionNameSerializer, responses=CollectionSerializer)
+    @extend_schema(request=CollectionChangeSerializer, responses=CollectionSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
         collection = self._mine(request, pk)
-        name = _name(request)
-        _validated(lambda: collection_rename(collection=collection, name=name))
+        body = CollectionChangeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        if "name" in body.validated_data:
+            _validated(lambda: collection_rename(collection=collection, name=body.validated_data["name"]))
+        if "in_digest" in body.validated_data:
+            collection_in_digest(collection=collection, on=body.validated_data["in_digest"])
         return Response(CollectionSerializer(self._mine(request, pk)).data)
 
     @extend_schema(responses={204: None})

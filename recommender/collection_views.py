@@ -17,6 +17,7 @@ from recommender.services.collections import (
     collection_create,
     collection_delete,
     collection_import,
+    collection_in_digest,
     collection_paper_add,
     collection_paper_remove,
     collection_rename,
@@ -113,6 +114,15 @@ def collection_edit(request: HttpRequest, pk: int) -> HttpResponse:
         collection_rename(collection=collection, name=request.POST.get("name", ""))
     except ValidationError as exc:
         return _refused(request, exc)
+    return redirect("collection_detail", collection.pk)
+
+
+@login_required
+@require_POST
+def collection_digest(request: HttpRequest, pk: int) -> HttpResponse:
+    """``in_digest=on`` gives the collection a section in the reader's weekly email; anything else takes it out."""
+    collection = collection_in_digest(collection=_mine(request, pk), on=request.POST.get("in_digest") == "on")
+    messages.success(request, f"“{collection.name}” is {'now' if collection.in_digest else 'no longer'} a section of your weekly email.")
     return redirect("collection_detail", collection.pk)
 
 

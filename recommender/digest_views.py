@@ -66,7 +66,7 @@ def digest_preview(request: HttpRequest) -> HttpResponse:
     """Exactly what the next email would contain (nothing is sent or logged)."""
     week = week_of()
     digest = digests_compose(users=[request.user], week=week)[0]
-    context = digest_context(user=request.user, items=digest.items, week=week)
-    subject = " ".join(render_to_string("emails/digest_subject.txt", context).split()) if digest.items else ""
-    html = render_to_string("emails/digest.html", context) if digest.items else ""
-    return render(request, "recommender/digest_preview.html", {"subject": subject, "html": html, "count": len(digest.items)})
+    context = digest_context(user=request.user, items=digest.items, week=week, sections=digest.sections)
+    subject = " ".join(render_to_string("emails/digest_subject.txt", context).split()) if digest.papers else ""
+    html = render_to_string("emails/digest.html", context) if digest.papers else ""
+    return render(request, "recommender/digest_preview.html", {"subject": subject, "html": html, "count": len(digest.papers)})

@@ -11,32 +11,38 @@ from accounts.models import User
 from recommender.links import action_url, unsubscribe_url
 from recommender.selectors.feed import FeedItem
 
+Sections = list[tuple[str, list[FeedItem]]]  # (a collection's name, picks for it), each a section of the email
 
-def digest_context(*, user: User, items: list[FeedItem], week: date) -> dict:
-    """What the digest templates show: each paper with its reason and signed action links."""
-    papers = [
-        {
+
+def digest_context(*, user: User, items: list[FeedItem], week: date, sections: Sections = ()) -> dict:
+    """What the digest templates show: each paper with its reason and signed action links, then a section of picks
+    for each of the reader's collections in the email."""
+
+    def with_links(item: FeedItem) -> dict:
+        return {
             "item": item,
             "open_url": action_url(user_id=user.pk, paper_id=item.paper.pk, action="open"),
             "like_url": action_url(user_id=user.pk, paper_id=item.paper.pk, action="like"),
             "dismiss_url": action_url(user_id=user.pk, paper_id=item.paper.pk, action="dismiss"),
         }
-        for item in items
-    ]
+
+    papers = [with_links(item) for item in items]
     return {
         "user": user,
         "week": week,
         "papers": papers,
-        "first_title": items[0].paper.title if items else "",
+        "sections": [{"name": name, "papers": [with_links(item) for item in picks]} for name, picks in sections],
+        "count": len(items) + sum(len(picks) for _, picks in sections),
+        "first_title": next((item.paper.title for item in [*items, *(i for _, picks in sections for i in picks)]), ""),
         "unsubscribe_url": unsubscribe_url(user_id=user.pk),
         "settings_url": settings.SITE_URL + "/accounts/settings/",
         "site_url": settings.SITE_URL,
     }
 
 
-def digest_message(*, user: User, items: list[FeedItem], week: date) -> EmailMultiAlternatives:
+def digest_message(*, user: User, items: list[FeedItem], week: date, sections: Sections = ()) -> EmailMultiAlternatives:
     """The weekly digest for ``user``: plain text and HTML, one-click unsubscribe (RFC 8058), a stable Message-ID."""
-    context = digest_context(user=user, items=items, week=week)
+    context = digest_context(user=user, items=items, week=week, sections=sections)
     subject = " ".join(render_to_string("emails/digest_subject.txt", context).split())
     message = EmailMultiAlternatives(
         subject=subject,

@@ -331,6 +331,7 @@ class Collection(models.Model):
     name = models.CharField(max_length=100)
     papers = models.ManyToManyField(Paper, through="CollectionPaper", related_name="collections")
     share_token = models.CharField(max_length=64, null=True, blank=True, unique=True, help_text="The read-only link's secret.")
+    in_digest = models.BooleanField(default=False, help_text="Give it a section of picks in the owner's weekly email.")
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:

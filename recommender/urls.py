@@ -20,6 +20,7 @@ urlpatterns = [
     path("collections/<int:pk>/remove/", collection_views.collection_remove, name="collection_remove"),
     path("collections/<int:pk>/edit/", collection_views.collection_edit, name="collection_edit"),
     path("collections/<int:pk>/share/", collection_views.collection_sharing, name="collection_share"),
+    path("collections/<int:pk>/digest/", collection_views.collection_digest, name="collection_digest"),
     path("collections/<int:pk>/import/", collection_views.collection_import_view, name="collection_import"),
     path("collections/<int:pk>/collection.bib", collection_views.collection_bibtex, name="collection_bibtex"),
     path("c/<str:token>/", collection_views.collection_shared_page, name="collection_shared"),

@@ -63,8 +63,8 @@ def test_the_api_survives_fuzzing(api_schema, token):
     operations = [result.ok() for result in api_schema.get_all_operations()]
     paper_ids = list(Paper.objects.values_list("external_id", flat=True)[:5]) + ["bio-0"]
     # feed, papers, a paper, its feedback (POST, DELETE), similar, search; collections (list, create), one (read, rename,
-    # delete), its papers (list, add, remove one), its feed
-    assert len(operations) == 16
+    # delete), its papers (list, add, remove one), its feed; facets (list), one (rename or hide, merge)
+    assert len(operations) == 19
     for operation in operations:
         mine = [str(token.collection.pk)] if operation.path.startswith("/api/collections/") else paper_ids
 

@@ -2,6 +2,7 @@
 reads or changes one, and a shared link shows that collection alone until it is revoked."""
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -184,3 +185,20 @@ def test_a_name_typed_on_a_card_makes_a_new_collection_even_when_others_exist(al
     answer = alice_client.post(reverse("collection_add"), {"collection": existing.pk, "name": "Fresh", "paper": paper.external_id})
     assert answer.status_code == 302
     assert not existing.papers.exists() and list(Collection.objects.get(owner=alice, name="Fresh").papers.all()) == [paper]
+
+
+def test_a_collection_goes_into_the_weekly_email_from_its_page_and_the_api(alice_client, alice, bob):
+    collection = collection_create(owner=alice, name="Reading group")
+    assert alice_client.post(reverse("collection_digest", args=[collection.pk]), {"in_digest": "on"}).status_code == 302
+    collection.refresh_from_db()
+    assert collection.in_digest
+    assert "Leave it out of the weekly email" in alice_client.get(reverse("collection_detail", args=[collection.pk])).content.decode()
+    api = api_for(alice)
+    assert api.patch(f"/api/collections/{collection.pk}/", {"in_digest": False}, format="json").json()["in_digest"] is False
+    assert api.patch(f"/api/collections/{collection.pk}/", {"name": "Group"}, format="json").json()["name"] == "Group"
+    assert api_for(bob).patch(f"/api/collections/{collection.pk}/", {"in_digest": True}, format="json").status_code == 404
+    bob_client = Client()
+    bob_client.force_login(bob)
+    assert bob_client.post(reverse("collection_digest", args=[collection.pk]), {"in_digest": "on"}).status_code == 404
+    collection.refresh_from_db()
+    assert not collection.in_digest and collection.name == "Group"

@@ -282,3 +282,33 @@ def test_the_sweep_is_scheduled_and_closes_rows_of_past_weeks(subscribers):
     digest_stalled_requeue(queue=False)
     old.refresh_from_db()
     assert old.status == Status.FAILED and "Not sent within its week" in old.note
+
+
+def test_a_collection_put_in_the_email_gets_its_own_section_of_new_picks(subscribers, community, settings):
+    from recommender.services.collections import collection_create, collection_in_digest, collection_paper_add
+
+    papers, _ = community
+    reader = subscribers[0]  # an astronomy reader
+    side = collection_create(owner=reader, name="Compilers <club>")
+    for paper in papers["lang"][:3]:
+        collection_paper_add(collection=side, paper=paper)
+    collection_create(owner=reader, name="Not in the email")
+    collection_in_digest(collection=side, on=True)
+
+    settings.DIGEST_SIZE = 3  # the catalogue is small: leave the section some papers of its topic
+    digest = digests_compose(users=[reader], week=week_of())[0]
+    assert [name for name, _ in digest.sections] == ["Compilers <club>"]
+    section = digest.sections[0][1]
+    assert section and {item.paper.external_id.split("-")[0] for item in section} == {"lang"}
+    assert not {item.paper.pk for item in section} & {item.paper.pk for item in digest.items}
+
+    call_command("send_digests")
+    message = next(m for m in mail.outbox if m.to == [reader.email])
+    assert "For your collection “Compilers <club>”" in message.body
+    assert "For your collection “Compilers &lt;club&gt;”" in message.alternatives[0][0]
+    assert len(links(message)["like"]) == len(digest.items) + len(section)
+    logged = DigestLog.objects.get(user=reader, week=week_of())
+    assert set(logged.papers) == {item.paper.pk for item in digest.papers}
+
+    collection_in_digest(collection=side, on=False)
+    assert digests_compose(users=[reader], week=week_of())[0].sections == []

@@ -288,7 +288,8 @@ def test_the_reader_leans_the_feed_to_content_or_to_readers(community):
     assert client.post("/feed/balance/", {"balance": "everything"}).status_code == 400
 
 
-FEED_PAGE_QUERIES = 8  # session, user, the active model, the catalogue key, the reader's feedback, their interests, the papers shown, their collections
+# session, user, the active model, the catalogue key, the reader's feedback, their interests, the papers shown, their collections
+FEED_PAGE_QUERIES = 8
 
 
 @pytest.mark.parametrize(("likes", "page_size"), [(0, 20), (1, 20), (6, 20), (6, 2), (6, 12)])

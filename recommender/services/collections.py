@@ -100,3 +100,10 @@ def collection_unshare(*, collection: Collection) -> None:
     """Revoke the read-only link: it stops working at once; a later share makes a new one."""
     collection.share_token = None
     collection.save(update_fields=["share_token"])
+
+
+def collection_in_digest(*, collection: Collection, on: bool) -> Collection:
+    """Give the collection a section of picks in its owner's weekly email, or take it out."""
+    collection.in_digest = on
+    collection.save(update_fields=["in_digest"])
+    return collection

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -29,11 +29,14 @@ from django.utils import timezone
 from accounts.models import User
 from recommender.emails import digest_message
 from recommender.model_store import store
-from recommender.models import DigestLog
+from recommender.models import Collection, DigestLog
+from recommender.selectors.collections import collection_feed
 from recommender.selectors.feed import SHORT_LIST_BREADTH, FeedItem, explained_papers, rank_readers, readers_feedback
 
 log = logging.getLogger(__name__)
 Status = DigestLog.Status
+SECTIONS = 3  # collections a reader may give a section of the email, at most
+SECTION_SIZE = 3  # papers in a collection's section
 NEW_PAPER_BOOST = 1.0  # added to the blended score (a blend of per-reader standardised parts): papers new since the last digest come first
 
 
@@ -53,6 +56,11 @@ def digest_recipients() -> list[int]:
 class Digest:
     user: User
     items: list[FeedItem]
+    sections: list[tuple[str, list[FeedItem]]] = field(default_factory=list)  # (a collection's name, picks for it)
+
+    @property
+    def papers(self) -> list[FeedItem]:
+        return self.items + [item for _, items in self.sections for item in items]
 
 
 def digests_compose(*, users: list[User], week: date) -> list[Digest]:
@@ -85,7 +93,27 @@ def digests_compose(*, users: list[User], week: date) -> list[Digest]:
         pool_size=50,
         breadth=SHORT_LIST_BREADTH,  # ten papers, not a feed that pages: fewer candidates keep the same best ten
     )
-    return [Digest(user, items) for user, items in zip(users, explained_papers(served, feedback, picks))]
+    digests = [Digest(user, items) for user, items in zip(users, explained_papers(served, feedback, picks))]
+    _collection_sections(digests, sent)
+    return digests
+
+
+def _collection_sections(digests: list[Digest], sent: dict[int, set[int]]) -> None:
+    """Add to each digest a section for each collection its reader put in the email (SECTIONS at most): the best
+    SECTION_SIZE of that collection's feed not in the email already nor sent before."""
+    by_owner: dict[int, list[Collection]] = {}
+    wanted = Collection.objects.filter(owner_id__in=[d.user.pk for d in digests], in_digest=True).order_by("owner_id", "name", "id")
+    for collection in wanted:
+        by_owner.setdefault(collection.owner_id, []).append(collection)
+    for digest in digests:
+        taken = sent.get(digest.user.pk, set()) | {item.paper.pk for item in digest.items}
+        for collection in by_owner.get(digest.user.pk, [])[:SECTIONS]:
+            size = SECTION_SIZE
+            picks = [item for item in collection_feed(collection=collection, limit=size + len(taken)) if item.paper.pk not in taken][:size]
+            picks = [item for item in picks if item.source != "popular"]  # a section is for the collection, not the trending list
+            if picks:
+                digest.sections.append((collection.name, picks))
+                taken |= {item.paper.pk for item in picks}
 
 
 def digest_batch_send(*, user_ids: list[int], week: date) -> dict[str, int]:
@@ -107,15 +135,15 @@ def digest_batch_send(*, user_ids: list[int], week: date) -> dict[str, int]:
 def _send_one(digest: Digest, week: date, connection) -> str:
     user = digest.user
     mine = DigestLog.objects.filter(user=user, week=week, status=Status.PENDING)
-    if not digest.items:
+    if not digest.papers:
         mine.update(status=Status.SKIPPED, note="Nothing new to recommend this week.")
         log.info("digest %s for %s: skipped, nothing new", week, user.username)
         return "skipped"
-    message = digest_message(user=user, items=digest.items, week=week)
+    message = digest_message(user=user, items=digest.items, week=week, sections=digest.sections)
     connection.open()  # once per batch (a no-op while open); if it fails, nothing is claimed and the row stays pending
     claimed = mine.update(
         status=Status.SENDING,
-        papers=[item.paper.pk for item in digest.items],
+        papers=[item.paper.pk for item in digest.papers],
         subject=message.subject,
         message_id=message.extra_headers["Message-ID"],
     )
