@@ -121,6 +121,13 @@ def test_a_newcomer_s_journey(site, page, screenshot):
     expect(page.locator("ol.papers.feed li.paper").first).to_be_visible()  # papers picked for the collection
     assert collected not in [li.get_attribute("data-paper") for li in page.locator("ol.papers.feed li.paper").all()]
     screenshot("07c-collection-feed")
+    page.get_by_role("button", name="Add it to my weekly email").click()
+    expect(page.locator(".messages")).to_contain_text("is now a section of your weekly email")
+
+    # The interests the feed found in dora's papers, where she can rename, merge or hide them.
+    page.goto("/interests/")
+    expect(page.locator("h1")).to_have_text("My interests")
+    screenshot("07d-interests")
 
     # The weekly email, previewed.
     page.goto("/digest/preview/")

@@ -1,0 +1,81 @@
+"""What a reader's interests (facets) cost a feed request: the feed selector with facets and without, side by side.
+
+    cd benchmarks && ../.venv/bin/python facets.py --scale M [--readers 300]
+
+Uses the scale's database and active model from the training benchmark (paperfeed_bench_<scale>). For each of
+``--readers`` synthetic readers with feedback it first times the request that finds their facets (a k-means of
+their papers, once per reader and model), then, in turns, ``feed_page_for_user`` with the facets as served and with
+them switched off (one point per reader, as before facets). Prints the medians and 95th percentiles, the
+difference, then one line of JSON.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+from common import machine, setup_django
+
+SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="M")
+    parser.add_argument("--readers", type=int, default=300)
+    args = parser.parse_args()
+    os.environ["DATABASE_URL"] = f"{SERVER}/paperfeed_bench_{args.scale.lower()}"
+    os.environ.setdefault(
+        "MODEL_DIR", str(__import__("pathlib").Path(__file__).resolve().parent.parent / "var" / "bench-models" / args.scale)
+    )
+    setup_django()
+    from accounts.models import User
+    from recommender.model_store import store
+    from recommender.models import Facet
+    from recommender.selectors import feed
+    from recommender.selectors.facets import facets_of
+
+    served = store.current()
+    readers = list(User.objects.filter(username__startswith="synth", interactions__isnull=False).distinct().order_by("pk")[: args.readers])
+    Facet.objects.filter(owner__in=readers).delete()  # every reader's facets are found afresh below
+    found_in = []
+    for reader in readers:
+        clock = time.perf_counter()
+        feed.feed_page_for_user(user=reader)
+        found_in.append(time.perf_counter() - clock)
+    counts = np.array([len(facets_of(user=reader)) for reader in readers])
+    with_facets, without = feed.reader_facets, lambda *args, **kwargs: []
+    seconds: dict[str, list[float]] = {"with facets": [], "without facets": []}
+    for reader in readers:
+        for label, finder in (("with facets", with_facets), ("without facets", without)):
+            feed.reader_facets = finder
+            clock = time.perf_counter()
+            feed.feed_page_for_user(user=reader)
+            seconds[label].append(time.perf_counter() - clock)
+    feed.reader_facets = with_facets
+    report = {
+        "machine": machine(),
+        "scale": args.scale,
+        "papers": served.n_items,
+        "readers": len(readers),
+        "facets_mean": round(float(counts.mean()), 2),
+        "readers_with_2_or_more": round(float((counts > 1).mean()), 3),
+    }
+    print(f"feed selector at {args.scale}: {served.n_items:,} papers, {len(readers)} readers ({machine()})")
+    print(f"  facets per reader: mean {report['facets_mean']}, {report['readers_with_2_or_more']:.0%} of readers have two or more")
+    ms = np.array(found_in) * 1000
+    report["first request (facets found)"] = {"p50_ms": round(float(np.median(ms)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2)}
+    for label, values in seconds.items():
+        ms = np.array(values) * 1000
+        report[label] = {"p50_ms": round(float(np.median(ms)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2)}
+    for label in ("first request (facets found)", "with facets", "without facets"):
+        print(f"  {label:<30} p50 {report[label]['p50_ms']:>7.2f} ms   p95 {report[label]['p95_ms']:>7.2f} ms")
+    paired = (np.array(seconds["with facets"]) - np.array(seconds["without facets"])) * 1000
+    report["extra_ms_p50"] = round(float(np.median(paired)), 2)
+    print(f"  facets cost a request (median of paired differences): {report['extra_ms_p50']:.2f} ms")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
