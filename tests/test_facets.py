@@ -52,10 +52,19 @@ def test_the_split_finds_two_directions_and_keeps_one_blob_whole():
     assert set(engine.split(two[:4]).tolist()) == {0}  # too few papers to split
 
 
-def test_a_new_facet_continues_the_old_one_it_overlaps_most_and_the_opening_takes_each_facets_best():
+def test_a_new_facet_continues_the_old_one_it_overlaps_most():
     assert engine.matched([{1, 2, 3}, {7, 8}], [{7, 8, 9}, {1, 2}, {5}]) == [1, 0, None]
-    assert engine.heads([np.array([5, 6, 7]), np.array([5, 9, 8])], per_facet=2) == [(5, 0), (6, 0), (9, 1), (8, 1)]
-    assert engine.heads([np.array([5, 6, 7])]) == []
+
+
+def test_each_facet_large_enough_is_sure_of_its_best_papers_on_the_first_page():
+    order = np.arange(10)  # papers 0..9, best first
+    bests = [np.array([0, 1]), np.array([8, 9]), np.array([7, 6])]
+    floored, placed = engine.page_floor(order, bests, [10, 4, 1], page=4)
+    assert floored.tolist() == [0, 1, 8, 9, 2, 3, 4, 5, 6, 7]  # the third facet is too small for places of its own
+    assert placed == {8: 1, 9: 1}
+    assert engine.page_floor(order, bests[:1], [10], page=4)[0].tolist() == order.tolist()
+    same, placed = engine.page_floor(order, [np.array([0]), np.array([1])], [5, 5], page=4)
+    assert same.tolist() == order.tolist() and placed == {}  # both already on the page
 
 
 def test_a_reader_of_two_topics_gets_two_named_facets_and_a_new_like_joins_one_without_reshuffling(two_topics, alice):

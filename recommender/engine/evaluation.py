@@ -201,12 +201,12 @@ def served_ranking(
         scores = interests.combined(np.vstack(scored), np.array([len(m) for m in members])) if len(parts) > 1 else scored[0]
         seen = np.isin(columns, mine.indices)
         scores[seen] = -np.inf
-        opening = [paper for paper, _ in interests.heads([columns[_best_first(np.where(seen, -np.inf, s), k)] for s in scored])]
         order = _best_first(scores, k)
         top = columns[order]
         if model.blend.diversity > 0:
             top = top[diversify(np.arange(len(top)), scores[order], catalogue.vectors(top), len(top), model.blend.diversity)]
-        top = np.concatenate([opening, top[~np.isin(top, opening)]])[:k].astype(np.int64)
+        bests = [columns[_best_first(np.where(seen, -np.inf, part), interests.HEADS_PER_FACET)] for part in scored]
+        top = interests.page_floor(top, bests, [len(m) for m in members], page=min(interests.FIRST_PAGE, k))[0][:k]
         rows.append(np.pad(top, (0, k - len(top)), constant_values=-1))
     return np.vstack(rows) if rows else np.zeros((0, k), dtype=np.int64)
 

@@ -5,7 +5,8 @@ The split is k-means (scikit-learn) over the papers' unit ALS factors, k = 2 to 
 silhouette; a reader whose best split is not clearly better than none (silhouette under ``SPLIT_THRESHOLD``), or whose
 parts point the same way (centroids closer than ``SAME_TOPIC``), keeps one facet. Each facet is folded in alone; the
 reader's ranking is the sum of the facets' blended scores weighted by the square root of their sizes
-(:func:`combined`), and the first page opens with each facet's best ``HEADS_PER_FACET`` papers (:func:`heads`).
+(:func:`combined`), and each facet large enough gets its best ``HEADS_PER_FACET`` papers on the first page
+(:func:`page_floor`).
 Measured on citeulike-a's merged readers (BENCHMARKS.md): the factor space splits better than the content, and
 this blend keeps overall recall while the smaller interest is found more often.
 """
@@ -19,7 +20,10 @@ MAX_FACETS = 6
 MIN_PAPERS_TO_SPLIT = 6  # fewer wanted papers than this: one facet
 SPLIT_THRESHOLD = 0.05  # the cosine silhouette a split must beat
 SAME_TOPIC = 0.9  # parts whose centroids' cosine is above this are one topic
-HEADS_PER_FACET = 2  # each facet's best papers that open the first page
+HEADS_PER_FACET = 2  # each facet's best papers sure of a place on the first page
+HEAD_SHARE = 0.15  # ... for facets with this share of the reader's papers
+MIN_HEAD_PAPERS = 3  # ... and this many papers at least
+FIRST_PAGE = 20  # the page those places are on
 SIZE_POWER = 0.5  # a facet's weight in the blend: size ** SIZE_POWER
 
 
@@ -122,17 +126,28 @@ def combined(scores: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return (blend_weights(sizes)[:, None] * scores).sum(axis=0).astype(np.float32)
 
 
-def heads(rankings: list[np.ndarray], per_facet: int = HEADS_PER_FACET) -> list[tuple[int, int]]:
-    """The papers that open the first page and the facet each is there for: each facet's best ``per_facet`` not
-    taken already, facet by facet in the order given (largest first). ``rankings`` are each facet's papers, best
-    first; nothing for a single facet."""
-    if len(rankings) < 2:
-        return []
-    taken: list[tuple[int, int]] = []
-    for facet, ranking in enumerate(rankings):
-        have = {paper for paper, _ in taken}
-        taken += [(int(paper), facet) for paper in ranking if int(paper) not in have][:per_facet]
-    return taken
+def page_floor(
+    order: np.ndarray, bests: list[np.ndarray], sizes, *, page: int, per_facet: int = HEADS_PER_FACET
+) -> tuple[np.ndarray, dict[int, int]]:
+    """``order`` (papers, best first) with each facet's best ``per_facet`` papers (``bests``: each facet's papers,
+    best first) within its first ``page``: those missing take the page's last places (half the page at most), and
+    the papers they displace move down. Facets under HEAD_SHARE of the reader's papers or MIN_HEAD_PAPERS get no
+    place of their own. Returns the new order and the facet of each paper placed so."""
+    sizes = np.asarray(sizes, dtype=np.float64)
+    if len(bests) < 2:
+        return order, {}
+    top = order[:page].tolist()
+    placed: dict[int, int] = {}
+    for facet in np.argsort(-sizes, kind="stable"):
+        if sizes[facet] < max(MIN_HEAD_PAPERS, HEAD_SHARE * sizes.sum()):
+            continue
+        for paper in bests[facet][:per_facet].tolist():
+            if paper not in top and paper not in placed and len(placed) < page // 2:
+                placed[paper] = int(facet)
+    if not placed:
+        return order, {}
+    head = np.array(top[: max(page - len(placed), 0)] + list(placed), dtype=order.dtype)
+    return np.concatenate([head, order[~np.isin(order, head)]]), placed
 
 
 def facet_rows(weights: sparse.csr_matrix, members: list[np.ndarray]) -> sparse.csr_matrix:

@@ -256,23 +256,25 @@ def rank_readers(
         parts = [reader] if rows is None else serving_readers(catalogue, rows)
         scored = _reader_scores(served, parts, feedback.cf_balance[row], allowed, now, breadth)
 
-        def ranked(scores: np.ndarray, scored=scored[0]) -> np.ndarray:
-            mine = scores.copy()
-            if new_since is not None:
-                mine[served.added[scored.columns] > new_since[row]] += np.float32(new_boost)
-            mine[~served.recommendable[scored.columns]] = -np.inf
-            return _without_what_the_reader_left_out(served, feedback, row, mine, scored.columns, exclude)
-
-        by_facet = [ranked(part.blended) for part in scored]
+        # what every interest's scores share: the boost of new papers, the topics and papers left out (-inf)
+        columns_scored = scored[0].columns
+        shared = np.zeros(len(columns_scored), dtype=np.float32)
+        if new_since is not None:
+            shared[served.added[columns_scored] > new_since[row]] += np.float32(new_boost)
+        shared[~served.recommendable[columns_scored]] = -np.inf
+        shared = _without_what_the_reader_left_out(served, feedback, row, shared, columns_scored, exclude)
+        by_facet = [part.blended + shared for part in scored]
         sizes = [float(len(label.columns)) if label is not None else 1.0 for label in labels]
         mine = interests.combined(np.vstack(by_facet), np.array(sizes)) if len(scored) > 1 else by_facet[0]
         positions = _best_positions(mine, max(pool_size, 2 * (offset + limit)))
-        opening = _opening(by_facet) if len(scored) > 1 else (np.zeros(0, dtype=np.int64),) * 2
-        rest = positions[~np.isin(positions, opening[0])]
-        order = _diversified(catalogue, scored[0].columns[rest], mine[rest], offset + limit - len(opening[0]), served, pool_size)
-        chosen_positions = np.concatenate([opening[0], rest[order]])[offset : offset + limit]
-        owners = _owners(by_facet, sizes, chosen_positions, opening)
-        chosen = scored[0].columns[chosen_positions]
+        ranked = positions[_diversified(catalogue, columns_scored[positions], mine[positions], offset + limit, served, pool_size)]
+        placed: dict[int, int] = {}
+        if len(scored) > 1:  # each interest large enough is sure of a few places on the first page
+            bests = [_best_positions(scores, interests.HEADS_PER_FACET) for scores in by_facet]
+            ranked, placed = interests.page_floor(ranked, bests, sizes, page=min(interests.FIRST_PAGE, offset + limit))
+        chosen_positions = ranked[offset : offset + limit]
+        owners = _owners(by_facet, sizes, chosen_positions, placed)
+        chosen = columns_scored[chosen_positions]
         picks = []
         reasons = _reasons_by_facet(served, feedback, scored, row, labels, chosen, chosen_positions, owners)
         for j, p, owner, reason in zip(chosen, chosen_positions, owners, reasons):
@@ -297,27 +299,14 @@ def _facet_rows(feedback: ReaderFeedback, row: int) -> tuple[sparse.csr_matrix |
     return (mine, [None]) if hidden else (None, [None])
 
 
-def _opening(by_facet: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of the papers that open a many-interest reader's first page (each facet's best few) and the facet
-    each opens it for."""
-    best = [_best_positions(scores, interests.HEADS_PER_FACET * len(by_facet)) for scores in by_facet]
-    opening = interests.heads(best)
-    return np.array([p for p, _ in opening], dtype=np.int64), np.array([f for _, f in opening], dtype=np.int64)
-
-
-def _owners(by_facet: list[np.ndarray], sizes: list[float], positions: np.ndarray, opening: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """For each chosen position, the facet that put it there: the one it opens the page for, else the one whose
+def _owners(by_facet: list[np.ndarray], sizes: list[float], positions: np.ndarray, placed: dict[int, int]) -> np.ndarray:
+    """For each chosen position, the facet that put it there: the one it was given a place for, else the one whose
     weighted score of it is highest."""
     if len(by_facet) == 1:
         return np.zeros(len(positions), dtype=np.int64)
     stacked = np.vstack([scores[positions] for scores in by_facet]) * interests.blend_weights(np.array(sizes))[:, None]
     owners = np.argmax(np.where(np.isfinite(stacked), stacked, -np.inf), axis=0)
-    opened, opened_by = opening
-    for i, position in enumerate(positions):
-        at = np.flatnonzero(opened == position)
-        if len(at):
-            owners[i] = opened_by[at[0]]
-    return owners
+    return np.array([placed.get(int(p), int(o)) for p, o in zip(positions, owners)], dtype=np.int64)
 
 
 def _reader_scores(
