@@ -182,8 +182,9 @@ def members_of(catalogue, weights: sparse.csr_matrix) -> list[np.ndarray]:
 
 def candidates_of(catalogue, parts: list, *, breadth: float = 1.0, recent: np.ndarray | None = None) -> np.ndarray:
     """Sorted columns worth scoring for a reader made of facet readers ``parts`` (``serving.Reader``): the union of
-    each facet's candidates (``serving.candidates``)."""
+    each facet's candidates (``serving.candidates``), each of ``breadth`` over the square root of their number."""
     from recommender.engine.serving import candidates
 
-    found = [candidates(catalogue, part, breadth=breadth, recent=recent) for part in parts]
+    share = breadth / np.sqrt(len(parts))  # together about as many as one reader's, so scoring them costs about as much
+    found = [candidates(catalogue, part, breadth=share, recent=recent) for part in parts]
     return found[0] if len(found) == 1 else np.unique(np.concatenate(found))

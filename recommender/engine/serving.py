@@ -337,13 +337,47 @@ def score(
     ``freshness`` (len(columns),) in [0, 1]; ``cf_balance`` the reader's own collaborative share (NaN: the tuned
     blend); ``popularity`` (values over ``columns``, mean, std) replaces the model's for readers who want nothing yet.
     """
+    return score_many(catalogue, [reader], columns, freshness=freshness, cf_balance=cf_balance, popularity=popularity)[0]
+
+
+def score_many(
+    catalogue: Catalogue,
+    readers: list[Reader],
+    columns: np.ndarray,
+    *,
+    freshness: np.ndarray | None = None,
+    cf_balance: float = float("nan"),
+    popularity: tuple[np.ndarray, float, float] | None = None,
+) -> list[ReaderScores]:
+    """:func:`score` of several readers (a reader's interests) over the same ``columns``: the columns' factors and
+    vectors are gathered once, and each signal is one product for all the readers."""
+    known = catalogue.known(columns)
+    als = catalogue.factors(columns) @ np.vstack([reader.factors for reader in readers]).astype(np.float32).T  # (columns, readers)
+    content = catalogue.vectors(columns) @ np.vstack([reader.profile for reader in readers]).T
+    return [
+        _blended(catalogue, reader, columns, als[:, i], np.asarray(content[:, i]), known, freshness, cf_balance, popularity)
+        for i, reader in enumerate(readers)
+    ]
+
+
+def _blended(
+    catalogue: Catalogue,
+    reader: Reader,
+    columns: np.ndarray,
+    als: np.ndarray,
+    content: np.ndarray,
+    known: np.ndarray,
+    freshness: np.ndarray | None,
+    cf_balance: float,
+    popularity: tuple[np.ndarray, float, float] | None,
+) -> ReaderScores:
+    """One reader's blend from their raw ALS and content scores over ``columns`` (see :func:`score`)."""
     blend = catalogue.model.blend
     mean_cf, spread_cf = reader.cf_stats
-    z_als = ((catalogue.factors(columns) @ reader.factors.astype(np.float32)) - mean_cf) / spread_cf
+    z_als = (als - mean_cf) / spread_cf
     mean_content, spread_content = reader.content_stats
-    z_content = (np.asarray(catalogue.vectors(columns) @ reader.profile, dtype=np.float64) - mean_content) / spread_content
+    z_content = (np.asarray(content, dtype=np.float64) - mean_content) / spread_content
 
-    known = catalogue.known(columns)
     z_graph, g = None, np.zeros(len(columns), dtype=np.float32)
     z_cf = z_als
     if reader.graph is not None:

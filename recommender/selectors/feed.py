@@ -18,7 +18,7 @@ from recommender.engine import facets as interests
 from recommender.engine.blend import diversify, standardize
 from recommender.engine.graph import strongest_link
 from recommender.engine.matrix import KIND_CODES, Events, confidence_matrix
-from recommender.engine.serving import PROFILE_TERMS, SCORE_ALL_BELOW, Reader, ReaderScores, score
+from recommender.engine.serving import PROFILE_TERMS, SCORE_ALL_BELOW, Reader, ReaderScores, score, score_many
 from recommender.engine.serving import readers as serving_readers
 from recommender.model_store import ServedModel, store
 from recommender.models import Interaction, Paper
@@ -251,9 +251,12 @@ def rank_readers(
         return [[] for _ in feedback.user_ids]
     allowed = None if columns is None else np.asarray(columns, dtype=np.int64)
     result = []
-    for row, reader in enumerate(serving_readers(catalogue, feedback.weights)):
-        rows, labels = _facet_rows(feedback, row)
-        parts = [reader] if rows is None else serving_readers(catalogue, rows)
+    plans = [_facet_rows(feedback, row) for row in range(len(feedback.user_ids))]
+    everyone = serving_readers(catalogue, sparse.vstack([rows for rows, _ in plans]).tocsr())
+    start = 0
+    for row, (rows, labels) in enumerate(plans):
+        parts = everyone[start : start + len(labels)]  # the reader, or each of their interests
+        start += len(labels)
         scored = _reader_scores(served, parts, feedback.cf_balance[row], allowed, now, breadth)
 
         # what every interest's scores share: the boost of new papers, the topics and papers left out (-inf)
@@ -283,10 +286,9 @@ def rank_readers(
     return result
 
 
-def _facet_rows(feedback: ReaderFeedback, row: int) -> tuple[sparse.csr_matrix | None, list]:
-    """A reader's feedback split by their visible interests: one row per facet and the facets, or (the reader's
-    row less the hidden facets' papers, one label) when fewer than two facets are visible; (None, [None]) when the
-    reader has no facets or hides none of one."""
+def _facet_rows(feedback: ReaderFeedback, row: int) -> tuple[sparse.csr_matrix, list]:
+    """A reader's feedback split by their visible interests: one row per facet and the facets; or, with fewer than
+    two visible, their one row (less the hidden interests' papers) and [None]."""
     parts = feedback.facets[row] if feedback.facets is not None else []
     visible = [part for part in parts if not part.facet.hidden]
     hidden = [part.columns for part in parts if part.facet.hidden]
@@ -296,7 +298,7 @@ def _facet_rows(feedback: ReaderFeedback, row: int) -> tuple[sparse.csr_matrix |
         mine = sparse.csr_matrix((mine.data[~gone], mine.indices[~gone], [0, int((~gone).sum())]), shape=mine.shape)
     if len(visible) > 1:
         return interests.facet_rows(mine, [part.columns for part in visible]), visible
-    return (mine, [None]) if hidden else (None, [None])
+    return mine, [None]
 
 
 def _owners(by_facet: list[np.ndarray], sizes: list[float], positions: np.ndarray, placed: dict[int, int]) -> np.ndarray:
@@ -321,9 +323,14 @@ def _reader_scores(
         columns = interests.candidates_of(served.catalogue, parts, recent=served.recent, breadth=breadth)
         if allowed is not None:
             columns = np.intersect1d(columns, allowed, assume_unique=True)
-    freshness, popularity = served.freshness_of(columns, now), served.popularity_of(columns)
-    # upvotes on the daily trending list count as readers, for readers who want nothing yet
-    return [score(served.catalogue, part, columns, freshness=freshness, cf_balance=cf_balance, popularity=popularity) for part in parts]
+    return score_many(
+        served.catalogue,
+        parts,
+        columns,
+        freshness=served.freshness_of(columns, now),
+        cf_balance=cf_balance,
+        popularity=served.popularity_of(columns),  # upvotes on the daily trending list count as readers, for readers who want nothing yet
+    )
 
 
 def _diversified(catalogue, pool: np.ndarray, scores: np.ndarray, n: int, served: ServedModel, width: int) -> np.ndarray:
