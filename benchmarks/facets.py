@@ -3,10 +3,10 @@
     cd benchmarks && ../.venv/bin/python facets.py --scale M [--readers 300]
 
 Uses the scale's database and active model from the training benchmark (paperfeed_bench_<scale>). For each of
-``--readers`` synthetic readers with ``--min-events`` pieces of feedback or more it first times the request that finds their facets (a k-means of
-their papers, once per reader and model), then, in turns, ``feed_page_for_user`` with the facets as served and with
-them switched off (one point per reader, as before facets), each first for half the readers. Prints the medians and 95th percentiles, the
-difference, then one line of JSON.
+``--readers`` synthetic readers with ``--min-events`` pieces of feedback or more it first times the request that
+finds their facets (a k-means of their papers, once per reader and model), then, in turns, ``feed_page_for_user``
+with the facets as served and with them switched off (one point per reader, as before facets), each way first for
+half the readers. Prints the medians and 95th percentiles, the difference, then one line of JSON.
 """
 
 import argparse

@@ -107,7 +107,8 @@ def test_hiding_a_facet_takes_it_out_of_the_feed_and_renames_and_hiding_survive_
 
     retrain()  # another model: the facets are found again, and keep what the reader chose
     again = facets_of(user=alice)
-    assert [(facet.label, facet.hidden) for facet, _ in again] == [("Stars and galaxies", False), (bio.name, True)]
+    expected = [(astro.pk, "Stars and galaxies", False), (bio.pk, bio.name, True)]
+    assert [(facet.pk, facet.label, facet.hidden) for facet, _ in again] == expected
     assert {facet.model_version for facet, _ in again} != {astro.model_version}
 
 

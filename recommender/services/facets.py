@@ -30,7 +30,7 @@ class FacetNotFound(FacetError):
 
 def facets_found(*, served: ServedModel, user_id: int, wanted: np.ndarray, old: list[Facet]) -> list[Facet]:
     """Split the reader's wanted papers (columns ``wanted``) into facets and store them in place of ``old``; each new
-    facet continues the old one it overlaps most (its name, rename and hidden flag), and parts of a facet the reader made by
+    facet continues the old one it overlaps most (its id, name, rename and hidden flag), and parts of a facet the reader made by
     merging stay together."""
     wanted = np.asarray(wanted, dtype=np.int64)[:MOST_PAPERS_SPLIT]
     labels = engine.split(served.catalogue.factors(wanted)) if len(wanted) else np.zeros(0, dtype=np.int64)
@@ -40,23 +40,16 @@ def facets_found(*, served: ServedModel, user_id: int, wanted: np.ndarray, old: 
     terms = served.artifact.encoder.terms if served.artifact.encoder.terms is not None else np.array([], dtype=str)
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user_id).first()  # one refresh of a reader at a time
-        Facet.objects.filter(owner_id=user_id).delete()
+        kept = {old[before].pk for before in continues if before is not None}
+        Facet.objects.filter(owner_id=user_id).exclude(pk__in=kept).delete()
         found = []
         for position, (group, pks, before) in enumerate(zip(groups, new_pks, continues)):
-            earlier = old[before] if before is not None else None
-            found.append(
-                Facet(
-                    owner_id=user_id,
-                    position=position,
-                    name=earlier.name if earlier else engine.name_of(served.catalogue.vectors(group), terms)[:200],
-                    custom_name=earlier.custom_name if earlier else "",
-                    hidden=earlier.hidden if earlier else False,
-                    kept_whole=earlier.kept_whole if earlier else False,
-                    papers=sorted(pks),
-                    model_version=served.version,
-                )
-            )
-        return Facet.objects.bulk_create(found)
+            facet = old[before] if before is not None else Facet(owner_id=user_id)
+            facet.name = facet.name or engine.name_of(served.catalogue.vectors(group), terms)[:200]
+            facet.position, facet.papers, facet.model_version = position, sorted(pks), served.version
+            facet.save()  # a facet that continues keeps its id, name, rename, hidden flag and merges
+            found.append(facet)
+        return found
 
 
 def _merged_kept_whole(groups: list[np.ndarray], served: ServedModel, old: list[Facet]) -> list[np.ndarray]:
