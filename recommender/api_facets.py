@@ -35,10 +35,14 @@ def _as_json(facet: Facet, size: int) -> dict:
 
 
 def _mine(request: Request, pk: str) -> dict:
+    """One of the reader's interests as listed (one that holds none of the papers they want now: size 0)."""
     found = [_as_json(facet, size) for facet, size in facets_of(user=request.user) if str(facet.pk) == str(pk)]
-    if not found:
+    if found:
+        return found[0]
+    facet = Facet.objects.filter(owner=request.user, pk=int(pk)).first()
+    if facet is None:
         raise Http404("No such interest of yours.")
-    return found[0]
+    return _as_json(facet, 0)
 
 
 class FacetViewSet(viewsets.ViewSet):

@@ -165,3 +165,48 @@ def test_the_interests_page_renames_hides_and_merges(two_topics, alice, alice_cl
     assert alice_client.post("/interests/", {"facet": bio.pk, "action": "explode"}).status_code == 400
     assert alice_client.post("/interests/", {"facet": bio.pk, "action": "merge", "into": astro.pk}).status_code == 302
     assert list(Facet.objects.filter(owner=alice).values_list("pk", flat=True)) == [astro.pk]
+
+
+def test_pages_of_any_size_neither_repeat_nor_skip_a_paper(two_topics, alice, monkeypatch):
+    import time
+
+    moment = time.time()
+    monkeypatch.setattr("recommender.selectors.feed.time.time", lambda: moment)  # freshness alike in every request: ties stay ties
+    whole = [item.paper.pk for item in feed_for_user(user=alice, limit=12)]
+    for size in (3, 5, 10):
+        pages = [item.paper.pk for offset in range(0, 12, size) for item in feed_for_user(user=alice, limit=size, offset=offset)]
+        assert pages[:12] == whole, size
+
+
+def test_a_reader_with_more_papers_than_one_split_takes_is_split_once(two_topics, alice, monkeypatch):
+    from recommender.services import facets as service
+
+    monkeypatch.setattr(service, "MOST_PAPERS_SPLIT", 6)  # nine wanted papers: six split, three join the nearest
+    Facet.objects.filter(owner=alice).delete()
+    splits = []
+    real = service.facets_found
+    monkeypatch.setattr(service, "facets_found", lambda **kwargs: splits.append(1) or real(**kwargs))
+    first = facets_of(user=alice)
+    assert sum(size for _, size in first) == 9 and sum(len(facet.papers) for facet, _ in first) == 9
+    for _ in range(3):
+        assert [(f.pk, size) for f, size in facets_of(user=alice)] == [(f.pk, size) for f, size in first]
+    assert len(splits) == 1
+
+
+def test_a_hidden_interest_is_never_the_reason_shown(two_topics, alice):
+    astro, bio = (facet for facet, _ in facets_of(user=alice))
+    facet_hide(user=alice, facet_id=astro.pk)
+    items = feed_for_user(user=alice, limit=12)
+    assert all(item.because is None or item.because.pk not in astro.papers for item in items)
+    assert any(item.because is not None and item.because.pk in bio.papers for item in items)
+
+
+def test_odd_facet_ids_are_not_found_and_a_facet_never_merges_into_itself(two_topics, alice, alice_client):
+    astro, _ = (facet for facet, _ in facets_of(user=alice))
+    for odd in ("²", "", "9" * 30, "-1", "1.0"):
+        with pytest.raises(FacetError):
+            facets_merge(user=alice, facet_id=odd, into_id=astro.pk)
+        assert alice_client.post("/interests/", {"facet": odd, "action": "hide"}).status_code == 400
+    with pytest.raises(FacetError):  # the same interest written two ways
+        facets_merge(user=alice, facet_id=f"0{astro.pk}", into_id=astro.pk)
+    assert Facet.objects.filter(pk=astro.pk, hidden=False).exists()

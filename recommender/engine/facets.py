@@ -81,9 +81,8 @@ def _ordered(labels: np.ndarray) -> np.ndarray:
     return np.array([renumber[int(label)] for label in labels], dtype=np.int64)
 
 
-def centroids(vectors: np.ndarray, labels: np.ndarray, k: int | None = None) -> np.ndarray:
+def centroids(vectors: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """(k, f) unit mean direction of each facet's papers (zero for an empty facet)."""
-    k = int(labels.max()) + 1 if k is None and len(labels) else (k or 0)
     unit = unit_rows(vectors)
     out = np.zeros((k, unit.shape[1] if unit.ndim == 2 else 0))
     for facet in range(k):
@@ -151,8 +150,8 @@ def page_floor(
 
 
 def facet_rows(weights: sparse.csr_matrix, members: list[np.ndarray]) -> sparse.csr_matrix:
-    """One feedback row per facet from a reader's row ``weights`` (1, n): the facet's wanted papers and every
-    turned-down one (a "not interested" steers every interest)."""
+    """One feedback row per facet from a reader's row ``weights`` (1, n): the facet's wanted papers (``members``, its
+    columns) and every turned-down one (a "not interested" steers every interest)."""
     columns, values = weights.indices, weights.data
     rows = []
     for papers in members:

@@ -42,13 +42,17 @@ def collection_papers(*, collection: Collection, limit: int = 50, offset: int = 
     return [entry.paper for entry in entries]
 
 
-def collection_feed(*, collection: Collection, limit: int = 20, offset: int = 0, for_owner: bool = True) -> list[FeedItem]:
+def collection_feed(
+    *, collection: Collection, limit: int = 20, offset: int = 0, for_owner: bool = True, leave_out: set[int] = frozenset()
+) -> list[FeedItem]:
     """Papers for ``collection``: ranked as a reader who saved exactly its papers (collaborative signal included),
-    leaving out its papers and, when the owner looks (``for_owner``), everything the owner gave feedback on."""
+    leaving out its papers, the pks ``leave_out`` and, when the owner looks (``for_owner``), everything the owner gave
+    feedback on."""
     entries = list(collection.entries.values_list("paper_id", "added_at"))
     in_it = {pk for pk, _ in entries}
     served = store.current()
-    owner_seen = set(Interaction.objects.filter(user=collection.owner).values_list("paper_id", flat=True)) if for_owner else set()
+    owner_seen = set(Interaction.objects.filter(user_id=collection.owner_id).values_list("paper_id", flat=True)) if for_owner else set()
+    owner_seen |= set(leave_out)
     if served is None or not entries:
         return popular_items(exclude=in_it | owner_seen, limit=limit, offset=offset)
     now = time.time()

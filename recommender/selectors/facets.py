@@ -55,29 +55,29 @@ def facet_parts(served: ServedModel, wanted: np.ndarray, stored: list[Facet]) ->
         factors = served.catalogue.factors(wanted)
         centres = engine.centroids(factors[placed], facet_of[placed], len(stored))
         facet_of[unplaced] = engine.nearest(factors[unplaced], centres)
-    elif unplaced.any():
-        facet_of[:] = 0
+    elif unplaced.any():  # none of their papers is wanted any more (a reset): one point until they are found again
+        return [], len(wanted)
     parts = [FacetPart(facet, wanted[facet_of == i]) for i, facet in enumerate(stored)]
     return [part for part in parts if len(part.columns)], int(unplaced.sum())
 
 
 def is_stale(served: ServedModel, stored: list[Facet], wanted: int, added: int) -> bool:
     """Whether a reader's facets should be found again: none yet for a reader with enough papers, found with another
-    model, or more papers added since than they were found with."""
+    model, or at least as many papers added since as they were found with."""
     if not served.version or wanted < MIN_PAPERS_TO_SPLIT:
         return False
     if not stored:
         return True
-    return any(f.model_version != served.version for f in stored) or added > max(MIN_PAPERS_TO_SPLIT, wanted - added)
+    return any(f.model_version != served.version for f in stored) or added >= max(MIN_PAPERS_TO_SPLIT, wanted - added)
 
 
-def reader_facets(served: ServedModel, user_id: int, wanted: np.ndarray, stored: list[Facet], *, refresh: bool = True) -> list[FacetPart]:
-    """The reader's facets for the feed (found again first when stale and ``refresh``)."""
+def reader_facets(served: ServedModel, user_id: int, wanted: np.ndarray, stored: list[Facet]) -> list[FacetPart]:
+    """The reader's facets for the feed (found again first when stale)."""
     from recommender.services.facets import facets_found
 
     parts, added = facet_parts(served, wanted, stored)
-    if refresh and is_stale(served, stored, len(wanted), added):
-        parts, _ = facet_parts(served, wanted, facets_found(served=served, user_id=user_id, wanted=wanted, old=stored))
+    if is_stale(served, stored, len(wanted), added):
+        parts, _ = facet_parts(served, wanted, facets_found(served=served, user_id=user_id, wanted=wanted))
     return parts
 
 

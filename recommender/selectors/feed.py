@@ -235,6 +235,7 @@ def rank_readers(
     columns: np.ndarray | None = None,
     pool_size: int = CANDIDATE_POOL,
     breadth: float = 1.0,
+    first_page: int = interests.FIRST_PAGE,
 ) -> list[list[Pick]]:
     """The blended ranking for each reader, in named steps: their feedback folded in (batched), their candidates
     (``engine.serving.candidates``: a few thousand papers whatever the catalogue's size), the blend over those,
@@ -245,6 +246,8 @@ def rank_readers(
     ``new_boost``; ``columns`` (sorted) limits the papers to those (a window of dates, followed categories).
     ``breadth`` (see ``engine.serving.candidates``): SHORT_LIST_BREADTH for a list that does not page (the weekly
     email); a feed's pages keep 1, so that each page is cut from the same ranking as the pages before it.
+    ``first_page``: the papers a reader of several interests sees first, where each interest is sure of a few places
+    (the feed's first page, whatever page size a request asks for; a list that does not page passes its length).
     """
     catalogue = served.catalogue
     if served.n_items == 0 or not feedback.user_ids:
@@ -269,12 +272,13 @@ def rank_readers(
         by_facet = [part.blended + shared for part in scored]
         sizes = [float(len(label.columns)) if label is not None else 1.0 for label in labels]
         mine = interests.combined(np.vstack(by_facet), np.array(sizes)) if len(scored) > 1 else by_facet[0]
-        positions = _best_positions(mine, max(pool_size, 2 * (offset + limit)))
-        ranked = positions[_diversified(catalogue, columns_scored[positions], mine[positions], offset + limit, served, pool_size)]
+        wanted = max(offset + limit, first_page if len(scored) > 1 else 0)  # the first page is whole whatever is asked
+        positions = _best_positions(mine, max(pool_size, 2 * wanted))
+        ranked = positions[_diversified(catalogue, columns_scored[positions], mine[positions], wanted, served, pool_size)]
         placed: dict[int, int] = {}
         if len(scored) > 1:  # each interest large enough is sure of a few places on the first page
             bests = [_best_positions(scores, interests.HEADS_PER_FACET) for scores in by_facet]
-            ranked, placed = interests.page_floor(ranked, bests, sizes, page=min(interests.FIRST_PAGE, offset + limit))
+            ranked, placed = interests.page_floor(ranked, bests, sizes, page=first_page)
         chosen_positions = ranked[offset : offset + limit]
         owners = _owners(by_facet, sizes, chosen_positions, placed)
         chosen = columns_scored[chosen_positions]
@@ -291,11 +295,9 @@ def _facet_rows(feedback: ReaderFeedback, row: int) -> tuple[sparse.csr_matrix, 
     two visible, their one row (less the hidden interests' papers) and [None]."""
     parts = feedback.facets[row] if feedback.facets is not None else []
     visible = [part for part in parts if not part.facet.hidden]
-    hidden = [part.columns for part in parts if part.facet.hidden]
     mine = feedback.weights[row]
-    if hidden:
-        gone = np.isin(mine.indices, np.concatenate(hidden))
-        mine = sparse.csr_matrix((mine.data[~gone], mine.indices[~gone], [0, int((~gone).sum())]), shape=mine.shape)
+    if len(visible) < len(parts):  # the hidden interests' papers steer nothing
+        mine = interests.facet_rows(mine, [np.concatenate([part.columns for part in visible] or [np.zeros(0, dtype=np.int64)])])
     if len(visible) > 1:
         return interests.facet_rows(mine, [part.columns for part in visible]), visible
     return mine, [None]
@@ -359,12 +361,13 @@ def _without_what_the_reader_left_out(
 
 
 def _best_positions(scores: np.ndarray, wanted: int) -> np.ndarray:
-    """Positions of the best ``wanted`` finite scores (at most MAX_POOL), best first."""
+    """Positions of the best ``wanted`` finite scores (at most MAX_POOL), best first; equal scores in the order of
+    their positions, so that every page is cut from the same order."""
     pool = min(int(np.isfinite(scores).sum()), wanted, MAX_POOL)
     if pool == 0:
         return np.zeros(0, dtype=np.int64)
     positions = np.argpartition(-scores, pool - 1)[:pool]
-    return positions[np.argsort(-scores[positions], kind="stable")]
+    return positions[np.lexsort((positions, -scores[positions]))]
 
 
 def _closeness(catalogue, columns: np.ndarray, anchors: np.ndarray) -> np.ndarray:
@@ -487,12 +490,14 @@ def _reasons_by_facet(
 ) -> list[tuple[str, int | None]]:
     """:func:`_reasons` of each chosen paper, from the scores and papers of the facet that put it there."""
     reasons: list[tuple[str, int | None]] = [("popular", None)] * len(columns)
+    wanted = np.array(sorted(feedback.verbs[row]), dtype=np.int64)
+    hidden = [part.columns for part in (feedback.facets[row] if feedback.facets is not None else []) if part.facet.hidden]
+    if hidden:  # a hidden interest's papers are never the reason shown
+        wanted = wanted[~np.isin(wanted, np.concatenate(hidden))]
     for owner in np.unique(owners):
         mine = np.flatnonzero(owners == owner)
         facet = facets[owner]
-        positives = np.array(sorted(feedback.verbs[row]), dtype=np.int64)
-        if facet is not None:
-            positives = positives[np.isin(positives, facet.columns)]
+        positives = wanted if facet is None else wanted[np.isin(wanted, facet.columns)]
         for i, reason in zip(mine, _reasons(served, positives, scored[owner], columns[mine], positions[mine])):
             reasons[i] = reason
     return reasons

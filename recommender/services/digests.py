@@ -92,6 +92,7 @@ def digests_compose(*, users: list[User], week: date) -> list[Digest]:
         new_boost=NEW_PAPER_BOOST,
         pool_size=50,
         breadth=SHORT_LIST_BREADTH,  # ten papers, not a feed that pages: fewer candidates keep the same best ten
+        first_page=settings.DIGEST_SIZE,  # each of the reader's interests is sure of a place in the email
     )
     digests = [Digest(user, items) for user, items in zip(users, explained_papers(served, feedback, picks))]
     _collection_sections(digests, sent)
@@ -108,9 +109,8 @@ def _collection_sections(digests: list[Digest], sent: dict[int, set[int]]) -> No
     for digest in digests:
         taken = sent.get(digest.user.pk, set()) | {item.paper.pk for item in digest.items}
         for collection in by_owner.get(digest.user.pk, [])[:SECTIONS]:
-            size = SECTION_SIZE
-            picks = [item for item in collection_feed(collection=collection, limit=size + len(taken)) if item.paper.pk not in taken][:size]
-            picks = [item for item in picks if item.source != "popular"]  # a section is for the collection, not the trending list
+            found = collection_feed(collection=collection, limit=SECTION_SIZE, leave_out=taken)
+            picks = [item for item in found if item.source != "popular"]  # a section is for the collection, not the trending list
             if picks:
                 digest.sections.append((collection.name, picks))
                 taken |= {item.paper.pk for item in picks}

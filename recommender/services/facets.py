@@ -28,18 +28,24 @@ class FacetNotFound(FacetError):
     """The reader has no facet of that id."""
 
 
-def facets_found(*, served: ServedModel, user_id: int, wanted: np.ndarray, old: list[Facet]) -> list[Facet]:
-    """Split the reader's wanted papers (columns ``wanted``) into facets and store them in place of ``old``; each new
-    facet continues the old one it overlaps most (its id, name, rename and hidden flag), and parts of a facet the reader made by
-    merging stay together."""
-    wanted = np.asarray(wanted, dtype=np.int64)[:MOST_PAPERS_SPLIT]
-    labels = engine.split(served.catalogue.factors(wanted)) if len(wanted) else np.zeros(0, dtype=np.int64)
-    groups = _merged_kept_whole([wanted[labels == facet] for facet in range(int(labels.max()) + 1 if len(labels) else 0)], served, old)
-    new_pks = [set(served.paper_pks[group].tolist()) - {-1} for group in groups]
-    continues = engine.matched([set(f.papers) for f in old], new_pks)
+def facets_found(*, served: ServedModel, user_id: int, wanted: np.ndarray) -> list[Facet]:
+    """Split the reader's wanted papers (columns ``wanted``) into facets and store them in place of their old ones:
+    each new facet continues the old one it overlaps most (its id, name, rename and hidden flag), and parts of a
+    facet the reader made by merging stay together. A reader with more than MOST_PAPERS_SPLIT papers is split on
+    that many, and the others join the nearest facet (every wanted paper is stored, so the split stays fresh)."""
+    wanted = np.asarray(wanted, dtype=np.int64)
+    factors = served.catalogue.factors(wanted)
+    labels = engine.split(factors[:MOST_PAPERS_SPLIT]) if len(wanted) else np.zeros(0, dtype=np.int64)
+    if len(wanted) > MOST_PAPERS_SPLIT:
+        centres = engine.centroids(factors[:MOST_PAPERS_SPLIT], labels, int(labels.max()) + 1)
+        labels = np.concatenate([labels, engine.nearest(factors[MOST_PAPERS_SPLIT:], centres)])
     terms = served.artifact.encoder.terms if served.artifact.encoder.terms is not None else np.array([], dtype=str)
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user_id).first()  # one refresh of a reader at a time
+        old = list(Facet.objects.select_for_update().filter(owner_id=user_id).order_by("position", "id"))  # as they are now
+        groups = _merged_kept_whole([wanted[labels == facet] for facet in range(int(labels.max()) + 1 if len(labels) else 0)], served, old)
+        new_pks = [set(served.paper_pks[group].tolist()) - {-1} for group in groups]
+        continues = engine.matched([set(f.papers) for f in old], new_pks)
         kept = {old[before].pk for before in continues if before is not None}
         Facet.objects.filter(owner_id=user_id).exclude(pk__in=kept).delete()
         found = []
@@ -47,7 +53,10 @@ def facets_found(*, served: ServedModel, user_id: int, wanted: np.ndarray, old: 
             facet = old[before] if before is not None else Facet(owner_id=user_id)
             facet.name = facet.name or engine.name_of(served.catalogue.vectors(group), terms)[:200]
             facet.position, facet.papers, facet.model_version = position, sorted(pks), served.version
-            facet.save()  # a facet that continues keeps its id, name, rename, hidden flag and merges
+            if facet.pk is None:
+                facet.save()
+            else:  # the reader's own choices (rename, hidden, merged) are theirs to change, not the split's
+                facet.save(update_fields=["name", "position", "papers", "model_version", "updated"])
             found.append(facet)
         return found
 
@@ -90,10 +99,10 @@ def facet_hide(*, user: User, facet_id: int, hidden: bool = True) -> Facet:
 
 def facets_merge(*, user: User, facet_id: int, into_id: int) -> Facet:
     """Make two of the reader's facets one: ``facet_id``'s papers join ``into_id``, which keeps its name."""
-    if str(facet_id).strip() == str(into_id).strip():
-        raise FacetError("Pick two different interests to merge.")
     with transaction.atomic():
         facet, into = _own_facet(user, facet_id, lock=True), _own_facet(user, into_id, lock=True)
+        if facet.pk == into.pk:
+            raise FacetError("Pick two different interests to merge.")
         into.papers = sorted(set(into.papers) | set(facet.papers))
         into.kept_whole = True
         into.save(update_fields=["papers", "kept_whole", "updated"])
@@ -102,8 +111,11 @@ def facets_merge(*, user: User, facet_id: int, into_id: int) -> Facet:
 
 
 def _own_facet(user: User, facet_id, *, lock: bool = False) -> Facet:
-    facets = Facet.objects.filter(owner=user)
-    facet = (facets.select_for_update() if lock else facets).filter(pk=facet_id).first() if str(facet_id).isdigit() else None
+    raw = str(facet_id).strip()
+    if not (raw.isascii() and raw.isdecimal() and len(raw) < 12):
+        raise FacetNotFound("No such interest of yours.")
+    facets = Facet.objects.filter(owner=user, pk=int(raw))
+    facet = (facets.select_for_update() if lock else facets).first()
     if facet is None:
         raise FacetNotFound("No such interest of yours.")
     return facet
