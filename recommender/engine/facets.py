@@ -151,13 +151,16 @@ def page_floor(
 
 def facet_rows(weights: sparse.csr_matrix, members: list[np.ndarray]) -> sparse.csr_matrix:
     """One feedback row per facet from a reader's row ``weights`` (1, n): the facet's wanted papers (``members``, its
-    columns) and every turned-down one (a "not interested" steers every interest)."""
+    columns) and every turned-down one (a "not interested" steers every interest); built as one CSR matrix."""
     columns, values = weights.indices, weights.data
-    rows = []
-    for papers in members:
-        keep = (values <= 0) | np.isin(columns, papers)
-        rows.append(sparse.csr_matrix((values[keep], columns[keep], [0, int(keep.sum())]), shape=(1, weights.shape[1])))
-    return sparse.vstack(rows).tocsr() if rows else sparse.csr_matrix((0, weights.shape[1]), dtype=weights.dtype)
+    keeps = [(values <= 0) | np.isin(columns, papers) for papers in members]
+    indptr = np.concatenate([[0], np.cumsum([int(keep.sum()) for keep in keeps])]).astype(np.int64)
+    if not keeps:
+        return sparse.csr_matrix((0, weights.shape[1]), dtype=weights.dtype)
+    return sparse.csr_matrix(
+        (np.concatenate([values[keep] for keep in keeps]), np.concatenate([columns[keep] for keep in keeps]), indptr),
+        shape=(len(members), weights.shape[1]),
+    )
 
 
 def name_of(content: sparse.csr_matrix, terms: np.ndarray, *, most: int = 3) -> str:
@@ -182,8 +185,8 @@ def members_of(catalogue, weights: sparse.csr_matrix) -> list[np.ndarray]:
 def candidates_of(catalogue, parts: list, *, breadth: float = 1.0, recent: np.ndarray | None = None) -> np.ndarray:
     """Sorted columns worth scoring for a reader made of facet readers ``parts`` (``serving.Reader``): the union of
     each facet's candidates (``serving.candidates``), each of ``breadth`` over the square root of their number."""
-    from recommender.engine.serving import candidates
+    from recommender.engine.serving import candidates, distinct
 
     share = breadth / np.sqrt(len(parts))  # together about as many as one reader's, so scoring them costs about as much
     found = [candidates(catalogue, part, breadth=share, recent=recent) for part in parts]
-    return found[0] if len(found) == 1 else np.unique(np.concatenate(found))
+    return found[0] if len(found) == 1 else distinct(np.concatenate(found))

@@ -315,7 +315,7 @@ def candidates(catalogue: Catalogue, reader: Reader, *, recent: np.ndarray | Non
         parts.append(np.arange(max(catalogue.n_base, catalogue.n_items - SIDE_CANDIDATES), catalogue.n_items))
     if recent is not None:
         parts.append(recent)
-    return _distinct(np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]))
+    return distinct(np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]))
 
 
 def _scaled(count: int, breadth: float) -> int:
@@ -353,9 +353,9 @@ def score_many(
     vectors are gathered once, and each signal is one product for all the readers."""
     known = catalogue.known(columns)
     als = catalogue.factors(columns) @ np.vstack([reader.factors for reader in readers]).astype(np.float32).T  # (columns, readers)
-    content = catalogue.vectors(columns) @ np.vstack([reader.profile for reader in readers]).T
+    vectors = catalogue.vectors(columns)  # gathered once; one product per reader (their dense profiles are large)
     return [
-        _blended(catalogue, reader, columns, als[:, i], np.asarray(content[:, i]), known, freshness, cf_balance, popularity)
+        _blended(catalogue, reader, columns, als[:, i], vectors @ reader.profile, known, freshness, cf_balance, popularity)
         for i, reader in enumerate(readers)
     ]
 
@@ -426,7 +426,7 @@ def _values_at(row: SparseRow, columns: np.ndarray) -> np.ndarray:
     return values
 
 
-def _distinct(values: np.ndarray) -> np.ndarray:
+def distinct(values: np.ndarray) -> np.ndarray:
     """The distinct ``values``, sorted (``np.unique`` without its overheads: a few thousand candidates per reader)."""
     ordered = np.sort(values)
     keep = np.ones(len(ordered), dtype=bool)
