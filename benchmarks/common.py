@@ -19,6 +19,15 @@ def setup_django() -> None:
     django.setup()
 
 
+def use_scale_database(scale: str) -> None:
+    """Point Django at the training benchmark's database and models for ``scale`` (paperfeed_bench_<scale>), then set
+    it up."""
+    server = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+    os.environ["DATABASE_URL"] = f"{server}/paperfeed_bench_{scale.lower()}"
+    os.environ.setdefault("MODEL_DIR", str(REPO / "var" / "bench-models" / scale))
+    setup_django()
+
+
 def machine() -> str:
     cores = os.cpu_count()
     try:

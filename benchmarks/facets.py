@@ -12,13 +12,10 @@ percentiles, the median of the paired differences, then one line of JSON.
 
 import argparse
 import json
-import os
 import time
 
 import numpy as np
-from common import machine, setup_django
-
-SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+from common import machine, use_scale_database
 
 
 def main() -> None:
@@ -27,11 +24,7 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=300)
     parser.add_argument("--min-events", type=int, default=12, help="readers with this much feedback at least (default 12)")
     args = parser.parse_args()
-    os.environ["DATABASE_URL"] = f"{SERVER}/paperfeed_bench_{args.scale.lower()}"
-    os.environ.setdefault(
-        "MODEL_DIR", str(__import__("pathlib").Path(__file__).resolve().parent.parent / "var" / "bench-models" / args.scale)
-    )
-    setup_django()
+    use_scale_database(args.scale)
     from django.db.models import Count
 
     from accounts.models import User

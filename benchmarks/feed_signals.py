@@ -12,13 +12,10 @@ before the graph). Prints the medians and 95th percentiles, then one line of JSO
 import argparse
 import dataclasses
 import json
-import os
 import time
 
 import numpy as np
-from common import machine, setup_django
-
-SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+from common import machine, use_scale_database
 
 
 def main() -> None:
@@ -26,11 +23,7 @@ def main() -> None:
     parser.add_argument("--scale", default="M")
     parser.add_argument("--readers", type=int, default=300)
     args = parser.parse_args()
-    os.environ["DATABASE_URL"] = f"{SERVER}/paperfeed_bench_{args.scale.lower()}"
-    os.environ.setdefault(
-        "MODEL_DIR", str(__import__("pathlib").Path(__file__).resolve().parent.parent / "var" / "bench-models" / args.scale)
-    )
-    setup_django()
+    use_scale_database(args.scale)
     from accounts.models import User
     from recommender.model_store import store
     from recommender.selectors.feed import feed_page_for_user
