@@ -5,6 +5,8 @@ import logging
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from recommender.models import TrainingRun
+from recommender.services.facets import facets_refresh_after_retrain
 from recommender.services.training import RetrainAlreadyRunning, retrain_request, training_requeue_pending, training_run_execute
 from tasks.celery import app
 
@@ -24,9 +26,22 @@ TRANSIENT = (OperationalError, InterfaceError)
     max_retries=5,
 )
 def retrain_run(run_id: int) -> str:
-    """Run the queued training run ``run_id``; a redelivery after a crash resumes it."""
+    """Run the queued training run ``run_id``; a redelivery after a crash resumes it. A model activated has the
+    readers' interests found again with it (another task, on the default queue)."""
     run = training_run_execute(run_id=run_id)
+    if run is not None and run.status == TrainingRun.Status.ACTIVATED:
+        refresh_facets.delay()
     return run.status if run else "not-mine"
+
+
+@app.task(
+    name="tasks.training.refresh_facets", soft_time_limit=3300, time_limit=3600, autoretry_for=TRANSIENT, retry_backoff=30, max_retries=3
+)
+def refresh_facets() -> int:
+    """After a retrain: find again the interests of readers who have some, with the new model (logged progress)."""
+    done = facets_refresh_after_retrain(on_progress=lambda done, total: log.info("interests found again: %d of %d readers", done, total))
+    log.info("interests found again for %d readers", done)
+    return done
 
 
 @app.task(name="tasks.training.request_retrain", autoretry_for=TRANSIENT, retry_backoff=10, retry_jitter=True, max_retries=5)

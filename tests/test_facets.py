@@ -210,3 +210,16 @@ def test_odd_facet_ids_are_not_found_and_a_facet_never_merges_into_itself(two_to
     with pytest.raises(FacetError):  # the same interest written two ways
         facets_merge(user=alice, facet_id=f"0{astro.pk}", into_id=astro.pk)
     assert Facet.objects.filter(pk=astro.pk, hidden=False).exists()
+
+
+def test_after_a_retrain_the_worker_finds_the_interests_again_before_any_request(two_topics, alice):
+    from recommender.services.facets import facets_refresh_after_retrain
+
+    before = {facet.pk: facet.model_version for facet, _ in facets_of(user=alice)}
+    retrain()
+    progress = []
+    assert facets_refresh_after_retrain(on_progress=lambda done, total: progress.append((done, total))) == 1
+    assert progress == [(1, 1)]
+    after = dict(Facet.objects.filter(owner=alice).values_list("pk", "model_version"))
+    assert set(after) == set(before) and set(after.values()) != set(before.values()) and len(set(after.values())) == 1
+    assert facets_refresh_after_retrain() == 0  # nothing stale any more

@@ -18,6 +18,7 @@ from recommender.model_store import ServedModel
 from recommender.models import Facet
 
 MOST_PAPERS_SPLIT = 500  # the wanted papers a split looks at, at most (the others join the nearest facet)
+REFRESH_BATCH = 200  # readers whose facets are found again together after a retrain
 
 
 class FacetError(ValueError):
@@ -59,6 +60,25 @@ def facets_found(*, served: ServedModel, user_id: int, wanted: np.ndarray) -> li
                 facet.save(update_fields=["name", "position", "papers", "model_version", "updated"])
             found.append(facet)
         return found
+
+
+def facets_refresh_after_retrain(*, on_progress=lambda done, total: None) -> int:
+    """Find again, in the worker, the facets of every reader who has some but found with an older model (after the
+    nightly retrain), so that their next feed request does not pay for the split. Returns how many readers."""
+    import time
+
+    from recommender.model_store import store
+    from recommender.selectors.feed import readers_feedback
+
+    store.expire()  # the model this retrain activated, not the one this process loaded before
+    served = store.current()
+    if served is None or not served.version:
+        return 0
+    stale = sorted(set(Facet.objects.exclude(model_version=served.version).values_list("owner_id", flat=True)))
+    for start in range(0, len(stale), REFRESH_BATCH):
+        readers_feedback(served, stale[start : start + REFRESH_BATCH], time.time(), with_facets=True)  # finds the stale ones again
+        on_progress(min(start + REFRESH_BATCH, len(stale)), len(stale))
+    return len(stale)
 
 
 def _merged_kept_whole(groups: list[np.ndarray], served: ServedModel, old: list[Facet]) -> list[np.ndarray]:

@@ -119,3 +119,26 @@ def test_with_redis_down_feedback_is_kept_and_queued_work_runs_when_it_returns(c
     assert training_requeue_pending(older_than_seconds=0) == 1
     done = wait_for(lambda: finished(run.pk), timeout=120, what="the worker to reconnect and run the queued retrain")
     assert done.status == Status.ACTIVATED, done.message
+
+
+def test_after_the_worker_retrains_it_finds_the_readers_interests_again_before_they_ask(community, start_worker):
+    from recommender.models import Facet
+    from recommender.selectors.facets import facets_of
+    from recommender.services.feedback import feedback_set
+
+    papers, readers = community
+    reader = readers["astro1"]
+    for paper in papers["astro"][:6] + papers["bio"][:4]:
+        feedback_set(user=reader, paper=paper, kind="like", on=True)
+    first = retrain()
+    assert len(facets_of(user=reader)) == 2  # found with the first model, on the reader's request
+    start_worker()
+    run = retrain_request()
+    done = wait_for(lambda: finished(run.pk), timeout=120, what="the worker to finish the retrain")
+    assert done.status == Status.ACTIVATED, done.message
+    versions = wait_for(
+        lambda: set(Facet.objects.filter(owner=reader).values_list("model_version", flat=True)) == {run.version} or None,
+        timeout=60,
+        what="the worker to find the interests again",
+    )
+    assert versions and first.version != run.version
