@@ -50,6 +50,8 @@ def test_the_split_finds_two_directions_and_keeps_one_blob_whole():
     one = [1, 1, 0] + 0.05 * rng.standard_normal((12, 3))
     assert set(engine.split(one).tolist()) == {0}
     assert set(engine.split(two[:4]).tolist()) == {0}  # too few papers to split
+    pairs = np.repeat(np.eye(4), 2, axis=0) + 0.01 * rng.standard_normal((8, 4))  # four topics of two papers each
+    assert np.bincount(engine.split(pairs)).min() >= engine.MIN_FACET_PAPERS  # no interest of one or two papers
 
 
 def test_a_new_facet_continues_the_old_one_it_overlaps_most():

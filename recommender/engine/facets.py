@@ -2,8 +2,9 @@
 crowd out the rest of the feed. No Django here.
 
 The split is k-means (scikit-learn) over the papers' unit ALS factors, k = 2 to ``MAX_FACETS`` chosen by the cosine
-silhouette; a reader whose best split is not clearly better than none (silhouette under ``SPLIT_THRESHOLD``), or whose
-parts point the same way (centroids closer than ``SAME_TOPIC``), keeps one facet. Each facet is folded in alone; the
+silhouette, among splits whose every part holds ``MIN_FACET_PAPERS`` papers; a reader whose best split is not
+clearly better than none (silhouette under ``SPLIT_THRESHOLD``), or whose parts point the same way (centroids closer
+than ``SAME_TOPIC``), keeps one facet. Each facet is folded in alone; the
 reader's ranking is the sum of the facets' blended scores weighted by the square root of their sizes
 (:func:`combined`), and each facet large enough gets its best ``HEADS_PER_FACET`` papers on the first page
 (:func:`page_floor`).
@@ -17,7 +18,8 @@ import numpy as np
 from scipy import sparse
 
 MAX_FACETS = 6
-MIN_PAPERS_TO_SPLIT = 6  # fewer wanted papers than this: one facet
+MIN_FACET_PAPERS = 3  # a facet holds this many papers at least
+MIN_PAPERS_TO_SPLIT = 2 * MIN_FACET_PAPERS  # fewer wanted papers than this: one facet
 SPLIT_THRESHOLD = 0.05  # the cosine silhouette a split must beat
 SAME_TOPIC = 0.9  # parts whose centroids' cosine is above this are one topic
 HEADS_PER_FACET = 2  # each facet's best papers sure of a place on the first page
@@ -47,9 +49,9 @@ def split(vectors: np.ndarray, *, most: int = MAX_FACETS, threshold: float = SPL
     if len(np.unique(unit.round(6), axis=0)) < 2:
         return labels
     best = threshold
-    for k in range(2, min(most, n - 1) + 1):
+    for k in range(2, min(most, n // MIN_FACET_PAPERS) + 1):
         found = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(unit)
-        if len(np.unique(found)) < 2:
+        if np.bincount(found, minlength=k).min() < MIN_FACET_PAPERS:  # one or two papers are not an interest
             continue
         quality = silhouette_score(unit, found, metric="cosine")
         if quality > best:
