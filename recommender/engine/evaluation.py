@@ -197,7 +197,7 @@ def served_ranking(
         columns = interests.candidates_of(catalogue, parts, breadth=breadth)
         if candidates is not None:
             columns = np.intersect1d(columns, candidates, assume_unique=True)
-        scored = [serving.score(catalogue, part, columns).blended for part in parts]
+        scored = [part.blended for part in serving.score_many(catalogue, parts, columns)]
         scores = interests.combined(np.vstack(scored), np.array([len(m) for m in members])) if len(parts) > 1 else scored[0]
         seen = np.isin(columns, mine.indices)
         scores[seen] = -np.inf
