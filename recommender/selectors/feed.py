@@ -283,7 +283,7 @@ def rank_readers(
         owners = _owners(by_facet, sizes, chosen_positions, placed)
         chosen = columns_scored[chosen_positions]
         picks = []
-        reasons = _reasons_by_facet(served, feedback, scored, row, labels, chosen, chosen_positions, owners)
+        reasons = _reasons_by_facet(served, scored, rows, chosen, chosen_positions, owners)
         for j, p, owner, reason in zip(chosen, chosen_positions, owners, reasons):
             picks.append(Pick(int(j), float(mine[p]), *reason, interest=labels[owner].label if labels[owner] is not None else None))
         result.append(picks)
@@ -480,24 +480,19 @@ def taste_scores(*, user: User, paper_pks: list[int]) -> dict[int, float]:
 
 def _reasons_by_facet(
     served: ServedModel,
-    feedback: ReaderFeedback,
     scored: list[ReaderScores],
-    row: int,
-    facets: list,
+    rows: sparse.csr_matrix,
     columns: np.ndarray,
     positions: np.ndarray,
     owners: np.ndarray,
 ) -> list[tuple[str, int | None]]:
-    """:func:`_reasons` of each chosen paper, from the scores and papers of the facet that put it there."""
+    """:func:`_reasons` of each chosen paper, from the scores and the wanted papers of the feedback row (``rows``, one
+    per interest, as :func:`_facet_rows` made them: hidden interests left out) that put it there."""
     reasons: list[tuple[str, int | None]] = [("popular", None)] * len(columns)
-    wanted = np.array(sorted(feedback.verbs[row]), dtype=np.int64)
-    hidden = [part.columns for part in (feedback.facets[row] if feedback.facets is not None else []) if part.facet.hidden]
-    if hidden:  # a hidden interest's papers are never the reason shown
-        wanted = wanted[~np.isin(wanted, np.concatenate(hidden))]
     for owner in np.unique(owners):
         mine = np.flatnonzero(owners == owner)
-        facet = facets[owner]
-        positives = wanted if facet is None else wanted[np.isin(wanted, facet.columns)]
+        start, end = rows.indptr[owner], rows.indptr[owner + 1]
+        positives = np.sort(rows.indices[start:end][rows.data[start:end] > 0])
         for i, reason in zip(mine, _reasons(served, positives, scored[owner], columns[mine], positions[mine])):
             reasons[i] = reason
     return reasons
