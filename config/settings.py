@@ -1,6 +1,7 @@
 """Paperfeed settings, read from the environment (see .env.example for every variable)."""
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -9,7 +10,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
-from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # A .env file (see .env.example) fills in what the real environment does not set.
@@ -260,6 +261,14 @@ READ_DEDUP_MINUTES = env_int("READ_DEDUP_MINUTES", 30, minimum=0)
 
 # Recommendation engine. Parameters were chosen on a validation split of citeulike-a (BENCHMARKS.md).
 MODEL_DIR = Path(env_str("MODEL_DIR", str(VAR_DIR / "models")))
+# Several hosts (docs/deploy.md): with s3://bucket/prefix a retrain uploads each model to this S3-compatible store before
+# activating it, and every host downloads the active one once into MODEL_DIR, then its local cache. Empty: MODEL_DIR only.
+# Credentials come from the usual AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION).
+MODEL_STORAGE_URL = env_str("MODEL_STORAGE_URL", "")
+if MODEL_STORAGE_URL and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[\w.\-/]*)?", MODEL_STORAGE_URL):
+    raise ImproperlyConfigured(f"MODEL_STORAGE_URL={MODEL_STORAGE_URL!r} is not s3://bucket or s3://bucket/prefix")
+MODEL_STORAGE_ENDPOINT_URL = env_str("MODEL_STORAGE_ENDPOINT_URL", "")  # a store other than AWS (MinIO, Ceph, moto)
+MODEL_DOWNLOAD_TIMEOUT = env_int("MODEL_DOWNLOAD_TIMEOUT", 600, minimum=1)  # seconds one host may take to fetch a model
 ALS_FACTORS = env_int("ALS_FACTORS", 256, minimum=1)
 ALS_REGULARIZATION = env_float("ALS_REGULARIZATION", 10.0, minimum=0.0)
 ALS_ITERATIONS = env_int("ALS_ITERATIONS", 15, minimum=1)
@@ -300,8 +309,16 @@ TUNING_GROWTH = env_float("TUNING_GROWTH", 0.25, minimum=0.0)
 TUNING_READERS = env_int("TUNING_READERS", 1000, minimum=1)  # validation readers
 # A retrain reuses the active model's TF-IDF rows and vocabulary unless more than this share of the papers is new to it.
 CONTENT_REFIT_SHARE = env_float("CONTENT_REFIT_SHARE", 0.2, minimum=0.0, maximum=1.0)
-# The function that factorises the confidence matrix (see engine.pipeline.fit_hybrid); a cluster trainer plugs in here.
-ALS_TRAINER = env_str("ALS_TRAINER", "recommender.engine.collaborative.als_fit")
+# What fits the collaborative model: "implicit" (one machine, its cores or a GPU with ALS_USE_GPU) or "spark" (Spark's
+# ALS, pyspark: local mode on this host, or a cluster given SPARK_MASTER; README "When to train on Spark").
+TRAINER = env_choice("TRAINER", "implicit", ("implicit", "spark"))
+SPARK_MASTER = env_str("SPARK_MASTER", "local[*]")
+SPARK_DRIVER_MEMORY = env_str("SPARK_DRIVER_MEMORY", "4g")
+# The function that factorises the confidence matrix (see engine.pipeline.fit_hybrid), chosen by TRAINER; any other
+# function of the same signature plugs in here.
+ALS_TRAINER = env_str(
+    "ALS_TRAINER", {"implicit": "recommender.engine.collaborative.als_fit", "spark": "recommender.engine.spark_als.spark_als_fit"}[TRAINER]
+)
 RANDOM_SEED = env_int("RANDOM_SEED", 0, minimum=0)
 # Feedback older than this many days counts half as much (0: no decay).
 FEEDBACK_HALF_LIFE_DAYS = env_int("FEEDBACK_HALF_LIFE_DAYS", 0, minimum=0)
