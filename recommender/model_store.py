@@ -18,7 +18,6 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -32,6 +31,7 @@ from recommender.engine.collaborative import ALSParams
 from recommender.engine.content import TfidfEncoder
 from recommender.engine.matrix import FeedbackWeights
 from recommender.engine.serving import RECENT, Catalogue, popularity_stats, serving_index
+from recommender.model_files import ModelUnavailable, cache_prune, model_folder
 from recommender.models import Interaction, Paper, TrainingRun
 from recommender.selectors.training import paper_text
 
@@ -130,6 +130,12 @@ def catalogue_key() -> tuple:
     whole table: taken every CATALOGUE_CHECK_SECONDS; in between ``newest_paper`` (an index lookup) notices new papers."""
     key = Paper.objects.aggregate(n=Count("id"), last=Max("id"), withdrawn=Count("id", filter=Q(withdrawn_at__isnull=False)))
     return (key["n"], key["last"], key["withdrawn"])
+
+
+def kept_versions() -> set[str]:
+    """The versions whose files are kept (the active model, those to go back to, retrains under way)."""
+    kept = TrainingRun.objects.filter(Q(in_progress=True) | (Q(artifact_deleted_at__isnull=True) & ~Q(artifact="")))
+    return set(kept.values_list("version", flat=True))
 
 
 def newest_paper() -> int | None:
@@ -299,6 +305,7 @@ class ModelStore:
         self._background = False
         self._loader: threading.Thread | None = None
         self._said_no_model = False
+        self._unavailable = ""  # why the active model could not be fetched, last time it was tried
         os.register_at_fork(after_in_child=self._after_fork)
 
     def _after_fork(self) -> None:
@@ -363,8 +370,15 @@ class ModelStore:
             key = served.catalogue_key if last == served.catalogue_key[1] else (None, last, None)
         if active and (served is None or served.version != active[0]):
             try:
-                served = served_model(load_artifact(Path(settings.MODEL_DIR) / active[1]), active[0], key)
+                served = served_model(load_artifact(model_folder(active[1])), active[0], key)
                 log.info("serving model %s", active[0])
+                self._unavailable = ""
+                cache_prune(kept_versions())
+            except ModelUnavailable as exc:  # the bucket is down, say: keep what is served, and try again at the next check
+                if str(exc) != self._unavailable:  # said once, not every MODEL_CHECK_SECONDS
+                    self._unavailable = str(exc)
+                    log.error("%s; serving %s until it can be fetched", exc, served.version if served else "the newest and trending papers")
+                return served
             except ValueError:
                 log.exception("cannot load model %s; serving the previous one", active[0])
         elif served is not None and served.version and served.catalogue_key != key:  # papers added, withdrawn or deleted

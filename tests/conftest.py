@@ -1,7 +1,9 @@
 import shutil
 import socket
 import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -107,6 +109,60 @@ class RedisServer:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+class S3Server:
+    """An S3-compatible server of our own on loopback (moto's server mode, in memory) for the model bucket."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        server = Path(sys.executable).with_name("moto_server")
+        self.process = subprocess.Popen(
+            [str(server), "-H", "127.0.0.1", "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for(self.answers, timeout=30, what="the S3 server to answer")
+
+    def answers(self) -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "paperfeed-test", "AWS_SECRET_ACCESS_KEY": "paperfeed-test", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    server = S3Server()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def model_bucket(s3_server, settings, monkeypatch):
+    """A new, empty bucket on the S3 server, set as this test's MODEL_STORAGE_URL; yields its boto3 client and name."""
+    import boto3
+
+    for name, value in S3_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    name = f"models-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=s3_server.url)
+    client.create_bucket(Bucket=name)
+    settings.MODEL_STORAGE_URL = f"s3://{name}/paperfeed"
+    settings.MODEL_STORAGE_ENDPOINT_URL = s3_server.url
+    yield client, name
 
 
 @pytest.fixture(scope="session", autouse=True)

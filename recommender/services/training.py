@@ -5,7 +5,6 @@ unless it is clearly worse, and delete model files no longer needed."""
 import functools
 import logging
 import os
-import shutil
 import threading
 import traceback
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from recommender.engine.gate import (
 from recommender.engine.matrix import FeedbackWeights
 from recommender.engine.pipeline import FitResult, fit_hybrid
 from recommender.engine.tuning import Parameters, outside_search
+from recommender.model_files import local_folder, model_folder, model_remove, model_upload, remove_local
 from recommender.models import TrainingRun
 from recommender.selectors.training import TrainingSnapshot, training_snapshot
 from recommender.services.claims import claimant, claimant_is_dead
@@ -240,25 +240,17 @@ def model_files_prune() -> list[str]:
     keep = {*done.filter(is_active=True).values_list("pk", flat=True), *previous[: settings.MODEL_FILES_KEEP]}
     deleted = []
     for run in done.exclude(pk__in=keep):
-        _remove(folder / run.artifact)
-        TrainingRun.objects.filter(pk=run.pk).update(artifact_deleted_at=timezone.now())
-        deleted.append(run.artifact)
+        if model_remove(run.artifact):
+            TrainingRun.objects.filter(pk=run.pk).update(artifact_deleted_at=timezone.now())
+            deleted.append(run.artifact)
     running = set(TrainingRun.objects.filter(in_progress=True).values_list("version", flat=True))
     for partial in folder.glob(".*.tmp") if folder.is_dir() else []:
         if not any(partial.name.startswith(f".{name}.") for name in running):  # save_artifact's temporary name
-            _remove(partial)
+            remove_local(partial)
             deleted.append(partial.name)
     if deleted:
         log.info("deleted model files no longer needed: %s", ", ".join(deleted))
     return deleted
-
-
-def _remove(path: Path) -> None:
-    """A model folder (or a model file of format 1, from before) and everything in it; nothing if it is gone."""
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -387,7 +379,7 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     clock = timezone.now()
     relative = run.version  # a folder of arrays
     size = save_artifact(
-        Path(settings.MODEL_DIR) / relative,
+        local_folder(relative),
         model=fit.model,
         item_ids=snapshot.paper_ids,
         encoder=fit.encoder,
@@ -403,10 +395,15 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     run.artifact = relative
     run.timings = timings
     run.sizes = {**run.sizes, "nonzeros": int(fit.confidence.nnz), "artifact_bytes": size, "holdout_users": run.metrics.get("users", 0)}
+    if run.metrics.get("gate", {}).get("activate", True):  # every host must be able to fetch it before it is served
+        stage("uploading the model to the bucket")
+        clock = timezone.now()
+        if model_upload(relative):
+            timings["upload"] = round((timezone.now() - clock).total_seconds(), 3)
     try:
         _save_claimed(run, ["metrics", "timings", "artifact", "sizes"])
     except ClaimLost:
-        _remove(Path(settings.MODEL_DIR) / relative)  # no row owns these files
+        model_remove(relative)  # no row owns these files
         raise
     stage("activating")
     training_run_activate(run)
@@ -558,7 +555,7 @@ def _earlier_models(snapshot: TrainingSnapshot, active: ActiveModel | None) -> l
     kept = [run for run in newest if _gate_share(run)]  # a share of 0: it saw the hold-out
     for run in sorted(kept, key=lambda run: -(run.metrics.get("recall@20") or 0.0)):
         try:
-            artifact = load_artifact(Path(settings.MODEL_DIR) / run.artifact)
+            artifact = load_artifact(model_folder(run.artifact))
         except ValueError:
             log.warning("kept model %s cannot be read; not a reference", run.version)
             continue
@@ -597,7 +594,7 @@ def active_model() -> ActiveModel | None:
     if run is None:
         return None
     try:
-        return ActiveModel(run, load_artifact(Path(settings.MODEL_DIR) / run.artifact))
+        return ActiveModel(run, load_artifact(model_folder(run.artifact)))
     except ValueError:
         log.warning("active model %s: its file cannot be read", run.version)
         return None
