@@ -9,7 +9,7 @@ PORT ?= 8000
 -include .env
 export
 
-.PHONY: install install-dev chromium run setup test lint format check clean
+.PHONY: install install-dev chromium run setup test test-hosts lint format check clean
 
 install: $(VENV)/.runtime var/secret_key
 
@@ -49,6 +49,11 @@ run: setup
 
 test: install-dev chromium lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The site as several hosts (docs/deploy.md): two gunicorn web hosts with their own model folders, a training worker,
+# Redis and an S3-compatible bucket (moto) on loopback; also part of `make test`.
+test-hosts: install-dev
+	$(PY) -m pytest tests/integration/test_many_hosts.py tests/test_model_files.py $(PYTEST_ARGS)
 
 # ruff: lint (pycodestyle, pyflakes, import order; 140 columns) and the formatter's check; `make format` applies both.
 lint: install-dev
