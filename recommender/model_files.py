@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 CHUNK = 8 * 1024 * 1024  # bytes read from the bucket at a time
 PARALLEL_FILES = 4  # files uploaded or downloaded at once
+FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ModelUnavailable(ValueError):
@@ -183,7 +186,7 @@ def _download(bucket: Bucket, version: str, folder: Path) -> Path:
             return folder
         started = time.monotonic()
         body = bucket.client.get_object(Bucket=bucket.name, Key=bucket.key(version, MANIFEST))["Body"].read()
-        files = json.loads(body)["files"]
+        files = _checked_manifest(version, body)
         partial = folder.parent / f".{version}.download"
         partial.mkdir(exist_ok=True)
         with ThreadPoolExecutor(PARALLEL_FILES) as pool:
@@ -192,6 +195,25 @@ def _download(bucket: Bucket, version: str, folder: Path) -> Path:
         size = sum(entry["size"] for entry in files.values())
         log.info("model %s fetched from %s: %.1f MB in %.1f s", version, settings.MODEL_STORAGE_URL, size / 1e6, time.monotonic() - started)
         return folder
+
+
+def _checked_manifest(version: str, body: bytes) -> dict[str, dict]:
+    """The manifest's files ({name: {"size", "sha256"}}), each a plain file name, a size and a SHA-256; anything else
+    raises ModelUnavailable (a file name from the bucket must never reach outside the model's folder)."""
+    try:
+        files = json.loads(body)["files"]
+        for name, entry in files.items():
+            if (
+                not FILE_NAME.fullmatch(name)
+                or not isinstance(entry["size"], int)
+                or entry["size"] < 0
+                or not SHA256.fullmatch(entry["sha256"])
+            ):
+                raise ValueError(f"file {name!r}")
+            files[name] = {"size": entry["size"], "sha256": entry["sha256"]}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelUnavailable(f"model {version}: its manifest in the bucket is not valid ({exc})") from None
+    return files
 
 
 def _lock(lock, version: str) -> None:

@@ -138,3 +138,23 @@ def test_with_no_bucket_the_model_folder_is_all_there_is(community, settings):
     run = TrainingRun.objects.get()
     assert model_folder(run.version) == settings.MODEL_DIR / run.version and "upload" not in run.timings
     assert cache_prune(set()) == []  # the trainer's folder is never a cache to prune
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"../../escaped.npy": {"size": 1, "sha256": "0" * 64}},
+        {"/etc/escaped": {"size": 1, "sha256": "0" * 64}},
+        {"params.json": {"size": -1, "sha256": "0" * 64}},
+        {"params.json": {"size": 1, "sha256": "not a checksum"}},
+        "not a mapping",
+    ],
+)
+def test_a_manifest_that_is_not_valid_is_refused_and_writes_nothing(model_bucket, settings, tmp_path, files):
+    client, name = model_bucket
+    client.put_object(Bucket=name, Key=f"paperfeed/hostile/{MANIFEST}", Body=json.dumps({"version": "hostile", "files": files}).encode())
+    settings.MODEL_DIR = tmp_path / "host" / "models"
+    with pytest.raises(ModelUnavailable, match="manifest in the bucket is not valid"):
+        model_folder("hostile")
+    written = {path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")}
+    assert written <= {"host", "host/models", "host/models/.hostile.lock"}
