@@ -15,22 +15,16 @@ app.autodiscover_tasks(["tasks"], related_name="intake")
 app.autodiscover_tasks(["tasks"], related_name="catalogue")
 
 
-def cron(expression: str) -> crontab:
-    """A crontab from five fields, e.g. "0 3 * * *" (03:00 UTC every day)."""
-    minute, hour, day_of_month, month_of_year, day_of_week = expression.split()
-    return crontab(minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week)
-
-
 @app.on_after_finalize.connect
 def schedule_periodic_jobs(sender: Celery, **kwargs) -> None:
     from django.conf import settings
 
     sender.conf.beat_schedule = {
-        "nightly-retrain": {"task": "tasks.training.request_retrain", "schedule": cron(settings.RETRAIN_CRON)},
+        "nightly-retrain": {"task": "tasks.training.request_retrain", "schedule": crontab.from_string(settings.RETRAIN_CRON)},
         "requeue-pending-retrains": {"task": "tasks.training.requeue_pending", "schedule": 300.0},
-        "weekly-digest": {"task": "tasks.digests.send_weekly", "schedule": cron(settings.DIGEST_CRON)},
+        "weekly-digest": {"task": "tasks.digests.send_weekly", "schedule": crontab.from_string(settings.DIGEST_CRON)},
         "requeue-stalled-digests": {"task": "tasks.digests.requeue_stalled", "schedule": 600.0},
-        "daily-arxiv-harvest": {"task": "tasks.intake.harvest_arxiv", "schedule": cron(settings.INTAKE_ARXIV_CRON)},
-        "daily-trending-list": {"task": "tasks.intake.fetch_trending", "schedule": cron(settings.INTAKE_TRENDING_CRON)},
+        "daily-arxiv-harvest": {"task": "tasks.intake.harvest_arxiv", "schedule": crontab.from_string(settings.INTAKE_ARXIV_CRON)},
+        "daily-trending-list": {"task": "tasks.intake.fetch_trending", "schedule": crontab.from_string(settings.INTAKE_TRENDING_CRON)},
         "refresh-trending": {"task": "tasks.catalogue.refresh_trending", "schedule": float(settings.TRENDING_REFRESH_SECONDS)},
     }

@@ -111,6 +111,18 @@ class RedisServer:
             self.process.wait(timeout=10)
 
 
+def use_broker(url: str) -> None:
+    """Point this process's Celery app at the broker ``url``, forgetting every pooled connection to the one before."""
+    from kombu import pools
+
+    from tasks.celery import app
+
+    app.conf.broker_url = url
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 class S3Server:
     """An S3-compatible server of our own on loopback (moto's server mode, in memory) for the model bucket."""
 

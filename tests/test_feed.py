@@ -87,13 +87,23 @@ def test_a_dismissed_paper_never_returns_and_similar_ones_drop(community, newcom
     assert sum(bio_after) / len(bio_after) > sum(bio_before) / len(bio_before)  # biology papers moved down
 
 
-def test_a_low_rating_counts_against_a_paper(community, newcomer):
+def test_a_low_rating_counts_against_a_paper_and_its_topic(community, newcomer):
     papers, _ = community
     retrain()
-    feedback_set(user=newcomer, paper=papers["lang"][0], kind="like", on=True)
-    rating_set(user=newcomer, paper=papers["lang"][1], stars=1)
-    items = feed_for_user(user=newcomer, limit=24)
-    assert papers["lang"][1].pk not in {item.paper.pk for item in items}
+    for paper in (papers["astro"][0], papers["lang"][0]):
+        feedback_set(user=newcomer, paper=paper, kind="like", on=True)
+    rated = papers["lang"][1]
+    others = {paper.pk for paper in papers["lang"][2:]}
+
+    def places_of_the_others() -> list[int]:
+        return [i for i, item in enumerate(feed_for_user(user=newcomer, limit=24)) if item.paper.pk in others]
+
+    before = places_of_the_others()
+    rating_set(user=newcomer, paper=rated, stars=1)
+    after = places_of_the_others()
+    assert rated.pk not in {item.paper.pk for item in feed_for_user(user=newcomer, limit=24)}
+    # Leaving the rated paper out alone would move the other language papers up; the low rating moves them down.
+    assert sum(after) / len(after) > sum(before) / len(before)
 
 
 def test_every_item_has_a_reason_naming_a_paper_the_reader_liked(community):

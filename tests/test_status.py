@@ -9,6 +9,7 @@ from django.utils.dateparse import parse_datetime
 
 from recommender.models import TrainingRun
 from recommender.services.training import retrain
+from tests.conftest import use_broker
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -18,16 +19,18 @@ def test_status_reports_every_part_without_secrets(client, community, settings):
     settings.GATE_READER_SHARE = 0.5  # about nine of the eighteen readers are scored
     run = retrain()
     response = client.get("/status")
-    assert response.status_code == 200 and response["Cache-Control"].startswith("max-age=0")
+    assert response.status_code == 200
+    assert response["Cache-Control"].startswith("max-age=0")
     body = response.json()
     assert set(body) == {"ok", "time", "database", "broker", "workers", "model", "retrain", "intake"}
-    assert body["intake"]["arxiv"] is None and body["intake"]["schedule"]["arxiv"] == settings.INTAKE_ARXIV_CRON
-    assert body["ok"] is True and body["database"]["ok"] is True
-    assert (
-        body["model"]["version"] == run.version
-        and body["model"]["metrics"]["users"] == run.metrics["users"] == run.sizes["holdout_users"] > 0
-    )
-    assert body["retrain"]["last"]["status"] == "activated" and body["retrain"]["schedule"] == settings.RETRAIN_CRON
+    assert body["intake"]["arxiv"] is None
+    assert body["intake"]["schedule"]["arxiv"] == settings.INTAKE_ARXIV_CRON
+    assert body["ok"] is True
+    assert body["database"]["ok"] is True
+    assert body["model"]["version"] == run.version
+    assert body["model"]["metrics"]["users"] == run.metrics["users"] == run.sizes["holdout_users"] > 0
+    assert body["retrain"]["last"]["status"] == "activated"
+    assert body["retrain"]["schedule"] == settings.RETRAIN_CRON
     now = timezone.now()
     expected = now.replace(hour=3, minute=0, second=0, microsecond=0)
     expected = expected if expected > now else expected + timedelta(days=1)
@@ -38,15 +41,16 @@ def test_status_reports_every_part_without_secrets(client, community, settings):
 
 def test_status_with_an_unreachable_broker_is_still_200(client, db):
     from tasks.celery import app
-    from tests.integration.conftest import _use_broker
 
     before = app.conf.broker_url
-    _use_broker("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    use_broker("redis://127.0.0.1:1/0")  # nothing listens on port 1
     try:
         body = client.get("/status").json()
     finally:
-        _use_broker(before)
-    assert body["ok"] is True and body["broker"]["ok"] is False and body["workers"] == {"ok": False, "count": 0, "names": []}
+        use_broker(before)
+    assert body["ok"] is True
+    assert body["broker"]["ok"] is False
+    assert body["workers"] == {"ok": False, "count": 0, "names": []}
     assert body["model"] is None
 
 

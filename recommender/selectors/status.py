@@ -3,6 +3,7 @@
 import time
 from datetime import datetime, timedelta
 
+from celery.schedules import crontab
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -57,9 +58,7 @@ def _probe_broker_and_workers() -> tuple[dict, dict]:
 
 
 def _next_nightly(now: datetime) -> datetime:
-    from tasks.celery import cron
-
-    estimate = now + cron(settings.RETRAIN_CRON).remaining_estimate(now)
+    estimate = now + crontab.from_string(settings.RETRAIN_CRON).remaining_estimate(now)
     return (estimate + timedelta(seconds=30)).replace(second=0, microsecond=0)  # crontab estimates drift by a second
 
 

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 
 from tasks.celery import app
-from tests.conftest import REPO, RedisServer, free_port, wait_for  # noqa: F401 (the integration tests import them from here)
+from tests.conftest import REPO, RedisServer, free_port, use_broker, wait_for  # noqa: F401 (the integration tests import them from here)
 
 
 @pytest.fixture
@@ -27,18 +27,9 @@ def redis_server(tmp_path):
 def broker(redis_server):
     """Point this process's Celery app at the private Redis (and back afterwards)."""
     before = app.conf.broker_url
-    _use_broker(redis_server.url)
+    use_broker(redis_server.url)
     yield redis_server
-    _use_broker(before)
-
-
-def _use_broker(url: str) -> None:
-    from kombu import pools
-
-    app.conf.broker_url = url
-    pools.reset()  # close and forget every pooled connection to the previous broker
-    app._pool = None
-    app.amqp._producer_pool = None
+    use_broker(before)
 
 
 def database_url() -> str:
