@@ -142,7 +142,7 @@ def main() -> None:
         "load_rss_mib": {name: round(value, 1) for name, value in memory.items()},
     }
     print(f"model download ({machine()}): {version}, {report['files']} files, {report['megabytes']} MB, S3 server on loopback")
-    print(f"| upload | download (median of {args.repeat}) | local copy (median) | download / copy | 4 workers at once: slowest, downloads |")
+    print(f"| upload | download (median of {args.repeat}) | local copy (median) | download / copy | 4 at once: slowest, downloads |")
     print(
         f"| {upload:.2f} s | {statistics.median(downloads):.2f} s | {statistics.median(copies):.2f} s | {report['download_over_copy']}x "
         f"| {max(report['four_workers_seconds']):.2f} s, {fetched_by} |"
