@@ -6,6 +6,7 @@ import functools
 import logging
 import os
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -39,7 +40,7 @@ from recommender.engine.gate import (
     recall_per_reader,
     training_sample,
 )
-from recommender.engine.matrix import FeedbackWeights
+from recommender.engine.matrix import Events, FeedbackWeights
 from recommender.engine.pipeline import FitResult, fit_hybrid
 from recommender.engine.tuning import Parameters, outside_search
 from recommender.model_files import local_folder, model_folder, model_remove, model_upload, remove_local
@@ -294,12 +295,85 @@ def _gate_share(run: TrainingRun) -> float:
     return float(run.parameters.get("gate", {}).get("reader_share", 0.0))
 
 
+@contextmanager
+def _timed(timings: dict[str, float], name: str):
+    """Add the seconds the block takes to ``timings[name]``."""
+    started = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - started, 3)
+
+
+@dataclass
+class _Extracted:
+    """What the retrain works on: the database's feedback and papers, which readers are the gate's, and what is trained."""
+
+    snapshot: TrainingSnapshot
+    reader_hash: np.ndarray  # (n_users,) in [0, 1): readers below the gate share are never trained on
+    share: float
+    trained: Events
+
+
 def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
-    clock = timezone.now()
-    stage("extracting feedback from the database")
-    snapshot = training_snapshot()
-    extract_seconds = (timezone.now() - clock).total_seconds()
+    """The nightly pipeline, one named stage after another; each stage's seconds go to ``run.timings``."""
+    timings: dict[str, float] = {}
     weights = feedback_weights()
+    stage("extracting feedback from the database")
+    with _timed(timings, "extract"):
+        data = _extract(run, weights)
+    with _timed(timings, "content_reuse"):
+        active = active_model()
+        if active is None and TrainingRun.objects.filter(is_active=True).exists():
+            run.message = f"{run.message} The active model's file cannot be read, so this one was not compared with it.".strip()
+        reused = reusable_content(data.snapshot, active.artifact) if active else None
+    with _timed(timings, "content"):
+        encoder, content = reused if reused else (TfidfEncoder(), None)
+        if content is None:
+            content = encoder.fit_transform(data.snapshot.texts)
+    run.sizes = {**run.sizes, "content_reused": reused is not None}
+    stage("choosing the parameters")
+    with _timed(timings, "tuning"):
+        chosen, factorize = _choose_parameters(run, data, content, weights, stage)
+    stage("fitting the collaborative, item-item and content models")
+    fit = fit_hybrid(
+        data.trained,
+        n_users=len(data.snapshot.user_pks),
+        texts=data.snapshot.texts,
+        weights=weights,
+        als=chosen.als,
+        blend=chosen.blend,
+        graph=chosen.graph,
+        factorize=factorize,
+        encoder=encoder,
+        content=content,
+    )
+    timings.update(fit.timings)
+    stage("scoring the new and the active model on feedback neither has seen")
+    with _timed(timings, "evaluate"):
+        judgement = gate_metrics(data.snapshot, data.reader_hash, data.share, fit, weights, active, chosen)
+    run.metrics = judgement.recorded()
+    stage("writing the model file")
+    with _timed(timings, "artifact"):
+        size = _write_model(run, fit, data, weights)
+    if judgement.decision.activate:  # every host must be able to fetch it before it is served
+        stage("uploading the model to the bucket")
+        with _timed(timings, "upload"):
+            uploaded = model_upload(run.version)
+        if not uploaded:
+            del timings["upload"]  # no bucket: the model stays in MODEL_DIR
+    run.artifact, run.timings = run.version, timings
+    run.sizes = {**run.sizes, "nonzeros": int(fit.confidence.nnz), "artifact_bytes": size, "holdout_users": run.metrics.get("users", 0)}
+    try:
+        _save_claimed(run, ["metrics", "timings", "artifact", "sizes"])
+    except ClaimLost:
+        model_remove(run.version)  # no row owns these files
+        raise
+    stage("activating")
+    training_run_activate(run, judgement)
+
+
+def _extract(run: TrainingRun, weights: FeedbackWeights) -> _Extracted:
+    """Read the feedback and papers, set the gate readers apart, and record the sizes and parameters on ``run``."""
+    snapshot = training_snapshot()
     share = settings.GATE_READER_SHARE
     reader_hash = gate_hash(snapshot.user_pks)
     trained_on = reader_hash[snapshot.events.users] >= share  # the gate readers' feedback is never trained on
@@ -316,26 +390,15 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     }
     run.data_until = snapshot.data_until
     _save_claimed(run, ["parameters", "sizes", "data_until"])
+    return _Extracted(snapshot, reader_hash, share, subset(snapshot.events, trained_on))
 
-    clock = timezone.now()
-    active = active_model()
-    if active is None and TrainingRun.objects.filter(is_active=True).exists():
-        run.message = f"{run.message} The active model's file cannot be read, so this one was not compared with it.".strip()
-    reused = reusable_content(snapshot, active.artifact) if active else None
-    reuse_seconds = (timezone.now() - clock).total_seconds()
-    clock = timezone.now()
-    encoder, content = reused if reused else (TfidfEncoder(), None)
-    if content is None:
-        content = encoder.fit_transform(snapshot.texts)
-    content_seconds = (timezone.now() - clock).total_seconds()
 
-    stage("choosing the parameters")
-    clock = timezone.now()
-    trained = subset(snapshot.events, trained_on)
+def _choose_parameters(run: TrainingRun, data: _Extracted, content, weights: FeedbackWeights, stage) -> tuple[Parameters, Callable]:
+    """The night's parameters (searched, or the last search's choice) and the trainer that fits with them."""
     threads = settings.ALS_NUM_THREADS or os.cpu_count() or 1
     chosen, run.tuning, warm_start = training_parameters(
-        events=trained,
-        n_users=len(snapshot.user_pks),
+        events=data.trained,
+        n_users=len(data.snapshot.user_pks),
         content=content,
         weights=weights,
         threads=threads,
@@ -344,69 +407,26 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     factorize = import_string(settings.ALS_TRAINER)
     if warm_start is not None and factorize is als_fit:  # from the search's own fit of the chosen parameters
         factorize = functools.partial(als_fit, item_factors=warm_start.item_factors, iterations=warm_start.iterations)
-    tuning_seconds = (timezone.now() - clock).total_seconds()
     run.parameters = {**run.parameters, "als": chosen.als.as_dict(), "graph": chosen.graph.as_dict(), "blend": chosen.blend.as_dict()}
     _save_claimed(run, ["parameters", "tuning"])
+    return chosen, factorize
 
-    stage("fitting the collaborative, item-item and content models")
-    fit = fit_hybrid(
-        trained,
-        n_users=len(snapshot.user_pks),
-        texts=snapshot.texts,
-        weights=weights,
-        als=chosen.als,
-        blend=chosen.blend,
-        graph=chosen.graph,
-        factorize=factorize,
-        encoder=encoder,
-        content=content,
-    )
-    timings = {
-        "extract": round(extract_seconds, 3),
-        "content_reuse": round(reuse_seconds, 3),
-        **fit.timings,
-        "content": round(content_seconds, 3),
-        "tuning": round(tuning_seconds, 3),
-    }
-    run.sizes = {**run.sizes, "content_reused": reused is not None}
 
-    stage("scoring the new and the active model on feedback neither has seen")
-    clock = timezone.now()
-    run.metrics = gate_metrics(snapshot, reader_hash, share, fit, weights, active, chosen)
-    timings["evaluate"] = round((timezone.now() - clock).total_seconds(), 3)
-
-    stage("writing the model file")
-    clock = timezone.now()
-    relative = run.version  # a folder of arrays
-    size = save_artifact(
-        local_folder(relative),
+def _write_model(run: TrainingRun, fit: FitResult, data: _Extracted, weights: FeedbackWeights) -> int:
+    """Write the model folder ``MODEL_DIR/<version>`` (atomically); returns its size in bytes."""
+    return save_artifact(
+        local_folder(run.version),
         model=fit.model,
-        item_ids=snapshot.paper_ids,
+        item_ids=data.snapshot.paper_ids,
         encoder=fit.encoder,
         weights=weights,
         meta={
             "version": run.version,
             "trained_at": run.started_at.isoformat(),
             "data_until": run.data_until.isoformat() if run.data_until else None,
-            "gate_reader_share": share,
+            "gate_reader_share": data.share,
         },
     )
-    timings["artifact"] = round((timezone.now() - clock).total_seconds(), 3)
-    run.artifact = relative
-    run.timings = timings
-    run.sizes = {**run.sizes, "nonzeros": int(fit.confidence.nnz), "artifact_bytes": size, "holdout_users": run.metrics.get("users", 0)}
-    if run.metrics.get("gate", {}).get("activate", True):  # every host must be able to fetch it before it is served
-        stage("uploading the model to the bucket")
-        clock = timezone.now()
-        if model_upload(relative):
-            timings["upload"] = round((timezone.now() - clock).total_seconds(), 3)
-    try:
-        _save_claimed(run, ["metrics", "timings", "artifact", "sizes"])
-    except ClaimLost:
-        model_remove(relative)  # no row owns these files
-        raise
-    stage("activating")
-    training_run_activate(run)
 
 
 EVALUATION_CHUNK = 256  # readers scored at once
@@ -428,6 +448,20 @@ class EarlierModel:
     weights: FeedbackWeights
 
 
+@dataclass
+class Judgement:
+    """The gate's verdict on a new model: the figures behind it, the decision, and the model it was judged against."""
+
+    figures: dict  # both models' recall@20, nDCG@20 and recall@100, the hold-out, the sanity checks
+    decision: GateDecision
+    against: str | None = None  # the active model's version, when there was one
+
+    def recorded(self) -> dict:
+        """As ``TrainingRun.metrics`` keeps it (JSON), the decision under "gate"."""
+        gate = self.decision.as_dict() | ({"against": self.against} if self.against else {})
+        return {**self.figures, "gate": gate}
+
+
 def gate_metrics(
     snapshot: TrainingSnapshot,
     reader_hash: np.ndarray,
@@ -436,7 +470,7 @@ def gate_metrics(
     weights: FeedbackWeights,
     active: ActiveModel | None,
     chosen: Parameters | None = None,
-) -> dict:
+) -> Judgement:
     """Both models' recall@20, nDCG@20 and recall@100 on the gate readers' feedback that neither was trained on, the
     hold-out's kind, size and power, the sanity checks, and the gate's decision (see ``engine.gate``)."""
     threads = als_params().num_threads or os.cpu_count() or 1  # as many cores as ALS uses
@@ -445,20 +479,16 @@ def gate_metrics(
     problems = _sanity_problems(snapshot, reader_hash, share, fit, weights, chosen, earlier, batch=batch, threads=threads)
     sanity = {"problems": problems}
     if active is None:
-        outcome = GateDecision(not problems, _refusal(problems) if problems else "")
-        return {
-            **_scored_holdout(snapshot, reader_hash, share, fit, weights, None, [], batch, threads)[0],
-            "sanity": sanity,
-            "gate": outcome.as_dict(),
-        }
-    result, decision = _scored_holdout(snapshot, reader_hash, share, fit, weights, active, earlier, batch, threads)
+        figures = _scored_holdout(snapshot, reader_hash, share, fit, weights, None, [], batch, threads)[0]
+        return Judgement({**figures, "sanity": sanity}, GateDecision(not problems, _refusal(problems) if problems else ""))
+    figures, decision = _scored_holdout(snapshot, reader_hash, share, fit, weights, active, earlier, batch, threads)
     if decision is None:
         note = "no gate reader has feedback to score" if active.gate_share else "the active model was trained on every reader"
         decision = GateDecision(True, f"not judged on unseen feedback: {note}; it passed the sanity checks")
     if problems:
         also = f"; and on unseen feedback, {decision.reason}" if not decision.activate else ""
         decision = GateDecision(False, _refusal(problems) + also, decision.comparisons, decision.readers_needed)
-    return {**result, "sanity": sanity, "gate": {**decision.as_dict(), "against": active.run.version}}
+    return Judgement({**figures, "sanity": sanity}, decision, active.run.version)
 
 
 def _refusal(problems: list[str]) -> str:
@@ -622,8 +652,8 @@ def reusable_content(snapshot: TrainingSnapshot, previous: Artifact) -> tuple[Tf
 
 
 @transaction.atomic
-def training_run_activate(run: TrainingRun) -> TrainingRun:
-    """Make ``run`` the served model unless the gate refused it (``run.metrics["gate"]``, see ``gate_metrics``).
+def training_run_activate(run: TrainingRun, judgement: Judgement) -> TrainingRun:
+    """Make ``run`` the served model unless the gate refused it (``judgement``, see ``gate_metrics``).
 
     Nothing happens if ``run`` no longer holds its claim (it was closed as abandoned meanwhile); a run judged
     against a model that is no longer the active one is not activated either.
@@ -633,21 +663,23 @@ def training_run_activate(run: TrainingRun) -> TrainingRun:
         run.refresh_from_db()
         return run
     active = TrainingRun.objects.select_for_update().filter(is_active=True).first()
-    gate = run.metrics.get("gate", {})
-    judged_against = gate.get("against")
-    if active is not None and judged_against not in (None, active.version):
-        run.status, outcome = Status.REJECTED, f"Not activated: it was judged against {judged_against}, but {active.version} is active now."
-    elif not gate.get("activate", True):
+    decision = judgement.decision
+    if active is not None and judgement.against not in (None, active.version):
+        run.status, outcome = (
+            Status.REJECTED,
+            f"Not activated: it was judged against {judgement.against}, but {active.version} is active now.",
+        )
+    elif not decision.activate:
         run.status = Status.REJECTED
         serving = active.version if active else "the newest and trending papers (no model yet)"
-        outcome = f"Not activated: {gate['reason']}; the site keeps serving {serving}."
+        outcome = f"Not activated: {decision.reason}; the site keeps serving {serving}."
     else:
         if active:
             active.is_active = False
             active.save(update_fields=["is_active"])
         run.status = Status.ACTIVATED
         run.is_active = True
-        why = f" ({gate['reason']})" if gate.get("reason") else ""
+        why = f" ({decision.reason})" if decision.reason else ""
         outcome = f"First model: activated{why}." if active is None else f"Activated in place of {active.version}{why}."
     run.message = f"{run.message} {outcome}".strip()  # keeps an earlier note, such as a resume after a crash
     run.finished_at = timezone.now()
