@@ -5,6 +5,7 @@ import logging
 from django.db import InterfaceError, OperationalError
 
 from recommender.services.intake import IntakeBusy, intake_arxiv, intake_trending, papers_fetch_by_ids
+from recommender.services.onboarding import pasted_papers_like
 from recommender.sources import SourceError
 from tasks.celery import app
 
@@ -56,8 +57,6 @@ def fetch_trending() -> str:
 @app.task(name="tasks.intake.fetch_ids", autoretry_for=(*TRANSIENT, SourceError), retry_backoff=30, retry_jitter=True, max_retries=4)
 def fetch_ids(ids: list[str], like_for_user: int | None = None) -> int:
     """Papers pasted at onboarding that arXiv was too slow to send at once; liked for the reader when they arrive."""
-    from recommender.services.onboarding import pasted_papers_like
-
     papers = papers_fetch_by_ids(ids)
     if like_for_user is not None:
         pasted_papers_like(user_id=like_for_user, papers=papers)

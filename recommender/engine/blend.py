@@ -21,6 +21,7 @@ import scipy.linalg
 from scipy import sparse
 
 from recommender.engine.collaborative import ALSParams, fold_in_batch, item_gram, shared_inverse
+from recommender.engine.content import profile_scores
 from recommender.engine.graph import GraphParams, graph_scores
 
 
@@ -135,16 +136,6 @@ class HybridModel:
             self.gram = item_gram(self.item_factors)
 
     @cached_property
-    def factor_norms(self) -> np.ndarray:
-        """(n_items,) length of each item's factor vector (1 where it is zero, so rows of zeros stay zero)."""
-        norms = np.linalg.norm(self.item_factors, axis=1)
-        return np.where(norms > 0, norms, 1.0).astype(np.float32)
-
-    def unit_factors_of(self, columns: np.ndarray) -> np.ndarray:
-        """Factors of ``columns`` scaled to length 1, for cosine similarities (no copy of the whole matrix)."""
-        return self.item_factors[columns] / self.factor_norms[columns, None]
-
-    @cached_property
     def content_by_term(self) -> sparse.csr_matrix:
         """(n_terms, n_items) the content vectors transposed, kept for scoring every paper at once."""
         return self.content.T.tocsr()
@@ -175,8 +166,6 @@ class HybridModel:
         ``columns`` restricts scoring to those papers (all papers when None). ``graph`` is None when the blend
         gives it no share.
         """
-        from recommender.engine.content import profile_scores
-
         factors = self.item_factors if columns is None else self.item_factors[columns]
         cf = self.user_factors(weights) @ factors.T
         content = profile_scores(

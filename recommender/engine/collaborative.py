@@ -14,8 +14,8 @@ from scipy import sparse
 
 @dataclass(frozen=True)
 class ALSParams:
-    factors: int = 128
-    regularization: float = 1.0
+    factors: int = 256
+    regularization: float = 10.0
     iterations: int = 15
     alpha: float = 40.0
     use_gpu: bool = False

@@ -1,24 +1,13 @@
-"""Content similarity of titles and abstracts: TF-IDF vectors, reader profiles, similar papers.
-
-``TfidfEncoder`` is the default text encoder; anything with the same two methods (for
-instance a sentence-embedding model returning dense rows) can stand in its place.
-"""
+"""Content similarity of titles and abstracts: TF-IDF vectors and reader profiles."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.preprocessing import normalize
-
-
-class TextEncoder(Protocol):
-    def fit_transform(self, texts: list[str]) -> sparse.csr_matrix | np.ndarray: ...
-
-    def transform(self, texts: list[str]) -> sparse.csr_matrix | np.ndarray: ...
 
 
 @dataclass
@@ -91,16 +80,3 @@ def profile_scores(
         return np.ascontiguousarray((targets @ dense.T.astype(np.float32)).T, dtype=np.float32)
     by_paper = by_term if columns is None and by_term is not None else targets.T.tocsr()
     return np.asarray((profile @ by_paper).todense() if sparse.issparse(profile) else profile @ by_paper, dtype=np.float32)
-
-
-def similar_items(vectors: sparse.csr_matrix, item: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``n`` papers most similar to ``item`` (itself left out), with cosine similarities, best first."""
-    sims = np.asarray((vectors[item] @ vectors.T).todense()).ravel()
-    sims[item] = -np.inf
-    n = min(n, len(sims) - 1)
-    if n <= 0:
-        return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
-    top = np.argpartition(-sims, n - 1)[:n]
-    top = top[np.argsort(-sims[top])]
-    keep = sims[top] > 0
-    return top[keep], sims[top][keep].astype(np.float32)

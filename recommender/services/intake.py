@@ -320,14 +320,14 @@ def _finish(run: IntakeRun, status: str, error: str = "") -> IntakeRun:
 # --- arXiv OAI-PMH ---------------------------------------------------------------------------------------
 
 
-def arxiv_window(set_spec: str, today: date) -> tuple[date, date | None]:
-    """The window of tonight's harvest of ``set_spec``: from the last successful harvest's end, with a day of overlap
-    (records are stamped by the day arXiv changed them; the same record twice changes nothing), or
-    INTAKE_ARXIV_FIRST_DAYS back the first time; open-ended."""
+def arxiv_harvest_from(set_spec: str, today: date) -> date:
+    """The first day of tonight's harvest of ``set_spec`` (it runs to today, open-ended): the last successful harvest's
+    end, with a day of overlap (records are stamped by the day arXiv changed them; the same record twice changes
+    nothing), or INTAKE_ARXIV_FIRST_DAYS back the first time."""
     done = IntakeRun.objects.filter(source=Source.ARXIV, set_spec=set_spec, status=Status.SUCCEEDED).first()
     if done is None:
-        return today - timedelta(days=settings.INTAKE_ARXIV_FIRST_DAYS), None
-    return (done.window_until or done.started_at.date()) - timedelta(days=1), None
+        return today - timedelta(days=settings.INTAKE_ARXIV_FIRST_DAYS)
+    return (done.window_until or done.started_at.date()) - timedelta(days=1)
 
 
 def resumable_run(set_spec: str, from_day: date | None, until_day: date | None) -> IntakeRun | None:
@@ -362,7 +362,7 @@ def intake_arxiv(
             elif from_day is not None:
                 start, until = from_day, until_day
             else:
-                start, until = arxiv_window(set_spec, timezone.now().date())
+                start, until = arxiv_harvest_from(set_spec, timezone.now().date()), None
             run = _claim(
                 Source.ARXIV,
                 set_spec=set_spec,
