@@ -49,10 +49,10 @@ def test_closed_form_statistics_give_the_full_blend(small):
     columns = np.arange(model.n_items)
     for row, reader in enumerate(readers(catalogue, rows)):
         served = score(catalogue, reader, columns)
-        assert np.allclose(served.z_als, full["z_als"][row], atol=1e-3)
-        assert np.allclose(served.z_graph, full["z_graph"][row], atol=1e-3)
-        assert np.allclose(served.z_content, full["z_content"][row], atol=1e-3)
-        assert np.allclose(served.blended, full["blended"][row], atol=1e-3)
+        assert np.allclose(served.z_als, full.z_als[row], atol=1e-3)
+        assert np.allclose(served.z_graph, full.z_graph[row], atol=1e-3)
+        assert np.allclose(served.z_content, full.z_content[row], atol=1e-3)
+        assert np.allclose(served.blended, full.blended[row], atol=1e-3)
 
 
 def test_the_candidates_hold_the_full_rankings_best_papers(large):
@@ -62,7 +62,7 @@ def test_the_candidates_hold_the_full_rankings_best_papers(large):
     assert catalogue.index.ann is not None
     active = np.flatnonzero(np.diff(fit.confidence.indptr) >= 5)[:150]
     rows = fit.confidence[active]
-    exact = top_k(model.score_parts(rows)["blended"], 20, exclude=rows)
+    exact = top_k(model.score_parts(rows).blended, 20, exclude=rows)
     found, sizes = [], []
     for row, reader in enumerate(readers(catalogue, rows)):
         columns = candidates(catalogue, reader)
@@ -86,7 +86,7 @@ def test_content_spread_from_a_sample_is_close_to_the_whole(large):
     for row, reader in enumerate(readers(catalogue, rows)):
         served = score(catalogue, reader, columns)
         if reader.profile.any():
-            ratio = np.std(served.z_content) / np.std(full["z_content"][row])  # 1 when the sample's spread is the catalogue's
+            ratio = np.std(served.z_content) / np.std(full.z_content[row])  # 1 when the sample's spread is the catalogue's
             assert 0.85 < ratio < 1.15
 
 
@@ -127,7 +127,7 @@ def test_a_short_list_keeps_the_exact_best_from_narrower_candidates(large):
     catalogue = Catalogue(model, serving_index(model))
     active = np.flatnonzero(np.diff(fit.confidence.indptr) >= 5)[:150]
     rows = fit.confidence[active]
-    exact = top_k(model.score_parts(rows)["blended"], 10, exclude=rows)
+    exact = top_k(model.score_parts(rows).blended, 10, exclude=rows)
     found, narrow, broad = [], [], []
     for row, reader in enumerate(readers(catalogue, rows)):
         columns = candidates(catalogue, reader, breadth=SHORT_LIST_BREADTH)

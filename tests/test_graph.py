@@ -107,11 +107,11 @@ def test_the_blend_gives_the_graph_its_share():
     with_graph = fit_hybrid(events, n_users=41, texts=texts, als=ALSParams(factors=4, num_threads=1), blend=BlendParams(graph_share=1.0))
     reader = without.confidence[:1]
     parts = with_graph.model.score_parts(reader)
-    assert parts["z_graph"] is not None and without.model.score_parts(reader)["z_graph"] is None
+    assert parts.z_graph is not None and without.model.score_parts(reader).z_graph is None
     known = with_graph.model.known_items
     # With the whole collaborative share on the graph, the collaborative side of known papers is the graph's z-score.
-    assert np.allclose(parts["z_cf"][0, known], parts["z_graph"][0, known])
-    assert np.allclose(parts["z_cf"][0, ~known], parts["z_als"][0, ~known])
+    assert np.allclose(parts.z_cf[0, known], parts.z_graph[0, known])
+    assert np.allclose(parts.z_cf[0, ~known], parts.z_als[0, ~known])
 
 
 def test_the_graph_is_saved_memory_mapped_and_grows_with_new_papers_without_copies(tmp_path):

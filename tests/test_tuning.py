@@ -138,3 +138,29 @@ def test_the_evaluated_blend_is_diversified_as_the_feed_is(site):
     diverse = rank_users(fit, readers, methods=("blend",), k=20)["blend"]
     assert (np.sort(plain, axis=1) == np.sort(diverse, axis=1)).all()  # the same twenty, re-ranked
     assert (plain != diverse).any()
+
+
+def test_the_search_scores_a_blend_exactly_as_the_feed_serves_it(site):
+    """The search ranks each validation reader's pool by ``blend_signals``, the formula the served model ranks by: for
+    any blend it tries, its scores are the served model's (with that blend) at the same papers."""
+    from recommender.engine.blend import BlendParams
+    from recommender.engine.collaborative import als_fit
+    from recommender.engine.matrix import FeedbackWeights
+    from recommender.engine.serving import Catalogue, readers, score, serving_index
+    from recommender.engine.tuning import _Bench
+
+    events, content = site
+    split = validation_split(events, PAPERS, seed=1)
+    bench = _Bench(split, n_users=READERS, content=content, weights=FeedbackWeights(), threads=1)
+    params = start_point()
+    _, factors = als_fit(bench.confidence, params.als)
+    model = bench.model(factors, params)
+    pools = bench.pools(model)
+    for tried in (BlendParams(cf_weight=0.6, graph_share=0.2), BlendParams(cf_weight=0.95, graph_share=0.7, cold_cf_weight=0.3)):
+        model.blend = tried
+        served = model.score_parts(bench.warm_rows[:25])
+        catalogue = Catalogue(model, serving_index(model))  # 300 papers: the closed-form statistics are exact
+        for i, reader in enumerate(readers(catalogue, bench.warm_rows[:25])):
+            columns, searched = pools.blended(i, tried)
+            assert np.allclose(searched, served.blended[i, columns], atol=1e-4)
+            assert np.allclose(searched, score(catalogue, reader, columns).blended, atol=1e-3)

@@ -110,6 +110,78 @@ def standardize(scores: np.ndarray, candidates: np.ndarray | None = None) -> np.
 
 
 @dataclass
+class BlendedScores:
+    """Blended scores and the standardised signals they were made of: one reader's (n_columns,) or several readers'
+    (n_readers, n_columns). Made by :func:`blend_signals` only."""
+
+    blended: np.ndarray
+    z_als: np.ndarray
+    z_graph: np.ndarray | None  # None when the graph has no share
+    z_content: np.ndarray
+    w_cf: np.ndarray  # the collaborative share, per cell
+    g: np.ndarray  # the graph's part of the collaborative share, per column
+
+    @property
+    def z_cf(self) -> np.ndarray:
+        """The collaborative side: ``(1 - g) * z_als + g * z_graph``."""
+        return self.z_als if self.z_graph is None else self.z_als + self.g * (self.z_graph - self.z_als)
+
+    def sides(self, positions: np.ndarray) -> np.ndarray:
+        """What each signal added to one reader's blended score at ``positions``: rows ALS, content, and the graph when
+        it has a share (the side with the largest part put the paper on the page)."""
+        w, g = self.w_cf[positions], self.g[positions]
+        parts = [w * (1 - g) * self.z_als[positions], (1 - w) * self.z_content[positions]]
+        if self.z_graph is not None:
+            parts.append(w * g * self.z_graph[positions])
+        return np.vstack(parts)
+
+
+def blend_signals(
+    z_als: np.ndarray,
+    z_content: np.ndarray,
+    z_graph: np.ndarray | None,
+    *,
+    known: np.ndarray,
+    wanted: np.ndarray | float,
+    blend: BlendParams,
+    cf_balance: np.ndarray | float | None = None,
+    z_popularity: np.ndarray | None = None,
+    freshness: np.ndarray | None = None,
+) -> BlendedScores:
+    """The blend, the one formula that the feed, the email, the parameter search, the gate and ``evaluate`` all rank by.
+
+    ``z_*`` are the standardised signals (one row per reader, or one reader's vector); ``known`` (n_columns,) marks
+    papers with feedback in training (the others have mapped factors and no graph); ``wanted`` is each reader's
+    number of wanted papers ((n_readers, 1), or a number). The collaborative share is
+    ``cf_weight`` (``cold_cf_weight`` for unknown papers) times ``wanted / (wanted + cf_half_count)``, and
+    ``graph_share`` of it goes to the graph; ``cf_balance`` replaces the share for readers who chose one (NaN: the
+    tuned blend). A reader who wants nothing gets ``z_popularity + z_content`` instead (``z_popularity``: their rows,
+    or their vector); ``freshness`` (n_columns,) in [0, 1] adds up to ``recency_boost``.
+    """
+    g = np.where(known, np.float32(blend.graph_share), np.float32(0.0)) if z_graph is not None else np.zeros(len(known), np.float32)
+    knowledge = np.asarray(wanted, dtype=np.float32) / (np.asarray(wanted, dtype=np.float32) + np.float32(blend.cf_half_count))
+    w_cf = np.where(known, np.float32(blend.cf_weight), np.float32(blend.cold_cf_weight)) * knowledge
+    if cf_balance is not None and not np.isnan(cf_balance).all():
+        balance = np.asarray(cf_balance, dtype=np.float32).reshape(np.shape(knowledge))
+        w_cf = np.where(np.isnan(balance), w_cf, np.nan_to_num(balance) * (knowledge > 0))
+    scores = BlendedScores(np.empty(0), z_als, z_graph, z_content, w_cf, g)
+    blended = scores.z_cf - z_content
+    blended *= w_cf
+    blended += z_content  # w * z_cf + (1 - w) * z_content, without the temporaries
+    nothing = np.flatnonzero(np.ravel(wanted) == 0)
+    if z_popularity is not None and len(nothing):  # the popular papers, less those like the ones they dismissed
+        if blended.ndim == 1:
+            blended = z_popularity + z_content
+        else:
+            blended[nothing] = z_popularity + z_content[nothing]
+    if freshness is not None and blend.recency_boost:
+        blended += np.float32(blend.recency_boost) * freshness.astype(blended.dtype)
+    scores.blended = blended
+    scores.w_cf = np.broadcast_to(w_cf, blended.shape)
+    return scores
+
+
+@dataclass
 class HybridModel:
     """Everything needed to score readers: factors, content vectors, popularity and parameters.
 
@@ -188,63 +260,36 @@ class HybridModel:
         columns: np.ndarray | None = None,
         cf_balance: np.ndarray | None = None,
         popularity: np.ndarray | None = None,
-    ) -> dict[str, np.ndarray]:
-        """Blended scores (n_readers, n_columns) and the standardised parts they were made of.
+    ) -> BlendedScores:
+        """Blended scores (n_readers, n_columns) and the standardised signals they were made of (:func:`blend_signals`).
 
         ``freshness`` (n_items,) in [0, 1], when given, adds up to ``recency_boost`` for new papers.
         ``columns`` scores only those papers (then ``candidates`` index into ``columns``).
         ``cf_balance`` (n_readers,) replaces the collaborative share for readers who chose one (NaN: the tuned blend).
         ``popularity`` (n_items,) replaces the model's own for readers who wanted nothing yet (say, with outside votes).
-
-        Keys: ``blended``, ``z_cf`` (ALS, or ALS and the graph together), ``z_als``, ``z_graph`` (None without the
-        graph), ``z_content``, ``w_cf`` (the collaborative share per cell) and ``g`` (the graph's part of it per column).
         """
         parts = self.component_scores(weights, columns)
         if popularity is not None:
             parts["popularity"] = np.broadcast_to(popularity if columns is None else popularity[columns], parts["cf"].shape)
-        known_items = self.known_items if columns is None else self.known_items[columns]
-        if freshness is not None and columns is not None:
-            freshness = freshness[columns]
-        z_als = standardize(parts["cf"], candidates)
-        z_content = standardize(parts["content"], candidates)
-        z_graph, g = None, np.zeros(len(known_items), dtype=np.float32)
-        z_cf = z_als
-        if parts["graph"] is not None:  # papers the graph knows: (1 - g) * z_als + g * z_graph; the others ALS alone
-            z_graph = standardize(parts["graph"], candidates)
-            g = np.where(known_items, np.float32(self.blend.graph_share), np.float32(0.0))
-            z_cf = z_graph - z_als
-            z_cf *= g
-            z_cf += z_als
-        known = np.asarray((weights > 0).sum(axis=1), dtype=np.float32)
-        share = known / (known + np.float32(self.blend.cf_half_count))
-        w_cf = np.where(known_items, np.float32(self.blend.cf_weight), np.float32(self.blend.cold_cf_weight)).astype(np.float32) * share
-        if cf_balance is not None and not np.isnan(cf_balance).all():
-            chosen = ~np.isnan(cf_balance)
-            w_cf = np.broadcast_to(w_cf, (len(cf_balance), w_cf.shape[1])).copy()
-            w_cf[chosen] = cf_balance[chosen, None].astype(np.float32) * (share[chosen] > 0)
-        blended = z_cf - z_content
-        blended *= w_cf
-        blended += z_content  # w * z_cf + (1 - w) * z_content, without the temporaries
-        unknown = np.flatnonzero(known.ravel() == 0)
-        if len(unknown):  # a reader who wanted nothing yet gets the popular papers, less those like the ones they dismissed
-            blended[unknown] = standardize(parts["popularity"][unknown], candidates) + z_content[unknown]
-        if freshness is not None and self.blend.recency_boost:
-            blended += np.float32(self.blend.recency_boost) * freshness.astype(np.float32)
-        return {
-            "blended": blended,
-            "z_cf": z_cf,
-            "z_als": z_als,
-            "z_graph": z_graph,
-            "z_content": z_content,
-            "w_cf": np.broadcast_to(w_cf, blended.shape),
-            "g": g,
-        }
+        wanted = np.asarray((weights > 0).sum(axis=1), dtype=np.float32)
+        nothing = np.flatnonzero(wanted.ravel() == 0)
+        return blend_signals(
+            standardize(parts["cf"], candidates),
+            standardize(parts["content"], candidates),
+            None if parts["graph"] is None else standardize(parts["graph"], candidates),
+            known=self.known_items if columns is None else self.known_items[columns],
+            wanted=wanted,
+            blend=self.blend,
+            cf_balance=cf_balance,
+            z_popularity=standardize(parts["popularity"][nothing], candidates) if len(nothing) else None,
+            freshness=None if freshness is None else (freshness if columns is None else freshness[columns]),
+        )
 
     def scores(
         self, weights: sparse.csr_matrix, candidates: np.ndarray | None = None, *, freshness: np.ndarray | None = None
     ) -> np.ndarray:
         """Blended scores (n_readers, n_items) for readers whose feedback rows are ``weights``."""
-        return self.score_parts(weights, candidates, freshness=freshness)["blended"]
+        return self.score_parts(weights, candidates, freshness=freshness).blended
 
 
 def top_k(scores: np.ndarray, k: int, exclude: sparse.csr_matrix | None = None, candidates: np.ndarray | None = None) -> np.ndarray:

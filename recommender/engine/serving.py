@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
-from recommender.engine.blend import HybridModel
+from recommender.engine.blend import BlendedScores, HybridModel, blend_signals
 from recommender.engine.collaborative import fold_in_batch
 from recommender.engine.graph import top_per_row
 
@@ -182,19 +182,6 @@ class _Stacked:
         return out
 
 
-@dataclass
-class ReaderScores:
-    """One reader's blended scores over ``columns`` and the standardised parts they were made of."""
-
-    columns: np.ndarray
-    blended: np.ndarray
-    z_als: np.ndarray
-    z_graph: np.ndarray | None
-    z_content: np.ndarray
-    w_cf: np.ndarray
-    g: np.ndarray
-
-
 class SparseRow(NamedTuple):
     """One sparse row: its column indices (ascending) and values."""
 
@@ -330,7 +317,7 @@ def score(
     freshness: np.ndarray | None = None,
     cf_balance: float = float("nan"),
     popularity: tuple[np.ndarray, float, float] | None = None,
-) -> ReaderScores:
+) -> BlendedScores:
     """The blend of ``HybridModel.score_parts`` for one reader over ``columns``, each signal standardised by its
     mean and spread over the whole catalogue (closed forms, see the module's docstring).
 
@@ -348,7 +335,7 @@ def score_many(
     freshness: np.ndarray | None = None,
     cf_balance: float = float("nan"),
     popularity: tuple[np.ndarray, float, float] | None = None,
-) -> list[ReaderScores]:
+) -> list[BlendedScores]:
     """:func:`score` of several readers (a reader's interests) over the same ``columns``: the columns' factors and
     vectors are gathered once, and each signal is one product for all the readers."""
     known = catalogue.known(columns)
@@ -370,41 +357,30 @@ def _blended(
     freshness: np.ndarray | None,
     cf_balance: float,
     popularity: tuple[np.ndarray, float, float] | None,
-) -> ReaderScores:
+) -> BlendedScores:
     """One reader's blend from their raw ALS and content scores over ``columns`` (see :func:`score`)."""
-    blend = catalogue.model.blend
     mean_cf, spread_cf = reader.cf_stats
-    z_als = (als - mean_cf) / spread_cf
     mean_content, spread_content = reader.content_stats
-    z_content = (np.asarray(content, dtype=np.float64) - mean_content) / spread_content
-
-    z_graph, g = None, np.zeros(len(columns), dtype=np.float32)
-    z_cf = z_als
+    z_graph = None
     if reader.graph is not None:
         mean_graph, spread_graph = reader.graph_stats
-        z_graph = (_values_at(reader.graph, columns) - mean_graph) / spread_graph
-        g = np.where(known, np.float32(blend.graph_share), np.float32(0.0))
-        z_cf = (1 - g) * z_als + g * z_graph
-    share = reader.wanted / (reader.wanted + blend.cf_half_count)
-    w_cf = np.where(known, blend.cf_weight, blend.cold_cf_weight) * share
-    if not np.isnan(cf_balance):
-        w_cf = np.full(len(columns), cf_balance * (share > 0))
-    blended = w_cf * z_cf + (1 - w_cf) * z_content
-    if reader.wanted == 0:  # a reader who wants nothing yet: the popular papers, less those like the ones they dismissed
+        z_graph = ((_values_at(reader.graph, columns) - mean_graph) / spread_graph).astype(np.float32)
+    z_popularity = None
+    if reader.wanted == 0:
         values, mean, std = (
             popularity if popularity is not None else (catalogue.popularity(columns), *popularity_stats(catalogue.model.popularity))
         )
-        blended = (values - mean) / _spread(std**2) + z_content
-    if freshness is not None and blend.recency_boost:
-        blended = blended + blend.recency_boost * freshness
-    return ReaderScores(
-        columns,
-        blended.astype(np.float32),
-        z_als.astype(np.float32),
-        None if z_graph is None else z_graph.astype(np.float32),
-        z_content.astype(np.float32),
-        w_cf.astype(np.float32),
-        g,
+        z_popularity = ((values - mean) / _spread(std**2)).astype(np.float32)
+    return blend_signals(
+        ((als - mean_cf) / spread_cf).astype(np.float32),
+        ((np.asarray(content, dtype=np.float64) - mean_content) / spread_content).astype(np.float32),
+        z_graph,
+        known=known,
+        wanted=reader.wanted,
+        blend=catalogue.model.blend,
+        cf_balance=cf_balance,
+        z_popularity=z_popularity,
+        freshness=freshness,
     )
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from scipy import sparse
 from threadpoolctl import threadpool_limits
 
-from recommender.engine.blend import BlendParams, HybridModel, content_to_factor_map, diversify, top_k
+from recommender.engine.blend import BlendParams, HybridModel, blend_signals, content_to_factor_map, diversify, top_k
 from recommender.engine.collaborative import ALSParams
 from recommender.engine.evaluation import ranked_in_chunks, readers_per_chunk, subset
 from recommender.engine.gate import recall_per_reader
@@ -278,55 +278,58 @@ class _Bench:
         for start in range(0, self.cold_rows.shape[0], 256):
             chunk = self.cold_rows[start : start + 256]  # scored over the cold papers only
             parts = model.score_parts(chunk, columns=cold)  # cold papers have no feedback: mapped factors, no graph
-            known = np.asarray((chunk > 0).sum(axis=1), dtype=np.float32)
-            knowledge = known / (known + np.float32(model.blend.cf_half_count))
-            nothing_known = known.ravel() == 0  # those get popularity (see HybridModel.score_parts), whatever the share
+            wanted = np.asarray((chunk > 0).sum(axis=1), dtype=np.float32)
+            nothing_known = wanted.ravel() == 0  # those get popularity (see HybridModel.score_parts), whatever the share
+            known = model.known_items[cold]
             for share in shares:
-                w = share * knowledge
-                blended = w * parts["z_cf"] + (1 - w) * parts["z_content"]
-                blended[nothing_known] = parts["blended"][nothing_known]
-                ranked[share].append(cold[top_k(blended, 20)])
+                blend = dataclasses.replace(model.blend, cold_cf_weight=share)
+                blended = blend_signals(parts.z_als, parts.z_content, parts.z_graph, known=known, wanted=wanted, blend=blend)
+                blended.blended[nothing_known] = parts.blended[nothing_known]
+                ranked[share].append(cold[top_k(blended.blended, 20)])
         return {share: float(np.mean(recall_per_reader(np.vstack(rows), self.split.cold_truth))) for share, rows in ranked.items()}
 
     def pools(self, model: HybridModel) -> _Pools:
         """Each warm reader's best ``POOL`` candidates by every signal, with the standardised signals there."""
-        parts_of: list[dict] = []
+        pools: list[_Pool] = []
         size = readers_per_chunk(model.n_items)
         for start in range(0, self.warm_rows.shape[0], size):
             chunk = self.warm_rows[start : start + size]
             parts = model.score_parts(chunk)
-            signals = [parts["z_als"], parts["z_content"]] + ([parts["z_graph"]] if parts["z_graph"] is not None else [])
+            signals = [parts.z_als, parts.z_content] + ([parts.z_graph] if parts.z_graph is not None else [])
             rows, cols = chunk.nonzero()
             for signal in signals:
                 signal[rows, cols] = -np.inf  # what the reader already has is never a candidate
-            known = np.asarray((chunk > 0).sum(axis=1), dtype=np.float32).ravel()
+            wanted = np.asarray((chunk > 0).sum(axis=1), dtype=np.float32).ravel()
             for i in range(chunk.shape[0]):
                 best = np.unique(np.concatenate([np.argpartition(-s[i], POOL)[:POOL] for s in signals]))
-                parts_of.append(
-                    {
-                        "columns": best,
-                        "als": parts["z_als"][i, best],
-                        "content": parts["z_content"][i, best],
-                        "graph": parts["z_graph"][i, best] if parts["z_graph"] is not None else np.zeros(len(best), dtype=np.float32),
-                        "share": known[i] / (known[i] + model.blend.cf_half_count),
-                    }
-                )
-        return _Pools(parts_of, model.known_items, self.split.warm_truth)
+                graph = parts.z_graph[i, best] if parts.z_graph is not None else None
+                pools.append(_Pool(best, parts.z_als[i, best], parts.z_content[i, best], graph, float(wanted[i])))
+        return _Pools(pools, model.known_items, self.split.warm_truth)
+
+
+@dataclass
+class _Pool:
+    """One warm reader's candidates (``columns``) and their standardised signals there."""
+
+    columns: np.ndarray
+    z_als: np.ndarray
+    z_content: np.ndarray
+    z_graph: np.ndarray | None
+    wanted: float  # papers the reader wants
 
 
 @dataclass
 class _Pools:
-    readers: list[dict]
+    readers: list[_Pool]
     known_items: np.ndarray
     truth: list[np.ndarray]
 
     def blended(self, i: int, blend: BlendParams) -> tuple[np.ndarray, np.ndarray]:
-        reader = self.readers[i]
-        known = self.known_items[reader["columns"]]
-        g = np.where(known, blend.graph_share, 0.0)
-        w = np.where(known, blend.cf_weight, blend.cold_cf_weight) * reader["share"]
-        cf = (1 - g) * reader["als"] + g * reader["graph"]
-        return reader["columns"], w * cf + (1 - w) * reader["content"]
+        """Reader ``i``'s candidates and their scores by ``blend``, as the feed would score them."""
+        pool = self.readers[i]
+        known = self.known_items[pool.columns]
+        scores = blend_signals(pool.z_als, pool.z_content, pool.z_graph, known=known, wanted=pool.wanted, blend=blend)
+        return pool.columns, scores.blended
 
     def recall(self, blend: BlendParams) -> float:
         hits = []

@@ -15,10 +15,10 @@ from scipy import sparse
 
 from accounts.models import User
 from recommender.engine import facets as interests
-from recommender.engine.blend import diversify, standardize
+from recommender.engine.blend import BlendedScores, diversify, standardize
 from recommender.engine.graph import strongest_link
 from recommender.engine.matrix import KIND_CODES, Events, confidence_matrix
-from recommender.engine.serving import PROFILE_TERMS, SCORE_ALL_BELOW, Reader, ReaderScores, score, score_many
+from recommender.engine.serving import PROFILE_TERMS, SCORE_ALL_BELOW, Reader, score, score_many
 from recommender.engine.serving import readers as serving_readers
 from recommender.model_store import ServedModel, store
 from recommender.models import Interaction, Paper
@@ -260,10 +260,9 @@ def rank_readers(
     for row, (rows, labels) in enumerate(plans):
         parts = everyone[start : start + len(labels)]  # the reader, or each of their interests
         start += len(labels)
-        scored = _reader_scores(served, parts, feedback.cf_balance[row], allowed, now, breadth)
+        columns_scored, scored = _reader_scores(served, parts, feedback.cf_balance[row], allowed, now, breadth)
 
         # what every interest's scores share: the boost of new papers, the topics and papers left out (-inf)
-        columns_scored = scored[0].columns
         shared = np.zeros(len(columns_scored), dtype=np.float32)
         if new_since is not None:
             shared[served.added[columns_scored] > new_since[row]] += np.float32(new_boost)
@@ -315,8 +314,8 @@ def _owners(by_facet: list[np.ndarray], sizes: list[float], positions: np.ndarra
 
 def _reader_scores(
     served: ServedModel, parts: list[Reader], cf_balance: float, allowed: np.ndarray | None, now: float, breadth: float
-) -> list[ReaderScores]:
-    """The blended scores of a reader, or of each of their interests (``parts``), over the same candidates (theirs
+) -> tuple[np.ndarray, list[BlendedScores]]:
+    """The candidates, and the blended scores of a reader or of each of their interests (``parts``) over them (theirs
     together, of ``breadth``, see ``engine.serving.candidates``; within ``allowed``, when given; a small ``allowed``
     window is scored whole)."""
     if allowed is not None and len(allowed) <= SCORE_ALL_BELOW:
@@ -325,7 +324,7 @@ def _reader_scores(
         columns = interests.candidates_of(served.catalogue, parts, recent=served.recent, breadth=breadth)
         if allowed is not None:
             columns = np.intersect1d(columns, allowed, assume_unique=True)
-    return score_many(
+    return columns, score_many(
         served.catalogue,
         parts,
         columns,
@@ -480,7 +479,7 @@ def taste_scores(*, user: User, paper_pks: list[int]) -> dict[int, float]:
 
 def _reasons_by_facet(
     served: ServedModel,
-    scored: list[ReaderScores],
+    scored: list[BlendedScores],
     rows: sparse.csr_matrix,
     columns: np.ndarray,
     positions: np.ndarray,
@@ -499,7 +498,7 @@ def _reasons_by_facet(
 
 
 def _reasons(
-    served: ServedModel, positives: np.ndarray, scored: ReaderScores, columns: np.ndarray, positions: np.ndarray
+    served: ServedModel, positives: np.ndarray, scored: BlendedScores, columns: np.ndarray, positions: np.ndarray
 ) -> list[tuple[str, int | None]]:
     """For each chosen paper (``columns``, at ``positions`` in the scored columns): which side put it on the
     page ("collaborative", "graph", "content" or "popular"), the one whose weighted score is largest, and the
@@ -507,11 +506,7 @@ def _reasons(
     catalogue = served.catalogue
     if len(positives) == 0 or len(columns) == 0:
         return [("popular", None)] * len(columns)
-    w, g = scored.w_cf[positions], scored.g[positions]
-    sides = [w * (1 - g) * scored.z_als[positions], (1 - w) * scored.z_content[positions]]
-    if scored.z_graph is not None:
-        sides.append(w * g * scored.z_graph[positions])
-    side = np.argmax(np.vstack(sides), axis=0)  # 0: ALS, 1: content, 2: the item-item graph
+    side = np.argmax(scored.sides(positions), axis=0)  # 0: ALS, 1: content, 2: the item-item graph
     side[~catalogue.known(columns)] = 1  # a paper nobody wanted (mapped factors, not in the graph): its content put it there
     reasons: list[tuple[str, int | None]] = [("popular", None)] * len(columns)
     graph_picks = np.flatnonzero(side == 2)
