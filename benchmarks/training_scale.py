@@ -64,10 +64,9 @@ def child_bare() -> dict:
     from common import setup_django
 
     setup_django()
-    from implicit.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
-    from recommender.engine.collaborative import ALSParams
+    from recommender.engine.collaborative import ALSParams, als_model
     from recommender.engine.matrix import confidence_matrix
     from recommender.models import TrainingRun
     from recommender.selectors.training import training_snapshot
@@ -79,16 +78,8 @@ def child_bare() -> dict:
     before = peak_rss_mib()
     active = TrainingRun.objects.filter(is_active=True).first()
     params = ALSParams(**active.parameters["als"]) if active and "als" in active.parameters else als_params()  # the model's own
+    model = als_model(params)
     with threadpool_limits(limits=1, user_api="blas"):
-        model = AlternatingLeastSquares(
-            factors=params.factors,
-            regularization=params.regularization,
-            iterations=params.iterations,
-            alpha=params.alpha,
-            use_gpu=params.use_gpu,
-            num_threads=params.num_threads,
-            random_state=params.random_state,
-        )
         clock = time.perf_counter()
         model.fit(matrix, show_progress=False)
         fit = time.perf_counter() - clock

@@ -26,21 +26,14 @@ class ALSParams:
         return asdict(self)
 
 
-def als_fit(
-    confidence: sparse.csr_matrix, params: ALSParams, *, item_factors: np.ndarray | None = None, iterations: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Fit ALS on an (n_users, n_items) confidence CSR; returns float32 user (n_users, f) and item (n_items, f) factors.
-
-    ``item_factors`` (n_items, f) starts the fit from a model fitted on nearly the same data (the parameter search's),
-    for ``iterations`` instead of ``params.iterations``: the first step solves every reader against them.
-    """
+def als_model(params: ALSParams, *, iterations: int | None = None):
+    """implicit's ``AlternatingLeastSquares`` with ``params`` (``iterations`` instead of ``params.iterations``), made
+    under one BLAS thread, as implicit asks."""
     from implicit.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
-    if not sparse.isspmatrix_csr(confidence):
-        raise TypeError("confidence must be a scipy.sparse CSR matrix")
-    with threadpool_limits(limits=1, user_api="blas"):
-        model = AlternatingLeastSquares(
+    with threadpool_limits(limits=1, user_api="blas"):  # implicit checks BLAS threads when it is created
+        return AlternatingLeastSquares(
             factors=params.factors,
             regularization=params.regularization,
             iterations=iterations or params.iterations,
@@ -49,6 +42,22 @@ def als_fit(
             num_threads=params.num_threads,
             random_state=params.random_state,
         )
+
+
+def als_fit(
+    confidence: sparse.csr_matrix, params: ALSParams, *, item_factors: np.ndarray | None = None, iterations: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ALS on an (n_users, n_items) confidence CSR; returns float32 user (n_users, f) and item (n_items, f) factors.
+
+    ``item_factors`` (n_items, f) starts the fit from a model fitted on nearly the same data (the parameter search's),
+    for ``iterations`` instead of ``params.iterations``: the first step solves every reader against them.
+    """
+    from threadpoolctl import threadpool_limits
+
+    if not sparse.isspmatrix_csr(confidence):
+        raise TypeError("confidence must be a scipy.sparse CSR matrix")
+    model = als_model(params, iterations=iterations)
+    with threadpool_limits(limits=1, user_api="blas"):
         if item_factors is not None:
             if item_factors.shape != (confidence.shape[1], params.factors):
                 raise ValueError(f"item_factors must be ({confidence.shape[1]}, {params.factors}), not {item_factors.shape}")

@@ -33,7 +33,7 @@ from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from recommender.engine.blend import BlendParams, HybridModel, blend_signals, content_to_factor_map, diversify, top_k
-from recommender.engine.collaborative import ALSParams
+from recommender.engine.collaborative import ALSParams, als_model
 from recommender.engine.evaluation import ranked_in_chunks, readers_per_chunk, subset
 from recommender.engine.gate import recall_per_reader
 from recommender.engine.graph import GraphParams, rp3beta_neighbours
@@ -194,20 +194,10 @@ class _AlsRun:
     """One ALS configuration fitted a few iterations at a time (each call continues from the factors so far)."""
 
     def __init__(self, confidence: sparse.csr_matrix, params: ALSParams) -> None:
-        from implicit.als import AlternatingLeastSquares
-
         self.params, self.done, self.seconds = params, 0, 0.0
+        self.figure = 0.0  # validation recall@20 after ``done`` iterations, set by the search
         self._confidence = confidence.astype(np.float32)
-        with threadpool_limits(limits=1, user_api="blas"):  # implicit checks BLAS threads when it is created
-            self._model = AlternatingLeastSquares(
-                factors=params.factors,
-                regularization=params.regularization,
-                iterations=1,
-                alpha=params.alpha,
-                use_gpu=params.use_gpu,
-                num_threads=params.num_threads,
-                random_state=params.random_state,
-            )
+        self._model = als_model(params, iterations=1)
 
     def advance(self, iterations: int) -> None:
         """Fit until ``iterations`` have run in all."""
@@ -350,8 +340,9 @@ class _Pools:
 
 
 def neighbourhood(params: Parameters, names: tuple[str, ...], pinned: frozenset[str]) -> list[tuple[str, Parameters]]:
-    """One step each way for every name in ``names`` not pinned (doubling or halving sizes and strengths, +-0.25
-    for the graph's alpha and +-0.15 for its beta), inside BOUNDS; labelled "name=value"."""
+    """One step each way for every name in ``names`` not pinned (doubling or halving sizes and ALS's alpha, three times
+    or a third of the regularization, +-0.25 for the graph's alpha and +-0.15 for its beta), inside BOUNDS; labelled
+    "name=value"."""
     out = []
     for name in names:
         if name in pinned:
@@ -424,18 +415,21 @@ class _Search:
         self.rung = max(1, start.als.iterations // 3)
         self.figures: dict[str, float] = {}
         self.skipped: list[str] = []
+        self.graph_seconds = 0.0  # one build of the start's graph
+        self.eval_seconds = 0.0  # one evaluation of a model on the warm readers
+        self.per_iteration = 0.0  # seconds of one ALS iteration at the start's factors
+        self.start_figure = 0.0  # the start point as it is, at the rung
+        self.pools: _Pools | None = None  # the warm readers' pools of the chosen model, once the shares were searched
 
     def run(self, began: float, budget_seconds: float, budget_fits: float) -> _AlsRun:
         self.deadline = began + budget_seconds
         started = self.clock()
         self.bench.graph(self.start.graph)
         self.graph_seconds = self.clock() - started
-        self.eval_seconds = 0.0
         start_run = self._als_trial("start", self.start)
-        self.start_figure = start_run.figure  # type: ignore[attr-defined]  # the start point as it is, at the rung
-        per_iteration = start_run.seconds / start_run.done
-        self.deadline = began + min(budget_seconds, budget_fits * per_iteration * self.start.als.iterations)
-        self.per_iteration = per_iteration
+        self.start_figure = start_run.figure
+        self.per_iteration = start_run.seconds / start_run.done
+        self.deadline = began + min(budget_seconds, budget_fits * self.per_iteration * self.start.als.iterations)
         runs = {self.start.als: start_run}
         self._graph_stage(start_run)
         best_run = self._als_stage(runs)
@@ -468,13 +462,13 @@ class _Search:
         run.advance(iterations or self.rung)
         figure = self.bench.warm_recall(self.bench.model(run.item_factors, params))
         self.eval_seconds = max(0.0, self.clock() - started - run.seconds) if label == "start" else self.eval_seconds
-        run.figure = figure  # type: ignore[attr-defined]
+        run.figure = figure
         self._record("als", label, figure, self.clock() - started, iterations=run.done)
         return run
 
     def _graph_stage(self, start_run: _AlsRun) -> None:
         factors = start_run.item_factors
-        current = start_run.figure  # type: ignore[attr-defined]
+        current = start_run.figure
         for label, candidate in neighbourhood(self.best, ("graph.alpha", "graph.beta", "graph.neighbours"), self.pinned):
             if not self._affordable(
                 self.graph_seconds * candidate.graph.neighbours / self.start.graph.neighbours + self.eval_seconds, f"graph {label}"
@@ -575,7 +569,7 @@ class _Search:
         self.figures["cold_chosen"] = current
 
     def _diversity_stage(self, model: HybridModel) -> None:
-        if "blend.diversity" in self.pinned or not hasattr(self, "pools"):
+        if "blend.diversity" in self.pinned or self.pools is None:
             return
         if not self._affordable(4 * self.eval_seconds, "diversity"):
             return
@@ -596,7 +590,7 @@ class _Search:
         start_run = runs[self.start.als]
         iterations = min(start_run.done, best_run.done)
         if start_run.done == best_run.done:
-            at_rung = start_run.done == self.rung and self.start_figure is not None
+            at_rung = start_run.done == self.rung
             self.figures["start"] = (
                 self.start_figure if at_rung else self.bench.warm_recall(self.bench.model(start_run.item_factors, self.start))
             )
