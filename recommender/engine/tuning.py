@@ -322,21 +322,19 @@ class _Pools:
         return pool.columns, scores.blended
 
     def recall(self, blend: BlendParams) -> float:
-        hits = []
-        for i, truth in enumerate(self.truth):
+        tops = []
+        for i in range(len(self.truth)):
             columns, scores = self.blended(i, blend)
-            top = columns[np.argsort(-scores, kind="stable")[:20]]
-            hits.append(np.isin(top, truth).sum() / min(20, len(truth)))
-        return float(np.mean(hits))
+            tops.append(columns[np.argsort(-scores, kind="stable")[:20]])
+        return float(np.mean(recall_per_reader(tops, self.truth)))
 
     def diversified_recall(self, blend: BlendParams, content: sparse.csr_matrix, trade_off: float, readers: int) -> float:
-        hits = []
-        for i, truth in enumerate(self.truth[:readers]):
+        tops = []
+        for i in range(min(readers, len(self.truth))):
             columns, scores = self.blended(i, blend)
             order = np.argsort(-scores, kind="stable")[:100]
-            top = diversify(columns[order], scores[order], content, 20, trade_off)
-            hits.append(np.isin(top, truth).sum() / min(20, len(truth)))
-        return float(np.mean(hits))
+            tops.append(diversify(columns[order], scores[order], content, 20, trade_off))
+        return float(np.mean(recall_per_reader(tops, self.truth[: len(tops)])))
 
 
 def neighbourhood(params: Parameters, names: tuple[str, ...], pinned: frozenset[str]) -> list[tuple[str, Parameters]]:
