@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from recommender.engine.exchange import PaperRecord, UnsafeText, clean_text, id_makes_no_path
 from recommender.models import IntakeRun, Paper
-from recommender.services.claims import claimant, claimant_is_dead
+from recommender.services.claims import claim_create, claim_update, claimant, claimant_is_dead
 from recommender.sources import SourceError
 from recommender.sources.arxiv_api import fetch_by_ids
 from recommender.sources.arxiv_oai import PAGE_SIZE, OaiPage, OaiPageError, RepeatedToken, list_records, next_token
@@ -292,23 +292,21 @@ def intake_runs_close_abandoned(source: str) -> int:
 
 def _claim(source: str, **fields) -> IntakeRun:
     intake_runs_close_abandoned(source)
-    try:
-        with transaction.atomic():
-            return IntakeRun.objects.create(source=source, in_progress=True, claimed_by=claimant(), heartbeat_at=timezone.now(), **fields)
-    except IntegrityError:
-        busy = IntakeRun.objects.filter(source=source, in_progress=True).first()
-        since = f" (running since {busy.started_at:%Y-%m-%d %H:%M} UTC)" if busy else ""
-        raise IntakeBusy(f"A {Source(source).label} harvest is already running{since}; nothing was started.") from None
+
+    def busy() -> IntakeBusy:
+        running = IntakeRun.objects.filter(source=source, in_progress=True).first()
+        since = f" (running since {running.started_at:%Y-%m-%d %H:%M} UTC)" if running else ""
+        return IntakeBusy(f"A {Source(source).label} harvest is already running{since}; nothing was started.")
+
+    return claim_create(IntakeRun, busy, source=source, claimed_by=claimant(), heartbeat_at=timezone.now(), **fields)
 
 
 def _progress(run: IntakeRun, **changes) -> bool:
     """Save ``changes`` on the run if it still holds its claim (a run closed as abandoned meanwhile must stop)."""
-    updated = IntakeRun.objects.filter(pk=run.pk, in_progress=True, claimed_by=run.claimed_by).update(
-        heartbeat_at=timezone.now(), **changes
-    )
+    updated = claim_update(run, heartbeat_at=timezone.now(), **changes)
     for name, value in changes.items():
         setattr(run, name, value)
-    return bool(updated)
+    return updated
 
 
 def _finish(run: IntakeRun, status: str, error: str = "") -> IntakeRun:
@@ -519,6 +517,7 @@ def papers_fetch_by_ids(ids: list[str], *, timeout: float | None = None, client:
             max_retries=0,
             max_bytes=API_MAX_BYTES,
         )
+        # Not a claim: readers paste ids at the same time, and each fetch is its own short run.
         run = IntakeRun.objects.create(source=Source.IDS, requested=missing, claimed_by=claimant(), heartbeat_at=timezone.now())
         try:
             records = fetch_by_ids(client, settings.ARXIV_API_URL, missing)

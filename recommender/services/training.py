@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from scipy import sparse
@@ -46,7 +46,7 @@ from recommender.engine.tuning import Parameters, outside_search
 from recommender.model_files import local_folder, model_folder, model_remove, model_upload, remove_local
 from recommender.models import TrainingRun
 from recommender.selectors.training import TrainingSnapshot, training_snapshot
-from recommender.services.claims import claimant, claimant_is_dead
+from recommender.services.claims import claim_create, claim_update, claimant, claimant_is_dead
 from recommender.services.tuning import training_parameters
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,7 @@ class ClaimLost(Exception):
 
 def _save_claimed(run: TrainingRun, fields: list[str]) -> None:
     """Save ``fields`` of ``run`` only while it still holds its claim (in progress, claimed by this process)."""
-    values = {name: getattr(run, name) for name in fields}
-    if not TrainingRun.objects.filter(pk=run.pk, in_progress=True, claimed_by=run.claimed_by).update(**values):
+    if not claim_update(run, **{name: getattr(run, name) for name in fields}):
         raise ClaimLost(f"Training run {run.version} lost its claim; it stops without writing to its row.")
 
 
@@ -114,15 +113,14 @@ def _new_run(status: str) -> TrainingRun:
     training_runs_close_abandoned()
     now = timezone.now()
     fields = {"claimed_by": claimant(), "attempts": 1, "heartbeat_at": now} if status == Status.RUNNING else {}
-    try:
-        with transaction.atomic():
-            return TrainingRun.objects.create(
-                version=now.strftime("%Y%m%dT%H%M%S%fZ"), status=status, in_progress=True, requested_at=now, started_at=now, **fields
-            )
-    except IntegrityError:
-        busy = TrainingRun.objects.filter(in_progress=True).first()
-        what = f" ({busy.version}, {busy.status} since {busy.requested_at:%Y-%m-%d %H:%M:%S} UTC)" if busy else ""
-        raise RetrainAlreadyRunning(f"A retrain is already queued or running{what}; nothing was started.") from None
+
+    def busy() -> RetrainAlreadyRunning:
+        running = TrainingRun.objects.filter(in_progress=True).first()
+        what = f" ({running.version}, {running.status} since {running.requested_at:%Y-%m-%d %H:%M:%S} UTC)" if running else ""
+        return RetrainAlreadyRunning(f"A retrain is already queued or running{what}; nothing was started.")
+
+    version = now.strftime("%Y%m%dT%H%M%S%fZ")
+    return claim_create(TrainingRun, busy, version=version, status=status, requested_at=now, started_at=now, **fields)
 
 
 def training_run_claim() -> TrainingRun:
