@@ -36,7 +36,7 @@ def main() -> None:
     )
     from recommender.engine.exchange import read_interactions_csv, read_papers
     from recommender.engine.pipeline import fit_hybrid
-    from recommender.services.training import als_params, feedback_weights
+    from recommender.services.tuning import als_params, feedback_weights
 
     dataset = dataset_from_records(read_papers(f"{args.dataset}/papers.jsonl"), read_interactions_csv(f"{args.dataset}/interactions.csv"))
     mask, truth = split_warm(dataset.events, seed=args.seed)

@@ -26,7 +26,7 @@ def main() -> None:
     setup_django()
     from recommender.engine.evaluation import dataset_from_records, run_evaluation, split_cold, split_warm, subset
     from recommender.engine.exchange import read_interactions_csv, read_papers
-    from recommender.services.training import als_params, feedback_weights
+    from recommender.services.tuning import als_params, feedback_weights
 
     started = time.perf_counter()
     dataset = dataset_from_records(read_papers(f"{args.dataset}/papers.jsonl"), read_interactions_csv(f"{args.dataset}/interactions.csv"))

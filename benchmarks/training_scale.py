@@ -70,7 +70,7 @@ def child_bare() -> dict:
     from recommender.engine.matrix import confidence_matrix
     from recommender.models import TrainingRun
     from recommender.selectors.training import training_snapshot
-    from recommender.services.training import als_params, feedback_weights
+    from recommender.services.tuning import als_params, feedback_weights
 
     snapshot = training_snapshot()
     matrix = confidence_matrix(snapshot.events, (len(snapshot.user_pks), len(snapshot.paper_pks)), feedback_weights()).astype("float32")

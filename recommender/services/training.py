@@ -23,7 +23,7 @@ from scipy import sparse
 
 from recommender.engine.artifacts import Artifact, aligned_model, load_artifact, save_artifact
 from recommender.engine.blend import HybridModel
-from recommender.engine.collaborative import ALSParams, als_fit
+from recommender.engine.collaborative import als_fit
 from recommender.engine.content import TfidfEncoder
 from recommender.engine.evaluation import metrics, readers_per_chunk, subset
 from recommender.engine.gate import (
@@ -47,7 +47,7 @@ from recommender.model_files import local_folder, model_folder, model_remove, mo
 from recommender.models import TrainingRun
 from recommender.selectors.training import TrainingSnapshot, training_snapshot
 from recommender.services.claims import claim_create, claim_update, claimant, claimant_is_dead
-from recommender.services.tuning import training_parameters
+from recommender.services.tuning import als_params, feedback_weights, training_parameters
 
 log = logging.getLogger(__name__)
 Status = TrainingRun.Status
@@ -65,22 +65,6 @@ def _save_claimed(run: TrainingRun, fields: list[str]) -> None:
     """Save ``fields`` of ``run`` only while it still holds its claim (in progress, claimed by this process)."""
     if not claim_update(run, **{name: getattr(run, name) for name in fields}):
         raise ClaimLost(f"Training run {run.version} lost its claim; it stops without writing to its row.")
-
-
-def als_params() -> ALSParams:
-    return ALSParams(
-        factors=settings.ALS_FACTORS,
-        regularization=settings.ALS_REGULARIZATION,
-        iterations=settings.ALS_ITERATIONS,
-        alpha=settings.ALS_ALPHA,
-        use_gpu=settings.ALS_USE_GPU,
-        num_threads=settings.ALS_NUM_THREADS,
-        random_state=settings.RANDOM_SEED,
-    )
-
-
-def feedback_weights() -> FeedbackWeights:
-    return FeedbackWeights(half_life_days=settings.FEEDBACK_HALF_LIFE_DAYS or None)
 
 
 def _abandoned_because(run: TrainingRun, now) -> str:

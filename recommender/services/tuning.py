@@ -16,16 +16,33 @@ from django.utils import timezone
 from scipy import sparse
 
 from recommender.engine.blend import BlendParams
+from recommender.engine.collaborative import ALSParams
 from recommender.engine.graph import GraphParams
 from recommender.engine.matrix import Events, FeedbackWeights
 from recommender.engine.tuning import TUNABLE, Parameters, WarmStart, tune
 from recommender.models import TrainingRun
 
 
+def als_params() -> ALSParams:
+    """The ALS parameters the settings give."""
+    return ALSParams(
+        factors=settings.ALS_FACTORS,
+        regularization=settings.ALS_REGULARIZATION,
+        iterations=settings.ALS_ITERATIONS,
+        alpha=settings.ALS_ALPHA,
+        use_gpu=settings.ALS_USE_GPU,
+        num_threads=settings.ALS_NUM_THREADS,
+        random_state=settings.RANDOM_SEED,
+    )
+
+
+def feedback_weights() -> FeedbackWeights:
+    """How much each kind of feedback counts, with the settings' decay."""
+    return FeedbackWeights(half_life_days=settings.FEEDBACK_HALF_LIFE_DAYS or None)
+
+
 def parameters_from_settings() -> Parameters:
     """The starting point the settings give (the defaults, or what the environment sets)."""
-    from recommender.services.training import als_params
-
     blend = BlendParams(
         cf_weight=settings.BLEND_CF_WEIGHT,
         graph_share=settings.BLEND_GRAPH_SHARE,

@@ -29,8 +29,7 @@ from recommender.engine.evaluation import (
 )
 from recommender.engine.exchange import DatasetError, read_interactions_csv, read_papers
 from recommender.engine.protocol import evaluate_as_served
-from recommender.services.training import feedback_weights
-from recommender.services.tuning import parameters_from_settings, pinned_parameters
+from recommender.services.tuning import feedback_weights, parameters_from_settings, pinned_parameters
 
 
 class Command(BaseCommand):
