@@ -30,7 +30,7 @@ from recommender.engine.blend import BlendParams, HybridModel
 from recommender.engine.collaborative import ALSParams
 from recommender.engine.content import TfidfEncoder
 from recommender.engine.matrix import FeedbackWeights
-from recommender.engine.serving import RECENT, Catalogue, popularity_stats, serving_index
+from recommender.engine.serving import RECENT, Catalogue, Spread, popularity_stats, serving_index
 from recommender.model_files import ModelUnavailable, cache_prune, model_folder
 from recommender.models import Interaction, Paper, TrainingRun
 from recommender.selectors.training import paper_text
@@ -117,12 +117,12 @@ class ServedModel:
         age_days = np.maximum(now - self.born[columns], 0) / 86400.0
         return np.power(0.5, age_days / self.model.blend.recency_half_life_days).astype(np.float32)
 
-    def popularity_of(self, columns: np.ndarray) -> tuple[np.ndarray, float, float] | None:
+    def popularity_of(self, columns: np.ndarray) -> tuple[np.ndarray, Spread] | None:
         """The popularity readers who want nothing yet are shown by (with upvotes), over ``columns``, and its mean and
         spread over the catalogue; None when it is the model's own."""
         if self.popularity is None:
             return None
-        return self.popularity[columns], *self.popularity_stats
+        return self.popularity[columns], self.popularity_stats
 
 
 def catalogue_key() -> tuple:

@@ -182,6 +182,17 @@ class _Stacked:
         return out
 
 
+class Spread(NamedTuple):
+    """A signal's mean and standard deviation over the catalogue (the deviation 1 where the signal is flat)."""
+
+    mean: float
+    std: float
+
+    def z(self, values: np.ndarray) -> np.ndarray:
+        """``values`` standardised: float32 (values - mean) / std."""
+        return ((np.asarray(values, dtype=np.float64) - self.mean) / self.std).astype(np.float32)
+
+
 class SparseRow(NamedTuple):
     """One sparse row: its column indices (ascending) and values."""
 
@@ -198,9 +209,9 @@ class Reader:
     profile: np.ndarray  # (n_terms,) dense: the content scores are then matrix-vector products
     graph: SparseRow | None  # the reader's item-item scores over the model's papers; None without a graph
     wanted: int  # papers the reader wants (positive cells)
-    cf_stats: tuple[float, float]  # (mean, spread) of the collaborative score over the catalogue
-    content_stats: tuple[float, float]  # ... of the content score (the spread from a fixed sample of papers)
-    graph_stats: tuple[float, float] = (0.0, 1.0)  # ... of the graph score
+    cf_stats: Spread  # of the collaborative score over the catalogue
+    content_stats: Spread  # ... of the content score (the deviation from a fixed sample of papers)
+    graph_stats: Spread = Spread(0.0, 1.0)  # ... of the graph score
     nearest: np.ndarray | None = None  # the index's nearest papers to ``factors`` (searched for all readers at once)
 
 
@@ -239,18 +250,18 @@ def readers(catalogue: Catalogue, weights: sparse.csr_matrix) -> list[Reader]:
         profile[terms] = values
         sample = np.asarray(catalogue.sample_vectors @ profile, dtype=np.float64)  # the content spread's sample of papers
         content_spread = _spread(float(np.mean((sample - content_mean[row]) ** 2)) if len(sample) else 0.0)
-        graph, graph_stats = None, (0.0, 1.0)
+        graph, graph_stats = None, Spread(0.0, 1.0)
         if graphs is not None:
             papers, values = _row(graphs, row)
-            graph, graph_stats = SparseRow(papers, values.astype(np.float64)), (float(graph_mean[row]), float(graph_spread[row]))
+            graph, graph_stats = SparseRow(papers, values.astype(np.float64)), Spread(float(graph_mean[row]), float(graph_spread[row]))
         out.append(
             Reader(
                 factors[row],
                 profile,
                 graph,
                 int((_row(weights, row)[1] > 0).sum()),
-                (float(cf_mean[row]), float(cf_spread[row])),
-                (float(content_mean[row]), content_spread),
+                Spread(float(cf_mean[row]), float(cf_spread[row])),
+                Spread(float(content_mean[row]), content_spread),
                 graph_stats,
                 nearest[row],
             )
@@ -316,7 +327,7 @@ def score(
     *,
     freshness: np.ndarray | None = None,
     cf_balance: float = float("nan"),
-    popularity: tuple[np.ndarray, float, float] | None = None,
+    popularity: tuple[np.ndarray, Spread] | None = None,
 ) -> BlendedScores:
     """The blend of ``HybridModel.score_parts`` for one reader over ``columns``, each signal standardised by its
     mean and spread over the whole catalogue (closed forms, see the module's docstring).
@@ -334,7 +345,7 @@ def score_many(
     *,
     freshness: np.ndarray | None = None,
     cf_balance: float = float("nan"),
-    popularity: tuple[np.ndarray, float, float] | None = None,
+    popularity: tuple[np.ndarray, Spread] | None = None,
 ) -> list[BlendedScores]:
     """:func:`score` of several readers (a reader's interests) over the same ``columns``: the columns' factors and
     vectors are gathered once, and each signal is one product for all the readers."""
@@ -356,24 +367,19 @@ def _blended(
     known: np.ndarray,
     freshness: np.ndarray | None,
     cf_balance: float,
-    popularity: tuple[np.ndarray, float, float] | None,
+    popularity: tuple[np.ndarray, Spread] | None,
 ) -> BlendedScores:
     """One reader's blend from their raw ALS and content scores over ``columns`` (see :func:`score`)."""
-    mean_cf, spread_cf = reader.cf_stats
-    mean_content, spread_content = reader.content_stats
-    z_graph = None
-    if reader.graph is not None:
-        mean_graph, spread_graph = reader.graph_stats
-        z_graph = ((_values_at(reader.graph, columns) - mean_graph) / spread_graph).astype(np.float32)
+    z_graph = None if reader.graph is None else reader.graph_stats.z(_values_at(reader.graph, columns))
     z_popularity = None
     if reader.wanted == 0:
-        values, mean, std = (
-            popularity if popularity is not None else (catalogue.popularity(columns), *popularity_stats(catalogue.model.popularity))
-        )
-        z_popularity = ((values - mean) / _spread(std**2)).astype(np.float32)
+        if popularity is None:
+            popularity = catalogue.popularity(columns), popularity_stats(catalogue.model.popularity)
+        values, spread = popularity
+        z_popularity = spread.z(values)
     return blend_signals(
-        ((als - mean_cf) / spread_cf).astype(np.float32),
-        ((np.asarray(content, dtype=np.float64) - mean_content) / spread_content).astype(np.float32),
+        reader.cf_stats.z(als),
+        reader.content_stats.z(content),
         z_graph,
         known=known,
         wanted=reader.wanted,
@@ -410,9 +416,9 @@ def distinct(values: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
-def popularity_stats(popularity: np.ndarray) -> tuple[float, float]:
+def popularity_stats(popularity: np.ndarray) -> Spread:
     values = np.asarray(popularity, dtype=np.float64)
-    return (float(values.mean()), float(values.std())) if len(values) else (0.0, 0.0)
+    return Spread(float(values.mean()), _spread(float(values.var()))) if len(values) else Spread(0.0, 1.0)
 
 
 def _spreads(variances: np.ndarray) -> np.ndarray:
