@@ -109,6 +109,9 @@ def standardize(scores: np.ndarray, candidates: np.ndarray | None = None) -> np.
     return (scores - mean) / np.where(std > 1e-9, std, 1.0)
 
 
+SIDES = ("collaborative", "content", "graph")  # the rows of BlendedScores.sides
+
+
 @dataclass
 class BlendedScores:
     """Blended scores and the standardised signals they were made of: one reader's (n_columns,) or several readers'
@@ -127,8 +130,8 @@ class BlendedScores:
         return self.z_als if self.z_graph is None else self.z_als + self.g * (self.z_graph - self.z_als)
 
     def sides(self, positions: np.ndarray) -> np.ndarray:
-        """What each signal added to one reader's blended score at ``positions``: rows ALS, content, and the graph when
-        it has a share (the side with the largest part put the paper on the page)."""
+        """What each signal added to one reader's blended score at ``positions``: a row for each of ``SIDES`` (ALS,
+        content, and the graph when it has a share); the side with the largest part put the paper on the page."""
         w, g = self.w_cf[positions], self.g[positions]
         parts = [w * (1 - g) * self.z_als[positions], (1 - w) * self.z_content[positions]]
         if self.z_graph is not None:

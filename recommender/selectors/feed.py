@@ -9,13 +9,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
 
 from accounts.models import User
 from recommender.engine import facets as interests
-from recommender.engine.blend import BlendedScores, diversify, standardize
+from recommender.engine.blend import SIDES, BlendedScores, diversify, standardize
 from recommender.engine.graph import strongest_link
 from recommender.engine.matrix import KIND_CODES, Events, confidence_matrix
 from recommender.engine.serving import PROFILE_TERMS, SCORE_ALL_BELOW, Reader, score, score_many
@@ -26,7 +27,8 @@ from recommender.selectors.facets import FacetPart, reader_facets, stored_facets
 from recommender.selectors.papers import NEWEST_ORDER, papers_by_any_author, papers_listed, papers_trending
 
 Kind = Interaction.Kind
-_VERB_ORDER = [(Kind.LIKE, "liked"), (Kind.SAVE, "saved"), (Kind.RATE, "rated highly"), (Kind.READ, "read")]
+_VERBS = {Kind.LIKE: "liked", Kind.SAVE: "saved", Kind.READ: "read"}  # a rating says its stars: "rated 5★"
+_VERB_ORDER = [Kind.LIKE, Kind.SAVE, Kind.RATE, Kind.READ]  # the strongest first
 CANDIDATE_POOL = 100  # the best papers the diversity re-rank picks the first page from
 MAX_POOL = 2000  # the deepest page shown
 DIVERSIFIED = 100  # the diversity re-rank (quadratic) orders this many papers at most; deeper pages follow the scores
@@ -192,10 +194,10 @@ def _verbs(events: list[_Event], weights: sparse.csr_matrix, n_readers: int) -> 
     the strongest verb wins."""
     positive = [set(weights[row].indices[weights[row].data > 0].tolist()) for row in range(n_readers)]
     verbs: list[dict[int, str]] = [{} for _ in range(n_readers)]
-    for kind, verb in reversed(_VERB_ORDER):  # weakest first, so that stronger verbs overwrite
+    for kind in reversed(_VERB_ORDER):  # weakest first, so that stronger verbs overwrite
         for e in events:
             if e.kind == kind and e.column in positive[e.row] and (kind != Kind.RATE or e.stars >= 3):
-                verbs[e.row][e.column] = verb if kind != Kind.RATE else f"rated {e.stars}★"
+                verbs[e.row][e.column] = f"rated {e.stars}★" if kind == Kind.RATE else _VERBS[kind]
     return verbs
 
 
@@ -209,6 +211,17 @@ def _columns_by_authors(served: ServedModel, authors_per_reader: list[set[str]])
                 if pk in served.column_of:
                     papers_by[name].append(served.column_of[pk])
     return [np.array(sorted({c for name in names for c in papers_by[name]}), dtype=np.int64) for names in authors_per_reader]
+
+
+class Reason(NamedTuple):
+    """Which side put a paper on the page ("collaborative", "graph", "content" or "popular") and the reader's own
+    paper (a column) behind it."""
+
+    source: str
+    because: int | None
+
+
+POPULAR = Reason("popular", None)
 
 
 @dataclass(frozen=True)
@@ -273,7 +286,7 @@ def rank_readers(
         mine = interests.combined(np.vstack(by_facet), np.array(sizes)) if len(scored) > 1 else by_facet[0]
         wanted = max(offset + limit, first_page if len(scored) > 1 else 0)  # the first page is whole whatever is asked
         positions = _best_positions(mine, max(pool_size, 2 * wanted))
-        ranked = positions[_diversified(catalogue, columns_scored[positions], mine[positions], wanted, served, pool_size)]
+        ranked = positions[_diversified(served, columns_scored[positions], mine[positions], wanted, pool_size)]
         placed: dict[int, int] = {}
         if len(scored) > 1:  # each interest large enough is sure of a few places on the first page
             bests = [_best_positions(scores, interests.HEADS_PER_FACET) for scores in by_facet]
@@ -284,7 +297,8 @@ def rank_readers(
         picks = []
         reasons = _reasons_by_facet(served, scored, rows, chosen, chosen_positions, owners)
         for j, p, owner, reason in zip(chosen, chosen_positions, owners, reasons):
-            picks.append(Pick(int(j), float(mine[p]), *reason, interest=labels[owner].label if labels[owner] is not None else None))
+            interest = labels[owner].label if labels[owner] is not None else None
+            picks.append(Pick(int(j), float(mine[p]), reason.source, reason.because, interest=interest))
         result.append(picks)
     return result
 
@@ -334,13 +348,13 @@ def _reader_scores(
     )
 
 
-def _diversified(catalogue, pool: np.ndarray, scores: np.ndarray, n: int, served: ServedModel, width: int) -> np.ndarray:
+def _diversified(served: ServedModel, pool: np.ndarray, scores: np.ndarray, n: int, width: int) -> np.ndarray:
     """Positions in ``pool`` (best first) of the ``n`` papers to show: the first DIVERSIFIED (at most) re-ranked by
     maximal marginal relevance (``blend.diversify``) from the best ``width`` or twice as many, the rest in the order
     of their scores (deep pages cost no more than the first)."""
     head = min(n, DIVERSIFIED, len(pool))
     width = min(len(pool), max(2 * head, width))
-    picked = diversify(np.arange(width), scores[:width], catalogue.vectors(pool[:width]), head, served.model.blend.diversity)
+    picked = diversify(np.arange(width), scores[:width], served.catalogue.vectors(pool[:width]), head, served.model.blend.diversity)
     rest = np.ones(len(pool), dtype=bool)
     rest[picked] = False
     return np.concatenate([picked, np.flatnonzero(rest)])[:n]
@@ -484,10 +498,10 @@ def _reasons_by_facet(
     columns: np.ndarray,
     positions: np.ndarray,
     owners: np.ndarray,
-) -> list[tuple[str, int | None]]:
+) -> list[Reason]:
     """:func:`_reasons` of each chosen paper, from the scores and the wanted papers of the feedback row (``rows``, one
     per interest, as :func:`_facet_rows` made them: hidden interests left out) that put it there."""
-    reasons: list[tuple[str, int | None]] = [("popular", None)] * len(columns)
+    reasons = [POPULAR] * len(columns)
     for owner in np.unique(owners):
         mine = np.flatnonzero(owners == owner)
         start, end = rows.indptr[owner], rows.indptr[owner + 1]
@@ -497,37 +511,35 @@ def _reasons_by_facet(
     return reasons
 
 
-def _reasons(
-    served: ServedModel, positives: np.ndarray, scored: BlendedScores, columns: np.ndarray, positions: np.ndarray
-) -> list[tuple[str, int | None]]:
+def _reasons(served: ServedModel, positives: np.ndarray, scored: BlendedScores, columns: np.ndarray, positions: np.ndarray) -> list[Reason]:
     """For each chosen paper (``columns``, at ``positions`` in the scored columns): which side put it on the
     page ("collaborative", "graph", "content" or "popular"), the one whose weighted score is largest, and the
     reader's own paper (of ``positives``, sorted columns) behind it."""
     catalogue = served.catalogue
     if len(positives) == 0 or len(columns) == 0:
-        return [("popular", None)] * len(columns)
-    side = np.argmax(scored.sides(positions), axis=0)  # 0: ALS, 1: content, 2: the item-item graph
-    side[~catalogue.known(columns)] = 1  # a paper nobody wanted (mapped factors, not in the graph): its content put it there
-    reasons: list[tuple[str, int | None]] = [("popular", None)] * len(columns)
-    graph_picks = np.flatnonzero(side == 2)
+        return [POPULAR] * len(columns)
+    side = np.array(SIDES)[np.argmax(scored.sides(positions), axis=0)]
+    side[~catalogue.known(columns)] = "content"  # a paper nobody wanted (mapped factors, not in the graph): its content put it there
+    reasons = [POPULAR] * len(columns)
+    graph_picks = np.flatnonzero(side == "graph")
     if len(graph_picks):
         in_graph = positives[positives < catalogue.n_base]
         best, strength = strongest_link(served.model.graph, in_graph, columns[graph_picks])
         for i, b, s in zip(graph_picks, best, strength):
             if s > 0:
-                reasons[i] = ("graph", int(in_graph[b]))
+                reasons[i] = Reason("graph", int(in_graph[b]))
             else:
-                side[i] = 0
-    cf_picks, content_picks = np.flatnonzero(side == 0), np.flatnonzero(side == 1)
+                side[i] = "collaborative"
+    cf_picks, content_picks = np.flatnonzero(side == "collaborative"), np.flatnonzero(side == "content")
     if len(cf_picks):
         cosines = catalogue.unit_factors(positives) @ catalogue.unit_factors(columns[cf_picks]).T  # (positives, picks)
         for i, best in zip(cf_picks, np.argmax(cosines, axis=0)):
-            reasons[i] = ("collaborative", int(positives[best]))
+            reasons[i] = Reason("collaborative", int(positives[best]))
     if len(content_picks):
         sims = np.asarray((catalogue.vectors(positives) @ catalogue.vectors(columns[content_picks]).T).todense())
         for i, best, top in zip(content_picks, np.argmax(sims, axis=0), sims.max(axis=0)):
             if top > 0:
-                reasons[i] = ("content", int(positives[best]))
+                reasons[i] = Reason("content", int(positives[best]))
     return reasons
 
 
