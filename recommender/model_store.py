@@ -77,7 +77,8 @@ class ServedModel:
     paper_pks: np.ndarray  # (n_items,) -1 for papers deleted since training (never shown)
     born: np.ndarray  # (n_items,) seconds since the epoch: published date, else when added
     added: np.ndarray  # (n_items,) seconds since the epoch: when the paper joined the catalogue
-    catalogue_key: tuple = ()
+    catalogue_key: CatalogueKey | None = None
+    papers: _PaperColumns | None = None  # what the columns were built from (to grow them by new papers)
     recommendable: np.ndarray | None = None  # (n_items,) bool: in the catalogue and not withdrawn (all, when None)
     category_columns: dict[str, np.ndarray] = field(default_factory=dict)  # arXiv category -> columns of its papers
     uncategorised: np.ndarray | None = None  # columns of papers without categories
@@ -125,11 +126,29 @@ class ServedModel:
         return self.popularity[columns], self.popularity_stats
 
 
-def catalogue_key() -> tuple:
-    """(papers, newest pk, papers withdrawn): changes whenever papers are added, deleted or withdrawn. Two counts over the
-    whole table: taken every CATALOGUE_CHECK_SECONDS; in between ``newest_paper`` (an index lookup) notices new papers."""
+@dataclass(frozen=True)
+class CatalogueKey:
+    """What the served catalogue was built from: changes whenever papers are added, deleted or withdrawn. The counts
+    (``papers``, ``withdrawn``) pass over the whole table, so they are taken every CATALOGUE_CHECK_SECONDS; between
+    them only the newest pk is looked up (an index lookup), and the counts are None (:meth:`newest_only`)."""
+
+    papers: int | None
+    newest: int | None
+    withdrawn: int | None
+
+    @classmethod
+    def newest_only(cls, newest: int | None) -> CatalogueKey:
+        return cls(None, newest, None)
+
+    @property
+    def counted(self) -> bool:
+        return self.papers is not None
+
+
+def catalogue_key() -> CatalogueKey:
+    """The catalogue's key now, counted (two counts over the papers table)."""
     key = Paper.objects.aggregate(n=Count("id"), last=Max("id"), withdrawn=Count("id", filter=Q(withdrawn_at__isnull=False)))
-    return (key["n"], key["last"], key["withdrawn"])
+    return CatalogueKey(key["n"], key["last"], key["withdrawn"])
 
 
 def kept_versions() -> set[str]:
@@ -191,30 +210,31 @@ class _PaperColumns:
                     out.by_category.setdefault(name, []).append(start + j)
         return out
 
+    def extended(self, more: _PaperColumns) -> _PaperColumns:
+        """These columns, then ``more`` (made with ``start`` = len(self))."""
+        by_category = {name: list(columns) for name, columns in self.by_category.items()}
+        for name, columns in more.by_category.items():
+            by_category.setdefault(name, []).extend(columns)
+        joined = [np.concatenate([mine, theirs]) for mine, theirs in zip(self._arrays(), more._arrays())]
+        return _PaperColumns(*joined, by_category)
 
-def served_model(artifact: Artifact, version: str, key: tuple) -> ServedModel:
-    """``artifact`` ready to serve the catalogue as it is now (``key``, see ``catalogue_key``): papers added since
-    training in the side block, each column mapped to its paper; withdrawn papers are kept (readers' feedback on them
-    still counts) but never recommended."""
-    catalogue = {row[1]: row for row in Paper.objects.values_list(*_PAPER_FIELDS).iterator(chunk_size=20_000)}
-    item_ids = [str(ext) for ext in artifact.item_ids]
-    side_ids, side_factors, side_content = [], None, None
-    if version:
-        known = set(item_ids)
-        side_ids, side_factors, side_content = _side_block(artifact, [ext for ext in catalogue if ext not in known])
-    serving = artifact.serving if artifact.serving is not None else serving_index(artifact.model)
-    served_catalogue = Catalogue(artifact.model, serving, *(() if side_factors is None else (side_factors, side_content)))
-    papers = _PaperColumns.of([catalogue.get(ext) for ext in itertools.chain(item_ids, side_ids)])
+    def _arrays(self) -> tuple[np.ndarray, ...]:
+        return self.pks, self.born, self.added, self.withdrawn, self.upvotes
+
+
+def _served(artifact: Artifact, version: str, catalogue: Catalogue, papers: _PaperColumns, key: CatalogueKey) -> ServedModel:
+    """The served model of ``catalogue``'s columns, whose papers are ``papers``."""
     categories = {name: np.array(columns, dtype=np.int64) for name, columns in papers.by_category.items()}
-    readers = np.expm1(served_catalogue.popularity(np.arange(len(papers.pks))))  # the model's popularity is log(1 + readers)
+    readers = np.expm1(catalogue.popularity(np.arange(len(papers.pks))))  # the model's popularity is log(1 + readers)
     return ServedModel(
         artifact,
         version,
-        served_catalogue,
+        catalogue,
         papers.pks,
         papers.born,
         papers.added,
         catalogue_key=key,
+        papers=papers,
         recommendable=(papers.pks >= 0) & ~papers.withdrawn,
         category_columns=categories,
         uncategorised=categories.pop("", np.zeros(0, dtype=np.int64)),
@@ -222,55 +242,49 @@ def served_model(artifact: Artifact, version: str, key: tuple) -> ServedModel:
     )
 
 
-def with_papers_added(served: ServedModel, key: tuple) -> ServedModel | None:
+def served_model(artifact: Artifact, version: str, key: CatalogueKey) -> ServedModel:
+    """``artifact`` ready to serve the catalogue as it is now (``key``, see ``catalogue_key``): papers added since
+    training in the side block, each column mapped to its paper; withdrawn papers are kept (readers' feedback on them
+    still counts) but never recommended."""
+    rows_by_id = {row[1]: row for row in Paper.objects.values_list(*_PAPER_FIELDS).iterator(chunk_size=20_000)}
+    item_ids = [str(ext) for ext in artifact.item_ids]
+    side_ids, side_factors, side_content = [], None, None
+    if version:
+        known = set(item_ids)
+        side_ids, side_factors, side_content = _side_block(artifact, [ext for ext in rows_by_id if ext not in known])
+    serving = artifact.serving if artifact.serving is not None else serving_index(artifact.model)
+    catalogue = Catalogue(artifact.model, serving, *(() if side_factors is None else (side_factors, side_content)))
+    papers = _PaperColumns.of([rows_by_id.get(ext) for ext in itertools.chain(item_ids, side_ids)])
+    return _served(artifact, version, catalogue, papers, key)
+
+
+def with_papers_added(served: ServedModel, key: CatalogueKey) -> ServedModel | None:
     """``served`` with the papers added since it was built (their pks are above any it has) in its side block, reading
-    only those rows; None when papers were also deleted or withdrawn (then it is built again whole). ``key`` is a full
-    ``catalogue_key``, or (None, newest pk, None) between the full checks."""
-    n, last, withdrawn = key
-    old_n, old_last, old_withdrawn = served.catalogue_key
-    if (withdrawn is not None and withdrawn != old_withdrawn) or last is None or old_last is None or last <= old_last or not served.version:
+    only those rows; None when papers were also deleted or withdrawn (then it is built again whole). ``key`` is counted,
+    or only the newest pk (between the counts)."""
+    before = served.catalogue_key
+    withdrawn_changed = key.withdrawn is not None and key.withdrawn != before.withdrawn
+    grown = key.newest is not None and before.newest is not None and key.newest > before.newest
+    if withdrawn_changed or not grown or not served.version or served.papers is None:
         return None
-    rows = list(Paper.objects.filter(id__gt=old_last).order_by("id").values_list(*_PAPER_FIELDS))
-    if n is not None and old_n + len(rows) != n:  # some papers were deleted meanwhile
+    rows = list(Paper.objects.filter(id__gt=before.newest).order_by("id").values_list(*_PAPER_FIELDS))
+    if key.counted and before.papers + len(rows) != key.papers:  # some papers were deleted meanwhile
         return None
-    key = (old_n + len(rows), last, old_withdrawn)
-    catalogue = served.catalogue
     ids, factors, vectors = _side_block(served.artifact, [row[1] for row in rows])
     by_id = {row[1]: row for row in rows}
-    rows = [by_id[ext] for ext in ids]
-    grown = Catalogue(
+    catalogue = served.catalogue
+    catalogue = Catalogue(
         catalogue.model,
         catalogue.index,
         np.vstack([catalogue.side_factors, factors]),
         sparse.vstack([catalogue.side_content, vectors], format="csr"),
     )
-    start = served.n_items
-    papers = _PaperColumns.of(rows, start)
-    categories = {name: list(columns) for name, columns in served.category_columns.items()}
-    categories[""] = list(served.uncategorised if served.uncategorised is not None else [])
-    for name, columns in papers.by_category.items():
-        categories.setdefault(name, []).extend(columns)
-    popularity = served.popularity
-    if popularity is not None or papers.upvotes.any():
-        old = popularity if popularity is not None else served.catalogue.popularity(np.arange(start))
-        popularity = np.concatenate([old, np.log1p(papers.upvotes)]).astype(np.float32)
-    categories = {name: np.array(columns, dtype=np.int64) for name, columns in categories.items()}
-    return ServedModel(
-        served.artifact,
-        served.version,
-        grown,
-        np.concatenate([served.paper_pks, papers.pks]),
-        np.concatenate([served.born, papers.born]),
-        np.concatenate([served.added, papers.added]),
-        catalogue_key=key,
-        recommendable=np.concatenate([served.recommendable, ~papers.withdrawn]),
-        category_columns=categories,
-        uncategorised=categories.pop(""),
-        popularity=popularity,
-    )
+    papers = served.papers.extended(_PaperColumns.of([by_id[ext] for ext in ids], served.n_items))
+    key = CatalogueKey(before.papers + len(rows), key.newest, before.withdrawn)
+    return _served(served.artifact, served.version, catalogue, papers, key)
 
 
-def build_fallback(key: tuple) -> ServedModel:
+def build_fallback(key: CatalogueKey) -> ServedModel:
     """Content similarity and popularity only, from the current catalogue (used until a model is trained)."""
     papers = list(Paper.objects.order_by("id").values_list("external_id", "title", "abstract", "id"))
     encoder = TfidfEncoder()
@@ -361,14 +375,16 @@ class ModelStore:
         self._checked_at = now
         active = TrainingRun.objects.filter(is_active=True).values_list("version", "artifact").first()
         served = self._served
-        if served is None and not active and fallback_limit is not None and now - self._counted_at < settings.CATALOGUE_CHECK_SECONDS:
+        counted_lately = now - self._counted_at < settings.CATALOGUE_CHECK_SECONDS
+        if served is None and not active and fallback_limit is not None and counted_lately:
             return None  # still no model, and the catalogue was counted (too large for a fallback) a moment ago
-        if served is None or not active or served.version != active[0] or now - self._counted_at >= settings.CATALOGUE_CHECK_SECONDS:
+        another_model = active is not None and (served is None or served.version != active[0])
+        if served is None or not active or another_model or not counted_lately:
             key, self._counted_at = catalogue_key(), now
-        else:  # between full checks: only new papers are looked for, by an index lookup
-            last = newest_paper()
-            key = served.catalogue_key if last == served.catalogue_key[1] else (None, last, None)
-        if active and (served is None or served.version != active[0]):
+        else:  # between the counts: only new papers are looked for, by an index lookup
+            newest = newest_paper()
+            key = served.catalogue_key if newest == served.catalogue_key.newest else CatalogueKey.newest_only(newest)
+        if another_model:
             try:
                 served = served_model(load_artifact(model_folder(active[1])), active[0], key)
                 log.info("serving model %s", active[0])
@@ -383,20 +399,24 @@ class ModelStore:
                 log.exception("cannot load model %s; serving the previous one", active[0])
         elif served is not None and served.version and served.catalogue_key != key:  # papers added, withdrawn or deleted
             served = with_papers_added(served, key) or served_model(served.artifact, served.version, key)
-        if served is None or (active is None and (served.version != "" or served.catalogue_key != key)):
-            papers = key[0] if key[0] is not None else served.catalogue_key[0]
-            if fallback_limit is not None and papers > fallback_limit:
-                if self._served is not None or not self._said_no_model:  # said once, not every MODEL_CHECK_SECONDS
-                    self._said_no_model = True
-                    log.warning(
-                        "no model yet, and %d papers are too many to build a fallback in a web process (FALLBACK_MAX_PAPERS %d): "
-                        "serving the newest and trending papers until a retrain (manage.py retrain, or the nightly task) makes one",
-                        papers,
-                        fallback_limit,
-                    )
-                return None
-            served = build_fallback(key)
+        fallback_stale = served is not None and active is None and (served.version != "" or served.catalogue_key != key)
+        if served is None or fallback_stale:
+            return self._fallback(key, fallback_limit)  # (counted: there is no active model)
         return served
+
+    def _fallback(self, key: CatalogueKey, limit: int | None) -> ServedModel | None:
+        """The content-and-popularity model of the catalogue; None above ``limit`` papers (said once in the log)."""
+        if limit is not None and key.papers > limit:
+            if self._served is not None or not self._said_no_model:  # said once, not every MODEL_CHECK_SECONDS
+                self._said_no_model = True
+                log.warning(
+                    "no model yet, and %d papers are too many to build a fallback in a web process (FALLBACK_MAX_PAPERS %d): "
+                    "serving the newest and trending papers until a retrain (manage.py retrain, or the nightly task) makes one",
+                    key.papers,
+                    limit,
+                )
+            return None
+        return build_fallback(key)
 
     def expire(self) -> None:
         """Look for a newly activated model (and count the catalogue) at the next request, however recently we looked."""

@@ -351,7 +351,7 @@ def test_between_catalogue_counts_new_papers_are_found_by_one_index_lookup(commu
         assert store.current() is served
     fresh = PaperFactory(external_id="lang-quick", title="Grammar", abstract="compiler parser grammar type inference")
     grown = store.current()
-    assert grown.column_of[fresh.pk] == grown.n_items - 1 and grown.catalogue_key[0] == served.catalogue_key[0] + 1
+    assert grown.column_of[fresh.pk] == grown.n_items - 1 and grown.catalogue_key.papers == served.catalogue_key.papers + 1
     Paper.objects.filter(pk=fresh.pk).update(withdrawn_at=timezone.now())
     assert store.current().recommendable[grown.column_of[fresh.pk]]  # not counted yet
     store.expire()  # the next look counts (as after CATALOGUE_CHECK_SECONDS)

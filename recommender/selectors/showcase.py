@@ -22,7 +22,8 @@ def example_feed(*, limit: int = 3) -> tuple[Paper | None, list[FeedItem]]:
     served = store.current()
     if served is None:  # no model loaded yet (a web process starting): the page shows the newest papers alone
         return None, []
-    key = "example-feed:" + "-".join(map(str, (served.version or "none", *served.catalogue_key, limit)))
+    catalogue = served.catalogue_key
+    key = "example-feed:" + "-".join(map(str, (served.version or "none", catalogue.papers, catalogue.newest, catalogue.withdrawn, limit)))
     try:
         found = cache.get(key)
     except CACHE_ERRORS:  # Redis down: rank it afresh, the page still answers
