@@ -1,4 +1,4 @@
-"""Quality benchmark: the GUIDE's warm and cold protocols on citeulike-a, every method side by side.
+"""Quality benchmark: the warm and cold protocols (docs/data.md) on citeulike-a, every method side by side.
 
     .venv/bin/python benchmarks/quality.py [--protocol warm cold] [--diversity 0 0.15 0.5 1] [--users N]
 

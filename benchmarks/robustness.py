@@ -2,7 +2,7 @@
 
     cd benchmarks && ../.venv/bin/python robustness.py [--variants full keep45 light20 keep25] [--budget 300]
 
-Each variant is split by the GUIDE's warm protocol (seed 0; ``--cold`` adds the cold protocol on the full set)
+Each variant is split by the warm protocol (docs/data.md, seed 0; ``--cold`` adds the cold protocol on the full set)
 and evaluated as ``manage.py evaluate`` does (``engine.protocol.evaluate_as_served``):
 
 - *shipped*: the parameters Paperfeed shipped before it tuned itself (256 factors, regularization 10, alpha 40,

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/tune.py [--users 2500]
 
-Warm: the GUIDE's warm split (seed 0) gives the training part; the same split again (seed 1)
+Warm: the warm split (seed 0, docs/data.md) gives the training part; the same split again (seed 1)
 inside it gives validation. Cold: 20% of the training part's papers are held out again
 (seed 1). The test part is never looked at. Prints tables and, last, one line of JSON.
 """

@@ -299,7 +299,7 @@ TUNABLE_SETTINGS = {
     "BLEND_DIVERSITY": "blend.diversity",
 }
 TUNING_PINNED = frozenset(name for setting, name in TUNABLE_SETTINGS.items() if os.environ.get(setting, "").strip())
-# The search (README "Parameters chosen by the data"): on a validation split of the night's training data, at most
+# The search (docs/nightly.md "Parameters chosen by the data"): on a validation split of the night's training data, at most
 # TUNING_BUDGET_SECONDS and TUNING_BUDGET_FITS times one full ALS fit; again when TUNING_EVERY_DAYS have passed since
 # the last search or the trained feedback has grown by TUNING_GROWTH (a share) since; other nights reuse its choice.
 TUNING_BUDGET_SECONDS = env_float("TUNING_BUDGET_SECONDS", 600.0, minimum=0.0)  # 0: never search
@@ -310,7 +310,7 @@ TUNING_READERS = env_int("TUNING_READERS", 1000, minimum=1)  # validation reader
 # A retrain reuses the active model's TF-IDF rows and vocabulary unless more than this share of the papers is new to it.
 CONTENT_REFIT_SHARE = env_float("CONTENT_REFIT_SHARE", 0.2, minimum=0.0, maximum=1.0)
 # What fits the collaborative model: "implicit" (one machine, its cores or a GPU with ALS_USE_GPU) or "spark" (Spark's
-# ALS, pyspark: local mode on this host, or a cluster given SPARK_MASTER; README "When to train on Spark").
+# ALS, pyspark: local mode on this host, or a cluster given SPARK_MASTER; docs/deploy.md "When to train on Spark").
 TRAINER = env_choice("TRAINER", "implicit", ("implicit", "spark"))
 SPARK_MASTER = env_str("SPARK_MASTER", "local[*]")
 SPARK_DRIVER_MEMORY = env_str("SPARK_DRIVER_MEMORY", "4g")
@@ -322,7 +322,7 @@ ALS_TRAINER = env_str(
 RANDOM_SEED = env_int("RANDOM_SEED", 0, minimum=0)
 # Feedback older than this many days counts half as much (0: no decay).
 FEEDBACK_HALF_LIFE_DAYS = env_int("FEEDBACK_HALF_LIFE_DAYS", 0, minimum=0)
-# The nightly gate (README "How a new model earns its place"): this share of readers, chosen by a hash of their
+# The nightly gate (docs/nightly.md "How a new model earns its place"): this share of readers, chosen by a hash of their
 # id, is never trained on; a new model is scored beside the active one on their feedback that neither has seen,
 # and against the best recent model whose files are kept; it is refused when its recall@20 is more than
 # ACTIVATION_TOLERANCE (relative) below either, on a hold-out sized to see such a drop (docs/nightly.md).
@@ -353,7 +353,7 @@ CATALOGUE_CHECK_SECONDS = env_int("CATALOGUE_CHECK_SECONDS", 60, minimum=0)
 # a larger catalogue is served its newest and trending papers until the first retrain.
 FALLBACK_MAX_PAPERS = env_int("FALLBACK_MAX_PAPERS", 20_000, minimum=0)
 
-# Paper intake (README "New papers every day"). Endpoints are settings so that a mirror or a test server can stand in.
+# Paper intake (docs/intake.md "New papers every day"). Endpoints are settings so that a mirror or a test server can stand in.
 ARXIV_OAI_URL = env_str("ARXIV_OAI_URL", "https://oaipmh.arxiv.org/oai")
 ARXIV_API_URL = env_str("ARXIV_API_URL", "https://export.arxiv.org/api/query")
 HF_PAPERS_URL = env_str("HF_PAPERS_URL", "https://huggingface.co/api/daily_papers")

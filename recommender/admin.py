@@ -148,10 +148,10 @@ class InteractionAdmin(LargeTableAdmin):
 class TrainingRunAdmin(admin.ModelAdmin):
     """History of retrains (nightly, `manage.py retrain` or *Retrain now*): read-only.
 
-    Each run shows both models' recall@20 on feedback neither was trained on (the gate, README "How a new
-    model earns its place"), how its parameters were chosen (searched on a validation split, or reused; README
-    "Parameters chosen by the data") and whether its model file is kept: the active model's and the newest few
-    are, files of rejected and failed runs are deleted.
+    Each run shows both models' recall@20 on feedback neither was trained on (the gate, docs/nightly.md "How a new
+    model earns its place"), how its parameters were chosen (searched on a validation split, or reused;
+    docs/nightly.md "Parameters chosen by the data") and whether its model file is kept: the active model's and the
+    newest few are, files of rejected and failed runs are deleted.
     """
 
     list_display = (

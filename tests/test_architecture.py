@@ -1,4 +1,4 @@
-"""The boundaries the design guide draws, checked on the source: who may import whom."""
+"""The boundaries between the packages, checked on the source: who may import whom."""
 
 import ast
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Offline evaluation (GUIDE section 4): warm and cold splits, recall@20, nDCG@20, recall@100.
+"""Offline evaluation: warm and cold splits, recall@20, nDCG@20, recall@100 (the protocols: docs/data.md).
 
 Methods compared in one run: popularity, content only, ALS only, the item-item graph only and the blend, scored
 over every paper and as the site serves it (each reader's candidates only, ``engine.serving``).
@@ -14,12 +14,14 @@ import numpy as np
 from scipy import sparse
 from threadpoolctl import threadpool_limits
 
+from recommender.engine import facets as interests
+from recommender.engine import serving
 from recommender.engine.blend import diversify, standardize, top_k
 from recommender.engine.content import TfidfEncoder, profile_scores
 from recommender.engine.exchange import InteractionRecord, PaperRecord
 from recommender.engine.graph import graph_scores
 from recommender.engine.matrix import KIND_CODES, Events, wanted_events
-from recommender.engine.pipeline import FitResult
+from recommender.engine.pipeline import FitResult, fit_hybrid
 
 # served: the blend by candidates, one point per reader; facets: the same with each reader's interests apart, as the site serves it
 METHODS = ("popularity", "content", "als", "graph", "blend", "served", "facets")
@@ -184,8 +186,6 @@ def served_ranking(
     as in ``serving.candidates``), each signal standardised by closed forms over the catalogue, the diversity re-rank;
     within ``candidates`` when given. With ``facets``, each reader's wanted papers are split into interests
     (``engine.facets``) and ranked as the feed ranks them."""
-    from recommender.engine import facets as interests
-    from recommender.engine import serving
 
     model = fit.model
     catalogue = serving.Catalogue(model, serving.serving_index(model))
@@ -255,8 +255,6 @@ def run_evaluation(
 ) -> EvaluationResult:
     """Fit on ``train`` only, rank for every reader in ``truth`` and score each method against it."""
     import time
-
-    from recommender.engine.pipeline import fit_hybrid
 
     start = time.perf_counter()
     fit = fit_hybrid(train, n_users=len(dataset.user_ids), texts=dataset.texts, **(fit_options or {}))

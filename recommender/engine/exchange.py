@@ -1,4 +1,4 @@
-"""Read and write the exchange format (GUIDE section 3) and the demo page-dump text.
+"""Read and write the exchange format (docs/data.md "The exchange format") and the demo page-dump text.
 
 A data set is a folder with ``papers.jsonl`` and ``interactions.csv``. Readers check
 every line and raise :class:`DatasetError` naming the file, the line and the reason;

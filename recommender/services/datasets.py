@@ -1,4 +1,4 @@
-"""Importing and exporting data sets in the exchange format (GUIDE section 3).
+"""Importing and exporting data sets in the exchange format (docs/data.md "The exchange format").
 
 Imports are all-or-nothing: every line is checked before the first write, and the
 writes happen in one transaction. They are idempotent: importing a file twice changes
