@@ -101,20 +101,23 @@ def subset(events: Events, mask: np.ndarray) -> Events:
     return Events(events.users[mask], events.items[mask], events.kinds[mask], values, ages)
 
 
+def recall_per_reader(ranked: np.ndarray | list[np.ndarray], truth: list[np.ndarray], k: int = 20) -> np.ndarray:
+    """(n_readers,) hits in each reader's top ``k`` (a row of ``ranked``) over min(k, |truth|)."""
+    return np.array([np.isin(row[:k], wanted).sum() / min(k, len(wanted)) for row, wanted in zip(ranked, truth)], dtype=np.float64)
+
+
 def metrics(ranked: np.ndarray, truth: list[np.ndarray]) -> dict[str, float]:
     """recall@20 (hits / min(20, |test|)), nDCG@20 and recall@100, averaged over readers; ``ranked`` is (n, >=100)."""
-    recall20, ndcg20, recall100 = [], [], []
+    ndcg20 = []
     discounts = 1.0 / np.log2(np.arange(2, 22))
     for row, relevant in zip(ranked, truth):
-        hits = np.isin(row, relevant)
-        recall20.append(hits[:20].sum() / min(20, len(relevant)))
-        recall100.append(hits[:100].sum() / min(100, len(relevant)))
+        hits = np.isin(row[:20], relevant)
         ideal = discounts[: min(20, len(relevant))].sum()
-        ndcg20.append((hits[:20] * discounts[: len(hits[:20])]).sum() / ideal)
+        ndcg20.append((hits * discounts[: len(hits)]).sum() / ideal)
     return {
-        "recall@20": float(np.mean(recall20)),
+        "recall@20": float(np.mean(recall_per_reader(ranked, truth, 20))),
         "ndcg@20": float(np.mean(ndcg20)),
-        "recall@100": float(np.mean(recall100)),
+        "recall@100": float(np.mean(recall_per_reader(ranked, truth, 100))),
         "users": len(truth),
     }
 

@@ -231,11 +231,6 @@ def holdout_ranking(
     return ranked_in_chunks(lambda chunk: top_k(model.scores(chunk), k, exclude=chunk), known, batch=batch, threads=threads)
 
 
-def recall_per_reader(ranked: np.ndarray | list[np.ndarray], truth: list[np.ndarray], k: int = 20) -> np.ndarray:
-    """(n_readers,) hits in each reader's top ``k`` (a row of ``ranked``) over min(k, |truth|)."""
-    return np.array([np.isin(row[:k], wanted).sum() / min(k, len(wanted)) for row, wanted in zip(ranked, truth)], dtype=np.float64)
-
-
 def readers_needed(spread: float, tolerance: float) -> int:
     """Readers a paired comparison needs to see a relative drop of ``tolerance`` (95% confidence, 80% power), when
     the per-reader differences of recall have ``spread`` = their standard deviation over the old model's mean."""

@@ -34,8 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from recommender.engine.blend import BlendParams, HybridModel, blend_signals, content_to_factor_map, diversify, top_k
 from recommender.engine.collaborative import ALSParams, als_model
-from recommender.engine.evaluation import ranked_in_chunks, readers_per_chunk, subset
-from recommender.engine.gate import recall_per_reader
+from recommender.engine.evaluation import ranked_in_chunks, readers_per_chunk, recall_per_reader, subset
 from recommender.engine.graph import GraphParams, rp3beta_neighbours
 from recommender.engine.matrix import Events, FeedbackWeights, confidence_matrix, wanted_events
 from recommender.engine.pipeline import MAP_MIN_READERS, hybrid_model

@@ -25,7 +25,7 @@ from recommender.engine.artifacts import Artifact, aligned_model, load_artifact,
 from recommender.engine.blend import HybridModel
 from recommender.engine.collaborative import als_fit
 from recommender.engine.content import TfidfEncoder
-from recommender.engine.evaluation import metrics, readers_per_chunk, subset
+from recommender.engine.evaluation import metrics, readers_per_chunk, recall_per_reader, subset
 from recommender.engine.gate import (
     ALL_TIME,
     GateDecision,
@@ -37,7 +37,6 @@ from recommender.engine.gate import (
     gate_hash,
     holdout_ranking,
     readers_needed,
-    recall_per_reader,
     training_sample,
 )
 from recommender.engine.matrix import Events, FeedbackWeights
