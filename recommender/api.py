@@ -17,8 +17,9 @@ from rest_framework.views import APIView, exception_handler
 
 from recommender.model_store import store
 from recommender.models import Interaction, Paper
-from recommender.selectors.feed import FeedItem, feed_for_user, paper_neighbours
+from recommender.selectors.feed import FeedItem, feed_for_user
 from recommender.selectors.fts import MAX_QUERY_LENGTH
+from recommender.selectors.neighbours import paper_neighbours
 from recommender.selectors.papers import BadCursor, feedback_state, papers_count, papers_newest, papers_newest_page
 from recommender.selectors.search import MAX_PAGES, papers_search, search_filters
 from recommender.services.feedback import TOGGLE_KINDS, feedback_set, parse_stars, rating_set, read_record

@@ -16,8 +16,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.forms import CategoriesForm
 from accounts.services import user_follow_categories
 from recommender.models import Paper
-from recommender.selectors.feed import onboarding_round
 from recommender.selectors.fts import MAX_QUERY_LENGTH
+from recommender.selectors.onboarding import onboarding_round
 from recommender.selectors.papers import library_for_user
 from recommender.selectors.references import MAX_TITLE_LOOKUPS, ReferencesTooLong
 from recommender.selectors.search import papers_search

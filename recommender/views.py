@@ -17,8 +17,9 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.services import user_set_balance
 from recommender.models import Paper
 from recommender.selectors.collections import collections_to_pick
-from recommender.selectors.feed import feed_page_for_user, paper_neighbours
+from recommender.selectors.feed import feed_page_for_user
 from recommender.selectors.fts import MAX_QUERY_LENGTH
+from recommender.selectors.neighbours import paper_neighbours
 from recommender.selectors.papers import (
     BadCursor,
     feedback_state,

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from recommender.model_store import store
 from recommender.models import Interaction, Paper, TrainingRun
-from recommender.selectors.feed import feed_for_user, paper_neighbours
+from recommender.selectors.feed import feed_for_user
+from recommender.selectors.neighbours import paper_neighbours
 from recommender.services.feedback import feedback_set, rating_set
 from recommender.services.training import retrain
 from tests.arrays import memory_mapped

@@ -6,7 +6,8 @@ from django.test import Client
 
 from recommender.model_store import store
 from recommender.models import Interaction
-from recommender.selectors.feed import feed_for_user, onboarding_round
+from recommender.selectors.feed import feed_for_user
+from recommender.selectors.onboarding import onboarding_round
 from recommender.services.training import retrain
 from tests.conftest import PASSWORD
 from tests.factories import PaperFactory, UserFactory

@@ -16,10 +16,10 @@ from scipy import sparse
 
 from accounts.models import User
 from recommender.engine import facets as interests
-from recommender.engine.blend import SIDES, BlendedScores, diversify, standardize
+from recommender.engine.blend import SIDES, BlendedScores, diversify
 from recommender.engine.graph import strongest_link
 from recommender.engine.matrix import KIND_CODES, Events, confidence_matrix
-from recommender.engine.serving import PROFILE_TERMS, SCORE_ALL_BELOW, Reader, score, score_many
+from recommender.engine.serving import SCORE_ALL_BELOW, Reader, score, score_many
 from recommender.engine.serving import readers as serving_readers
 from recommender.model_store import ServedModel, store
 from recommender.models import Interaction, Paper
@@ -33,9 +33,6 @@ CANDIDATE_POOL = 100  # the best papers the diversity re-rank picks the first pa
 MAX_POOL = 2000  # the deepest page shown
 DIVERSIFIED = 100  # the diversity re-rank (quadratic) orders this many papers at most; deeper pages follow the scores
 SHORT_LIST_BREADTH = 0.3  # candidates for a list that does not page (benchmarks/candidates.py: 99% of the exact top 20)
-ONBOARDING_POOL = 300  # the most-known papers the rating round is drawn from
-ONBOARDING_NOVELTY = 3.0  # how strongly the round avoids topics the reader already picked
-ONBOARDING_SPREAD = 3.0  # diversity trade-off within the round (the feed's is BLEND_DIVERSITY)
 TOPIC_AVOIDANCE = 20.0  # score taken off per unit of similarity to a paper dismissed as "less on this topic"
 
 
@@ -367,7 +364,7 @@ def _without_what_the_reader_left_out(
     the muted authors' and the caller's exclusions are out (-inf)."""
     mine = scores.copy()
     if len(feedback.avoided_topics[row]):
-        mine -= TOPIC_AVOIDANCE * _closeness(served.catalogue, columns, feedback.avoided_topics[row])
+        mine -= TOPIC_AVOIDANCE * closeness(served.catalogue, columns, feedback.avoided_topics[row])
     left_out = np.concatenate([feedback.seen[row], feedback.muted[row], *([] if exclude is None else [exclude[row]])])
     mine[_positions_in(columns, left_out)] = -np.inf
     return mine
@@ -383,7 +380,7 @@ def _best_positions(scores: np.ndarray, wanted: int) -> np.ndarray:
     return positions[np.lexsort((positions, -scores[positions]))]
 
 
-def _closeness(catalogue, columns: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+def closeness(catalogue, columns: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     """(len(columns),) the highest content similarity of each column to any of the ``anchors`` (a product of the two
     small blocks of vectors)."""
     sims = catalogue.vectors(anchors) @ catalogue.vectors(columns).T  # (anchors, columns), sparse
@@ -551,89 +548,3 @@ def _reason_text(reason: str, because: Paper | None, verb: str | None) -> str:
     if reason == "content" and because:
         return f"Similar to “{because.title}”, which you {verb or 'liked'}"
     return "New and popular"
-
-
-def onboarding_round(*, user: User, size: int = 8) -> list[Paper]:
-    """Papers worth asking a new reader to rate: each answer should teach us the most.
-
-    Papers many readers have feedback on (the collaborative model knows them well: the model's most popular),
-    spread over topics unlike each other and unlike what the reader has already picked, so the round
-    is not just the most popular papers of one field.
-    """
-    served = store.current()
-    if served is None:
-        return []
-    catalogue = served.catalogue
-    feedback = readers_feedback(served, [user.pk], time.time())
-    popular = catalogue.index.popular[: 4 * ONBOARDING_POOL]
-    candidates = np.setdiff1d(popular[served.recommendable[popular]], feedback.seen[0])
-    if len(candidates) == 0:
-        return []
-    popularity = standardize(catalogue.popularity(candidates)[None, :].astype(np.float64))[0]  # of log(1 + readers)
-    picked = np.array(sorted(feedback.verbs[0]), dtype=np.int64)
-    if len(picked):
-        popularity -= ONBOARDING_NOVELTY * _closeness(catalogue, candidates, picked)
-    order = np.argsort(-popularity, kind="stable")[: min(len(candidates), ONBOARDING_POOL)]
-    pool = candidates[order]
-    chosen = pool[diversify(np.arange(len(pool)), popularity[order], catalogue.vectors(pool), size, ONBOARDING_SPREAD)]
-    papers = Paper.objects.in_bulk([int(served.paper_pks[c]) for c in chosen])
-    return [papers[int(served.paper_pks[c])] for c in chosen if int(served.paper_pks[c]) in papers]
-
-
-@dataclass(frozen=True)
-class Neighbours:
-    similar: list[Paper]  # by content
-    also_liked: list[Paper]  # by readers' feedback (collaborative)
-
-
-def _most_similar(catalogue, column: int, n: int) -> np.ndarray:
-    """The ``n`` columns closest in content to ``column`` (itself left out), best first: the heaviest papers of its
-    strongest terms (kept per term at retrain), ordered by their cosine with it."""
-    vector = catalogue.vectors(np.array([column]))
-    if vector.nnz == 0:
-        return np.zeros(0, dtype=np.int64)
-    strongest = vector.indices[np.argsort(-vector.data)[:PROFILE_TERMS]]
-    pool = np.unique(catalogue.index.term_papers[strongest].indices)
-    if catalogue.n_items <= SCORE_ALL_BELOW:
-        pool = np.arange(catalogue.n_items)
-    sims = np.asarray((catalogue.vectors(pool) @ vector.T).todense()).ravel()
-    sims[pool == column] = 0.0
-    keep = sims > 0
-    pool, sims = pool[keep], sims[keep]
-    return pool[np.argsort(-sims, kind="stable")][:n]
-
-
-def _also_liked(catalogue, column: int, n: int) -> np.ndarray:
-    """Papers its readers also liked: its kept item-item neighbours (papers often saved with it), else the known papers
-    closest to it in the factor space (among the index's nearest, or all of a small catalogue)."""
-    model = catalogue.model
-    if column < catalogue.n_base and model.graph is not None and model.graph[column].nnz:
-        row = model.graph[column]
-        return row.indices[np.argsort(-row.data, kind="stable")][:n].astype(np.int64)
-    if column >= catalogue.n_base or not model.known_items[column]:
-        return np.zeros(0, dtype=np.int64)
-    unit = catalogue.unit_factors(np.array([column]))[0]
-    pool = np.arange(catalogue.n_base) if catalogue.index.ann is None else catalogue.index.nearest(catalogue.factors(np.array([column]))[0])
-    pool = pool[(pool != column) & model.known_items[pool]]
-    cosines = catalogue.unit_factors(pool) @ unit
-    return pool[np.argsort(-cosines, kind="stable")][:n]
-
-
-def paper_neighbours(*, paper: Paper, limit: int = 5) -> Neighbours:
-    """Papers close to ``paper`` by content, and papers its readers also liked."""
-    served = store.current()
-    column = served.column_of.get(paper.pk) if served is not None else None
-    if column is None:
-        return Neighbours([], [])
-    catalogue = served.catalogue
-    similar_columns = _most_similar(catalogue, column, limit + 5)
-    also = _also_liked(catalogue, column, limit + 5) if served.version else np.zeros(0, dtype=np.int64)
-    pks = {int(served.paper_pks[j]) for j in [*similar_columns, *also] if served.recommendable[j]}
-    papers = Paper.objects.in_bulk(list(pks))
-
-    def pick(columns) -> list[Paper]:
-        found = [papers.get(int(served.paper_pks[j])) for j in columns if served.recommendable[j]]
-        return [p for p in found if p is not None][:limit]
-
-    similar = pick(similar_columns)
-    return Neighbours(similar, [p for p in pick(also) if p not in similar][:limit])
