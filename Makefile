@@ -21,7 +21,7 @@ $(VENV)/.runtime: requirements.txt
 	$(PIP) install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-spark.txt
 	$(PIP) install --quiet -r requirements-dev.txt
 	touch $@
 
