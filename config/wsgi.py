@@ -13,5 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_wsgi_application()
 
 from recommender.model_store import store  # noqa: E402 (Django must be set up first)
+from recommender.services.meaning import query_encoder_load_in_background  # noqa: E402
 
 store.load_in_background()
+query_encoder_load_in_background()

@@ -195,11 +195,16 @@ class PaperViewSet(viewsets.ReadOnlyModelViewSet):
 class SearchHitSerializer(PaperSerializer):
     snippet = serializers.SerializerMethodField(help_text="The abstract around the matched words, each in <mark> (escaped HTML).")
 
+    by_meaning = serializers.SerializerMethodField(help_text="True when found by meaning (the query's words may not be in it).")
+
     class Meta(PaperSerializer.Meta):
-        fields = [*PaperSerializer.Meta.fields, "snippet"]
+        fields = [*PaperSerializer.Meta.fields, "snippet", "by_meaning"]
 
     def get_snippet(self, paper: Paper) -> str:
         return str(self.context["snippets"].get(paper.pk, ""))
+
+    def get_by_meaning(self, paper: Paper) -> bool:
+        return paper.pk in self.context["by_meaning"]
 
 
 class SearchPageSerializer(serializers.Serializer):
@@ -213,7 +218,8 @@ class SearchPageSerializer(serializers.Serializer):
 
 class SearchView(APIView):
     """``GET /api/search/?q=words``: papers matching the words (title, authors, abstract; "phrases", ``or``, ``-word``),
-    most relevant first; for a signed-in reader the first page is nudged by their taste."""
+    most relevant first, fused on the first page with the papers nearest the query by meaning; for a signed-in reader
+    the first page is nudged by their taste."""
 
     @extend_schema(
         parameters=[
@@ -236,7 +242,11 @@ class SearchView(APIView):
         results = papers_search(query=query, filters=filters, page=number, user=request.user)
         base = request.build_absolute_uri(request.path)
         params = {name: request.query_params[name] for name in ("q", "category", "year") if request.query_params.get(name)}
-        context = {"request": request, "snippets": {hit.paper.pk: hit.snippet for hit in results.hits}}
+        context = {
+            "request": request,
+            "snippets": {hit.paper.pk: hit.snippet for hit in results.hits},
+            "by_meaning": {hit.paper.pk for hit in results.hits if hit.by_meaning},
+        }
         return Response(
             {
                 "count": results.count,
@@ -293,7 +303,7 @@ _FEED_RESPONSE = inline_serializer(
                 "paper": PaperSerializer(),
                 "score": serializers.FloatField(),
                 "reason": serializers.CharField(),
-                "source": serializers.ChoiceField(choices=["content", "collaborative", "graph", "popular"]),
+                "source": serializers.ChoiceField(choices=["content", "meaning", "collaborative", "graph", "popular"]),
                 "because": serializers.CharField(allow_null=True, help_text="Id of the reader's paper behind the reason."),
             },
             many=True,

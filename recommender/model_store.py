@@ -25,8 +25,8 @@ from django.db import connections
 from django.db.models import Count, Max, Q
 from scipy import sparse
 
-from recommender.engine.artifacts import Artifact, load_artifact
-from recommender.engine.blend import BlendParams, HybridModel
+from recommender.engine.artifacts import Artifact, fitting_meaning, load_artifact
+from recommender.engine.blend import BlendParams, HybridModel, mapped_factors
 from recommender.engine.collaborative import ALSParams
 from recommender.engine.content import TfidfEncoder
 from recommender.engine.matrix import FeedbackWeights
@@ -34,6 +34,7 @@ from recommender.engine.serving import RECENT, Catalogue, Spread, popularity_sta
 from recommender.model_files import ModelUnavailable, cache_prune, model_folder
 from recommender.models import Interaction, Paper, TrainingRun
 from recommender.selectors.training import paper_text
+from recommender.services.meaning import stored_vectors
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class ServedModel:
     uncategorised: np.ndarray | None = None  # columns of papers without categories
     popularity: np.ndarray | None = None  # (n_items,) log(1 + readers who wanted it + upvotes on the daily trending list)
     recent: np.ndarray | None = None  # the RECENT newest columns by "born", candidates for every reader
+    unembedded: np.ndarray | None = None  # pks of side-block papers without a meaning vector yet (-1: has one)
 
     def __post_init__(self) -> None:
         if self.recommendable is None:
@@ -161,23 +163,47 @@ def newest_paper() -> int | None:
     return Paper.objects.aggregate(last=Max("id"))["last"]
 
 
-def _side_block(artifact: Artifact, external_ids: list[str]) -> tuple[list[str], np.ndarray, sparse.csr_matrix]:
+@dataclass
+class _SideBlock:
+    """Papers the model has never seen, as the site serves them until the next retrain (see :func:`_side_block`)."""
+
+    ids: list[str]
+    factors: np.ndarray
+    vectors: sparse.csr_matrix
+    meaning: np.ndarray | None  # (n, d) float16, the mean vector for papers not embedded yet; None: no meaning
+    unembedded: np.ndarray  # (n,) pks of the papers still without a vector (-1 for the others)
+
+
+def _side_block(artifact: Artifact, external_ids: list[str]) -> _SideBlock:
     """The papers of ``external_ids`` the model has never seen, as the site serves them until the next retrain:
-    TF-IDF by the model's own encoder, factors predicted from it by its content-to-factor map."""
+    TF-IDF by the model's own encoder, their stored meaning vectors (embedded at intake), factors predicted from both
+    by its content-to-factor map."""
     model = artifact.model
-    rows = dict(
-        (ext, (title, abstract))
-        for ext, title, abstract in Paper.objects.filter(external_id__in=external_ids).values_list("external_id", "title", "abstract")
-    )
+    found = Paper.objects.filter(external_id__in=external_ids).values_list("external_id", "id", "title", "abstract")
+    rows = {ext: (pk, title, abstract) for ext, pk, title, abstract in found}
     ids = [ext for ext in external_ids if ext in rows]
-    vectors = artifact.encoder.transform([paper_text(*rows[ext]) for ext in ids]) if ids else None
+    pks = np.array([rows[ext][0] for ext in ids], dtype=np.int64)
+    vectors = artifact.encoder.transform([paper_text(*rows[ext][1:]) for ext in ids]) if ids else None
     f, terms = model.item_factors.shape[1], model.content.shape[1]
+    meaning, unembedded = _side_meaning(artifact, pks)
     if vectors is None or vectors.shape[1] != terms:
-        return ids, np.zeros((len(ids), f), dtype=np.float32), sparse.csr_matrix((len(ids), terms), dtype=np.float32)
-    factors = np.zeros((len(ids), f), dtype=np.float32)
-    if model.content_map is not None and model.content_map.shape[0] == terms:
-        factors = np.asarray(vectors @ model.content_map, dtype=np.float32)
-    return ids, factors, vectors.astype(np.float32)
+        vectors = sparse.csr_matrix((len(ids), terms), dtype=np.float32)
+    factors = mapped_factors(model.content_map, vectors, meaning, f)
+    return _SideBlock(ids, factors, vectors.astype(np.float32), meaning, unembedded)
+
+
+def _side_meaning(artifact: Artifact, pks: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """The stored meaning vectors of papers ``pks`` by the model's encoder (the mean vector where there is none yet),
+    and the pks still without one (-1 elsewhere)."""
+    model, identity = artifact.model, artifact.meaning_identity or {}
+    if model.meaning is None:
+        return None, np.full(len(pks), -1, dtype=np.int64)
+    meaning = fitting_meaning(model, None, len(pks))
+    stored = stored_vectors(pks.tolist(), identity.get("model", "")) if len(pks) else {}
+    for j, pk in enumerate(pks):
+        if pk in stored and len(stored[pk][1]) == meaning.shape[1]:
+            meaning[j] = stored[pk][1]
+    return meaning, np.where(np.isin(pks, list(stored)), -1, pks)
 
 
 _PAPER_FIELDS = ("id", "external_id", "published", "added_at", "categories", "withdrawn_at", "upvotes")
@@ -248,14 +274,16 @@ def served_model(artifact: Artifact, version: str, key: CatalogueKey) -> ServedM
     still counts) but never recommended."""
     rows_by_id = {row[1]: row for row in Paper.objects.values_list(*_PAPER_FIELDS).iterator(chunk_size=20_000)}
     item_ids = [str(ext) for ext in artifact.item_ids]
-    side_ids, side_factors, side_content = [], None, None
+    side = None
     if version:
         known = set(item_ids)
-        side_ids, side_factors, side_content = _side_block(artifact, [ext for ext in rows_by_id if ext not in known])
+        side = _side_block(artifact, [ext for ext in rows_by_id if ext not in known])
     serving = artifact.serving if artifact.serving is not None else serving_index(artifact.model)
-    catalogue = Catalogue(artifact.model, serving, *(() if side_factors is None else (side_factors, side_content)))
-    papers = _PaperColumns.of([rows_by_id.get(ext) for ext in itertools.chain(item_ids, side_ids)])
-    return _served(artifact, version, catalogue, papers, key)
+    catalogue = Catalogue(artifact.model, serving, *(() if side is None else (side.factors, side.vectors, side.meaning)))
+    papers = _PaperColumns.of([rows_by_id.get(ext) for ext in itertools.chain(item_ids, side.ids if side else [])])
+    served = _served(artifact, version, catalogue, papers, key)
+    served.unembedded = side.unembedded if side is not None else np.zeros(0, dtype=np.int64)
+    return served
 
 
 def with_papers_added(served: ServedModel, key: CatalogueKey) -> ServedModel | None:
@@ -270,18 +298,44 @@ def with_papers_added(served: ServedModel, key: CatalogueKey) -> ServedModel | N
     rows = list(Paper.objects.filter(id__gt=before.newest).order_by("id").values_list(*_PAPER_FIELDS))
     if key.counted and before.papers + len(rows) != key.papers:  # some papers were deleted meanwhile
         return None
-    ids, factors, vectors = _side_block(served.artifact, [row[1] for row in rows])
+    side = _side_block(served.artifact, [row[1] for row in rows])
     by_id = {row[1]: row for row in rows}
     catalogue = served.catalogue
     catalogue = Catalogue(
         catalogue.model,
         catalogue.index,
-        np.vstack([catalogue.side_factors, factors]),
-        sparse.vstack([catalogue.side_content, vectors], format="csr"),
+        np.vstack([catalogue.side_factors, side.factors]),
+        sparse.vstack([catalogue.side_content, side.vectors], format="csr"),
+        None if side.meaning is None else np.vstack([catalogue.side_meaning, side.meaning]),
     )
-    papers = served.papers.extended(_PaperColumns.of([by_id[ext] for ext in ids], served.n_items))
+    papers = served.papers.extended(_PaperColumns.of([by_id[ext] for ext in side.ids], served.n_items))
     key = CatalogueKey(before.papers + len(rows), key.newest, before.withdrawn)
-    return _served(served.artifact, served.version, catalogue, papers, key)
+    grown = _served(served.artifact, served.version, catalogue, papers, key)
+    grown.unembedded = np.concatenate([served.unembedded, side.unembedded])
+    return grown
+
+
+def with_meaning_filled(served: ServedModel) -> ServedModel | None:
+    """``served`` with the meaning vectors stored since it was built for papers of its side block that had none
+    (embedded by the task after a harvest); None when none came (one indexed query for those papers)."""
+    waiting = served.unembedded[served.unembedded >= 0] if served.unembedded is not None else np.zeros(0, dtype=np.int64)
+    catalogue = served.catalogue
+    if not len(waiting) or catalogue.side_meaning is None:
+        return None
+    stored = stored_vectors(waiting.tolist(), (served.artifact.meaning_identity or {}).get("model", ""))
+    if not stored:
+        return None
+    side_meaning = catalogue.side_meaning.copy()
+    for pk, (_, vector) in stored.items():
+        column = served.column_of.get(pk)
+        if column is not None and column >= catalogue.n_base and len(vector) == side_meaning.shape[1]:
+            side_meaning[column - catalogue.n_base] = vector
+    side_factors = catalogue.side_factors.copy()
+    side_factors[:] = mapped_factors(catalogue.model.content_map, catalogue.side_content, side_meaning, side_factors.shape[1])
+    filled = Catalogue(catalogue.model, catalogue.index, side_factors, catalogue.side_content, side_meaning)
+    out = _served(served.artifact, served.version, filled, served.papers, served.catalogue_key)
+    out.unembedded = np.where(np.isin(served.unembedded, list(stored)), -1, served.unembedded)
+    return out
 
 
 def build_fallback(key: CatalogueKey) -> ServedModel:
@@ -399,6 +453,8 @@ class ModelStore:
                 log.exception("cannot load model %s; serving the previous one", active[0])
         elif served is not None and served.version and served.catalogue_key != key:  # papers added, withdrawn or deleted
             served = with_papers_added(served, key) or served_model(served.artifact, served.version, key)
+        if served is not None and served.version and not another_model:  # new papers' vectors, embedded since
+            served = with_meaning_filled(served) or served
         fallback_stale = served is not None and active is None and (served.version != "" or served.catalogue_key != key)
         if served is None or fallback_stale:
             return self._fallback(key, fallback_limit)  # (counted: there is no active model)

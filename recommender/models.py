@@ -377,3 +377,17 @@ class Facet(models.Model):
     @property
     def label(self) -> str:
         return self.custom_name or self.name or f"interest {self.position + 1}"
+
+
+class PaperEmbedding(models.Model):
+    """A paper's meaning vector (``engine.meaning``): float16 bytes, kept between retrains and made again when the
+    paper's text or the encoder changes (``text_key``, ``encoder``)."""
+
+    paper = models.OneToOneField(Paper, on_delete=models.CASCADE, primary_key=True, related_name="embedding")
+    encoder = models.CharField(max_length=64, help_text="The encoder that made the vector (EMBEDDING_MODEL).")
+    text_key = models.CharField(max_length=40, help_text="SHA-1 of the text it was made from.")
+    vector = models.BinaryField(help_text="float16, little-endian")
+    embedded_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.paper_id} ({self.encoder})"

@@ -2,9 +2,11 @@
 
 import logging
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from recommender.services.intake import IntakeBusy, intake_arxiv, intake_trending, papers_fetch_by_ids
+from recommender.services.meaning import papers_embed
 from recommender.services.onboarding import pasted_papers_like
 from recommender.sources import SourceError
 from tasks.celery import app
@@ -41,6 +43,7 @@ def harvest_arxiv() -> list[str]:
     except IntakeBusy as exc:
         log.info("%s", exc)
         return []
+    embed_new_papers.delay()
     return [run.status for run in runs]
 
 
@@ -48,10 +51,12 @@ def harvest_arxiv() -> list[str]:
 def fetch_trending() -> str:
     """The daily trending list."""
     try:
-        return intake_trending().status
+        status = intake_trending().status
     except IntakeBusy as exc:
         log.info("%s", exc)
         return "busy"
+    embed_new_papers.delay()
+    return status
 
 
 @app.task(name="tasks.intake.fetch_ids", autoretry_for=(*TRANSIENT, SourceError), retry_backoff=30, retry_jitter=True, max_retries=4)
@@ -60,4 +65,23 @@ def fetch_ids(ids: list[str], like_for_user: int | None = None) -> int:
     papers = papers_fetch_by_ids(ids)
     if like_for_user is not None:
         pasted_papers_like(user_id=like_for_user, papers=papers)
+    embed_new_papers.delay()
     return len(papers)
+
+
+@app.task(
+    name="tasks.intake.embed_new_papers",
+    soft_time_limit=3600,
+    time_limit=3600 + 120,
+    autoretry_for=TRANSIENT,
+    retry_backoff=60,
+    max_retries=3,
+)
+def embed_new_papers() -> int:
+    """After each harvest: the meaning vectors of papers that have none, newest first (EMBEDDING_INTAKE_LIMIT at most),
+    so they are ranked by meaning before the next retrain; a larger backlog is ``manage.py embed_papers``'s."""
+    done = papers_embed(
+        limit=settings.EMBEDDING_INTAKE_LIMIT, on_progress=lambda done, total: log.info("embedded %d of %d new papers", done, total)
+    )
+    log.info("embedded %d new papers", done)
+    return done

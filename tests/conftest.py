@@ -233,6 +233,9 @@ def model_settings(settings, tmp_path):
     settings.ALS_FACTORS = 3
     settings.ALS_NUM_THREADS = 1
     settings.GATE_READER_SHARE = 0.0  # every reader trains the model; the gate's own tests choose their gate readers
+    # TF-IDF alone unless a test asks for the meaning vectors (the `meaning_on` fixture): embedding every test's
+    # catalogue again would cost seconds a test; tests/test_meaning.py covers the signal with the real encoder.
+    settings.CONTENT_EMBEDDINGS = False
     for name in ("ARXIV_OAI_URL", "ARXIV_API_URL", "HF_PAPERS_URL"):  # no test reaches the internet; intake tests serve their own
         setattr(settings, name, "http://127.0.0.1:9/unreachable")
     store.load_inline()  # the tests' clients are no web process (test_api_fuzz imports config.wsgi, which starts a loader)
@@ -278,3 +281,11 @@ def arxiv(httpserver, settings):
     settings.INTAKE_ARXIV_SETS, settings.INTAKE_ARXIV_CATEGORIES = ["cs"], []
     settings.INTAKE_REQUEST_INTERVAL = 0
     return httpserver
+
+
+@pytest.fixture
+def meaning_on(settings):
+    """The meaning vectors on, with the real packaged encoder (loaded once per process)."""
+    settings.CONTENT_EMBEDDINGS = True
+    settings.EMBEDDING_DEVICE = "cpu"
+    return settings

@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from recommender.engine.blend import BlendParams, HybridModel
+from recommender.engine.blend import BlendParams, HybridModel, mapped_factors
 from recommender.engine.collaborative import ALSParams
 from recommender.engine.content import TfidfEncoder
 from recommender.engine.graph import GraphParams
 from recommender.engine.matrix import FeedbackWeights
+from recommender.engine.meaning import MEANING_PROBES
 from recommender.engine.serving import ANN_PROBES, ServingIndex, serving_index
 
 FORMAT_VERSION = 2
@@ -38,8 +39,10 @@ MAPPED = (
     "term_papers_data",
     "term_papers_indices",
     "term_papers_indptr",
+    "meaning",
 )
 ANN_FILE = "factors.faiss"  # the nearest-neighbour index over the item factors (engine.serving), memory-mapped too
+MEANING_ANN_FILE = "meaning.faiss"  # the nearest papers by meaning (search, similar papers, candidates), memory-mapped
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Artifact:
     weights: FeedbackWeights
     meta: dict
     serving: ServingIndex | None = None
+    meaning_identity: dict | None = None  # the encoder of ``model.meaning`` (``SentenceEncoder.identity``); None without
 
     def index_of(self) -> dict[str, int]:
         return {str(paper_id): j for j, paper_id in enumerate(self.item_ids)}
@@ -67,9 +71,11 @@ def save_artifact(
     weights: FeedbackWeights,
     meta: dict,
     serving: ServingIndex | None = None,
+    meaning_identity: dict | None = None,
 ) -> int:
     """Write the model (and its serving index: built here unless given) to the folder ``path``, which must not exist
-    yet, atomically; returns its size in bytes."""
+    yet, atomically; returns its size in bytes. ``meaning_identity`` names the encoder of the model's meaning vectors
+    (``SentenceEncoder.identity``), saved with them."""
     serving = serving or serving_index(model)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -82,6 +88,7 @@ def save_artifact(
         "graph": model.graph_params.as_dict() if model.graph is not None and model.graph_params is not None else None,
         "weights": {f.name: getattr(weights, f.name) for f in fields(weights)},
         "meta": meta,
+        "meaning": meaning_identity,
     }
     arrays = {
         "item_ids": np.array(item_ids, dtype=str),
@@ -108,6 +115,9 @@ def save_artifact(
         "term_papers_indices": serving.term_papers.indices,
         "term_papers_indptr": serving.term_papers.indptr,
     }
+    if model.meaning is not None:
+        arrays["meaning"] = np.asarray(model.meaning, dtype=np.float16)
+        arrays |= {"meaning_mean": serving.meaning_mean, "meaning_gram": serving.meaning_gram}
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
         for name, array in arrays.items():
@@ -116,6 +126,10 @@ def save_artifact(
             import faiss
 
             faiss.write_index(serving.ann, str(tmp / ANN_FILE))
+        if serving.meaning_ann is not None:
+            import faiss
+
+            faiss.write_index(serving.meaning_ann, str(tmp / MEANING_ANN_FILE))
         _write(tmp / "params.json", lambda handle: handle.write(json.dumps(params).encode()))
         os.replace(tmp, target)
     except BaseException:
@@ -131,16 +145,18 @@ def _write(path: Path, write) -> None:
         os.fsync(handle.fileno())
 
 
-def with_new_papers(artifact: Artifact, new_ids: list[str], texts: list[str]) -> Artifact:
+def with_new_papers(artifact: Artifact, new_ids: list[str], texts: list[str], meaning: np.ndarray | None = None) -> Artifact:
     """``artifact`` with papers it has never seen appended as columns, as the site serves them until the next
-    retrain: TF-IDF vectors from its own encoder, factors predicted by its content-to-factor map, no popularity."""
+    retrain: TF-IDF vectors from its own encoder, their ``meaning`` vectors (the mean vector where None), factors
+    predicted by its content-to-factor map, no popularity."""
     if not new_ids:
         return artifact
     model = artifact.model
     vectors = artifact.encoder.transform(texts)
-    mapped = np.zeros((len(new_ids), model.item_factors.shape[1]), dtype=np.float32)
-    if model.content_map is not None and model.content_map.shape[0] == vectors.shape[1]:
-        mapped = np.asarray(vectors @ model.content_map, dtype=np.float32)
+    new_meaning = None
+    if model.meaning is not None:
+        new_meaning = fitting_meaning(model, meaning, len(new_ids))
+    mapped = mapped_factors(model.content_map, vectors, new_meaning, model.item_factors.shape[1])
     extended = HybridModel(
         item_factors=np.vstack([model.item_factors, mapped]),
         content=sparse.vstack([model.content, vectors]).tocsr(),
@@ -151,18 +167,31 @@ def with_new_papers(artifact: Artifact, new_ids: list[str], texts: list[str]) ->
         content_map=model.content_map,
         graph=_graph_grown(model.graph, len(new_ids)),
         graph_params=model.graph_params,
+        meaning=None if new_meaning is None else np.vstack([model.meaning, new_meaning]),
     )
     item_ids = np.concatenate([np.asarray(artifact.item_ids, dtype=str), np.array(new_ids, dtype=str)])
     return Artifact(model=extended, item_ids=item_ids, encoder=artifact.encoder, weights=artifact.weights, meta=artifact.meta)
 
 
-def aligned_model(artifact: Artifact, item_ids: list[str], texts: list[str]) -> HybridModel:
-    """The artifact's model with column j for ``item_ids[j]`` (``texts[j]`` its text): papers it knows keep their
-    rows, papers it has never seen are added as :func:`with_new_papers` does. Used to score an older model on
-    today's catalogue."""
+def fitting_meaning(model: HybridModel, meaning: np.ndarray | None, n: int) -> np.ndarray:
+    """(n, d) ``meaning`` rows for new papers of ``model`` when they are of its encoder's dimension, else ``n`` copies of
+    its mean vector (whose meaning score is every reader's average: neither helped nor hurt)."""
+    d = model.meaning.shape[1]
+    if meaning is not None and meaning.shape == (n, d):
+        return np.asarray(meaning, dtype=np.float16)
+    mean = np.asarray(model.meaning[:100_000], dtype=np.float32).mean(axis=0, keepdims=True)
+    return np.repeat(mean, n, axis=0).astype(np.float16)
+
+
+def aligned_model(artifact: Artifact, item_ids: list[str], texts: list[str], meaning: np.ndarray | None = None) -> HybridModel:
+    """The artifact's model with column j for ``item_ids[j]`` (``texts[j]`` its text, ``meaning[j]`` its meaning vector
+    if known): papers it knows keep their rows, papers it has never seen are added as :func:`with_new_papers` does.
+    Used to score an older model on today's catalogue."""
     known = artifact.index_of()
     new = [j for j, paper_id in enumerate(item_ids) if paper_id not in known]
-    extended = with_new_papers(artifact, [item_ids[j] for j in new], [texts[j] for j in new])
+    extended = with_new_papers(
+        artifact, [item_ids[j] for j in new], [texts[j] for j in new], None if meaning is None or not new else meaning[new]
+    )
     index = extended.index_of()
     rows = np.array([index[paper_id] for paper_id in item_ids], dtype=np.int64)
     model = extended.model
@@ -178,6 +207,7 @@ def aligned_model(artifact: Artifact, item_ids: list[str], texts: list[str]) -> 
         content_map=model.content_map,
         graph=_graph_reordered(model.graph, rows),
         graph_params=model.graph_params,
+        meaning=None if model.meaning is None else model.meaning[rows],
     )
 
 
@@ -252,9 +282,17 @@ def _artifact(data: dict[str, np.ndarray], params: dict) -> Artifact:
         graph_params=GraphParams(**params["graph"]) if params.get("graph") else None,
         gram=data.get("gram"),
         inverse=data.get("gram_inverse"),
+        meaning=data.get("meaning"),
     )
     encoder = TfidfEncoder(terms=data["terms"], idf=data["idf"])
-    return Artifact(model=model, item_ids=data["item_ids"], encoder=encoder, weights=FeedbackWeights(**weights_params), meta=params["meta"])
+    return Artifact(
+        model=model,
+        item_ids=data["item_ids"],
+        encoder=encoder,
+        weights=FeedbackWeights(**weights_params),
+        meta=params["meta"],
+        meaning_identity=params.get("meaning"),
+    )
 
 
 def _serving(data: dict[str, np.ndarray], folder: Path, model: HybridModel) -> ServingIndex:
@@ -267,6 +305,13 @@ def _serving(data: dict[str, np.ndarray], folder: Path, model: HybridModel) -> S
 
         ann = faiss.read_index(str(folder / ANN_FILE), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
         ann.nprobe = ANN_PROBES
+    meaning_ann = None
+    if (folder / MEANING_ANN_FILE).exists():
+        import faiss
+
+        meaning_ann = faiss.read_index(str(folder / MEANING_ANN_FILE), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+        if hasattr(meaning_ann, "nprobe"):
+            meaning_ann.nprobe = MEANING_PROBES
     n_terms = model.content.shape[1]
     return ServingIndex(
         mean_factor=data["mean_factor"],
@@ -277,4 +322,7 @@ def _serving(data: dict[str, np.ndarray], folder: Path, model: HybridModel) -> S
             (data["term_papers_data"], data["term_papers_indices"], data["term_papers_indptr"]), shape=(n_terms, model.n_items), copy=False
         ),
         ann=ann,
+        meaning_mean=data.get("meaning_mean"),
+        meaning_gram=data.get("meaning_gram"),
+        meaning_ann=meaning_ann,
     )

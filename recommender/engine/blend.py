@@ -23,6 +23,15 @@ from scipy import sparse
 from recommender.engine.collaborative import ALSParams, fold_in_batch, item_gram, shared_inverse
 from recommender.engine.content import profile_scores
 from recommender.engine.graph import GraphParams, graph_scores
+from recommender.engine.meaning import meaning_profiles, meaning_scores
+
+
+def profile_coefficients(weights: sparse.csr_matrix, negative_weight: float) -> sparse.csr_matrix:
+    """``weights`` as the profiles and graph rows count them: wanted papers by their weights, turned-down ones by
+    ``negative_weight`` times theirs (as ``content.profile_scores`` and ``graph.graph_scores`` do)."""
+    weights = weights.tocsr()
+    data = np.where(weights.data > 0, weights.data, negative_weight * weights.data).astype(np.float32)
+    return sparse.csr_matrix((data, weights.indices, weights.indptr), shape=weights.shape)
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,7 @@ class BlendParams:
     recency_half_life_days: float = 14.0
     diversity: float = 1.0
     map_regularization: float = 1.0
+    meaning_share: float = 0.5  # of the content share, what goes to the papers' meaning (none when a model has no embeddings)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -44,24 +54,43 @@ class BlendParams:
 MAP_MAX_PAPERS = 20_000  # the map is fitted on at most this many known papers (a fixed random sample beyond)
 
 
-def content_to_factor_map(content: sparse.csr_matrix, item_factors: np.ndarray, known: np.ndarray, params: BlendParams) -> np.ndarray:
-    """Coefficients (n_terms, f) of a ridge regression of the ALS item factors on the TF-IDF vectors,
-    fitted on the ``known`` papers (those with feedback): ``content @ map`` predicts any paper's factors.
+def content_to_factor_map(
+    content: sparse.csr_matrix, item_factors: np.ndarray, known: np.ndarray, params: BlendParams, meaning: np.ndarray | None = None
+) -> np.ndarray:
+    """Coefficients (n_terms [+ d], f) of a ridge regression of the ALS item factors on the TF-IDF vectors (and the
+    meaning vectors (n_items, d) when given), fitted on the ``known`` papers (those with feedback):
+    :func:`mapped_factors` predicts any paper's factors with it.
 
     Fitted on at most MAP_MAX_PAPERS papers, all f targets at once: by a dense solve of the normal
     equations when the vocabulary is small, else by preconditioned conjugate gradients.
     """
     f = item_factors.shape[1]
     rows = np.flatnonzero(known)
-    if content.shape[1] == 0 or len(rows) < 2:
-        return np.zeros((content.shape[1], f), dtype=np.float32)
+    n_features = content.shape[1] + (0 if meaning is None else meaning.shape[1])
+    if n_features == 0 or len(rows) < 2:
+        return np.zeros((n_features, f), dtype=np.float32)
     if len(rows) > MAP_MAX_PAPERS:
         rows = np.sort(np.random.default_rng(0).choice(rows, MAP_MAX_PAPERS, replace=False))
     x, y = content[rows], item_factors[rows]
+    if meaning is not None:
+        x = sparse.hstack([x, sparse.csr_matrix(np.asarray(meaning[rows], dtype=np.float32))], format="csr")
     # A dense solve against some 30 iterations of two sparse products, which run about ten times slower per flop.
     dense_flops, cg_flops = x.shape[1] ** 3 / 3, 600 * x.nnz * f
     solve = ridge_normal_equations if dense_flops < cg_flops else ridge_conjugate_gradients
     return solve(x, y, params.map_regularization)
+
+
+def mapped_factors(content_map: np.ndarray | None, vectors: sparse.csr_matrix, meaning: np.ndarray | None, f: int) -> np.ndarray:
+    """(n, f) factors predicted for papers from their TF-IDF ``vectors`` (n, n_terms) and meaning rows (n, d) by
+    ``content_map`` (:func:`content_to_factor_map`); zeros when the map does not fit them (another vocabulary)."""
+    n, terms = vectors.shape
+    d = 0 if meaning is None else meaning.shape[1]
+    if content_map is None or content_map.shape[0] not in (terms, terms + d) or n == 0:
+        return np.zeros((n, f), dtype=np.float32)
+    factors = np.asarray(vectors @ content_map[:terms], dtype=np.float32)
+    if d and content_map.shape[0] == terms + d:
+        factors += np.asarray(meaning, dtype=np.float32) @ content_map[terms:]
+    return factors
 
 
 def ridge_normal_equations(x: sparse.csr_matrix, y: np.ndarray, regularization: float) -> np.ndarray:
@@ -109,7 +138,7 @@ def standardize(scores: np.ndarray, candidates: np.ndarray | None = None) -> np.
     return (scores - mean) / np.where(std > 1e-9, std, 1.0)
 
 
-SIDES = ("collaborative", "content", "graph")  # the rows of BlendedScores.sides
+SIDES = ("collaborative", "content", "graph", "meaning")  # the rows of BlendedScores.sides
 
 
 @dataclass
@@ -123,20 +152,28 @@ class BlendedScores:
     z_content: np.ndarray
     w_cf: np.ndarray  # the collaborative share, per cell
     g: np.ndarray  # the graph's part of the collaborative share, per column
+    z_meaning: np.ndarray | None = None  # None when the model has no embeddings
+    s: float = 0.0  # the meaning's part of the content share
 
     @property
     def z_cf(self) -> np.ndarray:
         """The collaborative side: ``(1 - g) * z_als + g * z_graph``."""
         return self.z_als if self.z_graph is None else self.z_als + self.g * (self.z_graph - self.z_als)
 
+    @property
+    def z_text(self) -> np.ndarray:
+        """The content side: ``(1 - s) * z_content + s * z_meaning``."""
+        return self.z_content if self.z_meaning is None or not self.s else self.z_content + self.s * (self.z_meaning - self.z_content)
+
     def sides(self, positions: np.ndarray) -> np.ndarray:
         """What each signal added to one reader's blended score at ``positions``: a row for each of ``SIDES`` (ALS,
-        content, and the graph when it has a share); the side with the largest part put the paper on the page."""
+        TF-IDF, the graph and the meaning; -inf for a signal without a share); the side with the largest part put the
+        paper on the page."""
         w, g = self.w_cf[positions], self.g[positions]
-        parts = [w * (1 - g) * self.z_als[positions], (1 - w) * self.z_content[positions]]
-        if self.z_graph is not None:
-            parts.append(w * g * self.z_graph[positions])
-        return np.vstack(parts)
+        absent = np.full(len(positions), -np.inf)
+        graph = absent if self.z_graph is None else w * g * self.z_graph[positions]
+        meaning = absent if self.z_meaning is None or not self.s else (1 - w) * self.s * self.z_meaning[positions]
+        return np.vstack([w * (1 - g) * self.z_als[positions], (1 - w) * (1 - self.s) * self.z_content[positions], graph, meaning])
 
 
 def blend_signals(
@@ -150,6 +187,7 @@ def blend_signals(
     cf_balance: np.ndarray | float | None = None,
     z_popularity: np.ndarray | None = None,
     freshness: np.ndarray | None = None,
+    z_meaning: np.ndarray | None = None,
 ) -> BlendedScores:
     """The blend, the one formula that the feed, the email, the parameter search, the gate and ``evaluate`` all rank by.
 
@@ -158,8 +196,10 @@ def blend_signals(
     number of wanted papers ((n_readers, 1), or a number). The collaborative share is
     ``cf_weight`` (``cold_cf_weight`` for unknown papers) times ``wanted / (wanted + cf_half_count)``, and
     ``graph_share`` of it goes to the graph; ``cf_balance`` replaces the share for readers who chose one (NaN: the
-    tuned blend). A reader who wants nothing gets ``z_popularity + z_content`` instead (``z_popularity``: their rows,
-    or their vector); ``freshness`` (n_columns,) in [0, 1] adds up to ``recency_boost``.
+    tuned blend). The content side is ``z_content`` (TF-IDF), or with ``z_meaning`` (the papers' meaning, when the
+    model has embeddings) ``(1 - meaning_share) * z_content + meaning_share * z_meaning``. A reader who wants nothing
+    gets ``z_popularity`` plus the content side instead (``z_popularity``: their rows, or their vector);
+    ``freshness`` (n_columns,) in [0, 1] adds up to ``recency_boost``.
     """
     g = np.where(known, np.float32(blend.graph_share), np.float32(0.0)) if z_graph is not None else np.zeros(len(known), np.float32)
     knowledge = np.asarray(wanted, dtype=np.float32) / (np.asarray(wanted, dtype=np.float32) + np.float32(blend.cf_half_count))
@@ -167,16 +207,18 @@ def blend_signals(
     if cf_balance is not None and not np.isnan(cf_balance).all():
         balance = np.asarray(cf_balance, dtype=np.float32).reshape(np.shape(knowledge))
         w_cf = np.where(np.isnan(balance), w_cf, np.nan_to_num(balance) * (knowledge > 0))
-    scores = BlendedScores(np.empty(0), z_als, z_graph, z_content, w_cf, g)
-    blended = scores.z_cf - z_content
+    s = float(blend.meaning_share) if z_meaning is not None else 0.0
+    scores = BlendedScores(np.empty(0), z_als, z_graph, z_content, w_cf, g, z_meaning, s)
+    z_text = scores.z_text
+    blended = scores.z_cf - z_text
     blended *= w_cf
-    blended += z_content  # w * z_cf + (1 - w) * z_content, without the temporaries
+    blended += z_text  # w * z_cf + (1 - w) * z_text, without the temporaries
     nothing = np.flatnonzero(np.ravel(wanted) == 0)
     if z_popularity is not None and len(nothing):  # the popular papers, less those like the ones they dismissed
         if blended.ndim == 1:
-            blended = z_popularity + z_content
+            blended = z_popularity + z_text
         else:
-            blended[nothing] = z_popularity + z_content[nothing]
+            blended[nothing] = z_popularity + z_text[nothing]
     if freshness is not None and blend.recency_boost:
         blended += np.float32(blend.recency_boost) * freshness.astype(blended.dtype)
     scores.blended = blended
@@ -191,7 +233,8 @@ class HybridModel:
     Shapes: ``item_factors`` (n_items, f) with content-mapped rows for papers without feedback,
     ``content`` (n_items, n_terms) CSR, ``popularity`` (n_items,),
     ``known_items`` (n_items,) bool: papers with feedback in training (the others have mapped factors),
-    ``graph`` (n_items, n_items) CSR: each paper's strongest item-item neighbours (None: no graph signal).
+    ``graph`` (n_items, n_items) CSR: each paper's strongest item-item neighbours (None: no graph signal),
+    ``meaning`` (n_items, d) float16: the papers' unit meaning vectors (None: TF-IDF alone, ``CONTENT_EMBEDDINGS=off``).
     """
 
     item_factors: np.ndarray
@@ -205,6 +248,7 @@ class HybridModel:
     graph_params: GraphParams | None = None
     gram: np.ndarray | None = None  # (f, f) Y'Y, computed here unless the caller has it (a saved model keeps it)
     inverse: np.ndarray | None = None  # (f, f) (Y'Y + reg I)^-1, likewise (see ``gram_inverse``)
+    meaning: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.gram is None:
@@ -235,6 +279,10 @@ class HybridModel:
     def uses_graph(self) -> bool:
         return self.graph is not None and self.blend.graph_share > 0
 
+    @property
+    def uses_meaning(self) -> bool:
+        return self.meaning is not None and self.blend.meaning_share > 0
+
     def component_scores(self, weights: sparse.csr_matrix, columns: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Raw scores (n_readers, n_columns) of each part: collaborative (ALS), item-item graph, content and popularity.
 
@@ -252,7 +300,11 @@ class HybridModel:
         )
         graph = graph_scores(self.graph, weights, negative_weight=self.blend.negative_weight, columns=columns) if self.uses_graph else None
         popularity = np.broadcast_to(self.popularity if columns is None else self.popularity[columns], cf.shape)
-        return {"cf": cf, "graph": graph, "content": content, "popularity": popularity}
+        meaning = None
+        if self.uses_meaning:
+            profiles = meaning_profiles(self.meaning, profile_coefficients(weights, self.blend.negative_weight))
+            meaning = meaning_scores(self.meaning, profiles, columns)
+        return {"cf": cf, "graph": graph, "content": content, "popularity": popularity, "meaning": meaning}
 
     def score_parts(
         self,
@@ -286,6 +338,7 @@ class HybridModel:
             cf_balance=cf_balance,
             z_popularity=standardize(parts["popularity"][nothing], candidates) if len(nothing) else None,
             freshness=None if freshness is None else (freshness if columns is None else freshness[columns]),
+            z_meaning=None if parts["meaning"] is None else standardize(parts["meaning"], candidates),
         )
 
     def scores(

@@ -16,15 +16,16 @@ from threadpoolctl import threadpool_limits
 
 from recommender.engine import facets as interests
 from recommender.engine import serving
-from recommender.engine.blend import diversify, standardize, top_k
+from recommender.engine.blend import diversify, profile_coefficients, standardize, top_k
 from recommender.engine.content import TfidfEncoder, profile_scores
 from recommender.engine.exchange import InteractionRecord, PaperRecord
 from recommender.engine.graph import graph_scores
 from recommender.engine.matrix import KIND_CODES, Events, wanted_events
+from recommender.engine.meaning import embedding_text, meaning_profiles, meaning_scores
 from recommender.engine.pipeline import FitResult, fit_hybrid
 
 # served: the blend by candidates, one point per reader; facets: the same with each reader's interests apart, as the site serves it
-METHODS = ("popularity", "content", "als", "graph", "blend", "served", "facets")
+METHODS = ("popularity", "content", "meaning", "als", "graph", "blend", "served", "facets")
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Dataset:
     item_ids: list[str]
     texts: list[str]
     events: Events
+    meaning_texts: list[str] | None = None  # what the sentence encoder reads (title, then abstract)
 
 
 def dataset_from_records(papers: list[PaperRecord], interactions: list[InteractionRecord], extra_users: list[str] = ()) -> Dataset:
@@ -52,7 +54,8 @@ def dataset_from_records(papers: list[PaperRecord], interactions: list[Interacti
     for name in extra_users:
         user_index.setdefault(name, len(user_index))
     texts = [f"{p.title}. {p.title}. {p.abstract}" for p in papers]
-    return Dataset(list(user_index), [p.id for p in papers], texts, Events(users, items, kinds, values))
+    meaning_texts = [embedding_text(p.title, p.abstract) for p in papers]
+    return Dataset(list(user_index), [p.id for p in papers], texts, Events(users, items, kinds, values), meaning_texts)
 
 
 def split_warm(events: Events, *, seed: int = 0, fraction: float = 0.2, min_items: int = 5) -> tuple[np.ndarray, dict[int, np.ndarray]]:
@@ -129,6 +132,10 @@ def method_scores(fit: FitResult, method: str, weights: sparse.csr_matrix, candi
         return np.broadcast_to(model.popularity, (weights.shape[0], model.n_items)).copy()
     if method == "content":
         return profile_scores(model.content, weights, negative_weight=model.blend.negative_weight)
+    if method == "meaning":
+        if model.meaning is None:
+            return np.zeros((weights.shape[0], model.n_items), dtype=np.float32)
+        return meaning_scores(model.meaning, meaning_profiles(model.meaning, profile_coefficients(weights, model.blend.negative_weight)))
     if method == "als":
         factors = np.where(model.known_items[:, None], model.item_factors, 0.0)
         return model.user_factors(weights) @ factors.T

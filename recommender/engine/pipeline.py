@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
-from recommender.engine.blend import BlendParams, HybridModel, content_to_factor_map
+from recommender.engine.blend import BlendParams, HybridModel, content_to_factor_map, mapped_factors
 from recommender.engine.collaborative import ALSParams, als_fit
 from recommender.engine.content import TfidfEncoder
 from recommender.engine.graph import GraphParams, rp3beta_neighbours
@@ -39,9 +39,11 @@ def fit_hybrid(
     content: sparse.csr_matrix | None = None,
     graph: GraphParams | None = GraphParams(),
     factorize: Callable[[sparse.csr_matrix, ALSParams], tuple[np.ndarray, np.ndarray]] = als_fit,
+    meaning: np.ndarray | None = None,
 ) -> FitResult:
     """Build the confidence matrix, fit ALS, the item-item graph (unless ``graph`` is None) and the content model,
-    map content into the factor space.
+    map content into the factor space. ``meaning`` (n_items, d) float16: the papers' meaning vectors, embedded by the
+    caller (``engine.meaning``), or None for TF-IDF alone.
 
     ``factorize`` is the seam for another ALS trainer (a cluster's, say): it takes the (n_users, n_items)
     confidence CSR and the parameters and returns user and item factors, as ``als_fit`` does.
@@ -69,7 +71,7 @@ def fit_hybrid(
     lap("als")
     neighbours = rp3beta_neighbours(confidence, graph, seed=als.random_state) if graph is not None else None
     lap("graph")
-    model = hybrid_model(confidence, content, item_factors, als=als, blend=blend, graph=neighbours, graph_params=graph)
+    model = hybrid_model(confidence, content, item_factors, als=als, blend=blend, graph=neighbours, graph_params=graph, meaning=meaning)
     lap("content_map")
     return FitResult(model=model, confidence=confidence, encoder=encoder, known_items=model.known_items, timings=timings)
 
@@ -84,16 +86,19 @@ def hybrid_model(
     graph: sparse.csr_matrix | None,
     graph_params: GraphParams | None,
     content_map: np.ndarray | None = None,
+    meaning: np.ndarray | None = None,
 ) -> HybridModel:
     """The served model from its fitted parts: ALS ``item_factors`` (n_items, f) from ``confidence`` (n_users, n_items),
-    TF-IDF ``content`` and the item-item ``graph``; papers nobody wanted get factors mapped from their content
-    (``content_map`` when the caller has fitted it, else fitted here)."""
+    TF-IDF ``content``, the meaning vectors (or None) and the item-item ``graph``; papers nobody wanted get factors
+    mapped from their content and meaning (``content_map`` when the caller has fitted it, else fitted here)."""
     wanted_by = np.asarray((confidence > 0).sum(axis=0), dtype=np.float32).ravel()  # readers who wanted each paper
     known = wanted_by > 0  # their ALS factors are served; the others' are predicted from their content
     if content_map is None:
-        content_map = content_to_factor_map(content, item_factors, wanted_by >= MAP_MIN_READERS, blend)
+        content_map = content_to_factor_map(content, item_factors, wanted_by >= MAP_MIN_READERS, blend, meaning)
     item_factors = item_factors.copy()
-    item_factors[~known] = np.asarray(content[~known] @ content_map, dtype=np.float32)
+    unknown = np.flatnonzero(~known)
+    unknown_meaning = None if meaning is None else meaning[unknown]
+    item_factors[unknown] = mapped_factors(content_map, content[unknown], unknown_meaning, item_factors.shape[1])
     return HybridModel(
         item_factors=item_factors,
         content=content,
@@ -104,4 +109,5 @@ def hybrid_model(
         content_map=content_map,
         graph=graph,
         graph_params=graph_params,
+        meaning=meaning,
     )

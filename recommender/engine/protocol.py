@@ -28,10 +28,12 @@ def evaluate_as_served(
     seed: int = 0,
     threads: int = 1,
     on_progress: Callable[[str], None] = lambda message: None,
+    meaning: np.ndarray | None = None,
 ) -> tuple[EvaluationResult, Parameters, TuningResult | None]:
     """Fit on ``train`` and score every method on ``truth``. ``candidates`` are the papers held out as new (cold
     protocol): they are not in the catalogue when the vocabulary is fitted, and only they are ranked. With
-    ``search_seconds`` the parameters are first searched from ``parameters`` (see ``engine.tuning.tune``)."""
+    ``search_seconds`` the parameters are first searched from ``parameters`` (see ``engine.tuning.tune``).
+    ``meaning`` (n_items, d): the papers' meaning vectors (a fourth signal), or None for TF-IDF alone."""
     known = np.ones(len(dataset.item_ids), dtype=bool)
     if candidates is not None:
         known[candidates] = False
@@ -49,6 +51,7 @@ def evaluate_as_served(
             threads=threads,
             seed=seed + 1,
             on_progress=on_progress,
+            meaning=meaning,
         )
         parameters = tuning.chosen
     fit_options = {
@@ -58,6 +61,7 @@ def evaluate_as_served(
         "weights": weights,
         "encoder": encoder,
         "content": content,
+        "meaning": meaning,
     }
     result = run_evaluation(dataset, train, truth, candidates=candidates, k=k, fit_options=fit_options)
     return result, parameters, tuning

@@ -10,7 +10,9 @@ inverse, the mean factor, the mean content vector, each term's heaviest papers, 
 The blend keeps its meaning: each signal is standardised by its mean and standard deviation over the whole
 catalogue, from closed forms, not from a pass over it: ALS from the mean factor and the Gram matrix
 (``mean = u.ybar``, ``var = u'(Y'Y/n)u - mean^2``); the graph exactly from the reader's sparse graph scores;
-content's mean from the mean vector and its spread from a fixed sample of papers; popularity's once.
+content's mean from the mean vector and its spread from a fixed sample of papers; the meaning's exactly from the mean
+meaning vector and their second moments (``p'(E'E/n)p``, d x d); popularity's once. A model with meaning vectors also
+has a faiss index over them, whose nearest papers to the reader's meaning profile join the candidates.
 
 Papers added after training live in a small side block beside the memory-mapped arrays (``Catalogue``), so
 the big arrays are never copied and stay shared between the web processes of a host.
@@ -24,9 +26,10 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
-from recommender.engine.blend import BlendedScores, HybridModel, blend_signals
+from recommender.engine.blend import BlendedScores, HybridModel, blend_signals, profile_coefficients
 from recommender.engine.collaborative import fold_in_batch
 from recommender.engine.graph import top_per_row
+from recommender.engine.meaning import ROWS_AT_ONCE, meaning_index, meaning_profiles, nearest_by_meaning
 
 SCORE_ALL_BELOW = 5000  # catalogues (and column windows) this small are scored whole
 ANN_CANDIDATES = 1000  # nearest papers by the collaborative score
@@ -38,6 +41,7 @@ POPULAR = 300
 RECENT = 300
 CONTENT_SAMPLE = 4096  # papers whose content scores estimate each reader's content spread
 SIDE_CANDIDATES = 5000  # papers added since training scored at most (the newest)
+MEANING_CANDIDATES = 300  # nearest papers by meaning
 
 
 @dataclass
@@ -50,6 +54,9 @@ class ServingIndex:
     popular: np.ndarray  # (P,) columns, most popular first
     term_papers: sparse.csr_matrix  # (n_terms, n_items): each term's TERM_PAPERS heaviest papers
     ann: object | None = None  # faiss index over the item factors (inner product); None: small catalogue, scored whole
+    meaning_mean: np.ndarray | None = None  # (d,) float64 the mean meaning vector (None: no meaning vectors)
+    meaning_gram: np.ndarray | None = None  # (d, d) float64 E'E / n, for the meaning score's spread
+    meaning_ann: object | None = None  # faiss index over the meaning vectors (engine.meaning.meaning_index)
 
     def nearest(self, user_factors: np.ndarray, k: int = ANN_CANDIDATES) -> np.ndarray:
         """(k',) columns of the papers with the highest ``user_factors . y`` by the index (approximately)."""
@@ -78,7 +85,19 @@ def serving_index(model: HybridModel, *, seed: int = 0) -> ServingIndex:
         popular=popular,
         term_papers=heaviest_per_term(content, TERM_PAPERS),
         ann=factor_index(model.item_factors, seed=seed) if n > SCORE_ALL_BELOW else None,
+        **(meaning_moments(model.meaning) if model.meaning is not None and n else {}),
     )
+
+
+def meaning_moments(meaning: np.ndarray) -> dict:
+    """The mean meaning vector, E'E / n, and the index (a block of float16 rows turned into float64 at a time)."""
+    d = meaning.shape[1]
+    total, gram = np.zeros(d), np.zeros((d, d))
+    for start in range(0, len(meaning), ROWS_AT_ONCE):
+        rows = np.asarray(meaning[start : start + ROWS_AT_ONCE], dtype=np.float64)
+        total += rows.sum(axis=0)
+        gram += rows.T @ rows
+    return {"meaning_mean": total / len(meaning), "meaning_gram": gram / len(meaning), "meaning_ann": meaning_index(meaning)}
 
 
 def heaviest_per_term(content: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
@@ -115,6 +134,7 @@ class Catalogue:
     index: ServingIndex
     side_factors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     side_content: sparse.csr_matrix | None = None
+    side_meaning: np.ndarray | None = None  # (n_side, d) float16, when the model has meaning vectors
 
     def __post_init__(self) -> None:
         f, terms = self.model.item_factors.shape[1], self.model.content.shape[1]
@@ -123,6 +143,12 @@ class Catalogue:
         if self.side_content is None:
             self.side_content = sparse.csr_matrix((len(self.side_factors), terms), dtype=np.float32)
         self.factor_rows = _Stacked(self.model.item_factors, self.side_factors)
+        self.meaning_rows = None
+        if self.model.meaning is not None and self.index.meaning_mean is not None:
+            if self.side_meaning is None or len(self.side_meaning) != len(self.side_factors):
+                neutral = self.index.meaning_mean.astype(np.float16)[None, :]  # scores every reader's average
+                self.side_meaning = np.repeat(neutral, len(self.side_factors), axis=0)
+            self.meaning_rows = _Stacked(self.model.meaning, self.side_meaning)
         self.sample_vectors = self.model.content[self.index.content_sample]  # (S, n_terms): gathered once, not per reader
 
     @property
@@ -157,6 +183,19 @@ class Catalogue:
         base = columns < self.n_base
         out[base] = self.model.popularity[columns[base]]
         return out
+
+    @property
+    def uses_meaning(self) -> bool:
+        return self.meaning_rows is not None and self.model.blend.meaning_share > 0
+
+    def similarity(self, anchors: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """(len(anchors), len(columns)) how alike the papers' texts are: the TF-IDF cosine, and with meaning vectors
+        ``(1 - meaning_share)`` of it plus ``meaning_share`` times the meaning cosine (as the blend weighs them)."""
+        sims = np.asarray((self.vectors(anchors) @ self.vectors(columns).T).todense(), dtype=np.float32)
+        if self.uses_meaning:
+            share = np.float32(self.model.blend.meaning_share)
+            sims = (1 - share) * sims + share * (self.meaning_rows[anchors] @ self.meaning_rows[columns].T)
+        return sims
 
     def unit_factors(self, columns: np.ndarray) -> np.ndarray:
         rows = self.factors(columns)
@@ -213,6 +252,8 @@ class Reader:
     content_stats: Spread  # ... of the content score (the deviation from a fixed sample of papers)
     graph_stats: Spread = Spread(0.0, 1.0)  # ... of the graph score
     nearest: np.ndarray | None = None  # the index's nearest papers to ``factors`` (searched for all readers at once)
+    meaning: np.ndarray | None = None  # (d,) the meaning profile (None: the model has no meaning vectors)
+    meaning_stats: Spread = Spread(0.0, 1.0)  # ... of the meaning score
 
 
 def readers(catalogue: Catalogue, weights: sparse.csr_matrix) -> list[Reader]:
@@ -227,8 +268,13 @@ def readers(catalogue: Catalogue, weights: sparse.csr_matrix) -> list[Reader]:
         catalogue.factor_rows, model.gram, weights, alpha=model.als.alpha, regularization=model.als.regularization, m_inv=model.gram_inverse
     )
     nearest = index.nearest_each(factors) if catalogue.n_items > SCORE_ALL_BELOW else [None] * len(factors)
-    coefficients = _profile_coefficients(model, weights)
+    coefficients = profile_coefficients(weights, model.blend.negative_weight)
     profiles = _through(coefficients, catalogue.vectors)  # (n_readers, n_terms)
+    meanings = meaning_stats = None
+    if catalogue.uses_meaning:
+        meanings = meaning_profiles(catalogue.meaning_rows, coefficients).astype(np.float64)  # (n_readers, d)
+        meaning_mean = meanings @ index.meaning_mean
+        meaning_stats = (meaning_mean, _spreads(np.einsum("rd,rd->r", meanings @ index.meaning_gram, meanings) - meaning_mean**2))
     u = factors.astype(np.float64)
     cf_mean = u @ index.mean_factor
     cf_spread = _spreads(np.einsum("rf,rf->r", u @ model.gram, u) / n - cf_mean**2)
@@ -264,6 +310,8 @@ def readers(catalogue: Catalogue, weights: sparse.csr_matrix) -> list[Reader]:
                 Spread(float(content_mean[row]), content_spread),
                 graph_stats,
                 nearest[row],
+                None if meanings is None else meanings[row].astype(np.float32),
+                Spread(0.0, 1.0) if meanings is None else Spread(float(meaning_stats[0][row]), float(meaning_stats[1][row])),
             )
         )
     return out
@@ -273,13 +321,6 @@ def _row(matrix: sparse.csr_matrix, row: int) -> tuple[np.ndarray, np.ndarray]:
     """The column indices and values of one row of a CSR matrix (views, no scipy row object)."""
     start, end = matrix.indptr[row], matrix.indptr[row + 1]
     return matrix.indices[start:end], matrix.data[start:end]
-
-
-def _profile_coefficients(model: HybridModel, weights: sparse.csr_matrix) -> sparse.csr_matrix:
-    """``weights`` as the profiles and graph rows count them: wanted papers by their weights, turned-down ones by
-    ``negative_weight`` times theirs (as ``content.profile_scores`` and ``graph.graph_scores`` do)."""
-    data = np.where(weights.data > 0, weights.data, model.blend.negative_weight * weights.data).astype(np.float32)
-    return sparse.csr_matrix((data, weights.indices, weights.indptr), shape=weights.shape)
 
 
 def _through(coefficients: sparse.csr_matrix, rows_of) -> sparse.csr_matrix:
@@ -311,6 +352,8 @@ def candidates(catalogue: Catalogue, reader: Reader, *, recent: np.ndarray | Non
         parts.append(by_term.indices[by_term.indptr[term] : by_term.indptr[term + 1]])
     if catalogue.n_items > catalogue.n_base:
         parts.append(np.arange(max(catalogue.n_base, catalogue.n_items - SIDE_CANDIDATES), catalogue.n_items))
+    if reader.meaning is not None and index.meaning_ann is not None and np.any(reader.meaning):
+        parts.append(nearest_by_meaning(index.meaning_ann, reader.meaning[None, :], _scaled(MEANING_CANDIDATES, breadth))[0][0])
     if recent is not None:
         parts.append(recent)
     return distinct(np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]))
@@ -352,8 +395,11 @@ def score_many(
     known = catalogue.known(columns)
     als = catalogue.factors(columns) @ np.vstack([reader.factors for reader in readers]).astype(np.float32).T  # (columns, readers)
     vectors = catalogue.vectors(columns)  # gathered once; one product per reader (their dense profiles are large)
+    meaning = [None] * len(readers)
+    if catalogue.uses_meaning and readers[0].meaning is not None:
+        meaning = list((catalogue.meaning_rows[columns] @ np.vstack([reader.meaning for reader in readers]).T).T)
     return [
-        _blended(catalogue, reader, columns, als[:, i], vectors @ reader.profile, known, freshness, cf_balance, popularity)
+        _blended(catalogue, reader, columns, als[:, i], vectors @ reader.profile, known, freshness, cf_balance, popularity, meaning[i])
         for i, reader in enumerate(readers)
     ]
 
@@ -368,8 +414,9 @@ def _blended(
     freshness: np.ndarray | None,
     cf_balance: float,
     popularity: tuple[np.ndarray, Spread] | None,
+    meaning: np.ndarray | None = None,
 ) -> BlendedScores:
-    """One reader's blend from their raw ALS and content scores over ``columns`` (see :func:`score`)."""
+    """One reader's blend from their raw ALS, content and meaning scores over ``columns`` (see :func:`score`)."""
     z_graph = None if reader.graph is None else reader.graph_stats.z(_values_at(reader.graph, columns))
     z_popularity = None
     if reader.wanted == 0:
@@ -387,6 +434,7 @@ def _blended(
         cf_balance=cf_balance,
         z_popularity=z_popularity,
         freshness=freshness,
+        z_meaning=None if meaning is None else reader.meaning_stats.z(meaning),
     )
 
 

@@ -51,6 +51,7 @@ TUNABLE = (
     "blend.cold_cf_weight",
     "blend.map_regularization",
     "blend.diversity",
+    "blend.meaning_share",
 )
 MIN_GAIN = 0.005  # a change must raise validation recall@20 by this much (relative) to be kept
 MIN_READERS = 100  # validation readers needed before anything is tuned
@@ -61,6 +62,7 @@ CF_WEIGHTS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 GRAPH_SHARES = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8)
 COLD_CF_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # with the start's own
 DIVERSITIES = (0.0, 0.5, 1.0, 2.0)
+MEANING_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)  # searched after the other shares, at their choice
 # One step each way per parameter, within these bounds.
 BOUNDS = {
     "als.factors": (2, 512),  # a rank-1 model is degenerate (the gate refuses one); tests fit tiny communities with 3
@@ -218,8 +220,17 @@ class _AlsRun:
 class _Bench:
     """The split's fixed parts, and how a set of parameters scores on it."""
 
-    def __init__(self, split: ValidationSplit, *, n_users: int, content: sparse.csr_matrix, weights: FeedbackWeights, threads: int) -> None:
-        self.split, self.content, self.threads = split, content, threads
+    def __init__(
+        self,
+        split: ValidationSplit,
+        *,
+        n_users: int,
+        content: sparse.csr_matrix,
+        weights: FeedbackWeights,
+        threads: int,
+        meaning: np.ndarray | None = None,
+    ) -> None:
+        self.split, self.content, self.threads, self.meaning = split, content, threads, meaning
         self.confidence = confidence_matrix(split.train, (n_users, content.shape[0]), weights)
         self.warm_rows = self.confidence[split.warm_readers]
         self.cold_rows = self.confidence[split.cold_readers]
@@ -235,7 +246,8 @@ class _Bench:
         """The validation model; without ``content_map`` papers nobody wanted get no factors (warm readers hardly
         ever want them, and the map costs more than the rest of a trial)."""
         if content_map is None:
-            content_map = np.zeros((self.content.shape[1], factors.shape[1]), dtype=np.float32)
+            features = self.content.shape[1] + (0 if self.meaning is None else self.meaning.shape[1])
+            content_map = np.zeros((features, factors.shape[1]), dtype=np.float32)
         return hybrid_model(
             self.confidence,
             self.content,
@@ -245,10 +257,12 @@ class _Bench:
             graph=self.graph(params.graph),
             graph_params=params.graph,
             content_map=content_map,
+            meaning=self.meaning,
         )
 
     def content_map(self, factors: np.ndarray, ridge: float) -> np.ndarray:
-        return content_to_factor_map(self.content, factors, self.wanted_by >= MAP_MIN_READERS, BlendParams(map_regularization=ridge))
+        known = self.wanted_by >= MAP_MIN_READERS
+        return content_to_factor_map(self.content, factors, known, BlendParams(map_regularization=ridge), self.meaning)
 
     def warm_recall(self, model: HybridModel) -> float:
         """Mean recall@20 of the blend (before the diversity re-rank) over the warm readers."""
@@ -272,7 +286,9 @@ class _Bench:
             known = model.known_items[cold]
             for share in shares:
                 blend = dataclasses.replace(model.blend, cold_cf_weight=share)
-                blended = blend_signals(parts.z_als, parts.z_content, parts.z_graph, known=known, wanted=wanted, blend=blend)
+                blended = blend_signals(
+                    parts.z_als, parts.z_content, parts.z_graph, known=known, wanted=wanted, blend=blend, z_meaning=parts.z_meaning
+                )
                 blended.blended[nothing_known] = parts.blended[nothing_known]
                 ranked[share].append(cold[top_k(blended.blended, 20)])
         return {share: float(np.mean(recall_per_reader(np.vstack(rows), self.split.cold_truth))) for share, rows in ranked.items()}
@@ -284,7 +300,7 @@ class _Bench:
         for start in range(0, self.warm_rows.shape[0], size):
             chunk = self.warm_rows[start : start + size]
             parts = model.score_parts(chunk)
-            signals = [parts.z_als, parts.z_content] + ([parts.z_graph] if parts.z_graph is not None else [])
+            signals = [parts.z_als, parts.z_content] + [z for z in (parts.z_graph, parts.z_meaning) if z is not None]
             rows, cols = chunk.nonzero()
             for signal in signals:
                 signal[rows, cols] = -np.inf  # what the reader already has is never a candidate
@@ -292,7 +308,8 @@ class _Bench:
             for i in range(chunk.shape[0]):
                 best = np.unique(np.concatenate([np.argpartition(-s[i], POOL)[:POOL] for s in signals]))
                 graph = parts.z_graph[i, best] if parts.z_graph is not None else None
-                pools.append(_Pool(best, parts.z_als[i, best], parts.z_content[i, best], graph, float(wanted[i])))
+                meaning = parts.z_meaning[i, best] if parts.z_meaning is not None else None
+                pools.append(_Pool(best, parts.z_als[i, best], parts.z_content[i, best], graph, float(wanted[i]), meaning))
         return _Pools(pools, model.known_items, self.split.warm_truth)
 
 
@@ -305,6 +322,7 @@ class _Pool:
     z_content: np.ndarray
     z_graph: np.ndarray | None
     wanted: float  # papers the reader wants
+    z_meaning: np.ndarray | None = None
 
 
 @dataclass
@@ -317,7 +335,8 @@ class _Pools:
         """Reader ``i``'s candidates and their scores by ``blend``, as the feed would score them."""
         pool = self.readers[i]
         known = self.known_items[pool.columns]
-        scores = blend_signals(pool.z_als, pool.z_content, pool.z_graph, known=known, wanted=pool.wanted, blend=blend)
+        z = (pool.z_als, pool.z_content, pool.z_graph)
+        scores = blend_signals(*z, known=known, wanted=pool.wanted, blend=blend, z_meaning=pool.z_meaning)
         return pool.columns, scores.blended
 
     def recall(self, blend: BlendParams) -> float:
@@ -376,8 +395,10 @@ def tune(
     seed: int = 1,
     clock: Callable[[], float] = time.monotonic,
     on_progress: Callable[[str], None] = lambda message: None,
+    meaning: np.ndarray | None = None,
 ) -> TuningResult:
-    """Search parameters for ``events`` (the training events; ``content`` (n_items, n_terms) the papers' vectors)
+    """Search parameters for ``events`` (the training events; ``content`` (n_items, n_terms) the papers' vectors,
+    ``meaning`` (n_items, d) their meaning vectors or None)
     from ``start``, never changing ``pinned`` names (see TUNABLE), within ``budget_seconds`` and ``budget_fits``
     times the estimated time of one full ALS fit. Returns the choice (``start`` where nothing beat it)."""
     began = clock()
@@ -386,7 +407,8 @@ def tune(
         return TuningResult(
             start, False, f"too few readers to tune on ({len(split.warm_readers)} with 5 papers or more, {MIN_READERS} needed)"
         )
-    search = _Search(_Bench(split, n_users=n_users, content=content, weights=weights, threads=threads), start, pinned, clock, on_progress)
+    bench = _Bench(split, n_users=n_users, content=content, weights=weights, threads=threads, meaning=meaning)
+    search = _Search(bench, start, pinned, clock, on_progress)
     best_run = search.run(began, budget_seconds, budget_fits)
     iterations = search.rung if best_run.done >= best_run.params.iterations else best_run.params.iterations - best_run.done
     return TuningResult(
@@ -526,6 +548,10 @@ class _Search:
         grid = [dict(zip(names, point)) for point in itertools.product(*(values[name] for name in names))]
         scored = [(pools.recall(self.best.changed(point).blend), point) for point in grid]
         figure, point = max(scored, key=lambda pair: pair[0])
+        if self.bench.meaning is not None and "blend.meaning_share" not in self.pinned:  # then the meaning's share, at that point
+            scored = [(pools.recall(self.best.changed(point | {"blend.meaning_share": share}).blend), share) for share in MEANING_SHARES]
+            figure, share = max(scored, key=lambda pair: pair[0])
+            point = point | {"blend.meaning_share": share}
         self._record("shares", ", ".join(f"{k}={v:g}" for k, v in point.items()), figure, self.clock() - started, before=round(current, 4))
         if self._better(figure, current):
             self.best = self.best.changed(point)

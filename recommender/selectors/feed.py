@@ -41,7 +41,7 @@ class FeedItem:
     paper: Paper
     score: float
     reason: str
-    source: str  # "content", "collaborative", "graph" or "popular"
+    source: str  # "content", "meaning", "collaborative", "graph" or "popular"
     because: Paper | None = None
     interest: str | None = None  # the reader's facet that put it there, for a reader with more than one
 
@@ -381,10 +381,9 @@ def _best_positions(scores: np.ndarray, wanted: int) -> np.ndarray:
 
 
 def closeness(catalogue, columns: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """(len(columns),) the highest content similarity of each column to any of the ``anchors`` (a product of the two
-    small blocks of vectors)."""
-    sims = catalogue.vectors(anchors) @ catalogue.vectors(columns).T  # (anchors, columns), sparse
-    return np.asarray(sims.max(axis=0).todense()).ravel()
+    """(len(columns),) the highest text similarity (``Catalogue.similarity``: TF-IDF and meaning) of each column to any
+    of the ``anchors`` (a product of the two small blocks of vectors)."""
+    return catalogue.similarity(anchors, columns).max(axis=0)
 
 
 def _positions_in(sorted_columns: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -510,13 +509,16 @@ def _reasons_by_facet(
 
 def _reasons(served: ServedModel, positives: np.ndarray, scored: BlendedScores, columns: np.ndarray, positions: np.ndarray) -> list[Reason]:
     """For each chosen paper (``columns``, at ``positions`` in the scored columns): which side put it on the
-    page ("collaborative", "graph", "content" or "popular"), the one whose weighted score is largest, and the
-    reader's own paper (of ``positives``, sorted columns) behind it."""
+    page ("collaborative", "graph", "content", "meaning" or "popular"), the one whose weighted score is largest, and
+    the reader's own paper (of ``positives``, sorted columns) behind it."""
     catalogue = served.catalogue
     if len(positives) == 0 or len(columns) == 0:
         return [POPULAR] * len(columns)
-    side = np.array(SIDES)[np.argmax(scored.sides(positions), axis=0)]
-    side[~catalogue.known(columns)] = "content"  # a paper nobody wanted (mapped factors, not in the graph): its content put it there
+    parts = scored.sides(positions)
+    side = np.array(SIDES)[np.argmax(parts, axis=0)]
+    text = np.where(parts[SIDES.index("meaning")] > parts[SIDES.index("content")], "meaning", "content")
+    unknown = ~catalogue.known(columns)
+    side[unknown] = text[unknown]  # a paper nobody wanted (mapped factors, not in the graph): its text put it there
     reasons = [POPULAR] * len(columns)
     graph_picks = np.flatnonzero(side == "graph")
     if len(graph_picks):
@@ -537,6 +539,11 @@ def _reasons(served: ServedModel, positives: np.ndarray, scored: BlendedScores, 
         for i, best, top in zip(content_picks, np.argmax(sims, axis=0), sims.max(axis=0)):
             if top > 0:
                 reasons[i] = Reason("content", int(positives[best]))
+    meaning_picks = np.flatnonzero(side == "meaning")
+    if len(meaning_picks) and catalogue.meaning_rows is not None:
+        cosines = catalogue.meaning_rows[positives] @ catalogue.meaning_rows[columns[meaning_picks]].T  # (positives, picks)
+        for i, best in zip(meaning_picks, np.argmax(cosines, axis=0)):
+            reasons[i] = Reason("meaning", int(positives[best]))
     return reasons
 
 
@@ -547,4 +554,6 @@ def _reason_text(reason: str, because: Paper | None, verb: str | None) -> str:
         return f"Often saved together with “{because.title}”, which you {verb or 'liked'}"
     if reason == "content" and because:
         return f"Similar to “{because.title}”, which you {verb or 'liked'}"
+    if reason == "meaning" and because:
+        return f"Close in meaning to “{because.title}”, which you {verb or 'liked'}"
     return "New and popular"

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recommender.engine.meaning import nearest_by_meaning
 from recommender.engine.serving import PROFILE_TERMS, SCORE_ALL_BELOW
 from recommender.model_store import store
 from recommender.models import Paper
+
+MEANING_NEIGHBOURS = 100  # a paper's nearest papers by meaning, pooled with its strongest terms' papers
 
 
 @dataclass(frozen=True)
@@ -18,16 +21,21 @@ class Neighbours:
 
 
 def _most_similar(catalogue, column: int, n: int) -> np.ndarray:
-    """The ``n`` columns closest in content to ``column`` (itself left out), best first: the heaviest papers of its
-    strongest terms (kept per term at retrain), ordered by their cosine with it."""
+    """The ``n`` columns closest in text to ``column`` (itself left out), best first: the heaviest papers of its
+    strongest terms (kept per term at retrain) and its nearest papers by meaning (the meaning index, and the papers
+    added since training), ordered by ``Catalogue.similarity`` with it."""
     vector = catalogue.vectors(np.array([column]))
-    if vector.nnz == 0:
-        return np.zeros(0, dtype=np.int64)
-    strongest = vector.indices[np.argsort(-vector.data)[:PROFILE_TERMS]]
-    pool = np.unique(catalogue.index.term_papers[strongest].indices)
+    parts = [np.unique(catalogue.index.term_papers[vector.indices[np.argsort(-vector.data)[:PROFILE_TERMS]]].indices)]
+    if catalogue.uses_meaning:
+        query = catalogue.meaning_rows[np.array([column])]
+        parts.append(nearest_by_meaning(catalogue.index.meaning_ann, query, MEANING_NEIGHBOURS)[0][0])
+        parts.append(np.arange(catalogue.n_base, catalogue.n_items))
+    pool = np.unique(np.concatenate(parts)).astype(np.int64)
     if catalogue.n_items <= SCORE_ALL_BELOW:
         pool = np.arange(catalogue.n_items)
-    sims = np.asarray((catalogue.vectors(pool) @ vector.T).todense()).ravel()
+    if len(pool) == 0:
+        return np.zeros(0, dtype=np.int64)
+    sims = catalogue.similarity(np.array([column]), pool)[0]
     sims[pool == column] = 0.0
     keep = sims > 0
     pool, sims = pool[keep], sims[keep]

@@ -6,6 +6,10 @@ PostgreSQL reads the stored ``search_vector`` column through its GIN index (``we
 first. A query is read as a search box reads it: words (all must match, stemmed), "quoted phrases", ``or`` between
 alternatives and ``-word`` to leave a word out; nothing a reader types is an error.
 
+With the meaning vectors on (``CONTENT_EMBEDDINGS``), the first page is hybrid: the best ``FUSED_DEPTH`` full-text hits
+and the ``FUSED_DEPTH`` papers nearest the query by meaning (the served model's faiss index, and the papers added since
+it) are fused by reciprocal rank, so a paraphrase finds a paper that shares no word with it. Later pages are full-text.
+
 No request counts or ranks the whole table: a query that matches more than ``RANKED_AT_MOST`` papers (a common word
 matches a third of a large catalogue) is ranked among the newest that many of its matches, the count stops at
 ``COUNT_LIMIT`` ("more than 1,000"), and pages stop at ``MAX_PAGES``.
@@ -17,6 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection, transaction
@@ -24,13 +29,17 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import User
+from recommender.engine.meaning import nearest_by_meaning, reciprocal_rank_fusion
+from recommender.model_store import store
 from recommender.models import Paper
 from recommender.selectors.feed import taste_scores
 from recommender.selectors.fts import MAX_QUERY_LENGTH, fts5_expression
+from recommender.services.meaning import query_vector
 
 COUNT_LIMIT = 1000  # matches counted at most; past it the page says "more than 1,000"
 RANKED_AT_MOST = 2000  # a query matching more papers is ranked among its newest this many matches (by when they were added)
 MAX_PAGES = 50  # the deepest results page
+FUSED_DEPTH = 50  # full-text hits and nearest papers by meaning fused on the first page
 PERSONAL_WEIGHT = 0.15  # how far the reader's taste moves a first-page hit (relevance within its tier is 0 to 1)
 _MARK_OPEN, _MARK_CLOSE = "\x02", "\x03"  # where the database marks a match in a snippet (stripped from text first)
 SNIPPET_WORDS = 24
@@ -50,6 +59,7 @@ class Hit:
     relevance: float
     in_title: bool  # the title alone holds the whole query
     snippet: SafeString  # the abstract around the matched words, each in <mark>
+    by_meaning: bool = False  # found by meaning, not by its words
 
 
 @dataclass(frozen=True)
@@ -90,24 +100,70 @@ def papers_search(
     page = min(max(page, 1), MAX_PAGES)
     backend = _Postgres() if connection.vendor == "postgresql" else _Sqlite()
     match = backend.match(query)
-    if match is None:
+    nearest = papers_nearest_in_meaning(query, filters, FUSED_DEPTH) if page == 1 and query.strip() else []
+    if match is None and not nearest:
         return SearchPage([], page, False, 0)
     try:
-        count = backend.count(match, filters)
-        rows = backend.ranked(match, filters, limit=per_page + 1, offset=(page - 1) * per_page) if count else []
+        count = backend.count(match, filters) if match is not None else 0
+        depth = max(per_page + 1, FUSED_DEPTH) if nearest else per_page + 1
+        rows = backend.ranked(match, filters, limit=depth, offset=(page - 1) * per_page) if count else []
     except SearchTooBroad:
         return SearchPage([], page, False, 0, too_broad=True)
-    rows, has_next = rows[:per_page], len(rows) > per_page and page < MAX_PAGES
+    has_next = (count > per_page if nearest else len(rows) > per_page) and page < MAX_PAGES
+    if nearest:
+        rows = _fused(rows, nearest)
+        count = max(count, len(rows))
+    rows = rows[:per_page]
     papers = Paper.objects.in_bulk([pk for pk, _, _ in rows])
     try:
-        snippets = backend.snippets(match, list(papers))
+        snippets = backend.snippets(match, list(papers)) if match is not None else {}
     except SearchTooBroad:
         snippets = {}
-    hits = [Hit(papers[pk], relevance, bool(in_title), snippets.get(pk, mark_safe(""))) for pk, relevance, in_title in rows if pk in papers]
+    by_words = set() if match is None else {pk for pk, _, _ in rows if pk in snippets}
+    hits = [
+        Hit(papers[pk], relevance, bool(in_title), snippets.get(pk, mark_safe("")), by_meaning=pk in nearest and pk not in by_words)
+        for pk, relevance, in_title in rows
+        if pk in papers
+    ]
     personal = False
     if page == 1 and user is not None and user.is_authenticated and len(hits) > 1:
         hits, personal = _personal_order(hits, user)
     return SearchPage(hits, page, has_next, count, personal)
+
+
+def papers_nearest_in_meaning(query: str, filters: SearchFilters, k: int) -> list[int]:
+    """The pks of the ``k`` papers nearest ``query`` by meaning that pass ``filters`` (best first): from the served
+    model's index and the papers added since it; [] when the meaning vectors are off or not loaded yet."""
+    served = store.current()
+    vector = query_vector(query) if served is not None and served.catalogue.meaning_rows is not None else None
+    if vector is None:
+        return []
+    catalogue = served.catalogue
+    columns, sims = nearest_by_meaning(catalogue.index.meaning_ann, vector[None, :], 4 * k)[0]
+    if catalogue.n_items > catalogue.n_base:  # the papers added since training: a product with their few rows
+        side = np.asarray(catalogue.side_meaning, dtype=np.float32) @ vector
+        columns, sims = np.concatenate([columns, np.arange(catalogue.n_base, catalogue.n_items)]), np.concatenate([sims, side])
+    order = np.argsort(-sims, kind="stable")
+    columns = columns[order][served.recommendable[columns[order]]]
+    pks = [int(served.paper_pks[column]) for column in columns[: 4 * k]]
+    if filters.category or filters.year is not None:
+        kept = Paper.objects.in_bulk(pks)
+        pks = [pk for pk in pks if pk in kept and _passes(kept[pk], filters)]
+    return pks[:k]
+
+
+def _passes(paper: Paper, filters: SearchFilters) -> bool:
+    if filters.category and filters.category not in (paper.categories or []):
+        return False
+    return filters.year is None or (paper.published is not None and paper.published.year == filters.year)
+
+
+def _fused(rows: list[tuple], nearest: list[int]) -> list[tuple]:
+    """Full-text ``rows`` (pk, relevance, in_title) and the ``nearest`` pks by meaning, fused by reciprocal rank:
+    (pk, fused score, in_title), best first."""
+    in_title = {pk: in_title for pk, _, in_title in rows}
+    fused = reciprocal_rank_fusion([[pk for pk, _, _ in rows], nearest])
+    return [(pk, score, in_title.get(pk, False)) for pk, score in fused]
 
 
 def paper_ids_matching(query: str, *, limit: int) -> list[int]:

@@ -24,6 +24,8 @@ class TrainingSnapshot:
     created: np.ndarray  # (n_events,) seconds since the epoch
     taken_at: float  # when the feedback was read, seconds since the epoch
     own: np.ndarray | None = None  # (n_events,) bool: given on the reader's own, not on something we recommended
+    papers: list[tuple[int, str, str]] | None = None  # (pk, title, abstract) of each column, for the meaning vectors
+    meaning: np.ndarray | None = None  # (n_items, d) float16 the papers' meaning vectors, once embedded (None: off)
 
     @property
     def data_until(self) -> datetime | None:
@@ -57,7 +59,8 @@ def training_snapshot() -> TrainingSnapshot:
     now = timezone.now().timestamp()
     events = Events(user_rows, columns, kinds, values, (now - stamps) / 86400.0)
     texts = [paper_text(p[2], p[3]) for p in papers]
-    return TrainingSnapshot(paper_pks, [p[1] for p in papers], texts, user_pks, events, stamps, now, own[keep])
+    columns_text = [(p[0], p[2], p[3]) for p in papers]
+    return TrainingSnapshot(paper_pks, [p[1] for p in papers], texts, user_pks, events, stamps, now, own[keep], columns_text)
 
 
 def _dense_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -46,6 +46,8 @@ from recommender.model_files import local_folder, model_folder, model_remove, mo
 from recommender.models import TrainingRun
 from recommender.selectors.training import TrainingSnapshot, training_snapshot
 from recommender.services.claims import claim_create, claim_update, claimant, claimant_is_dead
+from recommender.services.meaning import catalogue_meaning
+from recommender.services.meaning import encoder as meaning_encoder
 from recommender.services.tuning import als_params, feedback_weights, training_parameters
 
 log = logging.getLogger(__name__)
@@ -311,6 +313,11 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
         if content is None:
             content = encoder.fit_transform(data.snapshot.texts)
     run.sizes = {**run.sizes, "content_reused": reused is not None}
+    stage("embedding the papers' meaning")
+    with _timed(timings, "meaning"):
+        data.snapshot.meaning = catalogue_meaning(
+            data.snapshot.papers, on_progress=lambda done, total: stage(f"embedding the papers' meaning: {done} of {total} new")
+        )
     stage("choosing the parameters")
     with _timed(timings, "tuning"):
         chosen, factorize = _choose_parameters(run, data, content, weights, stage)
@@ -326,6 +333,7 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
         factorize=factorize,
         encoder=encoder,
         content=content,
+        meaning=data.snapshot.meaning,
     )
     timings.update(fit.timings)
     stage("scoring the new and the active model on feedback neither has seen")
@@ -384,6 +392,7 @@ def _choose_parameters(run: TrainingRun, data: _Extracted, content, weights: Fee
         weights=weights,
         threads=threads,
         on_progress=stage,
+        meaning=data.snapshot.meaning,
     )
     factorize = import_string(settings.ALS_TRAINER)
     if warm_start is not None and factorize is als_fit:  # from the search's own fit of the chosen parameters
@@ -401,6 +410,7 @@ def _write_model(run: TrainingRun, fit: FitResult, data: _Extracted, weights: Fe
         item_ids=data.snapshot.paper_ids,
         encoder=fit.encoder,
         weights=weights,
+        meaning_identity=None if fit.model.meaning is None else meaning_encoder().identity,
         meta={
             "version": run.version,
             "trained_at": run.started_at.isoformat(),
@@ -554,7 +564,7 @@ def _earlier_models(snapshot: TrainingSnapshot, active: ActiveModel | None) -> l
     of it each); each aligned with tonight's columns. None before the first model."""
     if active is None:
         return []
-    aligned = aligned_model(active.artifact, snapshot.paper_ids, snapshot.texts)
+    aligned = aligned_model(active.artifact, snapshot.paper_ids, snapshot.texts, snapshot.meaning)
     found = [EarlierModel("active", active.run, aligned, active.artifact.weights)]
     recent = TrainingRun.objects.filter(
         status=Status.ACTIVATED,
@@ -570,7 +580,8 @@ def _earlier_models(snapshot: TrainingSnapshot, active: ActiveModel | None) -> l
         except ValueError:
             log.warning("kept model %s cannot be read; not a reference", run.version)
             continue
-        found.append(EarlierModel("reference", run, aligned_model(artifact, snapshot.paper_ids, snapshot.texts), artifact.weights))
+        aligned = aligned_model(artifact, snapshot.paper_ids, snapshot.texts, snapshot.meaning)
+        found.append(EarlierModel("reference", run, aligned, artifact.weights))
         break
     return found
 

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 
+import numpy as np
 from django.conf import settings
 from django.utils import timezone
 from scipy import sparse
@@ -49,6 +50,7 @@ def parameters_from_settings() -> Parameters:
         cold_cf_weight=settings.BLEND_COLD_CF_WEIGHT,
         map_regularization=settings.BLEND_MAP_REGULARIZATION,
         diversity=settings.BLEND_DIVERSITY,
+        meaning_share=settings.BLEND_MEANING_SHARE,
     )
     graph = GraphParams(alpha=settings.GRAPH_ALPHA, beta=settings.GRAPH_BETA, neighbours=settings.GRAPH_NEIGHBOURS)
     return Parameters(als=als_params(), graph=graph, blend=blend)
@@ -98,6 +100,7 @@ def training_parameters(
     weights: FeedbackWeights,
     threads: int,
     on_progress: Callable[[str], None] = lambda message: None,
+    meaning: np.ndarray | None = None,
 ) -> tuple[Parameters, dict, WarmStart | None]:
     """Tonight's parameters, the record of how they were chosen (``TrainingRun.tuning``) and, after a search, the
     chosen ALS as fitted on its validation split (tonight's fit starts from it: a third of the iterations)."""
@@ -125,6 +128,7 @@ def training_parameters(
         threads=threads,
         seed=settings.RANDOM_SEED + 1,
         on_progress=on_progress,
+        meaning=meaning,
     )
     chosen = dataclasses.replace(result.chosen, als=dataclasses.replace(result.chosen.als, iterations=start.als.iterations))
     record = {**result.as_dict(), "why": reason, "started_from": origin, "pinned": pinned}

@@ -55,6 +55,7 @@ def service_env(transactional_db, broker, settings):
         "ALS_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "DEBUG": "0",
+        "CONTENT_EMBEDDINGS": "on" if settings.CONTENT_EMBEDDINGS else "off",
     }
     return env
 

