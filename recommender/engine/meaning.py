@@ -121,10 +121,14 @@ def meaning_profiles(meaning: np.ndarray, coefficients: sparse.csr_matrix) -> np
     """(n_readers, d) each reader's profile: ``coefficients`` (n_readers, n_items) times their papers' vectors, reading
     only the rows the readers have."""
     coefficients = coefficients.tocsr()
-    used = np.unique(coefficients.indices)
-    if len(used) == 0:
+    if coefficients.nnz == 0:
         return np.zeros((coefficients.shape[0], meaning.shape[1]), dtype=np.float32)
-    return np.asarray(coefficients[:, used] @ float32_rows(meaning, used), dtype=np.float32)
+    rows = float32_rows(meaning, coefficients.indices)  # (nnz, d): one row per cell, gathered once
+    selector = sparse.csr_matrix(
+        (coefficients.data.astype(np.float32), np.arange(coefficients.nnz), coefficients.indptr),
+        shape=(coefficients.shape[0], coefficients.nnz),
+    )
+    return np.asarray(selector @ rows, dtype=np.float32)
 
 
 def meaning_scores(meaning: np.ndarray, profiles: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:

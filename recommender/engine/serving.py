@@ -12,7 +12,10 @@ catalogue, from closed forms, not from a pass over it: ALS from the mean factor 
 (``mean = u.ybar``, ``var = u'(Y'Y/n)u - mean^2``); the graph exactly from the reader's sparse graph scores;
 content's mean from the mean vector and its spread from a fixed sample of papers; the meaning's exactly from the mean
 meaning vector and their second moments (``p'(E'E/n)p``, d x d); popularity's once. A model with meaning vectors also
-has a faiss index over them, whose nearest papers to the reader's meaning profile join the candidates.
+has a faiss index over them, whose nearest papers to the reader's meaning profile join the candidates. Turning float16
+rows into float32 costs some 4 ns a number in numpy, so a request scores the meaning of ``MEANING_RESCORED``
+candidates only: the best by the other signals and the nearest by meaning; the rest (which the meaning could not lift
+to the page) keep TF-IDF alone on their content side.
 
 Papers added after training live in a small side block beside the memory-mapped arrays (``Catalogue``), so
 the big arrays are never copied and stay shared between the web processes of a host.
@@ -41,7 +44,8 @@ POPULAR = 300
 RECENT = 300
 CONTENT_SAMPLE = 4096  # papers whose content scores estimate each reader's content spread
 SIDE_CANDIDATES = 5000  # papers added since training scored at most (the newest)
-MEANING_CANDIDATES = 300  # nearest papers by meaning
+MEANING_CANDIDATES = 150  # nearest papers by meaning
+MEANING_RESCORED = 200  # candidates whose meaning is scored: the best by the other signals, and the nearest by meaning
 
 
 @dataclass
@@ -254,6 +258,7 @@ class Reader:
     nearest: np.ndarray | None = None  # the index's nearest papers to ``factors`` (searched for all readers at once)
     meaning: np.ndarray | None = None  # (d,) the meaning profile (None: the model has no meaning vectors)
     meaning_stats: Spread = Spread(0.0, 1.0)  # ... of the meaning score
+    meaning_nearest: np.ndarray | None = None  # the meaning index's nearest papers to ``meaning`` (by ``candidates``)
 
 
 def readers(catalogue: Catalogue, weights: sparse.csr_matrix) -> list[Reader]:
@@ -352,8 +357,9 @@ def candidates(catalogue: Catalogue, reader: Reader, *, recent: np.ndarray | Non
         parts.append(by_term.indices[by_term.indptr[term] : by_term.indptr[term + 1]])
     if catalogue.n_items > catalogue.n_base:
         parts.append(np.arange(max(catalogue.n_base, catalogue.n_items - SIDE_CANDIDATES), catalogue.n_items))
-    if reader.meaning is not None and index.meaning_ann is not None and np.any(reader.meaning):
-        parts.append(nearest_by_meaning(index.meaning_ann, reader.meaning[None, :], _scaled(MEANING_CANDIDATES, breadth))[0][0])
+    if reader.meaning is not None and index.meaning_ann is not None:
+        reader.meaning_nearest = nearest_by_meaning(index.meaning_ann, reader.meaning[None, :], _scaled(MEANING_CANDIDATES, breadth))[0][0]
+        parts.append(reader.meaning_nearest)
     if recent is not None:
         parts.append(recent)
     return distinct(np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]))
@@ -395,13 +401,35 @@ def score_many(
     known = catalogue.known(columns)
     als = catalogue.factors(columns) @ np.vstack([reader.factors for reader in readers]).astype(np.float32).T  # (columns, readers)
     vectors = catalogue.vectors(columns)  # gathered once; one product per reader (their dense profiles are large)
-    meaning = [None] * len(readers)
-    if catalogue.uses_meaning and readers[0].meaning is not None:
-        meaning = list((catalogue.meaning_rows[columns] @ np.vstack([reader.meaning for reader in readers]).T).T)
-    return [
-        _blended(catalogue, reader, columns, als[:, i], vectors @ reader.profile, known, freshness, cf_balance, popularity, meaning[i])
+    contents = [vectors @ reader.profile for reader in readers]
+    scored = [
+        _blended(catalogue, reader, columns, als[:, i], contents[i], known, freshness, cf_balance, popularity)
         for i, reader in enumerate(readers)
     ]
+    if not catalogue.uses_meaning or readers[0].meaning is None:
+        return scored
+    rescored = _meaning_rescored(readers, columns, [s.blended for s in scored])
+    raw = catalogue.meaning_rows[columns[rescored]] @ np.vstack([reader.meaning for reader in readers]).T  # (rescored, readers)
+    out = []
+    for i, reader in enumerate(readers):
+        z_meaning = scored[i].z_content.copy()  # the others keep TF-IDF alone on their content side
+        z_meaning[rescored] = reader.meaning_stats.z(raw[:, i])
+        out.append(_blended(catalogue, reader, columns, als[:, i], contents[i], known, freshness, cf_balance, popularity, z_meaning))
+    return out
+
+
+def _meaning_rescored(readers: list[Reader], columns: np.ndarray, preliminary: list[np.ndarray]) -> np.ndarray:
+    """Positions in ``columns`` whose meaning is scored: every reader's ``MEANING_RESCORED`` best by the blend without
+    the meaning, and their nearest papers by meaning (all of them when there are few columns)."""
+    if len(columns) <= MEANING_RESCORED:
+        return np.arange(len(columns))
+    parts = [np.argpartition(-scores, MEANING_RESCORED - 1)[:MEANING_RESCORED] for scores in preliminary]
+    for reader in readers:
+        if reader.meaning_nearest is not None and len(reader.meaning_nearest):
+            near = reader.meaning_nearest
+            positions = np.minimum(np.searchsorted(columns, near), len(columns) - 1)
+            parts.append(positions[columns[positions] == near])
+    return distinct(np.concatenate(parts).astype(np.int64))
 
 
 def _blended(
@@ -414,9 +442,9 @@ def _blended(
     freshness: np.ndarray | None,
     cf_balance: float,
     popularity: tuple[np.ndarray, Spread] | None,
-    meaning: np.ndarray | None = None,
+    z_meaning: np.ndarray | None = None,
 ) -> BlendedScores:
-    """One reader's blend from their raw ALS, content and meaning scores over ``columns`` (see :func:`score`)."""
+    """One reader's blend from their raw ALS and content scores and standardised meaning over ``columns`` (see :func:`score`)."""
     z_graph = None if reader.graph is None else reader.graph_stats.z(_values_at(reader.graph, columns))
     z_popularity = None
     if reader.wanted == 0:
@@ -434,7 +462,7 @@ def _blended(
         cf_balance=cf_balance,
         z_popularity=z_popularity,
         freshness=freshness,
-        z_meaning=None if meaning is None else reader.meaning_stats.z(meaning),
+        z_meaning=z_meaning,
     )
 
 
