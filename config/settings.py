@@ -329,6 +329,7 @@ EMBEDDING_MODEL = env_choice("EMBEDDING_MODEL", "all-minilm-l6-v2", ("all-minilm
 EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "auto")  # auto: the GPU when torch sees one, else the CPU; or cpu, cuda
 EMBEDDING_BATCH = env_int("EMBEDDING_BATCH", 64, minimum=1)
 EMBEDDING_INTAKE_LIMIT = env_int("EMBEDDING_INTAKE_LIMIT", 20_000, minimum=1)  # papers the task after a harvest embeds at most
+EMBEDDING_RETRAIN_LIMIT = env_int("EMBEDDING_RETRAIN_LIMIT", 100_000, minimum=0)  # ... and a retrain (newest first; the rest wait)
 # Where `evaluate` and the benchmarks keep the vectors of a data set between runs (keyed by text).
 EMBEDDINGS_CACHE_DIR = env_str("EMBEDDINGS_CACHE_DIR", str(BASE_DIR / "var" / "embeddings"))
 RANDOM_SEED = env_int("RANDOM_SEED", 0, minimum=0)

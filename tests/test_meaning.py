@@ -175,3 +175,18 @@ def test_with_embeddings_off_nothing_is_embedded_and_the_feed_works(community, s
     assert embed_new_papers() == 0
     with pytest.raises(CommandError, match="CONTENT_EMBEDDINGS is off"):
         call_command("embed_papers")
+
+
+def test_a_retrain_embeds_at_most_its_limit_newest_first_and_says_what_waits(community, meaning_on):
+    meaning_on.EMBEDDING_RETRAIN_LIMIT = 5
+    run = retrain()
+    newest = list(Paper.objects.order_by("-id").values_list("id", flat=True)[:5])
+    assert sorted(PaperEmbedding.objects.values_list("paper_id", flat=True)) == sorted(newest)
+    assert run.sizes["embedded"] == 5 and run.sizes["without_meaning"] == 19
+    assert "19 papers have no meaning vector yet" in run.message and run.is_active
+    served = store.current()
+    waiting = [served.column_of[pk] for pk in Paper.objects.exclude(id__in=newest).values_list("id", flat=True)]
+    rows = np.asarray(served.model.meaning[waiting], dtype=np.float32)
+    assert np.allclose(rows, rows[0], atol=1e-3)  # the mean vector: neutral
+    call_command("embed_papers")
+    assert PaperEmbedding.objects.count() == Paper.objects.count()

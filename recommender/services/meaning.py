@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
@@ -61,11 +62,23 @@ def vectors_save(paper_pks: list[int], keys: list[str], vectors: np.ndarray, nam
     )
 
 
+@dataclass
+class CatalogueMeaning:
+    vectors: np.ndarray  # (n_papers, d) float16
+    embedded: int  # papers embedded now
+    left: int  # papers still without a current vector (over the limit): they hold the mean vector, neutral
+
+
 def catalogue_meaning(
-    papers: list[tuple[int, str, str]], on_progress: Callable[[int, int], None] = lambda done, total: None
-) -> np.ndarray | None:
-    """(len(papers), d) float16 meaning vectors of ``papers`` ((pk, title, abstract) each): the stored ones that are
-    current, the others embedded now and stored (``on_progress(done, total)`` after each chunk). None when off."""
+    papers: list[tuple[int, str, str]],
+    on_progress: Callable[[int, int], None] = lambda done, total: None,
+    *,
+    limit: int | None = None,
+) -> CatalogueMeaning | None:
+    """The float16 meaning vectors of ``papers`` ((pk, title, abstract) each): the stored ones that are current, the
+    others embedded now and stored (``on_progress(done, total)`` after each chunk), at most ``limit`` of them, the
+    newest first; the rest get the mean vector (neither helped nor hurt) until a later run or the backfill embeds them.
+    None when off."""
     model = encoder()
     if model is None:
         return None
@@ -80,12 +93,18 @@ def catalogue_meaning(
             out[j] = kept[1]
         else:
             missing.append(j)
-    for start in range(0, len(missing), SAVE_CHUNK):
-        chunk = missing[start : start + SAVE_CHUNK]
+    missing.sort(key=lambda j: -papers[j][0])  # the newest papers first
+    todo, left = missing[:limit], missing[len(missing) if limit is None else limit :]
+    for start in range(0, len(todo), SAVE_CHUNK):
+        chunk = todo[start : start + SAVE_CHUNK]
         out[chunk] = model.transform([texts[j] for j in chunk])
         vectors_save([papers[j][0] for j in chunk], [keys[j] for j in chunk], out[chunk], model.name)
-        on_progress(start + len(chunk), len(missing))
-    return out
+        on_progress(start + len(chunk), len(todo))
+    if left:
+        have = np.setdiff1d(np.arange(len(papers)), left)
+        out[left] = np.asarray(out[have[:100_000]], dtype=np.float32).mean(axis=0) if len(have) else 0.0
+        log.warning("%d papers have no meaning vector yet (over EMBEDDING_RETRAIN_LIMIT): manage.py embed_papers embeds them", len(left))
+    return CatalogueMeaning(out, len(todo), len(left))
 
 
 def papers_without_vectors(name: str) -> Q:
@@ -122,10 +141,9 @@ def meaning_backfill(*, after: int = 0, on_chunk: Callable[[int, int, int], None
         chunk = list(Paper.objects.filter(id__gt=last).order_by("id").values_list("id", "title", "abstract")[:BACKFILL_CHUNK])
         if not chunk:
             return embedded
-        made = [0]
-        catalogue_meaning(chunk, on_progress=lambda done, total: made.__setitem__(0, done))
-        last, embedded = chunk[-1][0], embedded + made[0]
-        on_chunk(last, len(chunk), made[0])
+        made = catalogue_meaning(chunk).embedded
+        last, embedded = chunk[-1][0], embedded + made
+        on_chunk(last, len(chunk), made)
 
 
 _background_load = False

@@ -315,9 +315,17 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
     run.sizes = {**run.sizes, "content_reused": reused is not None}
     stage("embedding the papers' meaning")
     with _timed(timings, "meaning"):
-        data.snapshot.meaning = catalogue_meaning(
-            data.snapshot.papers, on_progress=lambda done, total: stage(f"embedding the papers' meaning: {done} of {total} new")
+        meaning = catalogue_meaning(
+            data.snapshot.papers,
+            on_progress=lambda done, total: stage(f"embedding the papers' meaning: {done} of {total} new"),
+            limit=settings.EMBEDDING_RETRAIN_LIMIT,
         )
+    if meaning is not None:
+        data.snapshot.meaning = meaning.vectors
+        run.sizes = {**run.sizes, "embedded": meaning.embedded, "without_meaning": meaning.left}
+        if meaning.left:
+            note = f"{meaning.left} papers have no meaning vector yet (over EMBEDDING_RETRAIN_LIMIT): run manage.py embed_papers."
+            run.message = f"{run.message} {note}".strip()
     stage("choosing the parameters")
     with _timed(timings, "tuning"):
         chosen, factorize = _choose_parameters(run, data, content, weights, stage)
