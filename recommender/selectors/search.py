@@ -134,6 +134,8 @@ def papers_search(
 def papers_nearest_in_meaning(query: str, filters: SearchFilters, k: int) -> list[int]:
     """The pks of the ``k`` papers nearest ``query`` by meaning that pass ``filters`` (best first): from the served
     model's index and the papers added since it; [] when the meaning vectors are off or not loaded yet."""
+    if not settings.CONTENT_EMBEDDINGS:
+        return []
     served = store.current()
     vector = query_vector(query) if served is not None and served.catalogue.meaning_rows is not None else None
     if vector is None:
