@@ -110,16 +110,16 @@ def papers_search(
     except SearchTooBroad:
         return SearchPage([], page, False, 0, too_broad=True)
     has_next = (count > per_page if nearest else len(rows) > per_page) and page < MAX_PAGES
+    by_words = {pk for pk, _, _ in rows}
     if nearest:
         rows = _fused(rows, nearest)
         count = max(count, len(rows))
     rows = rows[:per_page]
     papers = Paper.objects.in_bulk([pk for pk, _, _ in rows])
     try:
-        snippets = backend.snippets(match, list(papers)) if match is not None else {}
+        snippets = backend.snippets(match, [pk for pk in papers if pk in by_words]) if match is not None else {}
     except SearchTooBroad:
         snippets = {}
-    by_words = set() if match is None else {pk for pk, _, _ in rows if pk in snippets}
     hits = [
         Hit(papers[pk], relevance, bool(in_title), snippets.get(pk, mark_safe("")), by_meaning=pk in nearest and pk not in by_words)
         for pk, relevance, in_title in rows

@@ -8,6 +8,7 @@ A vector is current when it was made by ``EMBEDDING_MODEL`` from the paper's tex
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -162,9 +163,21 @@ def query_encoder_load_in_background() -> None:
 
 def _load_quietly(model: SentenceEncoder) -> None:
     try:
+        import torch
+
+        torch.set_num_threads(1)  # one query at a time per web process; the cores are the other workers'
         model.model()
     except Exception:  # a broken install: search stays full-text, and says why once
         log.exception("the sentence encoder cannot be loaded; search is full-text alone")
+
+
+def _after_fork() -> None:
+    """A server that loads the app before forking: the parent's loader thread does not come along; start one here."""
+    if _background_load and _encoder is not None and not _encoder.loaded:
+        threading.Thread(target=_load_quietly, args=(_encoder,), name="query-encoder-loader", daemon=True).start()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def query_vector(text: str) -> np.ndarray | None:
