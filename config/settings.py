@@ -328,6 +328,9 @@ CONTENT_EMBEDDINGS = env_choice("CONTENT_EMBEDDINGS", "on", ("on", "off")) == "o
 EMBEDDING_MODEL = env_choice("EMBEDDING_MODEL", "all-minilm-l6-v2", ("all-minilm-l6-v2",))
 EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "auto")  # auto: the GPU when torch sees one, else the CPU; or cpu, cuda
 EMBEDDING_BATCH = env_int("EMBEDDING_BATCH", 64, minimum=1)
+# Search by meaning: each web process loads the encoder for queries (about 350 MB with torch). Off: the feed still
+# ranks by meaning (the vectors come with the model and from the database) and search is full-text alone.
+SEARCH_BY_MEANING = env_bool("SEARCH_BY_MEANING", True)
 EMBEDDING_INTAKE_LIMIT = env_int("EMBEDDING_INTAKE_LIMIT", 20_000, minimum=1)  # papers the task after a harvest embeds at most
 EMBEDDING_RETRAIN_LIMIT = env_int("EMBEDDING_RETRAIN_LIMIT", 100_000, minimum=0)  # ... and a retrain (newest first; the rest wait)
 # Where `evaluate` and the benchmarks keep the vectors of a data set between runs (keyed by text).

@@ -150,6 +150,8 @@ def test_hybrid_search_finds_a_paper_by_a_paraphrase_that_full_text_misses(commu
     assert results.papers[0] == target and results.hits[0].by_meaning
     exact = papers_search(query="superconducting qubits")  # a query in its words: found by both, first, not marked
     assert exact.papers[0] == target and not exact.hits[0].by_meaning
+    meaning_on.SEARCH_BY_MEANING = False  # a web host that leaves the encoder out: full-text search, meaning in the feed
+    assert papers_search(query=paraphrase).papers == [] and store.current().model.meaning is not None
 
 
 def test_the_backfill_embeds_every_paper_once_and_resumes(community, meaning_on, capsys):

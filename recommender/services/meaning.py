@@ -155,7 +155,7 @@ def query_encoder_load_in_background() -> None:
     until they are in, :func:`query_vector` gives None and search is full-text alone)."""
     global _background_load
     model = encoder()
-    if model is None:
+    if model is None or not settings.SEARCH_BY_MEANING:
         return
     _background_load = True
     threading.Thread(target=_load_quietly, args=(model,), name="query-encoder-loader", daemon=True).start()
@@ -183,6 +183,6 @@ os.register_at_fork(after_in_child=_after_fork)
 def query_vector(text: str) -> np.ndarray | None:
     """(d,) float32 the meaning vector of a query, or None (embeddings off, or the encoder still loading in a web process)."""
     model = encoder()
-    if model is None or (_background_load and not model.loaded):
+    if model is None or not settings.SEARCH_BY_MEANING or (_background_load and not model.loaded):
         return None
     return model.transform([text[:2000]])[0].astype(np.float32)
