@@ -3,6 +3,7 @@ throughput, and the meaning signal's share of a feed request at a scale.
 
     cd benchmarks && ../.venv/bin/python meaning.py demo               # MRR and throughput (a minute or two)
     cd benchmarks && ../.venv/bin/python meaning.py feed --scale M     # the feed request with and without meaning
+    cd benchmarks && ../.venv/bin/python meaning.py engine --papers 1000000   # its engine part at 10^6 papers
 
 ``demo``: each of the demo catalogue's 119 real papers asks by its title for its own abstract among all 119 abstracts
 (reciprocal rank of the right one, averaged): TF-IDF (fitted on the abstracts), the sentence encoder (title and
@@ -15,6 +16,10 @@ the model gets random unit float16 meaning vectors in memory (embedding 10^5 or 
 here, and the cost of a request does not depend on the vectors' values), with their moments and faiss index, as a
 retrain makes them. For each reader, in turns, ``feed_page_for_user`` with the meaning's share at the settings' value
 and at 0 with no vectors (TF-IDF alone): medians and 95th percentiles, and the median of the paired differences.
+
+``engine``: the part of a feed request that the meaning changes (``serving.readers``, ``candidates``, ``score_many``)
+on a synthetic catalogue built in memory (no database: a 10^6-paper one takes half an hour to generate here), with and
+without meaning, in turns.
 """
 
 import argparse
@@ -162,6 +167,74 @@ def feed(scale: str, readers_wanted: int) -> dict:
     return report
 
 
+def engine(papers: int, readers_wanted: int) -> dict:
+    """The engine's part of a feed request (fold-in and profiles, candidates, scoring) at ``papers`` papers, with and
+    without meaning, on a synthetic catalogue built in memory (100 topics: factors, TF-IDF rows and meaning vectors
+    clustered by topic)."""
+    setup_django()
+    from scipy import sparse
+
+    from recommender.engine.blend import BlendParams, HybridModel
+    from recommender.engine.collaborative import ALSParams
+    from recommender.engine.serving import Catalogue, candidates, meaning_moments, readers, score_many, serving_index
+
+    rng = np.random.default_rng(SEED)
+    n, f, d, topics_n = papers, 256, 384, 100
+    started = time.perf_counter()
+    topics = rng.integers(0, topics_n, size=n)
+    terms = (topics[:, None] * 100 + rng.integers(0, 100, size=(n, 40))).ravel()
+    content = sparse.csr_matrix((np.ones(len(terms), np.float32), terms, np.arange(0, len(terms) + 1, 40)), shape=(n, topics_n * 100))
+    content.sum_duplicates()
+    content = sparse.csr_matrix(content.multiply(1 / np.sqrt(content.multiply(content).sum(axis=1))))
+    factors = (rng.normal(size=(topics_n, f))[topics] + 0.5 * rng.normal(size=(n, f))).astype(np.float32) * 0.05
+    centres = rng.normal(size=(topics_n, d)).astype(np.float32)
+    meaning = np.empty((n, d), dtype=np.float16)
+    for start in range(0, n, 65_536):
+        block = centres[topics[start : start + 65_536]] + 1.5 * rng.normal(size=(min(65_536, n - start), d)).astype(np.float32)
+        meaning[start : start + 65_536] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    popularity = np.log1p(rng.pareto(1.2, size=n)).astype(np.float32)
+    known = np.ones(n, bool)
+    plain = HybridModel(factors, content, popularity, known, ALSParams(factors=f), BlendParams(meaning_share=0.0))
+    index = serving_index(plain)
+    with_meaning = HybridModel(factors, content, popularity, known, ALSParams(factors=f), BlendParams(), gram=plain.gram, meaning=meaning)
+    moments = meaning_moments(meaning)
+    catalogues = {False: Catalogue(plain, index), True: Catalogue(with_meaning, dataclasses.replace(index, **moments))}
+    built = time.perf_counter() - started
+    seconds: dict[bool, list[float]] = {True: [], False: []}
+    for r in range(readers_wanted + 10):
+        favourite = rng.integers(0, topics_n)
+        mine = rng.choice(np.flatnonzero(topics[: min(n, 200_000)] == favourite), size=15, replace=False)
+        weights = sparse.csr_matrix((np.full(15, 4.0, np.float32), (np.zeros(15, int), np.sort(mine))), shape=(1, n))
+        for on in (True, False):
+            best = float("inf")
+            for _ in range(3):
+                clock = time.perf_counter()
+                reader = readers(catalogues[on], weights)[0]
+                columns = candidates(catalogues[on], reader)
+                score_many(catalogues[on], [reader], columns)
+                best = min(best, time.perf_counter() - clock)
+            if r >= 10:  # the first ten warm the caches
+                seconds[on].append(best)
+    on, off = np.array(seconds[True]) * 1000, np.array(seconds[False]) * 1000
+    report = {
+        "machine": machine(),
+        "papers": n,
+        "readers": readers_wanted,
+        "with_meaning_p50_ms": round(float(np.median(on)), 2),
+        "tfidf_alone_p50_ms": round(float(np.median(off)), 2),
+        "cost_ms": {"p50": round(float(np.median(on - off)), 2), "p95": round(float(np.percentile(on - off, 95)), 2)},
+        "vectors_mib": round(meaning.nbytes / 2**20, 1),
+        "codes_mib": round(moments["meaning_codes"].nbytes / 2**20, 1),
+        "index_mib": round(_index_bytes(moments["meaning_ann"]) / 2**20, 1),
+        "built_seconds": round(built, 1),
+    }
+    print(f"the engine's part of a feed request at {n:,} papers, {readers_wanted} readers, best of 3 each ({machine()})")
+    print(f"  with meaning p50 {report['with_meaning_p50_ms']} ms, TF-IDF alone p50 {report['tfidf_alone_p50_ms']} ms")
+    print(f"  meaning costs p50 {report['cost_ms']['p50']} ms, p95 {report['cost_ms']['p95']} ms (paired differences)")
+    print(f"  float16 vectors {report['vectors_mib']} MiB, 8-bit copy {report['codes_mib']} MiB, index {report['index_mib']} MiB")
+    return report
+
+
 def _index_bytes(index) -> int:
     import faiss
 
@@ -170,11 +243,17 @@ def _index_bytes(index) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("demo", "feed"))
+    parser.add_argument("what", choices=("demo", "feed", "engine"))
+    parser.add_argument("--papers", type=int, default=1_000_000)
     parser.add_argument("--scale", default="M")
     parser.add_argument("--readers", type=int, default=200)
     args = parser.parse_args()
-    report = demo() if args.what == "demo" else feed(args.scale, args.readers)
+    if args.what == "demo":
+        report = demo()
+    elif args.what == "feed":
+        report = feed(args.scale, args.readers)
+    else:
+        report = engine(args.papers, args.readers)
     print(json.dumps(report))
 
 

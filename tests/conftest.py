@@ -204,6 +204,14 @@ def static_files(tmp_path_factory):
         yield root
 
 
+def pytest_configure(config):
+    """TF-IDF alone by default (see ``model_settings``), from the start: test modules that import ``config.wsgi`` at
+    collection would otherwise start loading the sentence encoder in this process."""
+    from django.conf import settings
+
+    settings.CONTENT_EMBEDDINGS = False
+
+
 def pytest_report_header(config):
     from django.conf import settings
 

@@ -40,6 +40,7 @@ MAPPED = (
     "term_papers_indices",
     "term_papers_indptr",
     "meaning",
+    "meaning_codes",
 )
 ANN_FILE = "factors.faiss"  # the nearest-neighbour index over the item factors (engine.serving), memory-mapped too
 MEANING_ANN_FILE = "meaning.faiss"  # the nearest papers by meaning (search, similar papers, candidates), memory-mapped
@@ -118,6 +119,7 @@ def save_artifact(
     if model.meaning is not None:
         arrays["meaning"] = np.asarray(model.meaning, dtype=np.float16)
         arrays |= {"meaning_mean": serving.meaning_mean, "meaning_gram": serving.meaning_gram}
+        arrays |= {"meaning_codes": serving.meaning_codes, "meaning_scales": serving.meaning_scales}
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
         for name, array in arrays.items():
@@ -325,4 +327,6 @@ def _serving(data: dict[str, np.ndarray], folder: Path, model: HybridModel) -> S
         meaning_mean=data.get("meaning_mean"),
         meaning_gram=data.get("meaning_gram"),
         meaning_ann=meaning_ann,
+        meaning_codes=data.get("meaning_codes"),
+        meaning_scales=data.get("meaning_scales"),
     )

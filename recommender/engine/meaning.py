@@ -145,6 +145,26 @@ def meaning_scores(meaning: np.ndarray, profiles: np.ndarray, columns: np.ndarra
     return out
 
 
+def quantized(meaning: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An 8-bit copy of the meaning vectors for scoring in requests: codes (n, d) int8 and per-dimension scales (d,)
+    float32, ``vector ~ codes * scales``. numpy turns int8 into float32 some 20 times as fast as float16 (measured in
+    BENCHMARKS.md), and a paper's score is ``codes . (scales * profile)``."""
+    peak = np.zeros(meaning.shape[1], dtype=np.float32)
+    for start in range(0, len(meaning), ROWS_AT_ONCE):
+        peak = np.maximum(peak, np.abs(np.asarray(meaning[start : start + ROWS_AT_ONCE], dtype=np.float32)).max(axis=0, initial=0))
+    scales = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    return quantized_with(meaning, scales), scales
+
+
+def quantized_with(meaning: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """(n, d) int8 codes of ``meaning`` at ``scales`` (values beyond them clipped)."""
+    codes = np.empty(meaning.shape, dtype=np.int8)
+    for start in range(0, len(meaning), ROWS_AT_ONCE):
+        rows = np.asarray(meaning[start : start + ROWS_AT_ONCE], dtype=np.float32) / scales
+        codes[start : start + ROWS_AT_ONCE] = np.clip(np.rint(rows), -127, 127)
+    return codes
+
+
 def meaning_index(meaning: np.ndarray, *, seed: int = 0):
     """A faiss index for the nearest papers by meaning (inner product of unit vectors = cosine): exact below 50,000
     papers, else inverted lists over 8-bit vectors (the hits are scored again exactly by their callers)."""
