@@ -270,7 +270,6 @@ class Reader:
     nearest: np.ndarray | None = None  # the index's nearest papers to ``factors`` (searched for all readers at once)
     meaning: np.ndarray | None = None  # (d,) the meaning profile (None: the model has no meaning vectors)
     meaning_stats: Spread = Spread(0.0, 1.0)  # ... of the meaning score
-    meaning_nearest: np.ndarray | None = None  # the meaning index's nearest papers to ``meaning`` (by ``candidates``)
 
 
 def readers(catalogue: Catalogue, weights: sparse.csr_matrix) -> list[Reader]:
@@ -353,8 +352,8 @@ def _through(coefficients: sparse.csr_matrix, rows_of) -> sparse.csr_matrix:
 
 def candidates(catalogue: Catalogue, reader: Reader, *, recent: np.ndarray | None = None, breadth: float = 1.0) -> np.ndarray:
     """Sorted columns worth scoring for ``reader``: the whole catalogue when it is small, else the index's nearest
-    papers, the graph's strongest, the heaviest papers of the profile's strongest terms, the papers added since
-    training, ``recent`` ones and the popular ones. ``breadth`` in (0, 1] scales how many the index, the graph, the
+    papers, the graph's strongest, the heaviest papers of the profile's strongest terms, the nearest papers by meaning,
+    the papers added since training, ``recent`` ones and the popular ones. ``breadth`` in (0, 1] scales how many the index, the graph, the
     profile and popularity give (a list of ten papers, the weekly email, needs fewer than a feed that pages)."""
     if catalogue.n_items <= SCORE_ALL_BELOW:
         return np.arange(catalogue.n_items)
@@ -370,8 +369,7 @@ def candidates(catalogue: Catalogue, reader: Reader, *, recent: np.ndarray | Non
     if catalogue.n_items > catalogue.n_base:
         parts.append(np.arange(max(catalogue.n_base, catalogue.n_items - SIDE_CANDIDATES), catalogue.n_items))
     if reader.meaning is not None and index.meaning_ann is not None:
-        reader.meaning_nearest = nearest_by_meaning(index.meaning_ann, reader.meaning[None, :], _scaled(MEANING_CANDIDATES, breadth))[0][0]
-        parts.append(reader.meaning_nearest)
+        parts.append(nearest_by_meaning(index.meaning_ann, reader.meaning[None, :], _scaled(MEANING_CANDIDATES, breadth))[0][0])
     if recent is not None:
         parts.append(recent)
     return distinct(np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]))
