@@ -185,7 +185,7 @@ def meaning_index(meaning: np.ndarray, *, seed: int = 0):
     return index
 
 
-MEANING_PROBES = 16
+MEANING_PROBES = 8
 
 
 def nearest_by_meaning(index, queries: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
