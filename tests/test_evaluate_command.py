@@ -167,3 +167,21 @@ def test_merged_readers_have_disjoint_libraries_and_the_second_leaves():
     first = next(iter(split.truth))
     perfect = np.concatenate([split.smaller[first], split.larger[first]])[None, :]
     assert interest_metrics(perfect, np.array([first]), split) == {"smaller@20": 1.0, "larger@20": 1.0, "both_share": 1.0}
+
+
+def test_evaluate_with_meaning_embeds_a_data_set_once_and_scores_the_fourth_signal(dataset, tmp_path, capsys, settings):
+    settings.ALS_FACTORS = 3
+    settings.EMBEDDINGS_CACHE_DIR = str(tmp_path / "vectors")
+    settings.EMBEDDING_DEVICE = "cpu"
+    metrics_file = tmp_path / "m.json"
+    arguments = ["--dataset", str(dataset), "--protocol", "cold", "--fixed", "--meaning", "on", "--json", str(metrics_file)]
+    call_command("evaluate", *arguments)
+    first = json.loads(metrics_file.read_text())["metrics"]
+    assert first["meaning"]["recall@20"] > 0.5  # three topics: the meaning alone finds a reader's held-out papers
+    assert sorted(p.name for p in (tmp_path / "vectors").iterdir()) == ["all-minilm-l6-v2.keys.npy", "all-minilm-l6-v2.vectors.npy"]
+    stamp = (tmp_path / "vectors" / "all-minilm-l6-v2.vectors.npy").stat().st_mtime_ns
+    call_command("evaluate", *arguments)  # the vectors come from the cache: the same figures, the file untouched
+    assert json.loads(metrics_file.read_text())["metrics"] == first
+    assert (tmp_path / "vectors" / "all-minilm-l6-v2.vectors.npy").stat().st_mtime_ns == stamp
+    call_command("evaluate", *arguments[:-4], "--meaning", "off", "--json", str(metrics_file))
+    assert json.loads(metrics_file.read_text())["metrics"]["meaning"]["ndcg@20"] != first["meaning"]["ndcg@20"]

@@ -196,9 +196,12 @@ def nearest_by_meaning(index, queries: np.ndarray, k: int) -> list[tuple[np.ndar
     return [(row[row >= 0].astype(np.int64), sim[row >= 0]) for row, sim in zip(found, sims)]
 
 
-def embeddings_cached(texts: list[str], encoder: SentenceEncoder, folder: str | os.PathLike, on_batch=None) -> np.ndarray:
+def embeddings_cached(
+    texts: list[str], encoder: SentenceEncoder, folder: str | os.PathLike, on_batch=None, on_start=lambda missing: None
+) -> np.ndarray:
     """(len(texts), d) float16 vectors of ``texts``, reusing those kept in ``folder`` (by text key, one file pair per
-    encoder) and adding the new ones to it: for ``evaluate`` and the benchmarks, which embed the same data set again."""
+    encoder) and adding the new ones to it: for ``evaluate`` and the benchmarks, which embed the same data set again.
+    ``on_start(n)`` says how many must be embedded, ``on_batch(done)`` how many are."""
     from pathlib import Path
 
     base = Path(folder)
@@ -211,6 +214,7 @@ def embeddings_cached(texts: list[str], encoder: SentenceEncoder, folder: str | 
         stored = np.load(vectors_file, allow_pickle=False)
         known = {str(key): row for row, key in enumerate(np.load(keys_file, allow_pickle=False))}
     missing = sorted({key: j for j, key in enumerate(keys) if key not in known}.values())
+    on_start(len(missing))
     if missing:
         fresh = encoder.transform([texts[j] for j in missing], on_batch=on_batch)
         new_keys = [keys[j] for j in missing]

@@ -114,15 +114,17 @@ class Command(BaseCommand):
             return None
         device = pick_device(settings.EMBEDDING_DEVICE)
         encoder = SentenceEncoder(settings.EMBEDDING_MODEL, device=device, batch_size=settings.EMBEDDING_BATCH)
-        bar = progress_bar(len(dataset.meaning_texts), "embedding papers (new to the cache)")
-        done = [0]
+        bars, done = [], [0]
 
         def advance(count: int) -> None:
-            bar.update(count - done[0])
+            bars[0].update(count - done[0])
             done[0] = count
 
-        vectors = embeddings_cached(dataset.meaning_texts, encoder, settings.EMBEDDINGS_CACHE_DIR, on_batch=advance)
-        bar.close()
+        def start(missing: int) -> None:
+            bars.append(progress_bar(missing, "embedding papers (new to the cache)"))
+
+        vectors = embeddings_cached(dataset.meaning_texts, encoder, settings.EMBEDDINGS_CACHE_DIR, on_batch=advance, on_start=start)
+        bars[0].close()
         return vectors
 
     def _interests(self, result, merged: MergedSplit) -> dict:
