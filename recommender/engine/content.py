@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from scipy import sparse
@@ -14,6 +15,7 @@ from sklearn.preprocessing import normalize
 class TfidfEncoder:
     """Sublinear TF-IDF over words, rows L2-normalised; the state is plain arrays (terms, idf) so it saves without pickle."""
 
+    kind: ClassVar[str] = "tfidf"  # engine.meaning.ContentEncoder
     min_df: int = 2
     max_df: float = 0.5
     max_features: int | None = 200_000
