@@ -102,6 +102,9 @@ def release_papers(world: Community, count: int, when: float) -> list[int]:
     world.paper_pks.extend(p.pk for p in created)
     world.paper_born.extend([when] * count)
     world.released = end
+    from recommender.services.meaning import papers_embed
+
+    papers_embed(limit=count)  # as the task after each harvest does (nothing with CONTENT_EMBEDDINGS=off)
     return list(range(start, end))
 
 
