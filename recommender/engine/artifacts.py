@@ -24,7 +24,7 @@ from recommender.engine.collaborative import ALSParams
 from recommender.engine.content import TfidfEncoder
 from recommender.engine.graph import GraphParams
 from recommender.engine.matrix import FeedbackWeights
-from recommender.engine.meaning import MEANING_PROBES
+from recommender.engine.meaning import MEANING_PROBES, mean_vector
 from recommender.engine.serving import ANN_PROBES, ServingIndex, serving_index
 
 FORMAT_VERSION = 2
@@ -181,8 +181,7 @@ def fitting_meaning(model: HybridModel, meaning: np.ndarray | None, n: int) -> n
     d = model.meaning.shape[1]
     if meaning is not None and meaning.shape == (n, d):
         return np.asarray(meaning, dtype=np.float16)
-    mean = np.asarray(model.meaning[:100_000], dtype=np.float32).mean(axis=0, keepdims=True)
-    return np.repeat(mean, n, axis=0).astype(np.float16)
+    return np.repeat(mean_vector(model.meaning)[None, :], n, axis=0).astype(np.float16)
 
 
 def aligned_model(artifact: Artifact, item_ids: list[str], texts: list[str], meaning: np.ndarray | None = None) -> HybridModel:

@@ -113,6 +113,12 @@ def batches(items: list, size: int) -> Iterator[tuple[int, list]]:
         yield start, items[start : start + size]
 
 
+def mean_vector(meaning: np.ndarray) -> np.ndarray:
+    """(d,) float32 the mean of the vectors (of the first 100,000): the placeholder of a paper without a vector, whose
+    meaning score is every reader's average (neither helped nor hurt)."""
+    return np.asarray(meaning[:100_000], dtype=np.float32).mean(axis=0)
+
+
 def float32_rows(meaning: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
     """Rows of a float16 array (all, or ``columns``) as float32, for BLAS."""
     rows = meaning if columns is None else meaning[columns]

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from recommender.engine.meaning import SentenceEncoder, embedding_text, pick_device, text_key
+from recommender.engine.meaning import SentenceEncoder, embedding_text, mean_vector, pick_device, text_key
 from recommender.models import Paper, PaperEmbedding
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,13 @@ def encoder() -> SentenceEncoder | None:
         return None
     with _encoder_lock:
         if _encoder is None or _encoder.name != settings.EMBEDDING_MODEL:
-            device = pick_device(settings.EMBEDDING_DEVICE)
-            _encoder = SentenceEncoder(settings.EMBEDDING_MODEL, device=device, batch_size=settings.EMBEDDING_BATCH)
+            _encoder = encoder_from_settings()
         return _encoder
+
+
+def encoder_from_settings() -> SentenceEncoder:
+    """A new encoder as the settings describe it (model, device, batch), whether CONTENT_EMBEDDINGS is on or not."""
+    return SentenceEncoder(settings.EMBEDDING_MODEL, device=pick_device(settings.EMBEDDING_DEVICE), batch_size=settings.EMBEDDING_BATCH)
 
 
 def stored_vectors(paper_pks: Iterable[int], name: str) -> dict[int, tuple[str, np.ndarray]]:
@@ -103,7 +107,7 @@ def catalogue_meaning(
         on_progress(start + len(chunk), len(todo))
     if left:
         have = np.setdiff1d(np.arange(len(papers)), left)
-        out[left] = np.asarray(out[have[:100_000]], dtype=np.float32).mean(axis=0) if len(have) else 0.0
+        out[left] = mean_vector(out[have[:100_000]]) if len(have) else 0.0
         log.warning("%d papers have no meaning vector yet (over EMBEDDING_RETRAIN_LIMIT): manage.py embed_papers embeds them", len(left))
     return CatalogueMeaning(out, len(todo), len(left))
 

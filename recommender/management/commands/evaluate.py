@@ -29,9 +29,10 @@ from recommender.engine.evaluation import (
     truth_from_records,
 )
 from recommender.engine.exchange import DatasetError, read_interactions_csv, read_papers
-from recommender.engine.meaning import SentenceEncoder, embeddings_cached, pick_device
+from recommender.engine.meaning import embeddings_cached
 from recommender.engine.protocol import evaluate_as_served
 from recommender.management.commands._progress import progress_bar
+from recommender.services.meaning import encoder_from_settings
 from recommender.services.tuning import feedback_weights, parameters_from_settings, pinned_parameters
 
 
@@ -112,8 +113,7 @@ class Command(BaseCommand):
         wanted = options["meaning"] == "on" if options["meaning"] else settings.CONTENT_EMBEDDINGS
         if not wanted:
             return None
-        device = pick_device(settings.EMBEDDING_DEVICE)
-        encoder = SentenceEncoder(settings.EMBEDDING_MODEL, device=device, batch_size=settings.EMBEDDING_BATCH)
+        encoder = encoder_from_settings()
         bars, done = [], [0]
 
         def advance(count: int) -> None:
