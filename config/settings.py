@@ -284,6 +284,7 @@ BLEND_CF_WEIGHT = env_float("BLEND_CF_WEIGHT", 0.85, minimum=0.0, maximum=1.0)
 BLEND_GRAPH_SHARE = env_float("BLEND_GRAPH_SHARE", 0.45, minimum=0.0, maximum=1.0)
 BLEND_COLD_CF_WEIGHT = env_float("BLEND_COLD_CF_WEIGHT", 0.7, minimum=0.0, maximum=1.0)
 BLEND_MAP_REGULARIZATION = env_float("BLEND_MAP_REGULARIZATION", 1.0, minimum=0.0)
+BLEND_MEANING_MAP_REGULARIZATION = env_float("BLEND_MEANING_MAP_REGULARIZATION", 0.1, minimum=0.0)  # the map's meaning stage
 BLEND_DIVERSITY = env_float("BLEND_DIVERSITY", 1.0, minimum=0.0)
 BLEND_MEANING_SHARE = env_float("BLEND_MEANING_SHARE", 0.25, minimum=0.0, maximum=1.0)  # of the content share, to the meaning
 TUNABLE_SETTINGS = {
@@ -297,6 +298,7 @@ TUNABLE_SETTINGS = {
     "BLEND_GRAPH_SHARE": "blend.graph_share",
     "BLEND_COLD_CF_WEIGHT": "blend.cold_cf_weight",
     "BLEND_MAP_REGULARIZATION": "blend.map_regularization",
+    "BLEND_MEANING_MAP_REGULARIZATION": "blend.meaning_map_regularization",
     "BLEND_DIVERSITY": "blend.diversity",
     "BLEND_MEANING_SHARE": "blend.meaning_share",
 }

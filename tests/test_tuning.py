@@ -164,3 +164,30 @@ def test_the_search_scores_a_blend_exactly_as_the_feed_serves_it(site):
             columns, searched = pools.blended(i, tried)
             assert np.allclose(searched, served.blended[i, columns], atol=1e-4)
             assert np.allclose(searched, score(catalogue, reader, columns).blended, atol=1e-3)
+
+
+def test_the_cold_stage_scores_new_papers_on_the_scale_a_request_does(site):
+    """The cold stage's figure is the recall of the served model's own scores over the cold papers: each signal
+    standardised over the whole catalogue, as a request does, not over the cold papers alone (mapped factors spread
+    less than fitted ones, so the share of mapped factors it chooses must suit that scale)."""
+    import dataclasses
+
+    from recommender.engine.collaborative import als_fit
+    from recommender.engine.evaluation import recall_per_reader
+    from recommender.engine.matrix import FeedbackWeights
+    from recommender.engine.serving import Catalogue, readers, score, serving_index
+    from recommender.engine.tuning import _Bench
+
+    events, content = site
+    split = validation_split(events, PAPERS, seed=1)
+    bench = _Bench(split, n_users=READERS, content=content, weights=FeedbackWeights(), threads=1)
+    params = start_point()
+    _, factors = als_fit(bench.confidence, params.als)
+    model = bench.model(factors, params, bench.content_map(factors, params.blend))
+    cold = split.cold_items
+    for share in (0.3, 0.9):
+        figure = bench.cold_recalls(model, (share,))[share]
+        model.blend = dataclasses.replace(params.blend, cold_cf_weight=share)
+        catalogue = Catalogue(model, serving_index(model))  # 300 papers: the closed-form statistics are exact
+        ranked = [cold[np.argsort(-score(catalogue, reader, cold).blended, kind="stable")[:20]] for reader in readers(catalogue, bench.cold_rows)]
+        assert figure == pytest.approx(float(np.mean(recall_per_reader(ranked, split.cold_truth))), abs=1e-9)

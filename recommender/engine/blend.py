@@ -45,6 +45,7 @@ class BlendParams:
     recency_half_life_days: float = 14.0
     diversity: float = 1.0
     map_regularization: float = 1.0
+    meaning_map_regularization: float = 0.1  # the map's meaning stage (384 dense columns want less than the TF-IDF terms)
     meaning_share: float = 0.25  # of the content share, what goes to the papers' meaning (none when a model has no embeddings)
 
     def as_dict(self) -> dict:
@@ -76,7 +77,9 @@ def content_to_factor_map(
     x, y = content[rows], item_factors[rows]
     by_meaning = None
     if meaning is not None:
-        by_meaning = ridge_normal_equations(sparse.csr_matrix(np.asarray(meaning[rows], dtype=np.float32)), y, params.map_regularization)
+        by_meaning = ridge_normal_equations(
+            sparse.csr_matrix(np.asarray(meaning[rows], dtype=np.float32)), y, params.meaning_map_regularization
+        )
         y = y - np.asarray(meaning[rows], dtype=np.float32) @ by_meaning
         if content.shape[1] == 0:
             return by_meaning

@@ -12,7 +12,8 @@ and runs in stages, each keeping the best found so far, while the budget lasts:
    around a new best the steps are tried again; then the start point and the best other run all their
    iterations and the better one wins (successive halving);
 4. the blend's collaborative and graph shares, on a pool of each validation reader's best candidates;
-5. the content-to-factor ridge and the share of mapped factors, on the cold papers;
+5. the content-to-factor map's ridges (TF-IDF's, then the meaning's) and the share of mapped factors, on the cold
+   papers, each signal standardised over the catalogue as a request does;
 6. the diversity trade-off: the largest whose recall@20 is within 1% of the best.
 
 The objective is recall@20 of the blend as the site serves it. A change is kept only when it improves the
@@ -50,6 +51,7 @@ TUNABLE = (
     "blend.graph_share",
     "blend.cold_cf_weight",
     "blend.map_regularization",
+    "blend.meaning_map_regularization",
     "blend.diversity",
     "blend.meaning_share",
 )
@@ -63,6 +65,7 @@ GRAPH_SHARES = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8)
 COLD_CF_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # with the start's own
 DIVERSITIES = (0.0, 0.5, 1.0, 2.0)
 MEANING_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)  # searched after the other shares, at their choice
+REFERENCE_PAPERS = 20_000  # the cold stage standardises each signal over this fixed sample of the catalogue
 # One step each way per parameter, within these bounds.
 BOUNDS = {
     "als.factors": (2, 512),  # a rank-1 model is degenerate (the gate refuses one); tests fit tiny communities with 3
@@ -260,9 +263,9 @@ class _Bench:
             meaning=self.meaning,
         )
 
-    def content_map(self, factors: np.ndarray, ridge: float) -> np.ndarray:
+    def content_map(self, factors: np.ndarray, blend: BlendParams) -> np.ndarray:
         known = self.wanted_by >= MAP_MIN_READERS
-        return content_to_factor_map(self.content, factors, known, BlendParams(map_regularization=ridge), self.meaning)
+        return content_to_factor_map(self.content, factors, known, blend, self.meaning)
 
     def warm_recall(self, model: HybridModel) -> float:
         """Mean recall@20 of the blend (before the diversity re-rank) over the warm readers."""
@@ -276,21 +279,26 @@ class _Bench:
 
     def cold_recalls(self, model: HybridModel, shares: tuple[float, ...]) -> dict[float, float]:
         """Mean recall@20 over the cold readers, each ranking only the cold papers, for each share of mapped factors
-        (``cold_cf_weight``): the standardised parts are computed once and blended for every share."""
+        (``cold_cf_weight``): the standardised parts are computed once and blended for every share. Each signal is
+        standardised as a request does, over the whole catalogue (a fixed sample of ``REFERENCE_PAPERS``), not over the
+        cold papers alone: mapped factors spread less than fitted ones, and the share must suit the site's scale."""
         cold, ranked = self.split.cold_items, {share: [] for share in shares}
+        reference = reference_papers(model.n_items)
+        columns = np.union1d(cold, reference)
+        at_reference, at_cold = np.searchsorted(columns, reference), np.searchsorted(columns, cold)
+        known = model.known_items[columns]
         for start in range(0, self.cold_rows.shape[0], 256):
-            chunk = self.cold_rows[start : start + 256]  # scored over the cold papers only
-            parts = model.score_parts(chunk, columns=cold)  # cold papers have no feedback: mapped factors, no graph
+            chunk = self.cold_rows[start : start + 256]
+            parts = model.score_parts(chunk, at_reference, columns=columns)  # cold papers have no feedback: mapped factors, no graph
             wanted = np.asarray((chunk > 0).sum(axis=1), dtype=np.float32)
             nothing_known = wanted.ravel() == 0  # those get popularity (see HybridModel.score_parts), whatever the share
-            known = model.known_items[cold]
             for share in shares:
                 blend = dataclasses.replace(model.blend, cold_cf_weight=share)
                 blended = blend_signals(
                     parts.z_als, parts.z_content, parts.z_graph, known=known, wanted=wanted, blend=blend, z_meaning=parts.z_meaning
                 )
                 blended.blended[nothing_known] = parts.blended[nothing_known]
-                ranked[share].append(cold[top_k(blended.blended, 20)])
+                ranked[share].append(cold[top_k(blended.blended[:, at_cold], 20)])
         return {share: float(np.mean(recall_per_reader(np.vstack(rows), self.split.cold_truth))) for share, rows in ranked.items()}
 
     def pools(self, model: HybridModel) -> _Pools:
@@ -353,6 +361,13 @@ class _Pools:
             order = np.argsort(-scores, kind="stable")[:100]
             tops.append(diversify(columns[order], scores[order], content, 20, trade_off))
         return float(np.mean(recall_per_reader(tops, self.truth[: len(tops)])))
+
+
+def reference_papers(n_items: int, size: int = REFERENCE_PAPERS) -> np.ndarray:
+    """A fixed random sample (sorted) of the catalogue's papers, all of them when there are fewer than ``size``."""
+    if n_items <= size:
+        return np.arange(n_items)
+    return np.sort(np.random.default_rng(0).choice(n_items, size, replace=False))
 
 
 def neighbourhood(params: Parameters, names: tuple[str, ...], pinned: frozenset[str]) -> list[tuple[str, Parameters]]:
@@ -558,36 +573,52 @@ class _Search:
         self.pools = pools
 
     def _cold_stage(self, factors: np.ndarray) -> None:
-        names = [n for n in ("blend.map_regularization", "blend.cold_cf_weight") if n not in self.pinned]
+        """The map's ridges (the TF-IDF stage's, then the meaning stage's at the best of those) and the share of mapped
+        factors, on the cold readers; every pair of ridges is scored at every share at once."""
+        searched = ("blend.map_regularization", "blend.cold_cf_weight") + (
+            ("blend.meaning_map_regularization",) if self.bench.meaning is not None else ()
+        )
+        names = [n for n in searched if n not in self.pinned]
         if not names or len(self.bench.split.cold_readers) < MIN_READERS // 5:
             return
-        ridge, share = self.best.blend.map_regularization, self.best.blend.cold_cf_weight
-        ridges = [ridge, ridge / 3, ridge * 3] if "blend.map_regularization" in names else [ridge]
-        shares = tuple(sorted({share, *COLD_CF_WEIGHTS})) if "blend.cold_cf_weight" in names else (share,)
-        figures: dict[tuple[float, float], float] = {}
-        for value in ridges:
-            if not self._affordable(3 * self.eval_seconds, f"blend.map_regularization={value:g}"):
-                break
+        blend = self.best.blend
+        start = (blend.map_regularization, blend.meaning_map_regularization)
+        shares = tuple(sorted({blend.cold_cf_weight, *COLD_CF_WEIGHTS})) if "blend.cold_cf_weight" in names else (blend.cold_cf_weight,)
+        figures: dict[tuple[float, float, float], float] = {}  # (ridge, meaning ridge, share) -> recall
+
+        def trial(ridge: float, meaning_ridge: float) -> bool:
+            label = f"blend.map_regularization={ridge:g}, blend.meaning_map_regularization={meaning_ridge:g}"
+            if not self._affordable(3 * self.eval_seconds, label):
+                return False
             started = self.clock()
-            model = self.bench.model(
-                factors, self.best.changed({"blend.map_regularization": value}), self.bench.content_map(factors, value)
-            )
+            params = self.best.changed({"blend.map_regularization": ridge, "blend.meaning_map_regularization": meaning_ridge})
+            model = self.bench.model(factors, params, self.bench.content_map(factors, params.blend))
             by_share = self.bench.cold_recalls(model, shares)
-            figures |= {(value, s): figure for s, figure in by_share.items()}
+            figures.update({(ridge, meaning_ridge, s): figure for s, figure in by_share.items()})
             best_share = max(by_share, key=by_share.get)
-            self._record(
-                "cold",
-                f"blend.map_regularization={value:g}, blend.cold_cf_weight={best_share:g}",
-                by_share[best_share],
-                self.clock() - started,
-            )
-        if not figures:
+            self._record("cold", f"{label}, blend.cold_cf_weight={best_share:g}", by_share[best_share], self.clock() - started)
+            return True
+
+        ridge, meaning_ridge = start
+        steps = [ridge, ridge / 3, ridge * 3] if "blend.map_regularization" in names else [ridge]
+        if not all(trial(value, meaning_ridge) for value in steps) and not figures:
             return
-        current = figures.get((ridge, share), -1.0)
-        (best_ridge, best_share), best_figure = max(figures.items(), key=lambda item: item[1])
-        self.figures["cold_before"] = current  # the start's ridge and share, on the chosen ALS
+        ridge = max(figures.items(), key=lambda item: item[1])[0][0]
+        if "blend.meaning_map_regularization" in names:
+            for value in (meaning_ridge / 10, meaning_ridge * 10):
+                if not trial(ridge, value):
+                    break
+        current = figures.get((*start, blend.cold_cf_weight), -1.0)
+        (best_ridge, best_meaning_ridge, best_share), best_figure = max(figures.items(), key=lambda item: item[1])
+        self.figures["cold_before"] = current  # the start's ridges and share, on the chosen ALS
         if self._better(best_figure, current):
-            self.best = self.best.changed({"blend.map_regularization": best_ridge, "blend.cold_cf_weight": best_share})
+            self.best = self.best.changed(
+                {
+                    "blend.map_regularization": best_ridge,
+                    "blend.meaning_map_regularization": best_meaning_ridge,
+                    "blend.cold_cf_weight": best_share,
+                }
+            )
             current = best_figure
         self.figures["cold_chosen"] = current
 

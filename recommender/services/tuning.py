@@ -49,6 +49,7 @@ def parameters_from_settings() -> Parameters:
         graph_share=settings.BLEND_GRAPH_SHARE,
         cold_cf_weight=settings.BLEND_COLD_CF_WEIGHT,
         map_regularization=settings.BLEND_MAP_REGULARIZATION,
+        meaning_map_regularization=settings.BLEND_MEANING_MAP_REGULARIZATION,
         diversity=settings.BLEND_DIVERSITY,
         meaning_share=settings.BLEND_MEANING_SHARE,
     )
