@@ -17,6 +17,7 @@ from accounts.forms import CategoriesForm
 from accounts.services import user_follow_categories
 from recommender.models import Paper
 from recommender.selectors.fts import MAX_QUERY_LENGTH
+from recommender.selectors.neighbours import MAX_TEXT_LENGTH, papers_close_to_text
 from recommender.selectors.onboarding import onboarding_round
 from recommender.selectors.papers import library_for_user
 from recommender.selectors.references import MAX_TITLE_LOOKUPS, ReferencesTooLong
@@ -24,20 +25,40 @@ from recommender.selectors.search import papers_search
 from recommender.services.feedback import likes_add, parse_stars, ratings_set
 from recommender.services.onboarding import pasted_references_like
 
+ABOUT_SESSION_KEY = "welcome_about"  # the text a reader pasted about their work, kept while they pick from its papers
+
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def welcome(request: HttpRequest) -> HttpResponse:
-    """Onboarding, step 1: seed the feed by searching and picking papers, or by pasting ids, titles or BibTeX."""
+    """Onboarding, step 1: seed the feed by searching and picking papers, by pasting ids, titles or BibTeX, or by
+    pasting an abstract (or a few sentences about one's work) and picking from the papers closest to it."""
     query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
-    context = {"query": query, "results": papers_search(query=query, per_page=10).papers if query else [], "max_titles": MAX_TITLE_LOOKUPS}
+    context = {
+        "query": query,
+        "results": papers_search(query=query, per_page=10).papers if query else [],
+        "max_titles": MAX_TITLE_LOOKUPS,
+        "max_about": MAX_TEXT_LENGTH,
+    }
     status = 200
     if request.method == "POST" and "pick" in request.POST:
         paper = get_object_or_404(Paper, external_id=request.POST["pick"])
         likes_add(user=request.user, papers=[paper])
         messages.success(request, f"Picked “{paper.title}”.")
+        if request.POST.get("back") == "about":
+            return redirect(f"{reverse('welcome')}?about=1#about")
         return redirect(f"{reverse('welcome')}?{urlencode({'q': request.POST.get('q', '')[:MAX_QUERY_LENGTH]})}")
-    if request.method == "POST":
+    if request.method == "POST" and "about" in request.POST:
+        about = request.POST["about"].strip()
+        if about and len(about) <= MAX_TEXT_LENGTH:
+            request.session[ABOUT_SESSION_KEY] = about
+            return redirect(f"{reverse('welcome')}?about=1#about")
+        context["about_error"], status = _about_error(about), 400
+        context["about"] = about[:MAX_TEXT_LENGTH]
+    elif request.GET.get("about") and request.session.get(ABOUT_SESSION_KEY):
+        context["about"] = request.session[ABOUT_SESSION_KEY]
+        context["close"] = papers_close_to_text(text=context["about"], limit=10)
+    elif request.method == "POST":
         text = request.POST.get("references", "")
         try:
             found = pasted_references_like(user=request.user, text=text)
@@ -83,6 +104,12 @@ def welcome_rate(request: HttpRequest) -> HttpResponse:
         )
         return redirect("feed")
     return render(request, "recommender/welcome_rate.html", {"papers": onboarding_round(user=request.user)})
+
+
+def _about_error(text: str) -> str:
+    if not text:
+        return "Paste an abstract, or a few sentences about your work."
+    return f"That text is {len(text):,} characters long; paste at most {MAX_TEXT_LENGTH:,} (one abstract is enough)."
 
 
 def _paper_pk(text: str) -> int | None:

@@ -192,3 +192,42 @@ def test_a_retrain_embeds_at_most_its_limit_newest_first_and_says_what_waits(com
     assert np.allclose(rows, rows[0], atol=1e-3)  # the mean vector: neutral
     call_command("embed_papers")
     assert PaperEmbedding.objects.count() == Paper.objects.count()
+
+
+def test_an_abstract_pasted_at_onboarding_lists_the_papers_closest_to_it_and_each_can_be_picked(community, meaning_on):
+    from tests.test_feed import client_for
+
+    retrain()
+    charlie = UserFactory(username="charlie")
+    client = client_for(charlie)
+    # About the astro readers' subject in other words than their papers' (as NEBULA): found by its meaning.
+    about = "We take pictures of remote gas clouds between the stars with a mirror in orbit around the Earth."
+    response = client.post("/accounts/welcome/", {"about": about})
+    assert response.status_code == 302 and response["Location"] == "/accounts/welcome/?about=1#about"
+    page = client.get("/accounts/welcome/", {"about": "1"}).content.decode()
+    listed = page[page.index('class="papers compact close-to-about"') :]
+    titles = [line.split("</form>")[-1].strip() for line in listed.split("<li>")[1:4]]
+    assert all(title.startswith("Astro study") for title in titles), titles
+    assert about in page  # the text stays in its box while the reader picks
+    response = client.post("/accounts/welcome/", {"pick": "astro-1", "back": "about"})
+    assert response["Location"] == "/accounts/welcome/?about=1#about"
+    assert "✓ picked" in client.get("/accounts/welcome/", {"about": "1"}).content.decode()
+    assert feedback_count(charlie) == 1
+    # Bad input: a clear 400, nothing kept.
+    for text, says in (("  ", "Paste an abstract"), ("x" * 5001, "paste at most 5,000")):
+        response = client.post("/accounts/welcome/", {"about": text})
+        assert response.status_code == 400 and says in response.content.decode()
+    meaning_on.CONTENT_EMBEDDINGS = False  # a site without the model: the same box reads the words alone
+    store.clear()
+    page = client.get("/accounts/welcome/", {"about": "1"}).content.decode()
+    assert "No paper in the catalogue is close to it yet" in page  # no astro word in the text
+    client.post("/accounts/welcome/", {"about": "galaxy telescope orbit stars"})
+    page = client.get("/accounts/welcome/", {"about": "1"}).content.decode()
+    listed = page[page.index('class="papers compact close-to-about"') :]
+    assert listed.split("<li>")[1].split("</form>")[-1].strip().startswith("Astro study")
+
+
+def feedback_count(user) -> int:
+    from recommender.models import Interaction
+
+    return Interaction.objects.filter(user=user, kind="like").count()

@@ -207,10 +207,16 @@ class Catalogue:
     def similarity(self, anchors: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """(len(anchors), len(columns)) how alike the papers' texts are: the TF-IDF cosine, and with meaning vectors
         ``(1 - meaning_share)`` of it plus ``meaning_share`` times the meaning cosine (as the blend weighs them)."""
-        sims = np.asarray((self.vectors(anchors) @ self.vectors(columns).T).todense(), dtype=np.float32)
-        if self.uses_meaning:
+        meanings = np.asarray(self.meaning_rows[anchors], dtype=np.float32) if self.uses_meaning else None
+        return self.text_similarity(self.vectors(anchors), meanings, columns)
+
+    def text_similarity(self, vectors: sparse.csr_matrix, meanings: np.ndarray | None, columns: np.ndarray) -> np.ndarray:
+        """(len(vectors), len(columns)) :meth:`similarity` for any texts: their TF-IDF ``vectors`` (by the model's
+        vocabulary) and unit meaning vectors ``meanings`` (None: by TF-IDF alone)."""
+        sims = np.asarray((vectors @ self.vectors(columns).T).todense(), dtype=np.float32)
+        if meanings is not None and self.uses_meaning:
             share = np.float32(self.model.blend.meaning_share)
-            sims = (1 - share) * sims + share * (self.meaning_rows[anchors] @ self.meaning_rows[columns].T)
+            sims = (1 - share) * sims + share * (meanings @ np.asarray(self.meaning_rows[columns], dtype=np.float32).T)
         return sims
 
     def unit_factors(self, columns: np.ndarray) -> np.ndarray:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from recommender.engine.meaning import nearest_by_meaning
 from recommender.engine.serving import PROFILE_TERMS, SCORE_ALL_BELOW
 from recommender.model_store import store
 from recommender.models import Paper
+from recommender.services.meaning import query_vector
 
 MEANING_NEIGHBOURS = 100  # a paper's nearest papers by meaning, pooled with its strongest terms' papers
+MAX_TEXT_LENGTH = 5000  # characters of a pasted text read (an abstract is some 1,500; the meaning reads the first 2,000)
 
 
 @dataclass(frozen=True)
@@ -21,25 +24,45 @@ class Neighbours:
 
 
 def _most_similar(catalogue, column: int, n: int) -> np.ndarray:
-    """The ``n`` columns closest in text to ``column`` (itself left out), best first: the heaviest papers of its
-    strongest terms (kept per term at retrain) and its nearest papers by meaning (the meaning index, and the papers
-    added since training), ordered by ``Catalogue.similarity`` with it."""
-    vector = catalogue.vectors(np.array([column]))
+    """The ``n`` columns closest in text to ``column`` (itself left out), best first (see :func:`_closest`)."""
+    meaning = np.asarray(catalogue.meaning_rows[np.array([column])], dtype=np.float32)[0] if catalogue.uses_meaning else None
+    return _closest(catalogue, catalogue.vectors(np.array([column])), meaning, n, leave_out=column)
+
+
+def _closest(catalogue, vector: sparse.csr_matrix, meaning: np.ndarray | None, n: int, *, leave_out: int = -1) -> np.ndarray:
+    """The ``n`` columns closest to one text, best first: its TF-IDF ``vector`` (1, n_terms) and unit ``meaning`` (d,),
+    or None. The pool is the heaviest papers of its strongest terms (kept per term at retrain) and its nearest papers
+    by meaning (the meaning index, and the papers added since training), ordered by ``Catalogue.text_similarity``."""
     parts = [np.unique(catalogue.index.term_papers[vector.indices[np.argsort(-vector.data)[:PROFILE_TERMS]]].indices)]
-    if catalogue.uses_meaning:
-        query = catalogue.meaning_rows[np.array([column])]
-        parts.append(nearest_by_meaning(catalogue.index.meaning_ann, query, MEANING_NEIGHBOURS)[0][0])
+    if meaning is not None and catalogue.uses_meaning:
+        parts.append(nearest_by_meaning(catalogue.index.meaning_ann, meaning[None, :], MEANING_NEIGHBOURS)[0][0])
         parts.append(np.arange(catalogue.n_base, catalogue.n_items))
     pool = np.unique(np.concatenate(parts)).astype(np.int64)
     if catalogue.n_items <= SCORE_ALL_BELOW:
         pool = np.arange(catalogue.n_items)
     if len(pool) == 0:
         return np.zeros(0, dtype=np.int64)
-    sims = catalogue.similarity(np.array([column]), pool)[0]
-    sims[pool == column] = 0.0
+    sims = catalogue.text_similarity(vector, None if meaning is None else meaning[None, :], pool)[0]
+    sims[pool == leave_out] = 0.0
     keep = sims > 0
     pool, sims = pool[keep], sims[keep]
     return pool[np.argsort(-sims, kind="stable")][:n]
+
+
+def papers_close_to_text(*, text: str, limit: int = 10) -> list[Paper]:
+    """The papers closest to ``text`` (a pasted abstract, a few sentences about one's work), best first: by the served
+    model's TF-IDF vocabulary and, where the site reads meaning, by meaning, weighed as similar papers are. [] before
+    the first model; the text is cut at ``MAX_TEXT_LENGTH`` characters."""
+    served = store.current()
+    if served is None or not text.strip():
+        return []
+    text = text[:MAX_TEXT_LENGTH]
+    catalogue = served.catalogue
+    meaning = query_vector(text) if catalogue.uses_meaning else None
+    columns = _closest(catalogue, served.artifact.encoder.transform([text]).tocsr(), meaning, limit + 10)
+    pks = [int(served.paper_pks[j]) for j in columns if served.recommendable[j]]
+    papers = Paper.objects.in_bulk(pks)
+    return [papers[pk] for pk in pks if pk in papers][:limit]
 
 
 def _also_liked(catalogue, column: int, n: int) -> np.ndarray:
