@@ -189,5 +189,6 @@ def test_the_cold_stage_scores_new_papers_on_the_scale_a_request_does(site):
         figure = bench.cold_recalls(model, (share,))[share]
         model.blend = dataclasses.replace(params.blend, cold_cf_weight=share)
         catalogue = Catalogue(model, serving_index(model))  # 300 papers: the closed-form statistics are exact
-        ranked = [cold[np.argsort(-score(catalogue, reader, cold).blended, kind="stable")[:20]] for reader in readers(catalogue, bench.cold_rows)]
+        served = [score(catalogue, reader, cold).blended for reader in readers(catalogue, bench.cold_rows)]
+        ranked = [cold[np.argsort(-scores, kind="stable")[:20]] for scores in served]
         assert figure == pytest.approx(float(np.mean(recall_per_reader(ranked, split.cold_truth))), abs=1e-9)
