@@ -279,7 +279,9 @@ def served_model(artifact: Artifact, version: str, key: CatalogueKey) -> ServedM
         known = set(item_ids)
         side = _side_block(artifact, [ext for ext in rows_by_id if ext not in known])
     serving = artifact.serving if artifact.serving is not None else serving_index(artifact.model)
-    catalogue = Catalogue(artifact.model, serving, *(() if side is None else (side.factors, side.vectors, side.meaning)))
+    catalogue = Catalogue(
+        artifact.model, serving, *(() if side is None else (side.factors, side.vectors, side.meaning, side.unembedded >= 0))
+    )
     papers = _PaperColumns.of([rows_by_id.get(ext) for ext in itertools.chain(item_ids, side.ids if side else [])])
     served = _served(artifact, version, catalogue, papers, key)
     served.unembedded = side.unembedded if side is not None else np.zeros(0, dtype=np.int64)
@@ -307,6 +309,7 @@ def with_papers_added(served: ServedModel, key: CatalogueKey) -> ServedModel | N
         np.vstack([catalogue.side_factors, side.factors]),
         sparse.vstack([catalogue.side_content, side.vectors], format="csr"),
         None if side.meaning is None else np.vstack([catalogue.side_meaning, side.meaning]),
+        None if side.meaning is None else np.concatenate([served.unembedded, side.unembedded]) >= 0,
     )
     papers = served.papers.extended(_PaperColumns.of([by_id[ext] for ext in side.ids], served.n_items))
     key = CatalogueKey(before.papers + len(rows), key.newest, before.withdrawn)
@@ -332,9 +335,10 @@ def with_meaning_filled(served: ServedModel) -> ServedModel | None:
             side_meaning[column - catalogue.n_base] = vector
     side_factors = catalogue.side_factors.copy()
     side_factors[:] = mapped_factors(catalogue.model.content_map, catalogue.side_content, side_meaning, side_factors.shape[1])
-    filled = Catalogue(catalogue.model, catalogue.index, side_factors, catalogue.side_content, side_meaning)
+    unembedded = np.where(np.isin(served.unembedded, list(stored)), -1, served.unembedded)
+    filled = Catalogue(catalogue.model, catalogue.index, side_factors, catalogue.side_content, side_meaning, unembedded >= 0)
     out = _served(served.artifact, served.version, filled, served.papers, served.catalogue_key)
-    out.unembedded = np.where(np.isin(served.unembedded, list(stored)), -1, served.unembedded)
+    out.unembedded = unembedded
     return out
 
 

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from recommender.engine.blend import SIDES, BlendParams, blend_signals
-from recommender.engine.meaning import SentenceEncoder, reciprocal_rank_fusion
+from recommender.engine.meaning import SentenceEncoder, nearest_by_meaning, reciprocal_rank_fusion
 from recommender.model_store import store
 from recommender.models import Paper, PaperEmbedding, TrainingRun
 from recommender.selectors.feed import feed_for_user, taste_scores
@@ -73,6 +73,13 @@ def test_the_blend_gives_the_meaning_its_share_of_the_content_side():
     assert [SIDES[i] for i in np.argmax(sides, axis=0)] == ["content", "meaning"]
     without = blend_signals(z_als, z_content, None, known=known, wanted=5.0, blend=blend)
     assert np.allclose(without.blended, z_content)  # no meaning vectors: TF-IDF has the whole content side
+    # A paper without a vector of its own yet (it holds the mean vector) is read by its words alone, and its reason is
+    # never its meaning.
+    waiting = blend_signals(
+        z_als, z_content, None, known=known, wanted=5.0, blend=blend, z_meaning=z_meaning, meaning_missing=np.array([False, True])
+    )
+    assert np.allclose(waiting.blended, [0.25 * z_content[0] + 0.75 * z_meaning[0], z_content[1]])
+    assert np.isneginf(waiting.sides(np.array([1]))[SIDES.index("meaning"), 0])
 
 
 def test_a_retrain_keeps_float16_vectors_memory_mapped_with_the_model_and_in_the_database(community, meaning_on):
@@ -117,9 +124,13 @@ def test_a_new_paper_embedded_at_intake_is_ranked_by_meaning_before_any_retrain(
     far = PaperFactory(external_id="bio-new", title=MOLECULES[0], abstract=MOLECULES[1])
     waiting = taste_scores(user=reader, paper_pks=[near.pk, far.pk])  # served, no vectors yet: no word of theirs is known
     assert waiting[near.pk] == pytest.approx(waiting[far.pk], abs=1e-6)
+    served = store.current()
+    assert served.catalogue.meaning_missing(np.array([served.column_of[near.pk], served.column_of[far.pk]])).all()
     assert embed_new_papers() == 2  # the task after a harvest
     embedded = taste_scores(user=reader, paper_pks=[near.pk, far.pk])
     assert embedded[near.pk] > embedded[far.pk] + 0.3
+    served = store.current()
+    assert not served.catalogue.meaning_missing(np.array([served.column_of[near.pk], served.column_of[far.pk]])).any()
     items = feed_for_user(user=reader, limit=5)
     ours = [item for item in items if item.paper == near]
     assert ours and ours[0].source == "meaning" and ours[0].reason.startswith("Close in meaning to “Astro study")
@@ -189,9 +200,15 @@ def test_a_retrain_embeds_at_most_its_limit_newest_first_and_says_what_waits(com
     served = store.current()
     waiting = [served.column_of[pk] for pk in Paper.objects.exclude(id__in=newest).values_list("id", flat=True)]
     rows = np.asarray(served.model.meaning[waiting], dtype=np.float32)
-    assert np.allclose(rows, rows[0], atol=1e-3)  # the mean vector: neutral
+    assert np.allclose(rows, rows[0], atol=1e-3)  # the mean vector, marked: those papers are read by their words alone
+    columns = np.arange(served.n_items)
+    assert sorted(columns[served.catalogue.meaning_missing(columns)]) == sorted(waiting)
+    query = np.asarray(served.model.meaning[waiting[:1]], dtype=np.float32)  # nothing is near the mean vector's holders
+    assert not np.isin(nearest_by_meaning(served.catalogue.index.meaning_ann, query, 5)[0][0], waiting).any()
     call_command("embed_papers")
     assert PaperEmbedding.objects.count() == Paper.objects.count()
+    retrain()
+    assert not store.current().catalogue.meaning_missing(columns).any()
 
 
 def test_an_abstract_pasted_at_onboarding_lists_the_papers_closest_to_it_and_each_can_be_picked(community, meaning_on):

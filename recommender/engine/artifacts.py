@@ -120,6 +120,8 @@ def save_artifact(
         arrays["meaning"] = np.asarray(model.meaning, dtype=np.float16)
         arrays |= {"meaning_mean": serving.meaning_mean, "meaning_gram": serving.meaning_gram}
         arrays |= {"meaning_codes": serving.meaning_codes, "meaning_scales": serving.meaning_scales}
+        if model.meaning_missing is not None and model.meaning_missing.any():
+            arrays["meaning_missing"] = np.asarray(model.meaning_missing, dtype=bool)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
         for name, array in arrays.items():
@@ -155,9 +157,11 @@ def with_new_papers(artifact: Artifact, new_ids: list[str], texts: list[str], me
         return artifact
     model = artifact.model
     vectors = artifact.encoder.transform(texts)
-    new_meaning = None
+    new_meaning = missing = None
     if model.meaning is not None:
         new_meaning = fitting_meaning(model, meaning, len(new_ids))
+        before = model.meaning_missing if model.meaning_missing is not None else np.zeros(model.n_items, dtype=bool)
+        missing = np.concatenate([before, np.full(len(new_ids), meaning is None or meaning.shape != new_meaning.shape)])
     mapped = mapped_factors(model.content_map, vectors, new_meaning, model.item_factors.shape[1])
     extended = HybridModel(
         item_factors=np.vstack([model.item_factors, mapped]),
@@ -170,6 +174,7 @@ def with_new_papers(artifact: Artifact, new_ids: list[str], texts: list[str], me
         graph=_graph_grown(model.graph, len(new_ids)),
         graph_params=model.graph_params,
         meaning=None if new_meaning is None else np.vstack([model.meaning, new_meaning]),
+        meaning_missing=missing if missing is not None and missing.any() else None,
     )
     item_ids = np.concatenate([np.asarray(artifact.item_ids, dtype=str), np.array(new_ids, dtype=str)])
     return Artifact(model=extended, item_ids=item_ids, encoder=artifact.encoder, weights=artifact.weights, meta=artifact.meta)
@@ -209,6 +214,7 @@ def aligned_model(artifact: Artifact, item_ids: list[str], texts: list[str], mea
         graph=_graph_reordered(model.graph, rows),
         graph_params=model.graph_params,
         meaning=None if model.meaning is None else model.meaning[rows],
+        meaning_missing=None if model.meaning_missing is None else model.meaning_missing[rows],
     )
 
 
@@ -284,6 +290,7 @@ def _artifact(data: dict[str, np.ndarray], params: dict) -> Artifact:
         gram=data.get("gram"),
         inverse=data.get("gram_inverse"),
         meaning=data.get("meaning"),
+        meaning_missing=data.get("meaning_missing"),
     )
     encoder = TfidfEncoder(terms=data["terms"], idf=data["idf"])
     return Artifact(

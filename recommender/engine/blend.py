@@ -163,7 +163,7 @@ class BlendedScores:
     w_cf: np.ndarray  # the collaborative share, per cell
     g: np.ndarray  # the graph's part of the collaborative share, per column
     z_meaning: np.ndarray | None = None  # None when the model has no embeddings
-    s: float = 0.0  # the meaning's part of the content share
+    s: float | np.ndarray = 0.0  # the meaning's part of the content share: per column (0 where a paper has no vector yet)
 
     @property
     def z_cf(self) -> np.ndarray:
@@ -173,17 +173,20 @@ class BlendedScores:
     @property
     def z_text(self) -> np.ndarray:
         """The content side: ``(1 - s) * z_content + s * z_meaning``."""
-        return self.z_content if self.z_meaning is None or not self.s else self.z_content + self.s * (self.z_meaning - self.z_content)
+        if self.z_meaning is None or not np.any(self.s):
+            return self.z_content
+        return self.z_content + self.s * (self.z_meaning - self.z_content)
 
     def sides(self, positions: np.ndarray) -> np.ndarray:
         """What each signal added to one reader's blended score at ``positions``: a row for each of ``SIDES`` (ALS,
         TF-IDF, the graph and the meaning; -inf for a signal without a share); the side with the largest part put the
         paper on the page."""
         w, g = self.w_cf[positions], self.g[positions]
+        s = self.s[positions] if np.ndim(self.s) else np.full(len(positions), self.s)
         absent = np.full(len(positions), -np.inf)
         graph = absent if self.z_graph is None else w * g * self.z_graph[positions]
-        meaning = absent if self.z_meaning is None or not self.s else (1 - w) * self.s * self.z_meaning[positions]
-        return np.vstack([w * (1 - g) * self.z_als[positions], (1 - w) * (1 - self.s) * self.z_content[positions], graph, meaning])
+        meaning = absent if self.z_meaning is None else np.where(s > 0, (1 - w) * s * self.z_meaning[positions], -np.inf)
+        return np.vstack([w * (1 - g) * self.z_als[positions], (1 - w) * (1 - s) * self.z_content[positions], graph, meaning])
 
 
 def blend_signals(
@@ -198,6 +201,7 @@ def blend_signals(
     z_popularity: np.ndarray | None = None,
     freshness: np.ndarray | None = None,
     z_meaning: np.ndarray | None = None,
+    meaning_missing: np.ndarray | None = None,
 ) -> BlendedScores:
     """The blend, the one formula that the feed, the email, the parameter search, the gate and ``evaluate`` all rank by.
 
@@ -207,7 +211,8 @@ def blend_signals(
     ``cf_weight`` (``cold_cf_weight`` for unknown papers) times ``wanted / (wanted + cf_half_count)``, and
     ``graph_share`` of it goes to the graph; ``cf_balance`` replaces the share for readers who chose one (NaN: the
     tuned blend). The content side is ``z_content`` (TF-IDF), or with ``z_meaning`` (the papers' meaning, when the
-    model has embeddings) ``(1 - meaning_share) * z_content + meaning_share * z_meaning``. A reader who wants nothing
+    model has embeddings) ``(1 - meaning_share) * z_content + meaning_share * z_meaning``, but ``z_content`` alone for the
+    papers ``meaning_missing`` (n_columns,) marks: those without a vector yet are read by their words. A reader who wants nothing
     gets ``z_popularity`` plus the content side instead (``z_popularity``: their rows, or their vector);
     ``freshness`` (n_columns,) in [0, 1] adds up to ``recency_boost``.
     """
@@ -218,6 +223,8 @@ def blend_signals(
         balance = np.asarray(cf_balance, dtype=np.float32).reshape(np.shape(knowledge))
         w_cf = np.where(np.isnan(balance), w_cf, np.nan_to_num(balance) * (knowledge > 0))
     s = float(blend.meaning_share) if z_meaning is not None else 0.0
+    if s and meaning_missing is not None and meaning_missing.any():
+        s = np.where(meaning_missing, np.float32(0.0), np.float32(s))
     scores = BlendedScores(np.empty(0), z_als, z_graph, z_content, w_cf, g, z_meaning, s)
     z_text = scores.z_text
     blended = scores.z_cf - z_text
@@ -259,6 +266,7 @@ class HybridModel:
     gram: np.ndarray | None = None  # (f, f) Y'Y, computed here unless the caller has it (a saved model keeps it)
     inverse: np.ndarray | None = None  # (f, f) (Y'Y + reg I)^-1, likewise (see ``gram_inverse``)
     meaning: np.ndarray | None = None
+    meaning_missing: np.ndarray | None = None  # (n_items,) bool: papers holding the mean vector, not their own (yet)
 
     def __post_init__(self) -> None:
         if self.gram is None:
@@ -355,6 +363,7 @@ class HybridModel:
             z_popularity=standardize(parts["popularity"][nothing], candidates) if len(nothing) else None,
             freshness=None if freshness is None else (freshness if columns is None else freshness[columns]),
             z_meaning=None if parts["meaning"] is None else standardize(parts["meaning"], candidates),
+            meaning_missing=None if self.meaning_missing is None else self.meaning_missing[slice(None) if columns is None else columns],
         )
 
     def scores(

@@ -171,12 +171,15 @@ def quantized_with(meaning: np.ndarray, scales: np.ndarray) -> np.ndarray:
     return codes
 
 
-def meaning_index(meaning: np.ndarray, *, seed: int = 0):
+def meaning_index(meaning: np.ndarray, *, missing: np.ndarray | None = None, seed: int = 0):
     """A faiss index for the nearest papers by meaning (inner product of unit vectors = cosine): exact below 50,000
-    papers, else inverted lists over 8-bit vectors (the hits are scored again exactly by their callers)."""
+    papers, else inverted lists over 8-bit vectors (the hits are scored again exactly by their callers). Papers
+    ``missing`` marks (no vector of their own yet) are in it as zero vectors, near nothing."""
     import faiss
 
     vectors = float32_rows(meaning)
+    if missing is not None:
+        vectors[missing] = 0.0
     n, d = vectors.shape
     if n < 50_000:
         index = faiss.IndexFlatIP(d)

@@ -89,12 +89,13 @@ def serving_index(model: HybridModel, *, seed: int = 0) -> ServingIndex:
         popular=popular,
         term_papers=heaviest_per_term(content, TERM_PAPERS),
         ann=factor_index(model.item_factors, seed=seed) if n > SCORE_ALL_BELOW else None,
-        **(meaning_moments(model.meaning) if model.meaning is not None and n else {}),
+        **(meaning_moments(model.meaning, model.meaning_missing) if model.meaning is not None and n else {}),
     )
 
 
-def meaning_moments(meaning: np.ndarray) -> dict:
-    """The mean meaning vector, E'E / n, the index and the 8-bit copy (a block of float16 rows at a time)."""
+def meaning_moments(meaning: np.ndarray, missing: np.ndarray | None = None) -> dict:
+    """The mean meaning vector, E'E / n, the index (where the papers ``missing`` marks, which hold the mean vector, are
+    never near anything) and the 8-bit copy (a block of float16 rows at a time)."""
     d = meaning.shape[1]
     total, gram = np.zeros(d), np.zeros((d, d))
     for start in range(0, len(meaning), ROWS_AT_ONCE):
@@ -105,7 +106,7 @@ def meaning_moments(meaning: np.ndarray) -> dict:
     return {
         "meaning_mean": total / len(meaning),
         "meaning_gram": gram / len(meaning),
-        "meaning_ann": meaning_index(meaning),
+        "meaning_ann": meaning_index(meaning, missing=missing),
         "meaning_codes": codes,
         "meaning_scales": scales,
     }
@@ -146,6 +147,7 @@ class Catalogue:
     side_factors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     side_content: sparse.csr_matrix | None = None
     side_meaning: np.ndarray | None = None  # (n_side, d) float16, when the model has meaning vectors
+    side_missing: np.ndarray | None = None  # (n_side,) bool: side papers holding the mean vector, not their own (yet)
 
     def __post_init__(self) -> None:
         f, terms = self.model.item_factors.shape[1], self.model.content.shape[1]
@@ -159,6 +161,7 @@ class Catalogue:
             if self.side_meaning is None or len(self.side_meaning) != len(self.side_factors):
                 neutral = self.index.meaning_mean.astype(np.float16)[None, :]  # scores every reader's average
                 self.side_meaning = np.repeat(neutral, len(self.side_factors), axis=0)
+                self.side_missing = np.ones(len(self.side_factors), dtype=bool)
             self.meaning_rows = _Stacked(self.model.meaning, self.side_meaning)
             codes, scales = self.index.meaning_codes, self.index.meaning_scales
             if codes is None:  # a model saved without its 8-bit copy
@@ -204,6 +207,17 @@ class Catalogue:
     def uses_meaning(self) -> bool:
         return self.meaning_rows is not None and self.model.blend.meaning_share > 0
 
+    def meaning_missing(self, columns: np.ndarray) -> np.ndarray:
+        """(len(columns),) bool: papers without a meaning vector of their own yet (they hold the mean vector and are read
+        by their words alone)."""
+        out = np.zeros(len(columns), dtype=bool)
+        base = columns < self.n_base
+        if self.model.meaning_missing is not None:
+            out[base] = self.model.meaning_missing[columns[base]]
+        if self.side_missing is not None and not base.all():
+            out[~base] = self.side_missing[columns[~base] - self.n_base]
+        return out
+
     def similarity(self, anchors: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """(len(anchors), len(columns)) how alike the papers' texts are: the TF-IDF cosine, and with meaning vectors
         ``(1 - meaning_share)`` of it plus ``meaning_share`` times the meaning cosine (as the blend weighs them)."""
@@ -215,7 +229,7 @@ class Catalogue:
         vocabulary) and unit meaning vectors ``meanings`` (None: by TF-IDF alone)."""
         sims = np.asarray((vectors @ self.vectors(columns).T).todense(), dtype=np.float32)
         if meanings is not None and self.uses_meaning:
-            share = np.float32(self.model.blend.meaning_share)
+            share = np.where(self.meaning_missing(columns), np.float32(0.0), np.float32(self.model.blend.meaning_share))
             sims = (1 - share) * sims + share * (meanings @ np.asarray(self.meaning_rows[columns], dtype=np.float32).T)
         return sims
 
@@ -417,12 +431,15 @@ def score_many(
     known = catalogue.known(columns)
     als = catalogue.factors(columns) @ np.vstack([reader.factors for reader in readers]).astype(np.float32).T  # (columns, readers)
     vectors = catalogue.vectors(columns)  # gathered once; one product per reader (their dense profiles are large)
-    meaning = [None] * len(readers)
+    meaning, missing = [None] * len(readers), None
     if catalogue.uses_meaning and readers[0].meaning is not None:
         profiles = np.vstack([reader.meaning for reader in readers]) * catalogue.index.meaning_scales  # codes . (scales * p)
         meaning = list((catalogue.meaning_code_rows[columns] @ profiles.T).T)
+        missing = catalogue.meaning_missing(columns)
     return [
-        _blended(catalogue, reader, columns, als[:, i], vectors @ reader.profile, known, freshness, cf_balance, popularity, meaning[i])
+        _blended(
+            catalogue, reader, columns, als[:, i], vectors @ reader.profile, known, freshness, cf_balance, popularity, meaning[i], missing
+        )
         for i, reader in enumerate(readers)
     ]
 
@@ -438,6 +455,7 @@ def _blended(
     cf_balance: float,
     popularity: tuple[np.ndarray, Spread] | None,
     meaning: np.ndarray | None = None,
+    meaning_missing: np.ndarray | None = None,
 ) -> BlendedScores:
     """One reader's blend from their raw ALS, content and meaning scores over ``columns`` (see :func:`score`)."""
     z_graph = None if reader.graph is None else reader.graph_stats.z(_values_at(reader.graph, columns))
@@ -458,6 +476,7 @@ def _blended(
         z_popularity=z_popularity,
         freshness=freshness,
         z_meaning=None if meaning is None else reader.meaning_stats.z(meaning),
+        meaning_missing=meaning_missing,
     )
 
 

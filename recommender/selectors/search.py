@@ -142,9 +142,11 @@ def papers_nearest_in_meaning(query: str, filters: SearchFilters, k: int) -> lis
         return []
     catalogue = served.catalogue
     columns, sims = nearest_by_meaning(catalogue.index.meaning_ann, vector[None, :], 4 * k)[0]
-    if catalogue.n_items > catalogue.n_base:  # the papers added since training: a product with their few rows
-        side = np.asarray(catalogue.side_meaning, dtype=np.float32) @ vector
-        columns, sims = np.concatenate([columns, np.arange(catalogue.n_base, catalogue.n_items)]), np.concatenate([sims, side])
+    if catalogue.n_items > catalogue.n_base:  # the papers added since training (with a vector already): their few rows
+        side = np.arange(catalogue.n_base, catalogue.n_items)
+        side = side[~catalogue.meaning_missing(side)]
+        side_sims = np.asarray(catalogue.side_meaning[side - catalogue.n_base], dtype=np.float32) @ vector
+        columns, sims = np.concatenate([columns, side]), np.concatenate([sims, side_sims])
     order = np.argsort(-sims, kind="stable")
     columns = columns[order][served.recommendable[columns[order]]]
     pks = [int(served.paper_pks[column]) for column in columns[: 4 * k]]

@@ -72,6 +72,7 @@ class CatalogueMeaning:
     vectors: np.ndarray  # (n_papers, d) float16
     embedded: int  # papers embedded now
     left: int  # papers still without a current vector (over the limit): they hold the mean vector, neutral
+    missing: np.ndarray | None = None  # (n_papers,) bool: those papers (None: every paper has its vector)
 
 
 def catalogue_meaning(
@@ -109,7 +110,10 @@ def catalogue_meaning(
         have = np.setdiff1d(np.arange(len(papers)), left)
         out[left] = mean_vector(out[have[:100_000]]) if len(have) else 0.0
         log.warning("%d papers have no meaning vector yet (over EMBEDDING_RETRAIN_LIMIT): manage.py embed_papers embeds them", len(left))
-    return CatalogueMeaning(out, len(todo), len(left))
+    missing = np.zeros(len(papers), dtype=bool) if left else None
+    if left:
+        missing[left] = True
+    return CatalogueMeaning(out, len(todo), len(left), missing)
 
 
 def papers_without_vectors(name: str) -> Q:
