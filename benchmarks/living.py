@@ -72,6 +72,9 @@ class Community:
         return int(self.pool_topics.max()) + 1
 
 
+EMBED_AT_INTAKE = True  # the day's papers are embedded as they arrive, as the task after each harvest does
+
+
 def build_community(scale: dict, days: int, seed: int) -> Community:
     from recommender.engine.synthetic import synthetic_papers
 
@@ -104,7 +107,8 @@ def release_papers(world: Community, count: int, when: float) -> list[int]:
     world.released = end
     from recommender.services.meaning import papers_embed
 
-    papers_embed(limit=count)  # as the task after each harvest does (nothing with CONTENT_EMBEDDINGS=off)
+    if EMBED_AT_INTAKE:
+        papers_embed(limit=count)  # as the task after each harvest does (nothing with CONTENT_EMBEDDINGS=off)
     return list(range(start, end))
 
 
@@ -399,8 +403,13 @@ def main() -> None:
     parser.add_argument("--killed-night", type=int, help="default: two thirds of the way in, after the decay")
     parser.add_argument("--database", help="a database URL (default: SQLite under var/bench-living/)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--no-intake-embedding", action="store_true", help="new papers wait for their meaning vectors (as before the task after a harvest)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global EMBED_AT_INTAKE
+    EMBED_AT_INTAKE = not args.no_intake_embedding
     if args.child:
         child_night()
         return

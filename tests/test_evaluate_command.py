@@ -185,3 +185,11 @@ def test_evaluate_with_meaning_embeds_a_data_set_once_and_scores_the_fourth_sign
     assert (tmp_path / "vectors" / "all-minilm-l6-v2.vectors.npy").stat().st_mtime_ns == stamp
     call_command("evaluate", *arguments[:-4], "--meaning", "off", "--json", str(metrics_file))
     assert json.loads(metrics_file.read_text())["metrics"]["meaning"]["ndcg@20"] != first["meaning"]["ndcg@20"]
+    # A data set whose titles are placeholders: the meaning reads the abstracts alone (new texts, so new vectors).
+    from recommender.engine.meaning import text_key
+
+    call_command("evaluate", *arguments, "--meaning-reads", "abstract")
+    keys = set(np.load(tmp_path / "vectors" / "all-minilm-l6-v2.keys.npy").tolist())
+    lines = [json.loads(line) for line in (dataset / "papers.jsonl").read_text().splitlines()]
+    assert all(text_key(paper["abstract"]) in keys for paper in lines)
+    assert len(keys) == len(lines) + len({paper["abstract"] for paper in lines})  # 30 titled texts, then the abstracts

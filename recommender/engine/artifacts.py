@@ -182,7 +182,7 @@ def with_new_papers(artifact: Artifact, new_ids: list[str], texts: list[str], me
 
 def fitting_meaning(model: HybridModel, meaning: np.ndarray | None, n: int) -> np.ndarray:
     """(n, d) ``meaning`` rows for new papers of ``model`` when they are of its encoder's dimension, else ``n`` copies of
-    its mean vector (whose meaning score is every reader's average: neither helped nor hurt)."""
+    its mean vector (a placeholder: ``HybridModel.meaning_missing`` marks those papers, read by their words alone)."""
     d = model.meaning.shape[1]
     if meaning is not None and meaning.shape == (n, d):
         return np.asarray(meaning, dtype=np.float16)

@@ -39,8 +39,11 @@ class Dataset:
     meaning_texts: list[str] | None = None  # what the sentence encoder reads (title, then abstract)
 
 
-def dataset_from_records(papers: list[PaperRecord], interactions: list[InteractionRecord], extra_users: list[str] = ()) -> Dataset:
-    """Index papers and users; interactions with unknown papers raise ValueError."""
+def dataset_from_records(
+    papers: list[PaperRecord], interactions: list[InteractionRecord], extra_users: list[str] = (), *, meaning_titles: bool = True
+) -> Dataset:
+    """Index papers and users; interactions with unknown papers raise ValueError. ``meaning_titles=False``: the meaning
+    reads the abstracts alone (for a data set whose titles are placeholders that carry no meaning, or worse, a number)."""
     item_index = {p.id: i for i, p in enumerate(papers)}
     user_index: dict[str, int] = {}
     users, items, kinds, values = [], [], [], []
@@ -54,7 +57,7 @@ def dataset_from_records(papers: list[PaperRecord], interactions: list[Interacti
     for name in extra_users:
         user_index.setdefault(name, len(user_index))
     texts = [f"{p.title}. {p.title}. {p.abstract}" for p in papers]
-    meaning_texts = [embedding_text(p.title, p.abstract) for p in papers]
+    meaning_texts = [embedding_text(p.title if meaning_titles else "", p.abstract) for p in papers]
     return Dataset(list(user_index), [p.id for p in papers], texts, Events(users, items, kinds, values), meaning_texts)
 
 

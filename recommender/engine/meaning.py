@@ -39,7 +39,7 @@ class ContentEncoder(Protocol):
 
 def embedding_text(title: str, abstract: str) -> str:
     """What the sentence encoder reads: the title, then the abstract."""
-    return f"{title}. {abstract}".strip()
+    return f"{title}. {abstract}".strip() if title else abstract.strip()
 
 
 def text_key(text: str) -> str:
@@ -114,8 +114,8 @@ def batches(items: list, size: int) -> Iterator[tuple[int, list]]:
 
 
 def mean_vector(meaning: np.ndarray) -> np.ndarray:
-    """(d,) float32 the mean of the vectors (of the first 100,000): the placeholder of a paper without a vector, whose
-    meaning score is every reader's average (neither helped nor hurt)."""
+    """(d,) float32 the mean of the vectors (of the first 100,000): the placeholder of a paper without a vector (its
+    factors are mapped with it; the blend reads such a paper by its words alone, see ``HybridModel.meaning_missing``)."""
     return np.asarray(meaning[:100_000], dtype=np.float32).mean(axis=0)
 
 

@@ -83,8 +83,8 @@ def catalogue_meaning(
 ) -> CatalogueMeaning | None:
     """The float16 meaning vectors of ``papers`` ((pk, title, abstract) each): the stored ones that are current, the
     others embedded now and stored (``on_progress(done, total)`` after each chunk), at most ``limit`` of them, the
-    newest first; the rest get the mean vector (neither helped nor hurt) until a later run or the backfill embeds them.
-    None when off."""
+    newest first; the rest get the mean vector and are marked ``missing`` (read by their words alone) until a later run
+    or the backfill embeds them. None when off."""
     model = encoder()
     if model is None:
         return None

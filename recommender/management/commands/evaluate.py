@@ -67,6 +67,12 @@ class Command(BaseCommand):
             choices=("on", "off"),
             help="the papers' meaning vectors as a fourth signal (default: CONTENT_EMBEDDINGS); kept in EMBEDDINGS_CACHE_DIR",
         )
+        parser.add_argument(
+            "--meaning-reads",
+            choices=("title-and-abstract", "abstract"),
+            default="title-and-abstract",
+            help="what the meaning reads; 'abstract' for a data set whose titles are placeholders (citeulike-a's: 'citeulike-a item 17')",
+        )
 
     def handle(self, *args, **options) -> None:
         if options["k"] < 1:
@@ -134,10 +140,11 @@ class Command(BaseCommand):
         return figures
 
     def _load(self, options):
+        titles = options["meaning_reads"] == "title-and-abstract"
         if options["dataset"]:
             folder = Path(options["dataset"])
             papers = read_papers(folder / "papers.jsonl")
-            dataset = dataset_from_records(papers, read_interactions_csv(folder / "interactions.csv"))
+            dataset = dataset_from_records(papers, read_interactions_csv(folder / "interactions.csv"), meaning_titles=titles)
             merged, candidates = None, None
             if options["protocol"] == "warm":
                 mask, truth = split_warm(dataset.events, seed=options["seed"])
@@ -162,7 +169,9 @@ class Command(BaseCommand):
             )
         papers = read_papers(options["papers"])
         test_records = read_interactions_csv(options["test"])
-        dataset = dataset_from_records(papers, read_interactions_csv(options["train"]), extra_users=[r.user for r in test_records])
+        dataset = dataset_from_records(
+            papers, read_interactions_csv(options["train"]), extra_users=[r.user for r in test_records], meaning_titles=titles
+        )
         truth = truth_from_records(dataset, test_records)
         candidates = None
         if options["candidates"]:
