@@ -221,15 +221,21 @@ class Catalogue:
     def similarity(self, anchors: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """(len(anchors), len(columns)) how alike the papers' texts are: the TF-IDF cosine, and with meaning vectors
         ``(1 - meaning_share)`` of it plus ``meaning_share`` times the meaning cosine (as the blend weighs them)."""
-        meanings = np.asarray(self.meaning_rows[anchors], dtype=np.float32) if self.uses_meaning else None
-        return self.text_similarity(self.vectors(anchors), meanings, columns)
+        if not self.uses_meaning:
+            return self.text_similarity(self.vectors(anchors), None, columns)
+        meanings = np.asarray(self.meaning_rows[anchors], dtype=np.float32)
+        return self.text_similarity(self.vectors(anchors), meanings, columns, self.meaning_missing(anchors))
 
-    def text_similarity(self, vectors: sparse.csr_matrix, meanings: np.ndarray | None, columns: np.ndarray) -> np.ndarray:
+    def text_similarity(
+        self, vectors: sparse.csr_matrix, meanings: np.ndarray | None, columns: np.ndarray, missing: np.ndarray | None = None
+    ) -> np.ndarray:
         """(len(vectors), len(columns)) :meth:`similarity` for any texts: their TF-IDF ``vectors`` (by the model's
-        vocabulary) and unit meaning vectors ``meanings`` (None: by TF-IDF alone)."""
+        vocabulary) and unit meaning vectors ``meanings`` (None: by TF-IDF alone; ``missing`` marks texts whose row is
+        a placeholder). A pair where either paper has no meaning vector of its own is compared by TF-IDF alone."""
         sims = np.asarray((vectors @ self.vectors(columns).T).todense(), dtype=np.float32)
         if meanings is not None and self.uses_meaning:
-            share = np.where(self.meaning_missing(columns), np.float32(0.0), np.float32(self.model.blend.meaning_share))
+            without = self.meaning_missing(columns)[None, :] | (False if missing is None else missing[:, None])
+            share = np.where(without, np.float32(0.0), np.float32(self.model.blend.meaning_share))
             sims = (1 - share) * sims + share * (meanings @ np.asarray(self.meaning_rows[columns], dtype=np.float32).T)
         return sims
 

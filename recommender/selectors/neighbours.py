@@ -24,9 +24,13 @@ class Neighbours:
 
 
 def _most_similar(catalogue, column: int, n: int) -> np.ndarray:
-    """The ``n`` columns closest in text to ``column`` (itself left out), best first (see :func:`_closest`)."""
-    meaning = np.asarray(catalogue.meaning_rows[np.array([column])], dtype=np.float32)[0] if catalogue.uses_meaning else None
-    return _closest(catalogue, catalogue.vectors(np.array([column])), meaning, n, leave_out=column)
+    """The ``n`` columns closest in text to ``column`` (itself left out), best first (see :func:`_closest`); by its words
+    alone while it has no meaning vector of its own."""
+    anchor = np.array([column])
+    meaning = None
+    if catalogue.uses_meaning and not catalogue.meaning_missing(anchor)[0]:
+        meaning = np.asarray(catalogue.meaning_rows[anchor], dtype=np.float32)[0]
+    return _closest(catalogue, catalogue.vectors(anchor), meaning, n, leave_out=column)
 
 
 def _closest(catalogue, vector: sparse.csr_matrix, meaning: np.ndarray | None, n: int, *, leave_out: int = -1) -> np.ndarray:
