@@ -193,3 +193,16 @@ def test_evaluate_with_meaning_embeds_a_data_set_once_and_scores_the_fourth_sign
     lines = [json.loads(line) for line in (dataset / "papers.jsonl").read_text().splitlines()]
     assert all(text_key(paper["abstract"]) in keys for paper in lines)
     assert len(keys) == len(lines) + len({paper["abstract"] for paper in lines})  # 30 titled texts, then the abstracts
+
+
+def test_evaluate_warns_when_the_titles_are_numbered_placeholders(dataset, tmp_path, capsys, settings):
+    settings.ALS_FACTORS = 3
+    settings.EMBEDDINGS_CACHE_DIR = str(tmp_path / "vectors")
+    settings.EMBEDDING_DEVICE = "cpu"
+    papers = [json.loads(line) for line in (dataset / "papers.jsonl").read_text().splitlines()]
+    (dataset / "papers.jsonl").write_text("".join(json.dumps({**p, "title": f"tiny item {n}"}) + "\n" for n, p in enumerate(papers)))
+    arguments = ["--dataset", str(dataset), "--protocol", "cold", "--fixed", "--meaning", "on"]
+    call_command("evaluate", *arguments)
+    assert "every title is the same but for a number" in capsys.readouterr().err
+    call_command("evaluate", *arguments, "--meaning-reads", "abstract")
+    assert "every title is the same" not in capsys.readouterr().err

@@ -9,6 +9,7 @@ held out as new are encoded with it, as production encodes papers that arrive af
 import dataclasses
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -119,6 +120,11 @@ class Command(BaseCommand):
         wanted = options["meaning"] == "on" if options["meaning"] else settings.CONTENT_EMBEDDINGS
         if not wanted:
             return None
+        if self.numbered_titles and options["meaning_reads"] == "title-and-abstract":
+            self.stderr.write(
+                "warning: every title is the same but for a number (placeholders?); the meaning reads that number, which can "
+                "leak how papers were numbered: --meaning-reads abstract leaves the titles out"
+            )
         encoder = encoder_from_settings()
         bars, done = [], [0]
 
@@ -141,9 +147,11 @@ class Command(BaseCommand):
 
     def _load(self, options):
         titles = options["meaning_reads"] == "title-and-abstract"
+        self.numbered_titles = False
         if options["dataset"]:
             folder = Path(options["dataset"])
             papers = read_papers(folder / "papers.jsonl")
+            self.numbered_titles = len(papers) > 1 and len({re.sub(r"\d+", "", paper.title) for paper in papers}) == 1
             dataset = dataset_from_records(papers, read_interactions_csv(folder / "interactions.csv"), meaning_titles=titles)
             merged, candidates = None, None
             if options["protocol"] == "warm":
