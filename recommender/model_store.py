@@ -188,7 +188,7 @@ def _side_block(artifact: Artifact, external_ids: list[str]) -> _SideBlock:
     meaning, unembedded = _side_meaning(artifact, pks)
     if vectors is None or vectors.shape[1] != terms:
         vectors = sparse.csr_matrix((len(ids), terms), dtype=np.float32)
-    factors = mapped_factors(model.content_map, vectors, meaning, f)
+    factors = mapped_factors(model.content_map, vectors, meaning, f, words_map=model.words_map, missing=unembedded >= 0)
     return _SideBlock(ids, factors, vectors.astype(np.float32), meaning, unembedded)
 
 
@@ -333,9 +333,16 @@ def with_meaning_filled(served: ServedModel) -> ServedModel | None:
         column = served.column_of.get(pk)
         if column is not None and column >= catalogue.n_base and len(vector) == side_meaning.shape[1]:
             side_meaning[column - catalogue.n_base] = vector
-    side_factors = catalogue.side_factors.copy()
-    side_factors[:] = mapped_factors(catalogue.model.content_map, catalogue.side_content, side_meaning, side_factors.shape[1])
     unembedded = np.where(np.isin(served.unembedded, list(stored)), -1, served.unembedded)
+    side_factors = catalogue.side_factors.copy()
+    side_factors[:] = mapped_factors(
+        catalogue.model.content_map,
+        catalogue.side_content,
+        side_meaning,
+        side_factors.shape[1],
+        words_map=catalogue.model.words_map,
+        missing=unembedded >= 0,
+    )
     filled = Catalogue(catalogue.model, catalogue.index, side_factors, catalogue.side_content, side_meaning, unembedded >= 0)
     out = _served(served.artifact, served.version, filled, served.papers, served.catalogue_key)
     out.unembedded = unembedded

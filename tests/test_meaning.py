@@ -125,12 +125,16 @@ def test_a_new_paper_embedded_at_intake_is_ranked_by_meaning_before_any_retrain(
     waiting = taste_scores(user=reader, paper_pks=[near.pk, far.pk])  # served, no vectors yet: no word of theirs is known
     assert waiting[near.pk] == pytest.approx(waiting[far.pk], abs=1e-6)
     served = store.current()
-    assert served.catalogue.meaning_missing(np.array([served.column_of[near.pk], served.column_of[far.pk]])).all()
+    waiting_columns = np.array([served.column_of[near.pk], served.column_of[far.pk]])
+    assert served.catalogue.meaning_missing(waiting_columns).all()
+    by_words = np.asarray(served.catalogue.vectors(waiting_columns) @ served.model.words_map)  # their factors: from words alone
+    assert np.allclose(served.catalogue.factors(waiting_columns), by_words, atol=1e-5)
     assert embed_new_papers() == 2  # the task after a harvest
     embedded = taste_scores(user=reader, paper_pks=[near.pk, far.pk])
     assert embedded[near.pk] > embedded[far.pk] + 0.3
     served = store.current()
-    assert not served.catalogue.meaning_missing(np.array([served.column_of[near.pk], served.column_of[far.pk]])).any()
+    assert not served.catalogue.meaning_missing(waiting_columns).any()
+    assert not np.allclose(served.catalogue.factors(waiting_columns), by_words, atol=1e-5)  # now mapped from their meaning too
     items = feed_for_user(user=reader, limit=5)
     ours = [item for item in items if item.paper == near]
     assert ours and ours[0].source == "meaning" and ours[0].reason.startswith("Close in meaning to “Astro study")

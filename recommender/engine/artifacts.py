@@ -41,6 +41,7 @@ MAPPED = (
     "term_papers_indptr",
     "meaning",
     "meaning_codes",
+    "words_map",
 )
 ANN_FILE = "factors.faiss"  # the nearest-neighbour index over the item factors (engine.serving), memory-mapped too
 MEANING_ANN_FILE = "meaning.faiss"  # the nearest papers by meaning (search, similar papers, candidates), memory-mapped
@@ -122,6 +123,8 @@ def save_artifact(
         arrays |= {"meaning_codes": serving.meaning_codes, "meaning_scales": serving.meaning_scales}
         if model.meaning_missing is not None and model.meaning_missing.any():
             arrays["meaning_missing"] = np.asarray(model.meaning_missing, dtype=bool)
+        if model.words_map is not None:
+            arrays["words_map"] = model.words_map
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
         for name, array in arrays.items():
@@ -162,7 +165,14 @@ def with_new_papers(artifact: Artifact, new_ids: list[str], texts: list[str], me
         new_meaning = fitting_meaning(model, meaning, len(new_ids))
         before = model.meaning_missing if model.meaning_missing is not None else np.zeros(model.n_items, dtype=bool)
         missing = np.concatenate([before, np.full(len(new_ids), meaning is None or meaning.shape != new_meaning.shape)])
-    mapped = mapped_factors(model.content_map, vectors, new_meaning, model.item_factors.shape[1])
+    mapped = mapped_factors(
+        model.content_map,
+        vectors,
+        new_meaning,
+        model.item_factors.shape[1],
+        words_map=model.words_map,
+        missing=None if missing is None else missing[model.n_items :],
+    )
     extended = HybridModel(
         item_factors=np.vstack([model.item_factors, mapped]),
         content=sparse.vstack([model.content, vectors]).tocsr(),
@@ -175,6 +185,7 @@ def with_new_papers(artifact: Artifact, new_ids: list[str], texts: list[str], me
         graph_params=model.graph_params,
         meaning=None if new_meaning is None else np.vstack([model.meaning, new_meaning]),
         meaning_missing=missing if missing is not None and missing.any() else None,
+        words_map=model.words_map,
     )
     item_ids = np.concatenate([np.asarray(artifact.item_ids, dtype=str), np.array(new_ids, dtype=str)])
     return Artifact(model=extended, item_ids=item_ids, encoder=artifact.encoder, weights=artifact.weights, meta=artifact.meta)
@@ -215,6 +226,7 @@ def aligned_model(artifact: Artifact, item_ids: list[str], texts: list[str], mea
         graph_params=model.graph_params,
         meaning=None if model.meaning is None else model.meaning[rows],
         meaning_missing=None if model.meaning_missing is None else model.meaning_missing[rows],
+        words_map=model.words_map,
     )
 
 
@@ -291,6 +303,7 @@ def _artifact(data: dict[str, np.ndarray], params: dict) -> Artifact:
         inverse=data.get("gram_inverse"),
         meaning=data.get("meaning"),
         meaning_missing=data.get("meaning_missing"),
+        words_map=data.get("words_map"),
     )
     encoder = TfidfEncoder(terms=data["terms"], idf=data["idf"])
     return Artifact(

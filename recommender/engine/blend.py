@@ -90,9 +90,19 @@ def content_to_factor_map(
     return by_terms if by_meaning is None else np.vstack([by_terms, by_meaning])
 
 
-def mapped_factors(content_map: np.ndarray | None, vectors: sparse.csr_matrix, meaning: np.ndarray | None, f: int) -> np.ndarray:
+def mapped_factors(
+    content_map: np.ndarray | None,
+    vectors: sparse.csr_matrix,
+    meaning: np.ndarray | None,
+    f: int,
+    *,
+    words_map: np.ndarray | None = None,
+    missing: np.ndarray | None = None,
+) -> np.ndarray:
     """(n, f) factors predicted for papers from their TF-IDF ``vectors`` (n, n_terms) and meaning rows (n, d) by
-    ``content_map`` (:func:`content_to_factor_map`); zeros when the map does not fit them (another vocabulary)."""
+    ``content_map`` (:func:`content_to_factor_map`); zeros when the map does not fit them (another vocabulary). Papers
+    ``missing`` marks (no meaning vector of their own yet) are mapped from their words by ``words_map`` (n_terms, f),
+    the map fitted from TF-IDF alone, when the model has one."""
     n, terms = vectors.shape
     d = 0 if meaning is None else meaning.shape[1]
     if content_map is None or content_map.shape[0] not in (terms, terms + d) or n == 0:
@@ -100,6 +110,9 @@ def mapped_factors(content_map: np.ndarray | None, vectors: sparse.csr_matrix, m
     factors = np.asarray(vectors @ content_map[:terms], dtype=np.float32)
     if d and content_map.shape[0] == terms + d:
         factors += np.asarray(meaning, dtype=np.float32) @ content_map[terms:]
+    if missing is not None and words_map is not None and words_map.shape == (terms, f) and missing.any():
+        rows = np.flatnonzero(missing)
+        factors[rows] = np.asarray(vectors[rows] @ words_map, dtype=np.float32)
     return factors
 
 
@@ -267,6 +280,7 @@ class HybridModel:
     inverse: np.ndarray | None = None  # (f, f) (Y'Y + reg I)^-1, likewise (see ``gram_inverse``)
     meaning: np.ndarray | None = None
     meaning_missing: np.ndarray | None = None  # (n_items,) bool: papers holding the mean vector, not their own (yet)
+    words_map: np.ndarray | None = None  # (n_terms, f): the map from TF-IDF alone, for papers without a meaning vector
 
     def __post_init__(self) -> None:
         if self.gram is None:

@@ -40,6 +40,7 @@ def fit_hybrid(
     graph: GraphParams | None = GraphParams(),
     factorize: Callable[[sparse.csr_matrix, ALSParams], tuple[np.ndarray, np.ndarray]] = als_fit,
     meaning: np.ndarray | None = None,
+    meaning_missing: np.ndarray | None = None,
 ) -> FitResult:
     """Build the confidence matrix, fit ALS, the item-item graph (unless ``graph`` is None) and the content model,
     map content into the factor space. ``meaning`` (n_items, d) float16: the papers' meaning vectors, embedded by the
@@ -71,7 +72,17 @@ def fit_hybrid(
     lap("als")
     neighbours = rp3beta_neighbours(confidence, graph, seed=als.random_state) if graph is not None else None
     lap("graph")
-    model = hybrid_model(confidence, content, item_factors, als=als, blend=blend, graph=neighbours, graph_params=graph, meaning=meaning)
+    model = hybrid_model(
+        confidence,
+        content,
+        item_factors,
+        als=als,
+        blend=blend,
+        graph=neighbours,
+        graph_params=graph,
+        meaning=meaning,
+        meaning_missing=meaning_missing,
+    )
     lap("content_map")
     return FitResult(model=model, confidence=confidence, encoder=encoder, known_items=model.known_items, timings=timings)
 
@@ -87,6 +98,8 @@ def hybrid_model(
     graph_params: GraphParams | None,
     content_map: np.ndarray | None = None,
     meaning: np.ndarray | None = None,
+    meaning_missing: np.ndarray | None = None,
+    words_map: bool = True,
 ) -> HybridModel:
     """The served model from its fitted parts: ALS ``item_factors`` (n_items, f) from ``confidence`` (n_users, n_items),
     TF-IDF ``content``, the meaning vectors (or None) and the item-item ``graph``; papers nobody wanted get factors
@@ -95,10 +108,20 @@ def hybrid_model(
     known = wanted_by > 0  # their ALS factors are served; the others' are predicted from their content
     if content_map is None:
         content_map = content_to_factor_map(content, item_factors, wanted_by >= MAP_MIN_READERS, blend, meaning)
+    by_words = None
+    if meaning is not None and words_map:  # for papers whose meaning vector has not come yet (new, or over the limit)
+        by_words = content_to_factor_map(content, item_factors, wanted_by >= MAP_MIN_READERS, blend)
     item_factors = item_factors.copy()
     unknown = np.flatnonzero(~known)
     unknown_meaning = None if meaning is None else meaning[unknown]
-    item_factors[unknown] = mapped_factors(content_map, content[unknown], unknown_meaning, item_factors.shape[1])
+    item_factors[unknown] = mapped_factors(
+        content_map,
+        content[unknown],
+        unknown_meaning,
+        item_factors.shape[1],
+        words_map=by_words,
+        missing=None if meaning_missing is None else meaning_missing[unknown],
+    )
     return HybridModel(
         item_factors=item_factors,
         content=content,
@@ -110,4 +133,6 @@ def hybrid_model(
         graph=graph,
         graph_params=graph_params,
         meaning=meaning,
+        meaning_missing=meaning_missing if meaning_missing is not None and meaning_missing.any() else None,
+        words_map=by_words,
     )

@@ -261,6 +261,7 @@ class _Bench:
             graph_params=params.graph,
             content_map=content_map,
             meaning=self.meaning,
+            words_map=False,  # every validation paper has its meaning vector
         )
 
     def content_map(self, factors: np.ndarray, blend: BlendParams) -> np.ndarray:

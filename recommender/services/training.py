@@ -342,10 +342,9 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
         encoder=encoder,
         content=content,
         meaning=data.snapshot.meaning,
+        meaning_missing=None if meaning is None else meaning.missing,  # over the limit: read (and mapped) by their words alone
     )
     timings.update(fit.timings)
-    if meaning is not None:  # papers over the limit hold the mean vector: the blend reads them by their words alone
-        fit.model.meaning_missing = meaning.missing
     stage("scoring the new and the active model on feedback neither has seen")
     with _timed(timings, "evaluate"):
         judgement = gate_metrics(data.snapshot, data.reader_hash, data.share, fit, weights, active, chosen)
