@@ -284,7 +284,7 @@ BLEND_CF_WEIGHT = env_float("BLEND_CF_WEIGHT", 0.85, minimum=0.0, maximum=1.0)
 BLEND_GRAPH_SHARE = env_float("BLEND_GRAPH_SHARE", 0.45, minimum=0.0, maximum=1.0)
 BLEND_COLD_CF_WEIGHT = env_float("BLEND_COLD_CF_WEIGHT", 0.7, minimum=0.0, maximum=1.0)
 BLEND_MAP_REGULARIZATION = env_float("BLEND_MAP_REGULARIZATION", 1.0, minimum=0.0)
-BLEND_MEANING_MAP_REGULARIZATION = env_float("BLEND_MEANING_MAP_REGULARIZATION", 0.1, minimum=0.0)  # the map's meaning stage
+BLEND_MEANING_MAP_REGULARIZATION = env_float("BLEND_MEANING_MAP_REGULARIZATION", 0.1, minimum=1e-4)  # the map's meaning stage
 BLEND_DIVERSITY = env_float("BLEND_DIVERSITY", 1.0, minimum=0.0)
 BLEND_MEANING_SHARE = env_float("BLEND_MEANING_SHARE", 0.25, minimum=0.0, maximum=1.0)  # of the content share, to the meaning
 TUNABLE_SETTINGS = {

@@ -200,10 +200,11 @@ def _side_meaning(artifact: Artifact, pks: np.ndarray) -> tuple[np.ndarray | Non
         return None, np.full(len(pks), -1, dtype=np.int64)
     meaning = fitting_meaning(model, None, len(pks))
     stored = stored_vectors(pks.tolist(), identity.get("model", "")) if len(pks) else {}
+    filled = np.zeros(len(pks), dtype=bool)
     for j, pk in enumerate(pks):
         if pk in stored and len(stored[pk][1]) == meaning.shape[1]:
-            meaning[j] = stored[pk][1]
-    return meaning, np.where(np.isin(pks, list(stored)), -1, pks)
+            meaning[j], filled[j] = stored[pk][1], True
+    return meaning, np.where(filled, -1, pks)
 
 
 _PAPER_FIELDS = ("id", "external_id", "published", "added_at", "categories", "withdrawn_at", "upvotes")
@@ -329,11 +330,15 @@ def with_meaning_filled(served: ServedModel) -> ServedModel | None:
     if not stored:
         return None
     side_meaning = catalogue.side_meaning.copy()
+    filled = []
     for pk, (_, vector) in stored.items():
         column = served.column_of.get(pk)
         if column is not None and column >= catalogue.n_base and len(vector) == side_meaning.shape[1]:
             side_meaning[column - catalogue.n_base] = vector
-    unembedded = np.where(np.isin(served.unembedded, list(stored)), -1, served.unembedded)
+            filled.append(pk)
+    if not filled:
+        return None
+    unembedded = np.where(np.isin(served.unembedded, filled), -1, served.unembedded)
     side_factors = catalogue.side_factors.copy()
     side_factors[:] = mapped_factors(
         catalogue.model.content_map,

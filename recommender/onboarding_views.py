@@ -49,7 +49,7 @@ def welcome(request: HttpRequest) -> HttpResponse:
             return redirect(f"{reverse('welcome')}?about=1#about")
         return redirect(f"{reverse('welcome')}?{urlencode({'q': request.POST.get('q', '')[:MAX_QUERY_LENGTH]})}")
     if request.method == "POST" and "about" in request.POST:
-        about = request.POST["about"].strip()
+        about = request.POST["about"].replace("\r\n", "\n").strip()  # a browser counts a line break as one character
         if about and len(about) <= MAX_TEXT_LENGTH:
             request.session[ABOUT_SESSION_KEY] = about
             return redirect(f"{reverse('welcome')}?about=1#about")

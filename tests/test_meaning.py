@@ -209,6 +209,10 @@ def test_a_retrain_embeds_at_most_its_limit_newest_first_and_says_what_waits(com
     assert sorted(columns[served.catalogue.meaning_missing(columns)]) == sorted(waiting)
     query = np.asarray(served.model.meaning[waiting[:1]], dtype=np.float32)  # nothing is near the mean vector's holders
     assert not np.isin(nearest_by_meaning(served.catalogue.index.meaning_ann, query, 5)[0][0], waiting).any()
+    from recommender.selectors.search import SearchFilters, papers_nearest_in_meaning
+
+    assert set(papers_nearest_in_meaning("telescope images of galaxies", SearchFilters(), 50)) <= set(newest)  # only real vectors
+    assert served.model.words_map is not None  # the waiting papers' factors: from their words
     call_command("embed_papers")
     assert PaperEmbedding.objects.count() == Paper.objects.count()
     retrain()

@@ -152,7 +152,9 @@ def _write(path: Path, write) -> None:
         os.fsync(handle.fileno())
 
 
-def with_new_papers(artifact: Artifact, new_ids: list[str], texts: list[str], meaning: np.ndarray | None = None) -> Artifact:
+def with_new_papers(
+    artifact: Artifact, new_ids: list[str], texts: list[str], meaning: np.ndarray | None = None, meaning_missing: np.ndarray | None = None
+) -> Artifact:
     """``artifact`` with papers it has never seen appended as columns, as the site serves them until the next
     retrain: TF-IDF vectors from its own encoder, their ``meaning`` vectors (the mean vector where None), factors
     predicted by its content-to-factor map, no popularity."""
@@ -164,7 +166,10 @@ def with_new_papers(artifact: Artifact, new_ids: list[str], texts: list[str], me
     if model.meaning is not None:
         new_meaning = fitting_meaning(model, meaning, len(new_ids))
         before = model.meaning_missing if model.meaning_missing is not None else np.zeros(model.n_items, dtype=bool)
-        missing = np.concatenate([before, np.full(len(new_ids), meaning is None or meaning.shape != new_meaning.shape)])
+        placeholders = np.full(len(new_ids), meaning is None or meaning.shape != new_meaning.shape)
+        if meaning_missing is not None:  # rows the caller holds as placeholders themselves
+            placeholders |= meaning_missing
+        missing = np.concatenate([before, placeholders])
     mapped = mapped_factors(
         model.content_map,
         vectors,
@@ -200,14 +205,24 @@ def fitting_meaning(model: HybridModel, meaning: np.ndarray | None, n: int) -> n
     return np.repeat(mean_vector(model.meaning)[None, :], n, axis=0).astype(np.float16)
 
 
-def aligned_model(artifact: Artifact, item_ids: list[str], texts: list[str], meaning: np.ndarray | None = None) -> HybridModel:
+def aligned_model(
+    artifact: Artifact,
+    item_ids: list[str],
+    texts: list[str],
+    meaning: np.ndarray | None = None,
+    meaning_missing: np.ndarray | None = None,
+) -> HybridModel:
     """The artifact's model with column j for ``item_ids[j]`` (``texts[j]`` its text, ``meaning[j]`` its meaning vector
-    if known): papers it knows keep their rows, papers it has never seen are added as :func:`with_new_papers` does.
-    Used to score an older model on today's catalogue."""
+    if known, ``meaning_missing[j]`` whether that row is only a placeholder): papers it knows keep their rows, papers it
+    has never seen are added as :func:`with_new_papers` does. Used to score an older model on today's catalogue."""
     known = artifact.index_of()
     new = [j for j, paper_id in enumerate(item_ids) if paper_id not in known]
     extended = with_new_papers(
-        artifact, [item_ids[j] for j in new], [texts[j] for j in new], None if meaning is None or not new else meaning[new]
+        artifact,
+        [item_ids[j] for j in new],
+        [texts[j] for j in new],
+        None if meaning is None or not new else meaning[new],
+        None if meaning_missing is None or not new else meaning_missing[new],
     )
     index = extended.index_of()
     rows = np.array([index[paper_id] for paper_id in item_ids], dtype=np.int64)

@@ -179,7 +179,7 @@ def meaning_index(meaning: np.ndarray, *, missing: np.ndarray | None = None, see
 
     vectors = float32_rows(meaning)
     if missing is not None:
-        vectors[missing] = 0.0
+        vectors = np.where(missing[:, None], np.float32(0.0), vectors)
     n, d = vectors.shape
     if n < 50_000:
         index = faiss.IndexFlatIP(d)

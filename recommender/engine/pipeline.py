@@ -106,11 +106,14 @@ def hybrid_model(
     mapped from their content and meaning (``content_map`` when the caller has fitted it, else fitted here)."""
     wanted_by = np.asarray((confidence > 0).sum(axis=0), dtype=np.float32).ravel()  # readers who wanted each paper
     known = wanted_by > 0  # their ALS factors are served; the others' are predicted from their content
-    if content_map is None:
-        content_map = content_to_factor_map(content, item_factors, wanted_by >= MAP_MIN_READERS, blend, meaning)
+    teachers = wanted_by >= MAP_MIN_READERS
+    if content_map is None:  # a placeholder vector teaches the meaning stage nothing
+        content_map = content_to_factor_map(
+            content, item_factors, teachers if meaning_missing is None else teachers & ~meaning_missing, blend, meaning
+        )
     by_words = None
     if meaning is not None and words_map:  # for papers whose meaning vector has not come yet (new, or over the limit)
-        by_words = content_to_factor_map(content, item_factors, wanted_by >= MAP_MIN_READERS, blend)
+        by_words = content_to_factor_map(content, item_factors, teachers, blend)
     item_factors = item_factors.copy()
     unknown = np.flatnonzero(~known)
     unknown_meaning = None if meaning is None else meaning[unknown]

@@ -232,8 +232,10 @@ class _Bench:
         weights: FeedbackWeights,
         threads: int,
         meaning: np.ndarray | None = None,
+        meaning_missing: np.ndarray | None = None,
     ) -> None:
         self.split, self.content, self.threads, self.meaning = split, content, threads, meaning
+        self.meaning_missing = meaning_missing if meaning is not None and meaning_missing is not None and meaning_missing.any() else None
         self.confidence = confidence_matrix(split.train, (n_users, content.shape[0]), weights)
         self.warm_rows = self.confidence[split.warm_readers]
         self.cold_rows = self.confidence[split.cold_readers]
@@ -261,11 +263,14 @@ class _Bench:
             graph_params=params.graph,
             content_map=content_map,
             meaning=self.meaning,
-            words_map=False,  # every validation paper has its meaning vector
+            meaning_missing=self.meaning_missing,
+            words_map=False,  # the search's cold papers are scored by their own vectors (or their words, where missing)
         )
 
     def content_map(self, factors: np.ndarray, blend: BlendParams) -> np.ndarray:
         known = self.wanted_by >= MAP_MIN_READERS
+        if self.meaning_missing is not None:  # a placeholder teaches the meaning stage nothing
+            known &= ~self.meaning_missing
         return content_to_factor_map(self.content, factors, known, blend, self.meaning)
 
     def warm_recall(self, model: HybridModel) -> float:
@@ -288,6 +293,7 @@ class _Bench:
         columns = np.union1d(cold, reference)
         at_reference, at_cold = np.searchsorted(columns, reference), np.searchsorted(columns, cold)
         known = model.known_items[columns]
+        missing = None if model.meaning_missing is None else model.meaning_missing[columns]
         for start in range(0, self.cold_rows.shape[0], 256):
             chunk = self.cold_rows[start : start + 256]
             parts = model.score_parts(chunk, at_reference, columns=columns)  # cold papers have no feedback: mapped factors, no graph
@@ -296,7 +302,14 @@ class _Bench:
             for share in shares:
                 blend = dataclasses.replace(model.blend, cold_cf_weight=share)
                 blended = blend_signals(
-                    parts.z_als, parts.z_content, parts.z_graph, known=known, wanted=wanted, blend=blend, z_meaning=parts.z_meaning
+                    parts.z_als,
+                    parts.z_content,
+                    parts.z_graph,
+                    known=known,
+                    wanted=wanted,
+                    blend=blend,
+                    z_meaning=parts.z_meaning,
+                    meaning_missing=missing,
                 )
                 blended.blended[nothing_known] = parts.blended[nothing_known]
                 ranked[share].append(cold[top_k(blended.blended[:, at_cold], 20)])
@@ -319,7 +332,7 @@ class _Bench:
                 graph = parts.z_graph[i, best] if parts.z_graph is not None else None
                 meaning = parts.z_meaning[i, best] if parts.z_meaning is not None else None
                 pools.append(_Pool(best, parts.z_als[i, best], parts.z_content[i, best], graph, float(wanted[i]), meaning))
-        return _Pools(pools, model.known_items, self.split.warm_truth)
+        return _Pools(pools, model.known_items, self.split.warm_truth, model.meaning_missing)
 
 
 @dataclass
@@ -339,13 +352,15 @@ class _Pools:
     readers: list[_Pool]
     known_items: np.ndarray
     truth: list[np.ndarray]
+    meaning_missing: np.ndarray | None = None
 
     def blended(self, i: int, blend: BlendParams) -> tuple[np.ndarray, np.ndarray]:
         """Reader ``i``'s candidates and their scores by ``blend``, as the feed would score them."""
         pool = self.readers[i]
         known = self.known_items[pool.columns]
         z = (pool.z_als, pool.z_content, pool.z_graph)
-        scores = blend_signals(*z, known=known, wanted=pool.wanted, blend=blend, z_meaning=pool.z_meaning)
+        missing = None if self.meaning_missing is None else self.meaning_missing[pool.columns]
+        scores = blend_signals(*z, known=known, wanted=pool.wanted, blend=blend, z_meaning=pool.z_meaning, meaning_missing=missing)
         return pool.columns, scores.blended
 
     def recall(self, blend: BlendParams) -> float:
@@ -412,9 +427,10 @@ def tune(
     clock: Callable[[], float] = time.monotonic,
     on_progress: Callable[[str], None] = lambda message: None,
     meaning: np.ndarray | None = None,
+    meaning_missing: np.ndarray | None = None,
 ) -> TuningResult:
     """Search parameters for ``events`` (the training events; ``content`` (n_items, n_terms) the papers' vectors,
-    ``meaning`` (n_items, d) their meaning vectors or None)
+    ``meaning`` (n_items, d) their meaning vectors or None, ``meaning_missing`` (n_items,) those that are placeholders)
     from ``start``, never changing ``pinned`` names (see TUNABLE), within ``budget_seconds`` and ``budget_fits``
     times the estimated time of one full ALS fit. Returns the choice (``start`` where nothing beat it)."""
     began = clock()
@@ -423,7 +439,9 @@ def tune(
         return TuningResult(
             start, False, f"too few readers to tune on ({len(split.warm_readers)} with 5 papers or more, {MIN_READERS} needed)"
         )
-    bench = _Bench(split, n_users=n_users, content=content, weights=weights, threads=threads, meaning=meaning)
+    bench = _Bench(
+        split, n_users=n_users, content=content, weights=weights, threads=threads, meaning=meaning, meaning_missing=meaning_missing
+    )
     search = _Search(bench, start, pinned, clock, on_progress)
     best_run = search.run(began, budget_seconds, budget_fits)
     iterations = search.rung if best_run.done >= best_run.params.iterations else best_run.params.iterations - best_run.done

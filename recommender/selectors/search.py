@@ -142,6 +142,8 @@ def papers_nearest_in_meaning(query: str, filters: SearchFilters, k: int) -> lis
         return []
     catalogue = served.catalogue
     columns, sims = nearest_by_meaning(catalogue.index.meaning_ann, vector[None, :], 4 * k)[0]
+    own = ~catalogue.meaning_missing(columns)  # a paper without its vector (a zero row in the index) is near nothing
+    columns, sims = columns[own], sims[own]
     if catalogue.n_items > catalogue.n_base:  # the papers added since training (with a vector already): their few rows
         side = np.arange(catalogue.n_base, catalogue.n_items)
         side = side[~catalogue.meaning_missing(side)]

@@ -26,6 +26,7 @@ class TrainingSnapshot:
     own: np.ndarray | None = None  # (n_events,) bool: given on the reader's own, not on something we recommended
     papers: list[tuple[int, str, str]] | None = None  # (pk, title, abstract) of each column, for the meaning vectors
     meaning: np.ndarray | None = None  # (n_items, d) float16 the papers' meaning vectors, once embedded (None: off)
+    meaning_missing: np.ndarray | None = None  # (n_items,) bool: papers holding the mean vector (over the retrain's limit)
 
     @property
     def data_until(self) -> datetime | None:

@@ -321,7 +321,7 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
             limit=settings.EMBEDDING_RETRAIN_LIMIT,
         )
     if meaning is not None:
-        data.snapshot.meaning = meaning.vectors
+        data.snapshot.meaning, data.snapshot.meaning_missing = meaning.vectors, meaning.missing
         run.sizes = {**run.sizes, "embedded": meaning.embedded, "without_meaning": meaning.left}
         if meaning.left:
             note = f"{meaning.left} papers have no meaning vector yet (over EMBEDDING_RETRAIN_LIMIT): run manage.py embed_papers."
@@ -342,7 +342,7 @@ def _train(run: TrainingRun, stage: Callable[[str], None]) -> None:
         encoder=encoder,
         content=content,
         meaning=data.snapshot.meaning,
-        meaning_missing=None if meaning is None else meaning.missing,  # over the limit: read (and mapped) by their words alone
+        meaning_missing=data.snapshot.meaning_missing,  # over the limit: read (and mapped) by their words alone
     )
     timings.update(fit.timings)
     stage("scoring the new and the active model on feedback neither has seen")
@@ -402,6 +402,7 @@ def _choose_parameters(run: TrainingRun, data: _Extracted, content, weights: Fee
         threads=threads,
         on_progress=stage,
         meaning=data.snapshot.meaning,
+        meaning_missing=data.snapshot.meaning_missing,
     )
     factorize = import_string(settings.ALS_TRAINER)
     if warm_start is not None and factorize is als_fit:  # from the search's own fit of the chosen parameters
@@ -573,7 +574,7 @@ def _earlier_models(snapshot: TrainingSnapshot, active: ActiveModel | None) -> l
     of it each); each aligned with tonight's columns. None before the first model."""
     if active is None:
         return []
-    aligned = aligned_model(active.artifact, snapshot.paper_ids, snapshot.texts, snapshot.meaning)
+    aligned = aligned_model(active.artifact, snapshot.paper_ids, snapshot.texts, snapshot.meaning, snapshot.meaning_missing)
     found = [EarlierModel("active", active.run, aligned, active.artifact.weights)]
     recent = TrainingRun.objects.filter(
         status=Status.ACTIVATED,
@@ -589,7 +590,7 @@ def _earlier_models(snapshot: TrainingSnapshot, active: ActiveModel | None) -> l
         except ValueError:
             log.warning("kept model %s cannot be read; not a reference", run.version)
             continue
-        aligned = aligned_model(artifact, snapshot.paper_ids, snapshot.texts, snapshot.meaning)
+        aligned = aligned_model(artifact, snapshot.paper_ids, snapshot.texts, snapshot.meaning, snapshot.meaning_missing)
         found.append(EarlierModel("reference", run, aligned, artifact.weights))
         break
     return found

@@ -102,6 +102,7 @@ def training_parameters(
     threads: int,
     on_progress: Callable[[str], None] = lambda message: None,
     meaning: np.ndarray | None = None,
+    meaning_missing: np.ndarray | None = None,
 ) -> tuple[Parameters, dict, WarmStart | None]:
     """Tonight's parameters, the record of how they were chosen (``TrainingRun.tuning``) and, after a search, the
     chosen ALS as fitted on its validation split (tonight's fit starts from it: a third of the iterations)."""
@@ -130,6 +131,7 @@ def training_parameters(
         seed=settings.RANDOM_SEED + 1,
         on_progress=on_progress,
         meaning=meaning,
+        meaning_missing=meaning_missing,
     )
     chosen = dataclasses.replace(result.chosen, als=dataclasses.replace(result.chosen.als, iterations=start.als.iterations))
     record = {**result.as_dict(), "why": reason, "started_from": origin, "pinned": pinned}
