@@ -62,7 +62,7 @@ def papers_close_to_text(*, text: str, limit: int = 10) -> list[Paper]:
         return []
     text = text[:MAX_TEXT_LENGTH]
     catalogue = served.catalogue
-    meaning = query_vector(text) if catalogue.uses_meaning else None
+    meaning = query_vector(text, catalogue.model.meaning.shape[1]) if catalogue.uses_meaning else None
     columns = _closest(catalogue, served.artifact.encoder.transform([text]).tocsr(), meaning, limit + 10)
     pks = [int(served.paper_pks[j]) for j in columns if served.recommendable[j]]
     papers = Paper.objects.in_bulk(pks)

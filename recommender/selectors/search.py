@@ -137,7 +137,8 @@ def papers_nearest_in_meaning(query: str, filters: SearchFilters, k: int) -> lis
     if not settings.CONTENT_EMBEDDINGS:
         return []
     served = store.current()
-    vector = query_vector(query) if served is not None and served.catalogue.meaning_rows is not None else None
+    uses_meaning = served is not None and served.catalogue.meaning_rows is not None
+    vector = query_vector(query, served.model.meaning.shape[1]) if uses_meaning else None
     if vector is None:
         return []
     catalogue = served.catalogue

@@ -188,9 +188,12 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
-def query_vector(text: str) -> np.ndarray | None:
-    """(d,) float32 the meaning vector of a query, or None (embeddings off, or the encoder still loading in a web process)."""
+def query_vector(text: str, dimension: int | None = None) -> np.ndarray | None:
+    """(d,) float32 the meaning vector of a query, or None (embeddings off, the encoder still loading in a web process,
+    or its vectors not of the served model's ``dimension``: the encoder was changed since the last retrain)."""
     model = encoder()
     if model is None or not settings.SEARCH_BY_MEANING or (_background_load and not model.loaded):
+        return None
+    if dimension is not None and model.dimension != dimension:
         return None
     return model.transform([text[:2000]])[0].astype(np.float32)
