@@ -256,3 +256,14 @@ def feedback_count(user) -> int:
     from recommender.models import Interaction
 
     return Interaction.objects.filter(user=user, kind="like").count()
+
+
+def test_a_placeholder_counts_for_nothing_in_a_reader_s_meaning_profile():
+    from scipy import sparse
+
+    from recommender.engine.meaning import meaning_profiles
+
+    meaning = np.eye(3, dtype=np.float16)
+    weights = sparse.csr_matrix(np.array([[1.0, 2.0, 0.0]], dtype=np.float32))
+    assert np.allclose(meaning_profiles(meaning, weights), [[1.0, 2.0, 0.0]])
+    assert np.allclose(meaning_profiles(meaning, weights, lambda columns: columns == 1), [[1.0, 0.0, 0.0]])  # paper 1 waits

@@ -340,7 +340,8 @@ class HybridModel:
         popularity = np.broadcast_to(self.popularity if columns is None else self.popularity[columns], cf.shape)
         meaning = None
         if self.uses_meaning:
-            profiles = meaning_profiles(self.meaning_float32, profile_coefficients(weights, self.blend.negative_weight))
+            missing = None if self.meaning_missing is None else self.meaning_missing.__getitem__
+            profiles = meaning_profiles(self.meaning_float32, profile_coefficients(weights, self.blend.negative_weight), missing)
             meaning = meaning_scores(self.meaning_float32, profiles, columns)
         return {"cf": cf, "graph": graph, "content": content, "popularity": popularity, "meaning": meaning}
 

@@ -125,10 +125,17 @@ def float32_rows(meaning: np.ndarray, columns: np.ndarray | None = None) -> np.n
     return np.asarray(rows, dtype=np.float32)
 
 
-def meaning_profiles(meaning: np.ndarray, coefficients: sparse.csr_matrix) -> np.ndarray:
+def meaning_profiles(meaning: np.ndarray, coefficients: sparse.csr_matrix, missing=None) -> np.ndarray:
     """(n_readers, d) each reader's profile: ``coefficients`` (n_readers, n_items) times their papers' vectors, reading
-    only the rows the readers have."""
+    only the rows the readers have; ``missing(columns)`` (bool per column), when given, marks papers whose row is a
+    placeholder (no vector of their own yet): they count for nothing."""
     coefficients = coefficients.tocsr()
+    if missing is not None and coefficients.nnz:
+        skipped = missing(coefficients.indices)
+        if skipped.any():
+            coefficients = sparse.csr_matrix(
+                (np.where(skipped, 0.0, coefficients.data), coefficients.indices, coefficients.indptr), shape=coefficients.shape
+            )
     if coefficients.nnz == 0:
         return np.zeros((coefficients.shape[0], meaning.shape[1]), dtype=np.float32)
     rows = float32_rows(meaning, coefficients.indices)  # (nnz, d): one row per cell, gathered once

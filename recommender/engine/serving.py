@@ -314,7 +314,7 @@ def readers(catalogue: Catalogue, weights: sparse.csr_matrix) -> list[Reader]:
     profiles = _through(coefficients, catalogue.vectors)  # (n_readers, n_terms)
     meanings = meaning_stats = None
     if catalogue.uses_meaning:
-        meanings = meaning_profiles(catalogue.meaning_rows, coefficients).astype(np.float64)  # (n_readers, d)
+        meanings = meaning_profiles(catalogue.meaning_rows, coefficients, catalogue.meaning_missing).astype(np.float64)  # (n_readers, d)
         meaning_mean = meanings @ index.meaning_mean
         meaning_stats = (meaning_mean, _spreads(np.einsum("rd,rd->r", meanings @ index.meaning_gram, meanings) - meaning_mean**2))
     u = factors.astype(np.float64)

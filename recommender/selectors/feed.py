@@ -541,9 +541,11 @@ def _reasons(served: ServedModel, positives: np.ndarray, scored: BlendedScores, 
                 reasons[i] = Reason("content", int(positives[best]))
     meaning_picks = np.flatnonzero(side == "meaning")
     if len(meaning_picks) and catalogue.meaning_rows is not None:
-        cosines = catalogue.meaning_rows[positives] @ catalogue.meaning_rows[columns[meaning_picks]].T  # (positives, picks)
-        for i, best in zip(meaning_picks, np.argmax(cosines, axis=0)):
-            reasons[i] = Reason("meaning", int(positives[best]))
+        cosines = np.asarray(catalogue.meaning_rows[positives] @ catalogue.meaning_rows[columns[meaning_picks]].T, dtype=np.float32)
+        cosines[catalogue.meaning_missing(positives)] = -np.inf  # a paper without its vector yet is never the reason
+        for i, best, top in zip(meaning_picks, np.argmax(cosines, axis=0), cosines.max(axis=0)):
+            if np.isfinite(top):
+                reasons[i] = Reason("meaning", int(positives[best]))
     return reasons
 
 
