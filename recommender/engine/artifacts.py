@@ -162,21 +162,16 @@ def with_new_papers(
         return artifact
     model = artifact.model
     vectors = artifact.encoder.transform(texts)
-    new_meaning = missing = None
+    new_meaning = placeholders = missing = None
     if model.meaning is not None:
         new_meaning = fitting_meaning(model, meaning, len(new_ids))
-        before = model.meaning_missing if model.meaning_missing is not None else np.zeros(model.n_items, dtype=bool)
         placeholders = np.full(len(new_ids), meaning is None or meaning.shape != new_meaning.shape)
         if meaning_missing is not None:  # rows the caller holds as placeholders themselves
             placeholders |= meaning_missing
+        before = model.meaning_missing if model.meaning_missing is not None else np.zeros(model.n_items, dtype=bool)
         missing = np.concatenate([before, placeholders])
     mapped = mapped_factors(
-        model.content_map,
-        vectors,
-        new_meaning,
-        model.item_factors.shape[1],
-        words_map=model.words_map,
-        missing=None if missing is None else missing[model.n_items :],
+        model.content_map, vectors, new_meaning, model.item_factors.shape[1], words_map=model.words_map, missing=placeholders
     )
     extended = HybridModel(
         item_factors=np.vstack([model.item_factors, mapped]),
@@ -189,7 +184,7 @@ def with_new_papers(
         graph=_graph_grown(model.graph, len(new_ids)),
         graph_params=model.graph_params,
         meaning=None if new_meaning is None else np.vstack([model.meaning, new_meaning]),
-        meaning_missing=missing if missing is not None and missing.any() else None,
+        meaning_missing=missing,
         words_map=model.words_map,
     )
     item_ids = np.concatenate([np.asarray(artifact.item_ids, dtype=str), np.array(new_ids, dtype=str)])

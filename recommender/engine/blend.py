@@ -285,6 +285,8 @@ class HybridModel:
     def __post_init__(self) -> None:
         if self.gram is None:
             self.gram = item_gram(self.item_factors)
+        if self.meaning_missing is not None and not self.meaning_missing.any():
+            self.meaning_missing = None  # every paper has its own vector
 
     @cached_property
     def meaning_float32(self) -> np.ndarray:

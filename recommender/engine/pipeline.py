@@ -136,6 +136,6 @@ def hybrid_model(
         graph=graph,
         graph_params=graph_params,
         meaning=meaning,
-        meaning_missing=meaning_missing if meaning_missing is not None and meaning_missing.any() else None,
+        meaning_missing=meaning_missing,
         words_map=by_words,
     )

@@ -235,7 +235,7 @@ class _Bench:
         meaning_missing: np.ndarray | None = None,
     ) -> None:
         self.split, self.content, self.threads, self.meaning = split, content, threads, meaning
-        self.meaning_missing = meaning_missing if meaning is not None and meaning_missing is not None and meaning_missing.any() else None
+        self.meaning_missing = meaning_missing if meaning is not None else None
         self.confidence = confidence_matrix(split.train, (n_users, content.shape[0]), weights)
         self.warm_rows = self.confidence[split.warm_readers]
         self.cold_rows = self.confidence[split.cold_readers]

@@ -106,13 +106,13 @@ def catalogue_meaning(
         out[chunk] = model.transform([texts[j] for j in chunk])
         vectors_save([papers[j][0] for j in chunk], [keys[j] for j in chunk], out[chunk], model.name)
         on_progress(start + len(chunk), len(todo))
+    missing = None
     if left:
         have = np.setdiff1d(np.arange(len(papers)), left)
         out[left] = mean_vector(out[have[:100_000]]) if len(have) else 0.0
-        log.warning("%d papers have no meaning vector yet (over EMBEDDING_RETRAIN_LIMIT): manage.py embed_papers embeds them", len(left))
-    missing = np.zeros(len(papers), dtype=bool) if left else None
-    if left:
+        missing = np.zeros(len(papers), dtype=bool)
         missing[left] = True
+        log.warning("%d papers have no meaning vector yet (over EMBEDDING_RETRAIN_LIMIT): manage.py embed_papers embeds them", len(left))
     return CatalogueMeaning(out, len(todo), len(left), missing)
 
 
